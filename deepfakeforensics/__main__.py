@@ -1,0 +1,5 @@
+import sys
+
+from deepfakeforensics.cli import main
+
+sys.exit(main())

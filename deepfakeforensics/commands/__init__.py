@@ -1,0 +1,1 @@
+"""Subcommands of ``dff``; see ``deepfakeforensics.cli``."""

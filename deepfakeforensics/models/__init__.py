@@ -1,0 +1,22 @@
+"""Model zoo. Create models only through `create_model` and list them with `list_models`."""
+
+from deepfakeforensics.models._base import IMAGENET_MEAN, IMAGENET_STD, Detector, ModelCfg
+from deepfakeforensics.models._registry import create_model, list_models, register_model
+from deepfakeforensics.models._weights import WeightsError, load_checkpoint, load_model, save_checkpoint
+
+# Importing the architecture modules registers their models.
+# (each architecture module is imported here as it is added)
+
+__all__ = [
+    "IMAGENET_MEAN",
+    "IMAGENET_STD",
+    "Detector",
+    "ModelCfg",
+    "WeightsError",
+    "create_model",
+    "list_models",
+    "load_checkpoint",
+    "load_model",
+    "register_model",
+    "save_checkpoint",
+]
