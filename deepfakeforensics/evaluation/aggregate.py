@@ -1,0 +1,75 @@
+"""File-level aggregation: from one score per frame (or window) of each face track to one score per video.
+
+A file's score is computed by grouping on ``video_id`` (and ``track`` where a rule needs it), never by parsing paths.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+import pandas as pd
+
+AGGREGATIONS = ("mean", "track_max", "median", "vote")
+
+# Per-row columns that are not properties of the file (dropped when carrying file metadata over).
+_ROW_COLUMNS = {"track", "frame", "start_frame", "end_frame", "score", "logit", "path", "x0", "y0", "x1", "y1", "prob"}
+
+
+def _reduce(how: str, vote_threshold: float) -> Callable[[pd.DataFrame], float]:
+    if how == "mean":
+        return lambda g: float(g["score"].mean())
+    if how == "median":
+        return lambda g: float(g["score"].median())
+    if how == "vote":
+        return lambda g: float((g["score"] > vote_threshold).mean())
+    if how == "track_max":
+        return lambda g: (
+            float(g.groupby("track", sort=False)["score"].mean().max()) if "track" in g else float(g["score"].mean())
+        )
+    raise ValueError(f"unknown aggregation {how!r}; choose one of {', '.join(AGGREGATIONS)}")
+
+
+def aggregate(scores: pd.DataFrame, how: str = "mean", vote_threshold: float = 0.5) -> pd.DataFrame:
+    """One row per file (``video_id``) from a table of frame or window scores.
+
+    Args:
+        scores: rows with ``video_id``, ``score`` (P(fake)), usually ``label`` and ``track``; other columns that are
+            constant within a video (``method``, ``dataset``, ``split``...) are carried over.
+        how: ``"mean"`` of all frame/window probabilities of the file (the published MesoNet/EfficientNet baselines);
+            ``"track_max"``: mean per face track, then the maximum over tracks (one fake face makes the video fake);
+            ``"median"``; ``"vote"``: the share of frames/windows with P(fake) > `vote_threshold` (a score in [0, 1]).
+        vote_threshold: the per-frame decision threshold used by ``"vote"``.
+
+    Returns:
+        Columns ``video_id, score, label`` (when present), ``n_rows`` (frames or windows used), ``n_tracks``, plus the
+        carried-over file columns; in order of first appearance of each video.
+    """
+    if "video_id" not in scores or "score" not in scores:
+        raise ValueError("aggregate needs 'video_id' and 'score' columns")
+    reduce = _reduce(how, vote_threshold)
+    rows = []
+    carried = [c for c in scores.columns if c not in _ROW_COLUMNS and c not in {"video_id", "label"}]
+    for video_id, g in scores.groupby("video_id", sort=False):
+        row: dict[str, object] = {"video_id": video_id, "score": reduce(g)}
+        if "label" in g:
+            labels = g["label"].unique()
+            if len(labels) > 1:
+                raise ValueError(f"video {video_id!r} has rows with different labels: {sorted(labels)}")
+            row["label"] = labels[0]
+        row["n_rows"] = len(g)
+        row["n_tracks"] = int(g["track"].nunique()) if "track" in g else 1
+        for c in carried:
+            values = g[c].dropna().unique()
+            if len(values) == 1:
+                row[c] = values[0]
+        rows.append(row)
+    out = pd.DataFrame(rows)
+    if out.empty:
+        out = pd.DataFrame(columns=["video_id", "score", "label", "n_rows", "n_tracks"])
+    return out
+
+
+def track_scores(scores: pd.DataFrame) -> pd.DataFrame:
+    """Mean score per face track: columns ``video_id, track, score, n_rows``."""
+    g = scores.groupby(["video_id", "track"], sort=False)["score"]
+    return pd.DataFrame({"score": g.mean(), "n_rows": g.size()}).reset_index()

@@ -1,0 +1,181 @@
+"""Comparison figures a paper would use, written as PNG files from score tables, metric tables and training histories.
+
+Every function takes plain DataFrames, writes one PNG atomically and returns its path. They draw on a bare
+``matplotlib.figure.Figure`` (no pyplot state, no GUI backend needed).
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import seaborn as sns
+from matplotlib.figure import Figure
+from sklearn.metrics import roc_curve
+
+from deepfakeforensics._io import atomic_path
+
+DPI = 150
+
+
+def _save(fig: Figure, path: str | os.PathLike) -> Path:
+    path = Path(path)
+    fig.tight_layout()
+    with atomic_path(path) as tmp:
+        fig.savefig(tmp, dpi=DPI, format="png")
+    return path
+
+
+def _two_classes(labels: pd.Series) -> bool:
+    return labels.nunique() == 2
+
+
+def plot_roc_curves(scores: Mapping[str, pd.DataFrame], path: str | os.PathLike, title: str = "ROC") -> Path:
+    """Overlaid ROC curves, one per run, with AUC in the legend; log-scale inset of the low-FPR region.
+
+    Args:
+        scores: run name -> table with ``label`` and ``score``.
+        path: the PNG to write.
+        title: figure title (e.g. the level: "file-level ROC").
+    """
+    fig = Figure(figsize=(10, 4.5))
+    ax, ax_log = fig.subplots(1, 2)
+    for name, df in scores.items():
+        if not _two_classes(df["label"]):
+            continue
+        fpr, tpr, _ = roc_curve(df["label"].astype(int), df["score"])
+        auc = float(np.trapezoid(tpr, fpr))
+        ax.plot(fpr, tpr, label=f"{name} (AUC {auc:.3f})")
+        ax_log.plot(np.maximum(fpr, 1e-4), tpr, label=name)
+    for a in (ax, ax_log):
+        a.plot([0, 1], [0, 1], ls="--", c="grey", lw=0.8)
+        a.set_xlabel("false positive rate (real flagged as fake)")
+        a.set_ylabel("true positive rate (fakes caught)")
+        a.grid(alpha=0.3)
+    ax.set_title(title)
+    ax.legend(loc="lower right", fontsize=8)
+    ax_log.set_xscale("log")
+    ax_log.set_xlim(1e-3, 1)
+    ax_log.set_title(f"{title}, low-FPR region")
+    return _save(fig, path)
+
+
+def plot_score_distributions(
+    scores: Mapping[str, pd.DataFrame], path: str | os.PathLike, threshold: Mapping[str, float] | None = None
+) -> Path:
+    """Histograms of P(fake) by class, one panel per run, with the chosen threshold as a vertical line."""
+    n = max(len(scores), 1)
+    cols = min(n, 3)
+    rows = int(np.ceil(n / cols))
+    fig = Figure(figsize=(4.5 * cols, 3.2 * rows))
+    axes = np.atleast_1d(fig.subplots(rows, cols, squeeze=False)).ravel()
+    for ax, (name, df) in zip(axes, scores.items(), strict=False):
+        d = df.assign(cls=np.where(df["label"].astype(int) == 1, "fake", "real"))
+        sns.histplot(
+            data=d, x="score", hue="cls", hue_order=["real", "fake"], bins=np.linspace(0, 1, 26), stat="density",
+            common_norm=False, element="step", ax=ax, palette={"real": "tab:blue", "fake": "tab:red"},
+        )  # fmt: skip
+        if threshold and name in threshold:
+            ax.axvline(threshold[name], c="k", ls="--", lw=1, label="threshold")
+        ax.set_xlim(0, 1)
+        ax.set_xlabel("P(fake)")
+        ax.set_title(name, fontsize=10)
+    for ax in axes[len(scores) :]:
+        ax.set_visible(False)
+    return _save(fig, path)
+
+
+def plot_training_curves(histories: Mapping[str, pd.DataFrame], path: str | os.PathLike) -> Path:
+    """Loss (train solid, validation dashed) and validation AUC against epoch, one colour per run."""
+    fig = Figure(figsize=(10, 4))
+    ax_loss, ax_auc = fig.subplots(1, 2)
+    palette = sns.color_palette(n_colors=max(len(histories), 1))
+    for color, (name, h) in zip(palette, histories.items(), strict=False):
+        if "train_loss" in h:
+            ax_loss.plot(h["epoch"], h["train_loss"], c=color, label=f"{name} train")
+        if "val_loss" in h:
+            ax_loss.plot(h["epoch"], h["val_loss"], c=color, ls="--", label=f"{name} val")
+        if "val_auc" in h:
+            ax_auc.plot(h["epoch"], h["val_auc"], c=color, marker="o", ms=3, label=name)
+    ax_loss.set(xlabel="epoch", ylabel="BCE loss", title="loss")
+    ax_auc.set(xlabel="epoch", ylabel="validation AUC", title="validation AUC")
+    for a in (ax_loss, ax_auc):
+        a.grid(alpha=0.3)
+        if a.has_data():
+            a.legend(fontsize=8)
+    return _save(fig, path)
+
+
+def plot_metric_bars(
+    metrics: pd.DataFrame,
+    path: str | os.PathLike,
+    columns: Sequence[str] = ("auc", "ap", "balanced_accuracy", "f1", "tpr_at_fpr_5"),
+    level: str | None = "file",
+) -> Path:
+    """Grouped bars: one group per metric, one bar per run (at one `level` of a metrics table from `evaluate`)."""
+    df = metrics if level is None or "level" not in metrics else metrics[metrics["level"] == level]
+    long = df.melt(id_vars=["run"], value_vars=[c for c in columns if c in df], var_name="metric", value_name="value")
+    fig = Figure(figsize=(max(6, 1.6 * len(columns) + 0.4 * len(df)), 4))
+    ax = fig.subplots()
+    sns.barplot(data=long, x="metric", y="value", hue="run", ax=ax)
+    ax.set_ylim(0, 1.05)
+    ax.set_title(f"metrics ({level} level)" if level else "metrics")
+    ax.grid(axis="y", alpha=0.3)
+    ax.legend(fontsize=8, loc="lower right")
+    return _save(fig, path)
+
+
+def plot_method_heatmap(
+    per_method: pd.DataFrame,
+    path: str | os.PathLike,
+    value: str = "auc",
+    by: str = "method",
+    level: str | None = "file",
+) -> Path:
+    """Heatmap of a metric (default AUC) per run (rows) and manipulation method (columns)."""
+    df = per_method if level is None or "level" not in per_method else per_method[per_method["level"] == level]
+    table = df.pivot_table(index="run", columns=by, values=value, aggfunc="first")
+    fig = Figure(figsize=(max(5, 1.3 * table.shape[1] + 3), max(2.5, 0.6 * table.shape[0] + 1.5)))
+    ax = fig.subplots()
+    sns.heatmap(table, annot=True, fmt=".3f", vmin=0.5 if value == "auc" else 0, vmax=1, cmap="viridis", ax=ax)
+    ax.set_title(f"{value.upper()} per method ({level} level)" if level else f"{value.upper()} per method")
+    return _save(fig, path)
+
+
+def plot_robustness(robustness: pd.DataFrame, path: str | os.PathLike, value: str = "auc") -> Path:
+    """A metric against perturbation strength, one panel per perturbation, one line per run.
+
+    Args:
+        robustness: rows with ``run, perturbation, strength, <value>`` (from `robustness_sweep`); the unperturbed
+            reference has ``perturbation == "none"`` and is drawn as a dotted line in every panel.
+    """
+    kinds = [k for k in robustness["perturbation"].unique() if k != "none"]
+    fig = Figure(figsize=(4 * max(len(kinds), 1), 3.5))
+    axes = np.atleast_1d(fig.subplots(1, max(len(kinds), 1), squeeze=False)).ravel()
+    runs = list(robustness["run"].unique())
+    palette = dict(zip(runs, sns.color_palette(n_colors=len(runs)), strict=False))
+    clean = robustness[robustness["perturbation"] == "none"].set_index("run")[value]
+    for ax, kind in zip(axes, kinds, strict=False):
+        d = robustness[robustness["perturbation"] == kind]
+        for run, g in d.groupby("run", sort=False):
+            g = g.sort_values("strength")
+            ax.plot(g["strength"], g[value], marker="o", c=palette[run], label=run)
+            if run in clean:
+                ax.axhline(clean[run], c=palette[run], ls=":", lw=1)
+        if kind == "jpeg":
+            ax.invert_xaxis()  # lower quality = stronger
+        ax.set(xlabel=_STRENGTH_LABEL.get(kind, "strength"), ylabel=value.upper(), title=kind)
+        ax.grid(alpha=0.3)
+    axes[0].legend(fontsize=8)
+    return _save(fig, path)
+
+
+_STRENGTH_LABEL = {
+    "jpeg": "JPEG quality",
+    "blur": "Gaussian blur sigma (px)",
+    "downscale": "downscale factor",
+    "noise": "Gaussian noise sigma (0-255)",
+}

@@ -1,0 +1,77 @@
+"""Each file-level aggregation rule on a hand-built frame table."""
+
+from __future__ import annotations
+
+import pandas as pd
+import pytest
+
+from deepfakeforensics.evaluation.aggregate import aggregate, track_scores
+
+
+@pytest.fixture()
+def frames() -> pd.DataFrame:
+    # Video "a" (fake): track 0 looks real, track 1 is a fake face. Video "b" (real): one track, one outlier frame.
+    return pd.DataFrame(
+        {
+            "video_id": ["a"] * 6 + ["b"] * 4,
+            "track": [0, 0, 0, 1, 1, 1, 0, 0, 0, 0],
+            "frame": [0, 5, 10, 0, 5, 10, 0, 3, 6, 9],
+            "score": [0.1, 0.2, 0.3, 0.9, 0.8, 0.7, 0.1, 0.2, 0.9, 0.2],
+            "label": [1] * 6 + [0] * 4,
+            "method": ["Deepfakes"] * 6 + ["original"] * 4,
+        }
+    )
+
+
+def test_mean(frames):
+    out = aggregate(frames, "mean").set_index("video_id")
+    assert out.loc["a", "score"] == pytest.approx(0.5)
+    assert out.loc["b", "score"] == pytest.approx(0.35)
+    assert out.loc["a", "label"] == 1 and out.loc["b", "label"] == 0
+    assert out.loc["a", "n_rows"] == 6 and out.loc["a", "n_tracks"] == 2
+    assert out.loc["a", "method"] == "Deepfakes"
+    assert "frame" not in out and "track" not in out
+    assert list(out.index) == ["a", "b"]
+
+
+def test_track_max_one_fake_face_makes_video_fake(frames):
+    out = aggregate(frames, "track_max").set_index("video_id")
+    assert out.loc["a", "score"] == pytest.approx(0.8)  # max(mean(.1,.2,.3), mean(.9,.8,.7))
+    assert out.loc["b", "score"] == pytest.approx(0.35)
+
+
+def test_median(frames):
+    out = aggregate(frames, "median").set_index("video_id")
+    assert out.loc["a", "score"] == pytest.approx(0.5)  # median of .1 .2 .3 .7 .8 .9
+    assert out.loc["b", "score"] == pytest.approx(0.2)
+
+
+def test_vote_is_share_of_frames_above_threshold(frames):
+    out = aggregate(frames, "vote").set_index("video_id")
+    assert out.loc["a", "score"] == pytest.approx(0.5)
+    assert out.loc["b", "score"] == pytest.approx(0.25)
+    assert aggregate(frames, "vote", vote_threshold=0.75).set_index("video_id").loc["a", "score"] == pytest.approx(
+        2 / 6
+    )
+
+
+def test_windows_and_missing_track_column(frames):
+    windows = frames.rename(columns={"frame": "start_frame"}).drop(columns="track")
+    out = aggregate(windows, "track_max").set_index("video_id")
+    assert out.loc["a", "score"] == pytest.approx(0.5)  # no track column: one track
+    assert out.loc["a", "n_tracks"] == 1
+
+
+def test_errors(frames):
+    with pytest.raises(ValueError, match="unknown aggregation"):
+        aggregate(frames, "max_of_everything")
+    bad = frames.copy()
+    bad.loc[0, "label"] = 0
+    with pytest.raises(ValueError, match="different labels"):
+        aggregate(bad)
+
+
+def test_track_scores(frames):
+    t = track_scores(frames)
+    assert t[["video_id", "track"]].values.tolist() == [["a", 0], ["a", 1], ["b", 0]]
+    assert t["score"].tolist() == pytest.approx([0.2, 0.8, 0.35])
