@@ -1,0 +1,108 @@
+"""``dff index ROOT --dataset NAME --out labels/NAME.csv``: write a dataset's video index and its failures."""
+
+from __future__ import annotations
+
+import argparse
+
+HELP = "Index a dataset's videos (label, group, leak-free split) into labels/NAME.csv."
+
+DATASETS = ["ffpp", "celebdf", "deeperforensics", "dfdc", "folder"]
+
+# CLI option -> indexer keyword; each is passed only when given, and only to an indexer that accepts it.
+_OPTIONS = {
+    "splits": "splits_dir",
+    "methods": "methods",
+    "compressions": "compressions",
+    "ffpp_root": "ffpp_root",
+    "ffpp_compression": "ffpp_compression",
+    "variants": "variants",
+    "lists": "lists_dir",
+    "test_list": "test_list",
+    "group_by": "group_by",
+    "leak": "leak",
+    "link_actors": "link_actors",
+    "labels_csv": "labels_csv",
+    "seed": "seed",
+}
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("root", help="dataset root (for --dataset folder also a CSV of path,label)")
+    parser.add_argument("--dataset", required=True, choices=DATASETS)
+    parser.add_argument(
+        "--out", help="index CSV to write (default labels/<dataset>.csv); failures go to <out>_failures.csv"
+    )
+    parser.add_argument(
+        "--ratios",
+        type=float,
+        nargs=3,
+        metavar=("TRAIN", "VAL", "TEST"),
+        help="shares of the seeded group split (defaults: 0.7 0.15 0.15; DFDC and Celeb-DF train/val)",
+    )
+    parser.add_argument("--seed", type=int, help="seed of the group split (default 0)")
+    ff = parser.add_argument_group("FaceForensics++")
+    ff.add_argument("--splits", metavar="DIR", help="folder of the official train/val/test.json (default ROOT/splits)")
+    ff.add_argument("--methods", nargs="+", help="manipulation methods to index (default all found)")
+    ff.add_argument("--compressions", nargs="+", help="compressions to index, e.g. c23 (default all found)")
+    df = parser.add_argument_group("DeeperForensics-1.0")
+    df.add_argument("--ffpp-root", help="FaceForensics++ root: its c23 originals are the real class")
+    df.add_argument("--ffpp-compression", help="which FF++ originals to use as reals (default c23)")
+    df.add_argument("--variants", nargs="+", help="manipulated_videos variants to index (default all found)")
+    df.add_argument("--lists", metavar="DIR", help="folder of the official lists (default ROOT/lists/splits)")
+    df.add_argument("--link-actors", action="store_true", default=None, help="also group fakes by driving actor")
+    cd = parser.add_argument_group("Celeb-DF")
+    cd.add_argument("--test-list", help="official test list (default ROOT/List_of_testing_videos.txt)")
+    cd.add_argument("--group-by", choices=["celebrity", "identity", "video"], help="grouping (default celebrity)")
+    cd.add_argument(
+        "--leak",
+        choices=["drop", "test", "error"],
+        help="non-test videos sharing a group with the test list: drop them (default), move them to test, or fail",
+    )
+    fo = parser.add_argument_group("plain folder")
+    fo.add_argument("--labels-csv", help="CSV of path,label[,group,method,split] instead of real/ and fake/ folders")
+
+
+def run(args: argparse.Namespace) -> int:
+    import inspect
+    from pathlib import Path
+
+    from deepfakeforensics._io import append_failures, save_table
+    from deepfakeforensics.data import INDEXERS, split_summary
+
+    indexer = INDEXERS[args.dataset]
+    accepted = inspect.signature(indexer).parameters
+    options = {}
+    for opt, kw in _OPTIONS.items():
+        value = getattr(args, opt)
+        if value is None:
+            continue
+        if kw not in accepted:
+            print(f"dff index: --{opt.replace('_', '-')} does not apply to --dataset {args.dataset}")
+            return 2
+        options[kw] = value
+    if args.ratios is not None:
+        options["ratios"] = dict(zip(["train", "val", "test"], args.ratios, strict=True))
+
+    result = indexer(args.root, **options)
+    videos = result.videos
+    out = Path(args.out or f"labels/{args.dataset}.csv")
+    root = Path(args.root)
+    if args.dataset == "folder" and root.suffix.lower() == ".csv":
+        root = root.parent
+    save_table(videos, out, root=root, dataset=args.dataset)
+    # A rerun replaces the failures of the previous run rather than appending to them.
+    failures_csv = out.with_name(out.stem + "_failures.csv")
+    failures_csv.unlink(missing_ok=True)
+    append_failures(failures_csv, result.failures)
+
+    print(f"{out}: {len(videos)} videos, {videos['group'].nunique()} groups (root {root})")
+    if len(videos):
+        print(split_summary(videos).to_string())
+        print(videos.groupby(["method", "label"]).size().rename("videos").to_string())
+    if result.failures:
+        print(f"{len(result.failures)} failures (see {failures_csv}), e.g.:")
+        for path, reason in result.failures[:5]:
+            print(f"  {path}: {reason}")
+    else:
+        print("no failures")
+    return 0

@@ -1,0 +1,60 @@
+"""Video indexes of deepfake datasets: one row per video with its label, group and leak-free split.
+
+Every indexer returns an `IndexResult` (``videos`` DataFrame with columns `COLUMNS`, ``failures`` list of
+``(path, reason)``); `index_dataset` picks one by name.
+
+Example:
+    >>> from deepfakeforensics.data import index_dataset  # doctest: +SKIP
+    >>> result = index_dataset("/data/FaceForensics++", "ffpp", compressions=["c23"])  # doctest: +SKIP
+    >>> result.videos.groupby("split").size()  # doctest: +SKIP
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable
+
+from deepfakeforensics.data._common import COLUMNS, IndexResult, LayoutError, SplitLeakError
+from deepfakeforensics.data.celebdf import index_celebdf
+from deepfakeforensics.data.deeperforensics import index_deeperforensics
+from deepfakeforensics.data.dfdc import index_dfdc
+from deepfakeforensics.data.ffpp import index_ffpp
+from deepfakeforensics.data.folder import index_folder
+from deepfakeforensics.data.splits import DEFAULT_RATIOS, check_group_splits, group_split, split_summary
+
+#: Dataset name -> indexer; `index_dataset` and ``dff index --dataset`` accept these names.
+INDEXERS: dict[str, Callable[..., IndexResult]] = {
+    "ffpp": index_ffpp,
+    "celebdf": index_celebdf,
+    "deeperforensics": index_deeperforensics,
+    "dfdc": index_dfdc,
+    "folder": index_folder,
+}
+
+
+def index_dataset(root: str | os.PathLike, dataset: str, **options: object) -> IndexResult:
+    """Index the dataset at `root` with the indexer named `dataset` (a key of `INDEXERS`), passing `options` on."""
+    try:
+        indexer = INDEXERS[dataset]
+    except KeyError:
+        raise ValueError(f"unknown dataset {dataset!r}; expected one of {sorted(INDEXERS)}") from None
+    return indexer(root, **options)
+
+
+__all__ = [
+    "COLUMNS",
+    "DEFAULT_RATIOS",
+    "INDEXERS",
+    "IndexResult",
+    "LayoutError",
+    "SplitLeakError",
+    "check_group_splits",
+    "group_split",
+    "index_celebdf",
+    "index_dataset",
+    "index_deeperforensics",
+    "index_dfdc",
+    "index_ffpp",
+    "index_folder",
+    "split_summary",
+]
