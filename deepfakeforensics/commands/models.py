@@ -1,0 +1,47 @@
+"""``dff models [PATTERN]``: list the registered models with their parameter count and input size."""
+
+from __future__ import annotations
+
+import argparse
+
+HELP = "list the registered models with their parameter count and input size"
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("pattern", nargs="?", default="*", help="shell-style filter on model names (default: all)")
+
+
+def describe_models(pattern: str = "*") -> list[dict[str, object]]:
+    """One row per registered model matching `pattern`: name, params, input_size, temporal, normalisation."""
+    import torch
+
+    from deepfakeforensics.models import create_model, list_models
+
+    rows = []
+    for name in list_models(pattern):
+        with torch.device("meta"):  # shapes only: no memory, no initialisation cost
+            model = create_model(name)
+        cfg = model.default_cfg
+        rows.append(
+            {
+                "name": name,
+                "params": sum(p.numel() for p in model.parameters()),
+                "input_size": cfg.input_size,
+                "temporal": cfg.temporal,
+                "normalisation": "imagenet" if cfg.std != (1.0, 1.0, 1.0) else "[0, 1]",
+            }
+        )
+    return rows
+
+
+def run(args: argparse.Namespace) -> int:
+    rows = describe_models(args.pattern)
+    if not rows:
+        print(f"no registered model matches {args.pattern!r}")
+        return 1
+    print(f"{'model':<24}{'params':>14}  {'input (C,H,W)':<16}{'kind':<10}normalisation")
+    for r in rows:
+        size = "x".join(str(s) for s in r["input_size"])
+        kind = "temporal" if r["temporal"] else "frame"
+        print(f"{r['name']:<24}{r['params']:>14,}  {size:<16}{kind:<10}{r['normalisation']}")
+    return 0
