@@ -203,7 +203,10 @@ def index_ffpp(
         for vid, ids in ids_of.items():
             found = {id_split[i] for i in ids if i in id_split}
             if len(found) > 1:
-                raise SplitLeakError(f"{source}: video {vid!r} links identities {ids} listed in splits {sorted(found)}")
+                group = videos.loc[videos["video_id"] == vid, "group"].iloc[0]
+                raise SplitLeakError(
+                    f"{source}: video {vid!r} (group {group!r}) links identities {ids} listed in splits {sorted(found)}"
+                )
             if found:
                 official[vid] = found.pop()
     else:

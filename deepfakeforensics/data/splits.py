@@ -33,8 +33,8 @@ def group_split(
 ) -> dict[str, str]:
     """Assign whole groups to splits so that video counts approach `ratios`.
 
-    The groups are shuffled with `seed` (from their sorted order, so the input order does not matter), then each goes
-    to the split furthest below its target count. A group is never divided, even when there are fewer groups than
+    The groups are shuffled with `seed` (from their sorted order, so the input order does not matter), then stably
+    sorted by size, largest first; each in turn goes to the split furthest below its target video count. A group is never divided, even when there are fewer groups than
     splits (then some splits stay empty).
 
     Args:
@@ -52,6 +52,7 @@ def group_split(
     shares = _check_ratios(ratios)
     order = sorted(group_sizes)
     random.Random(seed).shuffle(order)
+    order.sort(key=lambda g: -group_sizes[g])  # largest first balances best; ties keep the shuffled order
     total = sum(group_sizes.values())
     counts = dict.fromkeys(shares, 0)
     names = list(shares)
