@@ -1,0 +1,41 @@
+"""Face detection, tracking and extraction: MTCNN on downscaled batched frames, IoU tracks, square RGB crops.
+
+Example:
+    >>> from deepfakeforensics.faces import ExtractionConfig, iter_face_crops
+    >>> for crop in iter_face_crops("video.mp4", ExtractionConfig()):
+    ...     crop.track, crop.frame, crop.box, crop.image.shape  # (256, 256, 3) RGB
+"""
+
+from deepfakeforensics.faces.crop import crop_face, encode_jpeg, read_rgb, write_jpeg
+from deepfakeforensics.faces.detector import Detections, FaceDetector
+from deepfakeforensics.faces.extract import (
+    MANIFEST_COLUMNS,
+    extract_faces,
+    faces_csv_for,
+    failures_csv_for,
+    merge_parts,
+    shard_of,
+)
+from deepfakeforensics.faces.stream import ExtractionConfig, FaceCrop, iter_face_crops
+from deepfakeforensics.faces.tracking import IoUTracker, box_iou, greedy_match
+
+__all__ = [
+    "MANIFEST_COLUMNS",
+    "Detections",
+    "ExtractionConfig",
+    "FaceCrop",
+    "FaceDetector",
+    "IoUTracker",
+    "box_iou",
+    "crop_face",
+    "encode_jpeg",
+    "extract_faces",
+    "faces_csv_for",
+    "failures_csv_for",
+    "greedy_match",
+    "iter_face_crops",
+    "merge_parts",
+    "read_rgb",
+    "shard_of",
+    "write_jpeg",
+]

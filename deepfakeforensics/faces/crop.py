@@ -1,0 +1,58 @@
+"""Square face crops around detected boxes, and JPEG writing with exactly one RGB -> BGR conversion."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Sequence
+
+import cv2
+import numpy as np
+
+
+def square_region(box: Sequence[float], margin: float) -> tuple[int, int, int]:
+    """The square (x0, y0, side) centred on `box` with side ``margin * max(box width, box height)``, in pixels."""
+    x0, y0, x1, y1 = (float(v) for v in box)
+    side = max(1, int(round(margin * max(x1 - x0, y1 - y0))))
+    cx, cy = (x0 + x1) / 2, (y0 + y1) / 2
+    return int(round(cx - side / 2)), int(round(cy - side / 2)), side
+
+
+def crop_face(frame: np.ndarray, box: Sequence[float], margin: float = 1.3, size: int = 256) -> np.ndarray:
+    """Cut a square of side ``margin * max(w, h)`` centred on `box` out of `frame` and resize it to `size` x `size`.
+
+    Parts of the square outside the frame are padded with black, so the face stays centred and undistorted at the
+    borders. Colours are not touched: an RGB frame gives an RGB crop.
+    """
+    h, w = frame.shape[:2]
+    x, y, side = square_region(box, margin)
+    sx0, sy0, sx1, sy1 = max(x, 0), max(y, 0), min(x + side, w), min(y + side, h)
+    if sx1 <= sx0 or sy1 <= sy0:  # entirely outside the frame
+        return np.zeros((size, size, frame.shape[2]), dtype=frame.dtype)
+    patch = frame[sy0:sy1, sx0:sx1]
+    top, left, bottom, right = sy0 - y, sx0 - x, y + side - sy1, x + side - sx1
+    if top or left or bottom or right:
+        patch = cv2.copyMakeBorder(patch, top, bottom, left, right, cv2.BORDER_CONSTANT, value=(0, 0, 0))
+    interpolation = cv2.INTER_AREA if side > size else cv2.INTER_LINEAR
+    return cv2.resize(patch, (size, size), interpolation=interpolation)
+
+
+def encode_jpeg(rgb: np.ndarray, quality: int = 95) -> bytes:
+    """JPEG bytes of an RGB image (converted to OpenCV's BGR here, once)."""
+    ok, buf = cv2.imencode(".jpg", cv2.cvtColor(rgb, cv2.COLOR_RGB2BGR), [cv2.IMWRITE_JPEG_QUALITY, int(quality)])
+    if not ok:
+        raise ValueError("JPEG encoding failed")
+    return buf.tobytes()
+
+
+def write_jpeg(path: str | os.PathLike, rgb: np.ndarray, quality: int = 95) -> None:
+    """Write an RGB image as a JPEG file (the file holds the image's true colours)."""
+    with open(path, "wb") as f:
+        f.write(encode_jpeg(rgb, quality))
+
+
+def read_rgb(path: str | os.PathLike) -> np.ndarray:
+    """Read an image file as RGB uint8."""
+    bgr = cv2.imread(str(path), cv2.IMREAD_COLOR)
+    if bgr is None:
+        raise ValueError(f"{path}: unreadable image")
+    return cv2.cvtColor(bgr, cv2.COLOR_BGR2RGB)

@@ -1,0 +1,119 @@
+"""MTCNN face detection on downscaled, batched frames, with boxes mapped back to full resolution."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import cv2
+import numpy as np
+
+
+@dataclass(frozen=True)
+class Detections:
+    """The faces found in one frame, in full-resolution pixels."""
+
+    boxes: np.ndarray  # (N, 4) float32 x0, y0, x1, y1
+    probs: np.ndarray  # (N,) float32 MTCNN face probability
+
+    def __len__(self) -> int:
+        return len(self.boxes)
+
+
+def _empty() -> Detections:
+    return Detections(np.zeros((0, 4), np.float32), np.zeros((0,), np.float32))
+
+
+def default_device() -> str:
+    """ "cuda" when a GPU is available, else "cpu"."""
+    import torch
+
+    return "cuda" if torch.cuda.is_available() else "cpu"
+
+
+class FaceDetector:
+    """facenet-pytorch MTCNN run on frames downscaled so their long side is at most `detect_size`.
+
+    Frames are detected in batches of equal-sized frames (MTCNN needs that); a frame without any face gives empty
+    `Detections` instead of breaking the batch. Boxes are returned in the original frame's pixels and filtered by
+    `min_prob` and `min_face_size` (the longer box side, full-resolution pixels).
+
+    Args:
+        detect_size: long side, in pixels, of the frames MTCNN sees (None: full resolution).
+        min_face_size: smallest face kept, full-resolution pixels; also sets MTCNN's image pyramid (scaled).
+        min_prob: smallest face probability kept.
+        thresholds: MTCNN's P-, R- and O-net thresholds (facenet-pytorch defaults, stated explicitly).
+        factor: MTCNN's pyramid scale step.
+        batch_size: frames per MTCNN call.
+        device: "cpu", "cuda", ...; None picks the GPU when there is one.
+
+    Example:
+        >>> detector = FaceDetector(detect_size=320)
+        >>> [dets] = detector.detect([rgb_frame])
+        >>> dets.boxes, dets.probs
+    """
+
+    def __init__(
+        self,
+        detect_size: int | None = 640,
+        min_face_size: int = 40,
+        min_prob: float = 0.9,
+        thresholds: tuple[float, float, float] = (0.6, 0.7, 0.7),
+        factor: float = 0.709,
+        batch_size: int = 16,
+        device: str | None = None,
+    ):
+        from facenet_pytorch import MTCNN
+
+        self.detect_size = detect_size
+        self.min_face_size = min_face_size
+        self.min_prob = min_prob
+        self.thresholds = tuple(thresholds)
+        self.factor = factor
+        self.batch_size = max(1, batch_size)
+        self.device = device or default_device()
+        self._mtcnn = MTCNN(
+            keep_all=True, thresholds=list(self.thresholds), factor=factor, select_largest=False, device=self.device
+        )
+
+    def scale_for(self, height: int, width: int) -> float:
+        """The factor frames of this size are resized by before detection (<= 1)."""
+        if self.detect_size is None or max(height, width) <= self.detect_size:
+            return 1.0
+        return self.detect_size / max(height, width)
+
+    def detect(self, frames: Sequence[np.ndarray]) -> list[Detections]:
+        """Detect faces in RGB uint8 frames (any mix of sizes); one `Detections` per frame, in order."""
+        out: list[Detections | None] = [None] * len(frames)
+        by_size: dict[tuple[int, int], list[int]] = {}
+        for i, frame in enumerate(frames):
+            by_size.setdefault(frame.shape[:2], []).append(i)
+        for (h, w), idx in by_size.items():
+            scale = self.scale_for(h, w)
+            size = (max(1, round(w * scale)), max(1, round(h * scale)))
+            for start in range(0, len(idx), self.batch_size):
+                chunk = idx[start : start + self.batch_size]
+                small = [
+                    frames[i] if scale == 1.0 else cv2.resize(frames[i], size, interpolation=cv2.INTER_AREA)
+                    for i in chunk
+                ]
+                for i, dets in zip(chunk, self._detect_batch(np.stack(small), scale), strict=True):
+                    out[i] = dets
+        return out  # type: ignore[return-value]
+
+    def _detect_batch(self, batch: np.ndarray, scale: float) -> list[Detections]:
+        # Boxes are not clipped to the frame (MTCNN's may overhang it); crops pad instead.
+        # The pyramid starts at the smallest face we keep, in the detection frame's pixels (MTCNN's floor is ~12).
+        self._mtcnn.min_face_size = max(12.0, self.min_face_size * scale)
+        boxes, probs = self._mtcnn.detect(batch)
+        results = []
+        for b, p in zip(boxes, probs, strict=True):
+            if b is None or len(b) == 0:
+                results.append(_empty())
+                continue
+            b = np.asarray(b, dtype=np.float32).reshape(-1, 4) / scale
+            p = np.asarray(p, dtype=np.float32).reshape(-1)
+            side = np.maximum(b[:, 2] - b[:, 0], b[:, 3] - b[:, 1])
+            keep = (p >= self.min_prob) & (side >= self.min_face_size)
+            results.append(Detections(b[keep], p[keep]))
+        return results

@@ -1,0 +1,193 @@
+"""The streaming core shared by extraction and prediction: video in, tracked face crops out, in bounded memory."""
+
+from __future__ import annotations
+
+import math
+import os
+from collections.abc import Iterator, Sequence
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+import numpy as np
+
+from deepfakeforensics.faces.crop import crop_face
+from deepfakeforensics.faces.detector import Detections, FaceDetector
+from deepfakeforensics.faces.tracking import IoUTracker, Track, interpolate_box
+from deepfakeforensics.video import SamplingConfig, VideoError, iter_frames, plan_frames, probe_video
+
+
+@dataclass(frozen=True)
+class ExtractionConfig:
+    """How faces are found, followed and cut out of a video."""
+
+    sampling: SamplingConfig = field(default_factory=SamplingConfig)  # which frames to use
+    detect_size: int | None = 480  # long side (pixels) of the frames MTCNN sees; None = full resolution
+    detect_every: int | None = None  # detect on every k-th sampled frame (and the last); None = auto from detect_gap
+    detect_gap: int = 5  # auto detect_every: detections about this many video frames apart (1 for sparse samples)
+    batch_size: int = 16  # detection frames per MTCNN call
+    buffer_mb: int = 256  # flush the detection batch early once buffered frames take this much memory
+    margin: float = 1.3  # crop side = margin * max(box width, box height)
+    crop_size: int = 256  # crops are crop_size x crop_size pixels
+    min_face_size: int = 40  # smallest face kept: longer box side in full-resolution pixels
+    min_prob: float = 0.9  # smallest MTCNN face probability kept
+    thresholds: tuple[float, float, float] = (0.6, 0.7, 0.7)  # MTCNN P-, R-, O-net thresholds
+    iou_threshold: float = 0.3  # smallest IoU to continue a track from one detection frame to the next
+    max_shift: float = 1.0  # ...or, failing that, centre moved at most this many box sides
+    patience: int = 2  # detection rounds a track may be missed before it ends
+    min_track_fraction: float = 0.1  # tracks detected in fewer than this share of detection frames are dropped
+    track_confirm_hits: int = 5  # ...but a track detected this many times is always kept (bounds held memory)
+    jpeg_quality: int = 95  # quality of written crops
+    device: str | None = None  # torch device for MTCNN; None = GPU when there is one
+
+    def make_detector(self) -> FaceDetector:
+        """The `FaceDetector` this config describes."""
+        return FaceDetector(
+            detect_size=self.detect_size,
+            min_face_size=self.min_face_size,
+            min_prob=self.min_prob,
+            thresholds=self.thresholds,
+            batch_size=self.batch_size,
+            device=self.device,
+        )
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+@dataclass(frozen=True)
+class FaceCrop:
+    """One face in one frame."""
+
+    track: int  # face id within the video: 0, 1, ... in order of confirmation
+    frame: int  # frame index in the decoded stream
+    box: tuple[float, float, float, float]  # x0, y0, x1, y1 in full-resolution pixels
+    prob: float  # MTCNN probability (linearly interpolated between detections)
+    image: np.ndarray  # RGB uint8 crop, crop_size x crop_size x 3
+    detected: bool  # True: the box comes from a detection on this frame; False: interpolated
+
+
+def resolve_detect_every(indices: Sequence[int], config: ExtractionConfig) -> int:
+    """The detection stride over sampled frames: explicit, or so detections fall about `detect_gap` frames apart."""
+    if config.detect_every is not None:
+        return max(1, config.detect_every)
+    if len(indices) < 2:
+        return 1
+    step = (indices[-1] - indices[0]) / (len(indices) - 1)
+    return max(1, int(round(config.detect_gap / max(step, 1e-9))))
+
+
+class _Assembler:
+    """Turns detection rounds into crops: tracking, interpolation, and dropping tracks too short to be faces."""
+
+    def __init__(self, config: ExtractionConfig, confirm_hits: int):
+        self.config = config
+        self.confirm_hits = confirm_hits
+        self.tracker = IoUTracker(config.iou_threshold, config.patience, config.max_shift)
+        self.prev: dict[int, tuple[int, np.ndarray, float]] = {}  # track id -> (frame, box, prob) last round
+        self.public: dict[int, int] = {}  # internal track id -> public id (confirmed tracks)
+        self.pending: dict[int, list[FaceCrop]] = {}  # crops of unconfirmed tracks
+        self.next_public = 0
+
+    def _crop(self, track: Track, frame: int, rgb: np.ndarray, box: np.ndarray, prob: float, detected: bool):
+        image = crop_face(rgb, box, self.config.margin, self.config.crop_size)
+        crop = FaceCrop(-1, frame, tuple(float(v) for v in box), float(prob), image, detected)
+        if track.id in self.public:
+            yield _with_track(crop, self.public[track.id])
+            return
+        self.pending.setdefault(track.id, []).append(crop)
+        if track.hits >= self.confirm_hits:
+            self.public[track.id] = self.next_public
+            self.next_public += 1
+            for held in self.pending.pop(track.id):
+                yield _with_track(held, self.public[track.id])
+
+    def on_detection(
+        self, frame: int, rgb: np.ndarray, dets: Detections, between: list[tuple[int, np.ndarray]]
+    ) -> Iterator[FaceCrop]:
+        tracks, ended = self.tracker.update(frame, dets.boxes, dets.probs)
+        for track in ended:
+            self.pending.pop(track.id, None)
+        current = {t.id: (t, dets.boxes[i].astype(np.float64), float(dets.probs[i])) for i, t in enumerate(tracks)}
+        for f, img in between:  # frames since the previous detection: only tracks seen at both ends
+            for tid, (track, box1, p1) in current.items():
+                if tid in self.prev:
+                    f0, box0, p0 = self.prev[tid]
+                    t = (f - f0) / (frame - f0)
+                    yield from self._crop(track, f, img, interpolate_box(box0, box1, t), (1 - t) * p0 + t * p1, False)
+        for track, box, prob in current.values():
+            yield from self._crop(track, frame, rgb, box, prob, True)
+        self.prev = {tid: (frame, box, prob) for tid, (_, box, prob) in current.items()}
+
+
+def _with_track(crop: FaceCrop, track: int) -> FaceCrop:
+    return FaceCrop(track, crop.frame, crop.box, crop.prob, crop.image, crop.detected)
+
+
+def iter_face_crops(
+    video_path: str | os.PathLike,
+    config: ExtractionConfig | None = None,
+    detector: FaceDetector | None = None,
+    frame_indices: Sequence[int] | None = None,
+) -> Iterator[FaceCrop]:
+    """Yield every tracked face crop of a video, decoding only the sampled frames.
+
+    Detection runs on every `detect_every`-th sampled frame and always on the last one; the boxes of a track on the
+    sampled frames in between are interpolated linearly, so nothing is extrapolated. Tracks detected fewer than
+    ``min(track_confirm_hits, ceil(min_track_fraction * detection frames))`` times are dropped as false positives.
+    Memory is bounded by about `buffer_mb` plus one batch, whatever the video's length. Crops of one track come in
+    frame order; tracks interleave.
+
+    Args:
+        video_path: the video file.
+        config: extraction settings (defaults: `ExtractionConfig()`).
+        detector: a detector to reuse across videos (default: built from `config`).
+        frame_indices: explicit frame indices to use instead of `config.sampling`.
+
+    Raises:
+        VideoError: the video is missing, empty, unreadable or has no frames.
+    """
+    config = config or ExtractionConfig()
+    info = probe_video(video_path)
+    if frame_indices is None:
+        indices = plan_frames(video_path, config.sampling, info)
+    else:
+        indices = sorted({int(i) for i in frame_indices if 0 <= int(i) < info.n_frames})
+    if not indices:
+        raise VideoError(video_path, "no frames to sample")
+    every = resolve_detect_every(indices, config)
+    n = len(indices)
+    n_detect = len({p for p in range(0, n, every)} | {n - 1})
+    confirm = max(1, min(config.track_confirm_hits, math.ceil(config.min_track_fraction * n_detect)))
+    detector = detector or config.make_detector()
+    assembler = _Assembler(config, confirm)
+    limit = config.buffer_mb * 2**20
+    buffer: list[tuple[int, np.ndarray, bool]] = []
+    n_buffered_detections = 0
+    buffered_bytes = 0
+
+    def flush() -> Iterator[FaceCrop]:
+        results = iter(detector.detect([rgb for _, rgb, is_det in buffer if is_det]))
+        between: list[tuple[int, np.ndarray]] = []
+        for frame, rgb, is_det in buffer:
+            if is_det:
+                yield from assembler.on_detection(frame, rgb, next(results), between)
+                between = []
+            else:
+                between.append((frame, rgb))
+
+    decoded = 0
+    for pos, (frame, rgb) in enumerate(iter_frames(video_path, indices)):
+        decoded += 1
+        is_det = pos % every == 0 or pos == n - 1
+        buffer.append((frame, rgb, is_det))
+        buffered_bytes += rgb.nbytes
+        n_buffered_detections += is_det
+        if is_det and (n_buffered_detections >= detector.batch_size or buffered_bytes >= limit):
+            yield from flush()
+            buffer, n_buffered_detections, buffered_bytes = [], 0, 0
+    if decoded == 0:
+        raise VideoError(video_path, "no decodable frames")
+    if buffer:
+        if not buffer[-1][2]:  # the stream ended before the promised last frame: detect on the last one we have
+            buffer[-1] = (buffer[-1][0], buffer[-1][1], True)
+        yield from flush()

@@ -1,0 +1,130 @@
+"""Online greedy IoU tracking of face boxes across detection frames, and box interpolation between them."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+
+def box_iou(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    """Pairwise IoU of boxes `a` (N, 4) and `b` (M, 4) given as x0, y0, x1, y1 -> (N, M)."""
+    a = np.asarray(a, dtype=np.float64).reshape(-1, 4)
+    b = np.asarray(b, dtype=np.float64).reshape(-1, 4)
+    x0 = np.maximum(a[:, None, 0], b[None, :, 0])
+    y0 = np.maximum(a[:, None, 1], b[None, :, 1])
+    x1 = np.minimum(a[:, None, 2], b[None, :, 2])
+    y1 = np.minimum(a[:, None, 3], b[None, :, 3])
+    inter = np.clip(x1 - x0, 0, None) * np.clip(y1 - y0, 0, None)
+    area_a = (a[:, 2] - a[:, 0]) * (a[:, 3] - a[:, 1])
+    area_b = (b[:, 2] - b[:, 0]) * (b[:, 3] - b[:, 1])
+    union = area_a[:, None] + area_b[None, :] - inter
+    return np.where(union > 0, inter / np.maximum(union, 1e-12), 0.0)
+
+
+def greedy_match(iou: np.ndarray, threshold: float) -> list[tuple[int, int]]:
+    """Pairs (row, col) taken greedily by decreasing IoU, each row and column at most once, IoU >= `threshold`."""
+    pairs: list[tuple[int, int]] = []
+    if iou.size == 0:
+        return pairs
+    order = np.dstack(np.unravel_index(np.argsort(-iou, axis=None), iou.shape))[0]
+    used_r: set[int] = set()
+    used_c: set[int] = set()
+    for r, c in order:
+        if iou[r, c] < threshold:
+            break
+        if r in used_r or c in used_c:
+            continue
+        pairs.append((int(r), int(c)))
+        used_r.add(int(r))
+        used_c.add(int(c))
+    return pairs
+
+
+def center_distance(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    """Pairwise distance between box centres of `a` (N, 4) and `b` (M, 4), in units of the longer side of `a`."""
+    a = np.asarray(a, dtype=np.float64).reshape(-1, 4)
+    b = np.asarray(b, dtype=np.float64).reshape(-1, 4)
+    ca = (a[:, :2] + a[:, 2:]) / 2
+    cb = (b[:, :2] + b[:, 2:]) / 2
+    side = np.maximum(a[:, 2] - a[:, 0], a[:, 3] - a[:, 1]).clip(1e-6, None)
+    return np.linalg.norm(ca[:, None, :] - cb[None, :, :], axis=-1) / side[:, None]
+
+
+def interpolate_box(box0: np.ndarray, box1: np.ndarray, t: float) -> np.ndarray:
+    """Linear interpolation between two boxes at fraction `t` in [0, 1]."""
+    return (1.0 - t) * np.asarray(box0, dtype=np.float64) + t * np.asarray(box1, dtype=np.float64)
+
+
+@dataclass
+class Track:
+    """One face followed across detection frames."""
+
+    id: int  # internal id, in order of creation
+    box: np.ndarray  # last detected box
+    prob: float  # last detection probability
+    frame: int  # frame index of the last detection
+    hits: int = 1  # detections assigned so far
+    misses: int = 0  # consecutive detection rounds without a match
+
+
+class IoUTracker:
+    """Assign each detection round's boxes to tracks by greedy IoU with the tracks' last boxes.
+
+    Boxes and tracks left over are then paired greedily by centre distance (at most `max_shift` times the track's
+    box side, sizes within a factor 1.5), which follows faces that moved fast or were sampled far apart. A track that goes unmatched for more than `patience` consecutive detection rounds ends; a detection matching no
+    live track starts a new one. Ids are never reused.
+
+    Args:
+        iou_threshold: smallest IoU between a track's last box and a new box to continue the track.
+        patience: detection rounds a track may be missed before it ends.
+        max_shift: largest centre distance, in track box sides, for the fallback pairing (0 disables it).
+    """
+
+    def __init__(self, iou_threshold: float = 0.3, patience: int = 2, max_shift: float = 1.0):
+        self.iou_threshold = iou_threshold
+        self.patience = patience
+        self.max_shift = max_shift
+        self.live: list[Track] = []
+        self._next_id = 0
+
+    def update(self, frame: int, boxes: np.ndarray, probs: np.ndarray) -> tuple[list[Track], list[Track]]:
+        """Take one detection round; return (the track of each box, in box order; tracks that ended now)."""
+        boxes = np.asarray(boxes, dtype=np.float64).reshape(-1, 4)
+        old = np.array([t.box for t in self.live]).reshape(-1, 4)
+        iou = box_iou(old, boxes)
+        pairs = greedy_match(iou, self.iou_threshold)
+        if self.max_shift > 0 and len(pairs) < min(len(old), len(boxes)):
+            closeness = 1.0 - center_distance(old, boxes) / self.max_shift  # >= 0 within max_shift
+            side = lambda x: np.maximum(x[:, 2] - x[:, 0], x[:, 3] - x[:, 1]).clip(1e-6, None)  # noqa: E731
+            ratio = side(old)[:, None] / side(boxes)[None, :]
+            closeness[(ratio > 1.5) | (ratio < 1 / 1.5)] = -1.0
+            closeness[[r for r, _ in pairs], :] = -1.0
+            closeness[:, [c for _, c in pairs]] = -1.0
+            pairs += greedy_match(closeness, 1e-9)
+        assigned: list[Track | None] = [None] * len(boxes)
+        matched: set[int] = set()
+        for r, c in pairs:
+            track = self.live[r]
+            track.box, track.prob, track.frame = boxes[c], float(probs[c]), frame
+            track.hits += 1
+            track.misses = 0
+            assigned[c] = track
+            matched.add(r)
+        ended = []
+        still: list[Track] = []
+        for r, track in enumerate(self.live):
+            if r not in matched:
+                track.misses += 1
+                if track.misses > self.patience:
+                    ended.append(track)
+                    continue
+            still.append(track)
+        for c in range(len(boxes)):
+            if assigned[c] is None:
+                track = Track(id=self._next_id, box=boxes[c], prob=float(probs[c]), frame=frame)
+                self._next_id += 1
+                still.append(track)
+                assigned[c] = track
+        self.live = still
+        return assigned, ended  # type: ignore[return-value]

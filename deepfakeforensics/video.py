@@ -1,0 +1,194 @@
+"""Reading videos: probing, choosing which frames to sample, and decoding only those frames (RGB).
+
+Frames are sampled across the whole video (uniformly, every k-th, all, or per detected scene), never "the first N".
+Frames that are not sampled are skipped with ``grab()``, which demuxes and decodes but skips the colour conversion
+and the copy into a numpy array.
+
+Example:
+    >>> cfg = SamplingConfig(strategy="uniform", n_frames=32)
+    >>> indices = plan_frames("video.mp4", cfg)
+    >>> for index, rgb in iter_frames("video.mp4", indices):
+    ...     ...
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+import cv2
+import numpy as np
+
+STRATEGIES = ("uniform", "every_k", "all", "scene")
+
+
+class VideoError(Exception):
+    """A video that cannot be used (missing, empty, unreadable, no frames); the message names the file and reason."""
+
+    def __init__(self, path: str | os.PathLike, reason: str):
+        self.path = str(path)
+        self.reason = reason
+        super().__init__(f"{path}: {reason}")
+
+
+@dataclass(frozen=True)
+class VideoInfo:
+    """What `probe_video` learns about a video without decoding it."""
+
+    n_frames: int  # frames in the stream (counted by grabbing when the container does not say)
+    fps: float  # frames per second (0.0 when unknown)
+    width: int  # frame width in pixels
+    height: int  # frame height in pixels
+
+
+@dataclass(frozen=True)
+class SamplingConfig:
+    """Which frames of a video to use."""
+
+    strategy: str = "uniform"  # "uniform" | "every_k" | "all" | "scene"
+    n_frames: int = 32  # uniform: frames spread over the whole video; scene: at most this many per scene
+    every_k: int = 10  # every_k: take frames 0, k, 2k, ...
+    scene_threshold: float = 0.5  # scene: Bhattacharyya distance between HSV histograms of consecutive frames = cut
+    scene_min_length: int = 5  # scene: a cut closer than this many frames to the previous one is ignored
+
+    def __post_init__(self) -> None:
+        if self.strategy not in STRATEGIES:
+            raise ValueError(f"unknown sampling strategy {self.strategy!r}; choose from {STRATEGIES}")
+        if self.n_frames < 1 or self.every_k < 1:
+            raise ValueError("n_frames and every_k must be >= 1")
+
+
+def _open(path: str | os.PathLike) -> cv2.VideoCapture:
+    p = Path(path)
+    if not p.exists():
+        raise VideoError(path, "file not found")
+    if p.is_file() and p.stat().st_size == 0:
+        raise VideoError(path, "empty file (0 bytes)")
+    cap = cv2.VideoCapture(str(p))
+    if not cap.isOpened():
+        cap.release()
+        raise VideoError(path, "unreadable (OpenCV cannot open it)")
+    return cap
+
+
+def probe_video(path: str | os.PathLike) -> VideoInfo:
+    """Frame count, fps and size of a video.
+
+    Raises:
+        VideoError: the file is missing, empty, unreadable, or has no decodable frame.
+    """
+    cap = _open(path)
+    try:
+        n = int(cap.get(cv2.CAP_PROP_FRAME_COUNT) or 0)
+        fps = float(cap.get(cv2.CAP_PROP_FPS) or 0.0)
+        width = int(cap.get(cv2.CAP_PROP_FRAME_WIDTH) or 0)
+        height = int(cap.get(cv2.CAP_PROP_FRAME_HEIGHT) or 0)
+        if n <= 0:  # some containers do not record it: count by grabbing
+            n = 0
+            while cap.grab():
+                n += 1
+        elif not cap.grab():  # a header that promises frames the stream does not deliver
+            n = 0
+    finally:
+        cap.release()
+    if n <= 0 or width <= 0 or height <= 0:
+        raise VideoError(path, "no decodable frames")
+    return VideoInfo(n_frames=n, fps=fps, width=width, height=height)
+
+
+def _uniform(start: int, stop: int, n: int) -> list[int]:
+    """At most `n` indices spread evenly over [start, stop), centred in their segments, first and last included."""
+    length = stop - start
+    if length <= n:
+        return list(range(start, stop))
+    if n == 1:
+        return [start + length // 2]
+    return sorted({start + int(round(i * (length - 1) / (n - 1))) for i in range(n)})
+
+
+def sample_frame_indices(n_total: int, config: SamplingConfig, cuts: Sequence[int] = ()) -> list[int]:
+    """The sorted frame indices to use from a video of `n_total` frames.
+
+    Args:
+        n_total: frames in the video.
+        config: the sampling strategy.
+        cuts: for the "scene" strategy, the first frame of every scene after the first (from `find_scene_cuts`).
+    """
+    if n_total <= 0:
+        return []
+    if config.strategy == "all":
+        return list(range(n_total))
+    if config.strategy == "every_k":
+        return list(range(0, n_total, config.every_k))
+    if config.strategy == "uniform":
+        return _uniform(0, n_total, config.n_frames)
+    bounds = [0] + sorted(c for c in set(cuts) if 0 < c < n_total) + [n_total]
+    out: list[int] = []
+    for start, stop in zip(bounds[:-1], bounds[1:], strict=True):
+        out.extend(_uniform(start, stop, config.n_frames))
+    return out
+
+
+def _hsv_histogram(rgb: np.ndarray) -> np.ndarray:
+    small = cv2.resize(rgb, (64, max(1, 64 * rgb.shape[0] // rgb.shape[1])), interpolation=cv2.INTER_AREA)
+    hsv = cv2.cvtColor(small, cv2.COLOR_RGB2HSV)
+    hist = cv2.calcHist([hsv], [0, 1, 2], None, [16, 8, 8], [0, 180, 0, 256, 0, 256])
+    return cv2.normalize(hist, hist).flatten()
+
+
+def find_scene_cuts(path: str | os.PathLike, threshold: float = 0.5, min_length: int = 5) -> list[int]:
+    """First frame of every scene after the first: where the HSV-histogram distance to the previous frame jumps.
+
+    Decodes every frame (at about 650 frames/s for 640x480 here) and compares 16x8x8-bin HSV histograms of
+    64-pixel-wide thumbnails with the Bhattacharyya distance.
+    """
+    cuts: list[int] = []
+    previous = None
+    for index, rgb in iter_frames(path, None):
+        hist = _hsv_histogram(rgb)
+        if previous is not None:
+            distance = cv2.compareHist(previous, hist, cv2.HISTCMP_BHATTACHARYYA)
+            last = cuts[-1] if cuts else 0
+            if distance > threshold and index - last >= min_length:
+                cuts.append(index)
+        previous = hist
+    return cuts
+
+
+def plan_frames(path: str | os.PathLike, config: SamplingConfig, info: VideoInfo | None = None) -> list[int]:
+    """Probe `path` (unless `info` is given) and return the frame indices `config` samples from it."""
+    info = info or probe_video(path)
+    cuts: list[int] = []
+    if config.strategy == "scene":
+        cuts = find_scene_cuts(path, config.scene_threshold, config.scene_min_length)
+    return sample_frame_indices(info.n_frames, config, cuts)
+
+
+def iter_frames(path: str | os.PathLike, indices: Sequence[int] | None) -> Iterator[tuple[int, np.ndarray]]:
+    """Yield ``(frame_index, rgb uint8 HxWx3)`` for the sorted `indices` (None: every frame), decoding only those.
+
+    Stops quietly at the real end of the stream when the container promised more frames than it holds.
+
+    Raises:
+        VideoError: the file is missing, empty or unreadable.
+    """
+    cap = _open(path)
+    try:
+        wanted = None if indices is None else iter(sorted(set(indices)))
+        target = None if wanted is None else next(wanted, None)
+        index = 0
+        while wanted is None or target is not None:
+            if not cap.grab():
+                return
+            if wanted is None or index == target:
+                ok, bgr = cap.retrieve()
+                if not ok or bgr is None:
+                    return
+                yield index, cv2.cvtColor(bgr, cv2.COLOR_BGR2RGB)
+                if wanted is not None:
+                    target = next(wanted, None)
+            index += 1
+    finally:
+        cap.release()
