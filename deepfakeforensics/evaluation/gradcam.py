@@ -1,0 +1,110 @@
+"""Grad-CAM (Selvaraju et al. 2017) for frame detectors: where in the face crop the fake logit comes from."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Sequence
+from pathlib import Path
+
+import cv2
+import numpy as np
+import torch
+from matplotlib import colormaps
+from matplotlib.figure import Figure
+from torch import nn
+
+from deepfakeforensics._io import atomic_path
+from deepfakeforensics.transforms import resize_to, to_tensor
+
+
+class GradCAM:
+    """Class-activation maps of the fake logit on ``model.gradcam_layer()`` (forward and backward hooks).
+
+    Example:
+        >>> cam = GradCAM(model)  # doctest: +SKIP
+        >>> heatmaps, scores = cam(crops)  # crops: RGB uint8 face crops; heatmaps in [0, 1] at crop size
+    """
+
+    def __init__(self, model: nn.Module, layer: nn.Module | None = None) -> None:
+        if layer is None:
+            if not hasattr(model, "gradcam_layer"):
+                raise TypeError(f"{type(model).__name__} has no gradcam_layer(); Grad-CAM needs a frame model")
+            layer = model.gradcam_layer()
+        self.model = model
+        self.layer = layer
+        self._acts: torch.Tensor | None = None
+        self._grads: torch.Tensor | None = None
+
+    def _forward_hook(self, _module: nn.Module, _inp: tuple, out: torch.Tensor) -> None:
+        self._acts = out
+        out.register_hook(self._save_grad)
+
+    def _save_grad(self, grad: torch.Tensor) -> None:
+        self._grads = grad
+
+    def maps(self, x: torch.Tensor) -> tuple[np.ndarray, np.ndarray]:
+        """Heatmaps (B, h, w) at the layer's resolution, each scaled to [0, 1], and the logits (B,)."""
+        handle = self.layer.register_forward_hook(self._forward_hook)
+        was_training = self.model.training
+        self.model.eval()
+        try:
+            with torch.enable_grad():
+                x = x.clone().requires_grad_(True)  # so the hooked activations carry gradients even if frozen
+                logits = self.model(x)
+                self.model.zero_grad(set_to_none=True)
+                logits.sum().backward()  # items are independent (eval mode): each gets its own gradient
+        finally:
+            handle.remove()
+            self.model.train(was_training)
+        acts, grads = self._acts.detach().float(), self._grads.detach().float()
+        weights = grads.mean(dim=(2, 3), keepdim=True)  # global-average-pooled gradients per channel
+        cam = torch.relu((weights * acts).sum(dim=1))
+        flat = cam.flatten(1)
+        lo, hi = flat.min(dim=1).values[:, None, None], flat.max(dim=1).values[:, None, None]
+        cam = (cam - lo) / (hi - lo).clamp_min(1e-8)
+        return cam.cpu().numpy(), logits.detach().float().cpu().numpy()
+
+    def __call__(self, crops: Sequence[np.ndarray]) -> tuple[list[np.ndarray], np.ndarray]:
+        """Heatmaps resized to each RGB crop's size, and P(fake) of each crop."""
+        x = to_tensor(list(crops), self.model.default_cfg)
+        cams, logits = self.maps(x)
+        heat = [
+            cv2.resize(c, (img.shape[1], img.shape[0]), interpolation=cv2.INTER_LINEAR)
+            for c, img in zip(cams, crops, strict=True)
+        ]
+        return heat, 1.0 / (1.0 + np.exp(-logits))
+
+
+def overlay(img: np.ndarray, heatmap: np.ndarray, alpha: float = 0.45) -> np.ndarray:
+    """Blend a [0, 1] heatmap (jet colours) over an RGB ``uint8`` image."""
+    heat = resize_to(heatmap.astype(np.float32), img.shape[:2])
+    coloured = (colormaps["jet"](heat)[..., :3] * 255).astype(np.float32)
+    return np.clip((1 - alpha) * img.astype(np.float32) + alpha * coloured, 0, 255).astype(np.uint8)
+
+
+def plot_gradcam_grid(
+    model: nn.Module,
+    crops: Sequence[np.ndarray],
+    labels: Sequence[int],
+    path: str | os.PathLike,
+    titles: Sequence[str] | None = None,
+) -> Path:
+    """A grid PNG: each crop above its Grad-CAM overlay, titled with its label and P(fake)."""
+    heat, probs = GradCAM(model)(crops)
+    n = len(crops)
+    fig = Figure(figsize=(2.2 * n, 4.6))
+    axes = fig.subplots(2, n, squeeze=False)
+    for i in range(n):
+        name = "fake" if int(labels[i]) == 1 else "real"
+        head = f"{titles[i]}\n" if titles is not None else ""
+        axes[0, i].imshow(crops[i])
+        axes[0, i].set_title(f"{head}{name}, P(fake)={probs[i]:.2f}", fontsize=8)
+        axes[1, i].imshow(overlay(crops[i], heat[i]))
+        for ax in axes[:, i]:
+            ax.axis("off")
+    fig.suptitle(f"Grad-CAM of the fake logit ({getattr(model, 'name', '') or type(model).__name__})", fontsize=10)
+    fig.tight_layout()
+    path = Path(path)
+    with atomic_path(path) as tmp:
+        fig.savefig(tmp, dpi=120, format="png")
+    return path

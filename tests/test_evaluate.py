@@ -1,0 +1,239 @@
+"""evaluate() end to end on a tiny hand-made faces manifest and checkpoints; Grad-CAM; robustness; dff evaluate."""
+
+from __future__ import annotations
+
+import json
+
+import cv2
+import numpy as np
+import pandas as pd
+import pytest
+import torch
+from sklearn import metrics as skm
+from synth_videos import face_photo
+from torch import nn
+
+from deepfakeforensics._io import load_table, save_table
+from deepfakeforensics.evaluation import aggregate, choose_threshold, compute_metrics
+from deepfakeforensics.evaluation import compare as compare_mod
+from deepfakeforensics.evaluation.compare import evaluate, resolve_runs
+from deepfakeforensics.evaluation.gradcam import GradCAM, overlay
+from deepfakeforensics.evaluation.robustness import PerturbedDataset, RobustnessConfig, perturb
+from deepfakeforensics.models import Detector, ModelCfg, create_model, save_checkpoint
+
+N_FRAMES = 2
+
+
+@pytest.fixture(scope="module")
+def manifest(tmp_path_factory) -> tuple:
+    """Faces manifest: 4 videos per split (val, test), 2 real + 2 fake; video 'x3' has two tracks."""
+    root = tmp_path_factory.mktemp("crops")
+    photo = face_photo(64)
+    rows = []
+    methods = ["original", "original", "Deepfakes", "FaceSwap"]
+    rng = np.random.default_rng(0)
+    for split in ("val", "test"):
+        for k in range(4):
+            vid = f"{split[0]}{k}"
+            label = int(k >= 2)
+            for track in range(2 if k == 3 else 1):
+                for frame in range(N_FRAMES):
+                    img = photo.copy()
+                    if label:  # a visible "manipulation": a warm colour cast over the lower face
+                        img[32:, :, 0] = np.clip(img[32:, :, 0].astype(int) + 60, 0, 255)
+                    img = np.clip(img.astype(int) + rng.integers(-10, 10, img.shape), 0, 255).astype(np.uint8)
+                    rel = f"ds/{vid}/{track}_{frame}.jpg"
+                    (root / rel).parent.mkdir(parents=True, exist_ok=True)
+                    cv2.imwrite(str(root / rel), cv2.cvtColor(img, cv2.COLOR_RGB2BGR))
+                    rows.append(
+                        {"video_id": vid, "track": track, "frame": frame * 10, "path": rel, "label": label,
+                         "split": split, "group": vid, "method": methods[k]}
+                    )  # fmt: skip
+    csv = root / "faces.csv"
+    save_table(pd.DataFrame(rows), csv, root=root)
+    return csv, rows
+
+
+def _run(tmp_path_factory, name: str, seed: int) -> str:
+    run = tmp_path_factory.mktemp("ckpt") / name
+    run.mkdir()
+    torch.manual_seed(seed)
+    save_checkpoint(run / "best.pt", create_model("mesonet4"))
+    pd.DataFrame(
+        {
+            "epoch": [1, 2],
+            "train_loss": [0.7, 0.6],
+            "val_loss": [0.69, 0.65],
+            "val_auc": [0.55, 0.6],
+            "val_acc": [0.5, 0.6],
+        }
+    ).to_csv(run / "history.csv", index=False)
+    (run / "config.json").write_text(json.dumps({"model": "mesonet4"}))
+    return str(run)
+
+
+@pytest.fixture(scope="module")
+def runs(tmp_path_factory) -> list[str]:
+    return [_run(tmp_path_factory, "meso_a", 0), _run(tmp_path_factory, "meso_b", 1)]
+
+
+@pytest.fixture(scope="module")
+def result(manifest, runs, tmp_path_factory):
+    out = tmp_path_factory.mktemp("eval")
+    robust = RobustnessConfig(strengths={"jpeg": (30,), "blur": (2.0,)})
+    return evaluate(runs, manifest[0], "test", out, robustness=robust, gradcam=2, batch_size=8, progress=False)
+
+
+def test_metrics_table_one_row_per_run_and_level(result):
+    m = result.metrics
+    assert sorted(zip(m["run"], m["level"], strict=True)) == [
+        ("meso_a", "file"), ("meso_a", "frame"), ("meso_b", "file"), ("meso_b", "frame")
+    ]  # fmt: skip
+    frame_rows = m[m["level"] == "frame"]
+    assert (frame_rows["n"] == 10).all()  # 5 face tracks x 2 frames in test
+    assert (m.loc[m["level"] == "file", "n"] == 4).all()
+    on_disk = pd.read_csv(result.out_dir / "metrics.csv")
+    assert len(on_disk) == 4 and {"auc", "eer", "tpr_at_fpr_1", "threshold", "val_auc"} <= set(on_disk.columns)
+
+
+def test_file_level_is_aggregate_of_frames_with_val_threshold(result):
+    frames = result.scores[("meso_a", "frame")]
+    files = aggregate(frames, "mean")
+    val_frames = load_table(result.out_dir / "scores" / "meso_a_val_frame.csv")
+    t = choose_threshold(aggregate(val_frames)["label"], aggregate(val_frames)["score"], "eer")
+    expected = compute_metrics(files["label"], files["score"], t)
+    row = result.metrics.query("run == 'meso_a' and level == 'file'").iloc[0]
+    assert row["threshold"] == pytest.approx(t)
+    for k in ("auc", "ap", "accuracy", "f1", "log_loss", "eer"):
+        assert row[k] == pytest.approx(expected[k], nan_ok=True)
+
+
+def test_scores_match_a_direct_forward_pass(result, manifest, runs):
+    from deepfakeforensics.datasets import read_crop
+    from deepfakeforensics.models import load_model
+    from deepfakeforensics.transforms import to_tensor
+
+    frames = result.scores[("meso_b", "frame")]
+    model = load_model(f"{runs[1]}/best.pt").eval()
+    row = frames.iloc[3]
+    img = read_crop(load_table(manifest[0]).attrs["root"] + "/" + row["path"])
+    with torch.no_grad():
+        p = torch.sigmoid(model(to_tensor([img], model.default_cfg))).item()
+    assert row["score"] == pytest.approx(p, abs=1e-5)
+
+
+def test_per_method_and_files_written(result):
+    pm = result.per_method
+    assert set(pm["method"]) == {"Deepfakes", "FaceSwap"} and set(pm["run"]) == {"meso_a", "meso_b"}
+    one = pm.query("run == 'meso_a' and level == 'file' and method == 'Deepfakes'").iloc[0]
+    files = result.scores[("meso_a", "file")]
+    sub = files[files["method"].isin(["original", "Deepfakes"])]
+    assert one["auc"] == pytest.approx(skm.roc_auc_score(sub["label"], sub["score"]))
+    for name in ("meso_a_test_frame.csv", "meso_a_test_file.csv", "meso_b_val_frame.csv"):
+        assert (result.out_dir / "scores" / name).is_file()
+
+
+def test_every_plot_written_and_non_empty(result):
+    expected = {"roc_frame", "roc_file", "score_distributions", "training_curves", "metrics_bars", "per_method_auc",
+                "robustness", "gradcam_meso_a", "gradcam_meso_b"}  # fmt: skip
+    assert expected <= set(result.plots)
+    for p in result.plots.values():
+        assert p.is_file() and p.stat().st_size > 5000
+
+
+def test_robustness_table(result):
+    r = result.robustness
+    assert set(r["perturbation"]) == {"none", "jpeg", "blur"}
+    clean = r.query("run == 'meso_a' and perturbation == 'none' and level == 'file'").iloc[0]
+    ref = result.metrics.query("run == 'meso_a' and level == 'file'").iloc[0]
+    assert clean["auc"] == pytest.approx(ref["auc"], nan_ok=True)
+    assert (result.out_dir / "robustness.csv").is_file()
+
+
+def test_perturbed_dataset_changes_pixels_not_identity(manifest):
+    from deepfakeforensics.datasets import FrameDataset
+
+    ds = FrameDataset(manifest[0], "test", create_model("mesonet4").default_cfg)
+    blurred = PerturbedDataset(ds, "blur", 3.0)
+    x0, y0 = ds[0]
+    x1, y1 = blurred[0]
+    assert x0.shape == x1.shape and y0 == y1 and len(blurred) == len(ds)
+    assert (x0 - x1).abs().mean() > 0.005
+    assert x1.std() < x0.std()  # blur removes detail
+    img = face_photo(64)
+    assert np.abs(perturb(img, "jpeg", 10).astype(int) - img).mean() > 1
+    with pytest.raises(ValueError, match="unknown perturbation"):
+        perturb(img, "rain", 1)
+
+
+def test_calibration_and_resume(manifest, runs, tmp_path, monkeypatch, result):
+    # Scores of the first evaluation are reused: scoring again would fail.
+    import shutil
+
+    shutil.copytree(result.out_dir / "scores", tmp_path / "scores")
+    monkeypatch.setattr(compare_mod, "predict_scores", lambda *a, **k: pytest.fail("scores were not reused"))
+    cal = evaluate(runs[:1], manifest[0], "test", tmp_path, calibrate=True, plots=False, progress=False)
+    row = cal.metrics.query("level == 'frame'").iloc[0]
+    ref = result.metrics.query("run == 'meso_a' and level == 'frame'").iloc[0]
+    assert row["temperature"] > 0 and row["temperature"] != 1.0
+    assert row["auc"] == pytest.approx(ref["auc"])  # a temperature does not change the ranking of frames
+    val = load_table(tmp_path / "scores" / "meso_a_val_frame.csv")
+    assert compute_metrics(val["label"], 1 / (1 + np.exp(-val["logit"] / row["temperature"])))["log_loss"] <= (
+        compute_metrics(val["label"], val["score"])["log_loss"] + 1e-9
+    )
+
+
+def test_resolve_runs_names_and_errors(runs, tmp_path):
+    specs = resolve_runs([runs[0], f"{runs[0]}/best.pt"])
+    assert [s.name for s in specs] == ["meso_a", "meso_a#2"]
+    with pytest.raises(FileNotFoundError, match="no such run"):
+        resolve_runs([tmp_path / "nope"])
+
+
+class _RedDetector(Detector):
+    """Channel 0 of its 1x1 conv sees red, channel 1 blue; the logit is the mean of channel 0 (red is the evidence)."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.default_cfg = ModelCfg(input_size=(3, 32, 32), channels_last=False)
+        self.conv = nn.Conv2d(3, 2, 1)
+        with torch.no_grad():
+            self.conv.weight.zero_()
+            self.conv.bias.zero_()
+            self.conv.weight[0, 0] = 1.0  # red
+            self.conv.weight[1, 2] = 1.0  # blue
+
+    def forward_features(self, x):
+        return torch.relu(self.conv(x))
+
+    def forward_head(self, f):
+        return f[:, 0].mean(dim=(1, 2)) * 4.0
+
+    def gradcam_layer(self):
+        return self.conv
+
+
+def test_gradcam_localises_the_evidence():
+    left_red = np.zeros((48, 48, 3), np.uint8)
+    left_red[:, :24, 0] = 255
+    left_red[:, 24:, 2] = 255
+    right_red = left_red[:, ::-1].copy()
+    heat, probs = GradCAM(_RedDetector())([left_red, right_red])
+    for h in heat:
+        assert h.shape == (48, 48) and 0 <= h.min() and h.max() <= 1
+    assert heat[0][:, :20].mean() > 0.9 and heat[0][:, 28:].max() < 0.1
+    assert heat[1][:, 28:].mean() > 0.9 and heat[1][:, :20].max() < 0.1
+    assert probs == pytest.approx([1 / (1 + np.exp(-2.0))] * 2, abs=1e-4)
+    assert overlay(left_red, heat[0]).shape == (48, 48, 3)
+
+
+def test_dff_evaluate_cli(manifest, runs, tmp_path):
+    from deepfakeforensics.cli import main
+
+    out = tmp_path / "cli"
+    code = main(["evaluate", "--runs", runs[0], "--faces", str(manifest[0]), "--split", "test", "--out", str(out),
+                 "--aggregation", "track_max", "--gradcam", "0", "--batch-size", "8"])  # fmt: skip
+    assert code == 0
+    m = pd.read_csv(out / "metrics.csv")
+    assert set(m["level"]) == {"frame", "file"} and (m["aggregation"] == "track_max").all()
+    assert (out / "roc_file.png").is_file()
