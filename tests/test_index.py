@@ -131,6 +131,7 @@ def test_ffpp_official_splits(ffpp):
     assert s["original/c40/003"] == s["Deepfakes/c23/002_003"] == "val"
     assert s["original/c23/011"] == s["Deepfakes/c23/010_011"] == "test"
     assert s["FaceSwap/c23/005_006"] == s["original/c23/007"] == "train"
+    assert index_ffpp(ffpp).failures == []
     # the actors are not in the official files: seeded, but still whole groups
     check_group_splits(v)
     # the same files given with --splits elsewhere
@@ -138,6 +139,13 @@ def test_ffpp_official_splits(ffpp):
     write_ff_splits(other, train=[("000", "001")], val=[("002", "003")], test=[("004", "005"), ("006", "007")])
     s2 = by_id(index_ffpp(ffpp, splits_dir=other).videos, "split")
     assert s2["original/c23/006"] == s2["FaceSwap/c23/005_006"] == "test"
+    # ids listed officially that no indexed video shows are reported
+    write_ff_splits(other, train=[("000", "001"), ("998", "999")], val=[], test=[])
+    res = index_ffpp(ffpp, splits_dir=other)
+    assert reasons(res.failures) == {
+        "998.mp4": "id listed in train.json but no video shows it",
+        "999.mp4": "id listed in train.json but no video shows it",
+    }
 
 
 def test_ffpp_leaking_official_split_fails_naming_the_group(ffpp):
@@ -192,7 +200,7 @@ def celebdf(tmp_path: Path) -> Path:
         ),
     )
     touch(root, *(f"Celeb-synthesis/{n}.mp4" for n in ("id0_id1_0000", "id1_id0_0000", "id2_id3_0000", "id4_id5_0000")))
-    touch(root, *(f"YouTube-real/{n:05d}.mp4" for n in range(4)))
+    touch(root, *(f"YouTube-real/videos/{n:05d}.mp4" for n in range(4)))  # some copies nest a videos/ folder
     (root / "List_of_testing_videos.txt").write_text(
         "1 Celeb-real/id2_0000.mp4\n0 Celeb-synthesis/id2_id3_0000.mp4\n1 YouTube-real/00000.mp4\n"
         "0 Celeb-synthesis/id9_id1_0000.mp4\n0 Celeb-real/id4_0000.mp4\n\n"
@@ -331,6 +339,11 @@ def dfdc(tmp_path: Path) -> Path:
     (test / "labels.csv").write_text("filename,label\nt1.mp4,1\nt2.mp4,0\nt3.mp4,1\n")
     touch(root, "dfdc_train_part_9/readme.txt")
     (root / "dfdc_train_part_9/metadata.json").write_text("{}")
+    # the preview release marks test videos in metadata.json
+    touch(root, "preview/p1.mp4", "preview/p2.mp4")
+    (root / "preview/metadata.json").write_text(
+        json.dumps({"p1.mp4": {"label": "REAL", "split": "test"}, "p2.mp4": {"label": "FAKE", "original": "p1.mp4"}})
+    )
     del part1
     return root
 
@@ -347,12 +360,15 @@ def test_dfdc_groups_splits_and_failures(dfdc):
         "f": 1,
         "t1": 1,
         "t2": 0,
+        "p1": 0,
+        "p2": 1,
         **{f"r{i}": 0 for i in range(8)},
     }
     assert g["a"] == g["b"] == g["c"] == "a"
     assert g["d"] == g["f"] == "d"  # across parts
     assert g["e"] == "zz"  # named after its (absent) original
     assert s["t1"] == s["t2"] == "test"
+    assert s["p1"] == s["p2"] == "test" and g["p2"] == "p1"  # an unlisted fake follows its original into test
     assert {s[k] for k in "abcdef"} <= {"train", "val"} and s["a"] == s["b"] == s["c"]
     assert set(v.loc[v["split"] != "test", "split"]) == {"train", "val"}
     r = reasons(res.failures)
@@ -472,6 +488,8 @@ def test_cli_index_writes_table_and_fresh_failures(ffpp, tmp_path, capsys):
     printed = capsys.readouterr().out
     assert "train" in printed and "1 failures" in printed
     assert main(["index", str(ffpp), "--dataset", "ffpp", "--out", str(out), "--leak", "drop"]) == 2
+    assert main(["index", str(ffpp), "--dataset", "deeperforensics", "--out", str(out)]) == 2
+    assert "--ffpp-root is required" in capsys.readouterr().out
 
 
 def test_cli_index_dfdc_samples(samples_dir, tmp_path):

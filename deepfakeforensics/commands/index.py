@@ -83,6 +83,11 @@ def run(args: argparse.Namespace) -> int:
     if args.ratios is not None:
         options["ratios"] = dict(zip(["train", "val", "test"], args.ratios, strict=True))
 
+    for name, param in list(accepted.items())[1:]:
+        if param.default is inspect.Parameter.empty and name not in options:
+            flag = next((o for o, kw in _OPTIONS.items() if kw == name), name).replace("_", "-")
+            print(f"dff index: --{flag} is required for --dataset {args.dataset}")
+            return 2
     result = indexer(args.root, **options)
     videos = result.videos
     out = Path(args.out or f"labels/{args.dataset}.csv")

@@ -119,7 +119,8 @@ def index_ffpp(
         seed: its seed.
 
     Returns:
-        IndexResult; failures name empty folders, unknown sub-folders and requested methods/compressions not found.
+        IndexResult; failures name empty folders, unknown sub-folders, requested methods/compressions not found and
+        ids the official files list but no indexed video shows.
 
     Raises:
         LayoutError: the root holds neither ``original_sequences`` nor ``manipulated_sequences``.
@@ -209,6 +210,15 @@ def index_ffpp(
                 )
             if found:
                 official[vid] = found.pop()
+        # Ids the official files list but no indexed video shows (a partial download, or filtered out).
+        shown = {i for ids in ids_of.values() for i in ids}
+        for i in sorted(set(id_split) - shown):
+            failures.append(
+                (
+                    str(orig / "youtube" / "*" / "videos" / f"{i}.mp4"),
+                    f"id listed in {id_split[i]}.json but no video shows it",
+                )
+            )
     else:
         source = "official split"
     videos, dropped = resolve_splits(videos, official, ratios=ratios, seed=seed, unlisted="inherit", source=source)
