@@ -30,7 +30,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("root", help="dataset root (for --dataset folder also a CSV of path,label)")
     parser.add_argument("--dataset", required=True, choices=DATASETS)
     parser.add_argument(
-        "--out", help="index CSV to write (default labels/<dataset>.csv); failures go to <out>_failures.csv"
+        "--out",
+        help="index CSV to write (default labels/<dataset>.csv); failures go to <out>_failures.csv, rewritten each run",
     )
     parser.add_argument(
         "--ratios",

@@ -3,6 +3,12 @@
 Every indexer returns an `IndexResult` (``videos`` DataFrame with columns `COLUMNS`, ``failures`` list of
 ``(path, reason)``); `index_dataset` picks one by name.
 
+Shared rules: ``label`` 1 = fake; ``path`` is relative to the root (``videos.attrs["root"]``); ``video_id`` is unique
+within an index; ``group`` joins every video that shares a person or a source clip (union-find, named by its smallest
+member), and a group never spans two splits (checked in code, `SplitLeakError` names the group). Seeded splits assign
+whole groups, largest first, after a seeded shuffle (`group_split`). Zero-byte video files are indexed like any other:
+face extraction reports them as unreadable.
+
 Example:
     >>> from deepfakeforensics.data import index_dataset  # doctest: +SKIP
     >>> result = index_dataset("/data/FaceForensics++", "ffpp", compressions=["c23"])  # doctest: +SKIP
