@@ -1,0 +1,250 @@
+"""train(): files of a run, loss going down, exact resume, early stopping, temporal models, and `dff train`."""
+
+from __future__ import annotations
+
+import json
+import math
+
+import numpy as np
+import pandas as pd
+import pytest
+import torch
+from tiny_data import TinyDetector, TinyTemporal, make_manifest, standard_manifest
+
+from deepfakeforensics import cli
+from deepfakeforensics._io import load_table
+from deepfakeforensics.datasets import FrameDataset, WindowDataset, build_dataset
+from deepfakeforensics.models import create_model, list_models, load_model, save_checkpoint
+from deepfakeforensics.training import HISTORY_COLUMNS, Callback, TrainConfig, WarmupCosine, train
+from deepfakeforensics.transforms import AugmentConfig
+
+FAST = {"batch_size": 8, "num_workers": 0, "lr": 3e-3, "warmup_epochs": 0.5}
+
+
+@pytest.fixture(scope="module")
+def faces(tmp_path_factory):
+    return standard_manifest(tmp_path_factory.mktemp("train_faces"), n_videos=24, frames=5, size=32)
+
+
+def _datasets(faces, model, **kw):
+    return (
+        build_dataset(faces, "train", model, train=True, **kw),
+        build_dataset(faces, "val", model, train=False, **kw),
+    )
+
+
+def _model(seed: int = 0) -> TinyDetector:
+    torch.manual_seed(seed)
+    return create_model("tiny_test_detector")
+
+
+def test_two_epochs_lower_loss_and_write_every_file(faces, tmp_path):
+    model = _model()
+    train_ds, val_ds = _datasets(faces, model)
+    cfg = TrainConfig(run="r", checkpoints_dir=str(tmp_path), epochs=2, **FAST)
+    history = train(model, train_ds, val_ds, cfg, callbacks=[])
+    run = tmp_path / "r"
+    assert list(history.columns) == HISTORY_COLUMNS and list(history["epoch"]) == [1, 2]
+    assert history["train_loss"][1] < history["train_loss"][0]
+    for name in ("epoch_001.pt", "epoch_002.pt", "best.pt", "last.pt", "history.csv", "config.json"):
+        assert (run / name).is_file(), name
+    on_disk = pd.read_csv(run / "history.csv")
+    assert list(on_disk.columns) == HISTORY_COLUMNS and len(on_disk) == 2
+    assert np.allclose(on_disk["val_auc"], history["val_auc"]) and (on_disk["seconds"] > 0).all()
+    assert ((on_disk["val_acc"] >= 0) & (on_disk["val_acc"] <= 1)).all() and (on_disk["lr"] > 0).all()
+    # every checkpoint holds tensors and plain data only
+    for name in ("epoch_001.pt", "best.pt", "last.pt"):
+        torch.load(run / name, map_location="cpu", weights_only=True)
+    last = torch.load(run / "last.pt", weights_only=True)
+    assert {"optimizer", "scheduler", "rng", "early_stopping", "history", "sampler"} <= set(last)
+    best_epoch = int(history.loc[history["val_auc"].idxmax(), "epoch"])
+    best = torch.load(run / "best.pt", weights_only=True)
+    assert best["epoch"] == best_epoch and best["metrics"]["val_auc"] == pytest.approx(history["val_auc"].max())
+    # last.pt carries the final weights and load_model rebuilds the model from it
+    rebuilt = load_model(run / "last.pt")
+    for k, v in model.state_dict().items():
+        assert torch.equal(rebuilt.state_dict()[k], v), k
+    conf = json.loads((run / "config.json").read_text())
+    assert conf["train"]["epochs"] == 2 and conf["model"]["name"] == "tiny_test_detector"
+    assert conf["train_data"]["split"] == "train" and conf["val_data"]["split"] == "val"
+    assert conf["train_data"]["augment"] is not None and conf["val_data"]["augment"] is None
+    # starting again into the same run without resume is refused (never overwrite a run silently)
+    with pytest.raises(FileExistsError, match="resume"):
+        train(_model(), train_ds, val_ds, cfg, callbacks=[])
+
+
+class StopAfter(Callback):
+    def __init__(self, epoch: int) -> None:
+        self.epoch = epoch
+
+    def on_epoch_end(self, state, row) -> None:
+        if row["epoch"] == self.epoch:
+            raise KeyboardInterrupt("simulated interruption")
+
+
+@pytest.mark.slow
+def test_resume_equals_uninterrupted(faces, tmp_path):
+    """Balanced sampling, augmentation, dropout, warm-up and accumulation: resumed == uninterrupted, bit for bit."""
+    cfg = TrainConfig(checkpoints_dir=str(tmp_path), epochs=3, balanced=True, accumulate=2, patience=0, **FAST)
+    aug = AugmentConfig(p_noise=0.5, p_jpeg=0.5)
+
+    def run(name, callbacks, resume=False):
+        model = _model(seed=1)
+        train_ds, val_ds = _datasets(faces, model, augment=aug)
+        history = train(model, train_ds, val_ds, cfg.replace(run=name, resume=resume), callbacks=callbacks)
+        return model, history
+
+    full, full_history = run("full", [])
+    with pytest.raises(KeyboardInterrupt):
+        run("cut", [StopAfter(2)])
+    assert len(pd.read_csv(tmp_path / "cut" / "history.csv")) == 2
+    resumed, resumed_history = run("cut", [], resume=True)
+    for k, v in full.state_dict().items():
+        assert torch.equal(resumed.state_dict()[k], v), k
+    pd.testing.assert_frame_equal(
+        full_history.drop(columns="seconds"), resumed_history.drop(columns="seconds"), check_exact=True
+    )
+    # and the run really learnt something different from its start (not a trivially equal pair)
+    assert not torch.equal(_model(seed=1).state_dict()["head.1.weight"], full.state_dict()["head.1.weight"])
+
+
+def test_early_stopping_and_best_selection(faces, tmp_path):
+    """lr = 0: nothing improves after epoch 1, so patience 1 stops after epoch 2 and best.pt is epoch 1."""
+    model = _model()
+    train_ds, val_ds = _datasets(faces, model)
+    cfg = TrainConfig(run="es", checkpoints_dir=str(tmp_path), epochs=5, patience=1, **{**FAST, "lr": 0.0})
+    history = train(model, train_ds, val_ds, cfg, callbacks=[])
+    assert list(history["epoch"]) == [1, 2]
+    assert torch.load(tmp_path / "es" / "best.pt", weights_only=True)["epoch"] == 1
+    assert torch.load(tmp_path / "es" / "last.pt", weights_only=True)["early_stopping"]["stopped_early"]
+
+
+def test_single_class_validation_falls_back_to_loss(tmp_path):
+    csv = make_manifest(
+        tmp_path, {("t0", 0): 4, ("t1", 0): 4, ("v0", 0): 4}, {"t0": 0, "t1": 1, "v0": 1},
+        {"t0": "train", "t1": "train", "v0": "val"}, size=32,
+    )  # fmt: skip
+    model = _model()
+    train_ds, val_ds = _datasets(csv, model)
+    cfg = TrainConfig(run="one", checkpoints_dir=str(tmp_path), epochs=2, patience=0, **FAST)
+    history = train(model, train_ds, val_ds, cfg, callbacks=[])
+    assert history["val_auc"].isna().all()
+    best = torch.load(tmp_path / "one" / "best.pt", weights_only=True)
+    assert best["metrics"]["val_loss"] == pytest.approx(history["val_loss"].min())
+
+
+def test_callbacks_see_every_batch_and_epoch(faces, tmp_path):
+    class Recorder(Callback):
+        def __init__(self):
+            self.events = []
+
+        def on_train_start(self, state):
+            self.events.append("start")
+
+        def on_batch_end(self, state, batch, loss):
+            self.events.append(("batch", state.epoch, batch, math.isfinite(loss)))
+
+        def on_epoch_end(self, state, row):
+            self.events.append(("epoch", row["epoch"]))
+
+        def on_train_end(self, state):
+            self.events.append("end")
+
+    rec = Recorder()
+    model = _model()
+    train_ds, val_ds = _datasets(faces, model)
+    train(model, train_ds, val_ds, TrainConfig(run="cb", checkpoints_dir=str(tmp_path), epochs=1, **FAST), [rec])
+    batches = [e for e in rec.events if isinstance(e, tuple) and e[0] == "batch"]
+    assert rec.events[0] == "start" and rec.events[-2:] == [("epoch", 1), "end"]
+    assert len(batches) == len(train_ds) // 8 and all(b[3] for b in batches)
+
+
+def test_warmup_cosine_schedule():
+    s = WarmupCosine(warmup_steps=4, total_steps=20, min_ratio=0.1)
+    assert [s(i) for i in range(4)] == [0.25, 0.5, 0.75, 1.0]
+    values = [s(i) for i in range(4, 21)]
+    assert all(a >= b for a, b in zip(values, values[1:], strict=False))
+    assert values[-1] == pytest.approx(0.1)
+
+
+def test_temporal_model_trains_on_windows(faces, tmp_path):
+    torch.manual_seed(0)
+    model = create_model("tiny_test_temporal")
+    train_ds, val_ds = _datasets(faces, model, window=3, stride=2)
+    assert isinstance(train_ds, WindowDataset) and train_ds.n_padded > 0  # the 2-frame second tracks
+    history = train(
+        model, train_ds, val_ds, TrainConfig(run="tmp", checkpoints_dir=str(tmp_path), epochs=1, **FAST), []
+    )
+    assert len(history) == 1 and math.isfinite(history["train_loss"][0])
+    conf = json.loads((tmp_path / "tmp" / "config.json").read_text())
+    assert conf["train_data"]["window"] == 3 and conf["train_data"]["n_padded"] == train_ds.n_padded
+
+
+def test_init_backbone_from_frame_checkpoint(faces, tmp_path):
+    frame = _model(seed=3)
+    save_checkpoint(tmp_path / "frame.pt", frame)
+    torch.manual_seed(0)
+    temporal = create_model("tiny_test_temporal")
+    train_ds, val_ds = _datasets(faces, temporal, window=3)
+    cfg = TrainConfig(run="init", checkpoints_dir=str(tmp_path), epochs=1, init=str(tmp_path / "frame.pt"), **FAST)
+    # check the backbone is the frame model's right before training starts
+    seen = {}
+
+    class Peek(Callback):
+        def on_train_start(self, state):
+            seen.update({k: v.clone() for k, v in temporal.backbone.state_dict().items()})
+
+    train(temporal, train_ds, val_ds, cfg, [Peek()])
+    for k, v in frame.state_dict().items():
+        assert torch.equal(seen[k], v), k
+
+
+def test_test_split_is_never_read(tmp_path):
+    """Delete every test-split crop: training (missing='error') still runs, so it never touched them."""
+    csv = standard_manifest(tmp_path, n_videos=12, frames=3, size=32)
+    df = load_table(csv)
+    for rel in df.loc[df["split"] == "test", "path"]:
+        (tmp_path / rel).unlink()
+    code = cli.main(["train", "--model", "tiny_test_detector", "--faces", str(csv), "--run", "cli",
+                     "--checkpoints-dir", str(tmp_path / "ck"), "--epochs", "1", "--batch-size", "4",
+                     "--num-workers", "0", "--model-arg", "width=4", "--aug-p-noise", "1.0"])  # fmt: skip
+    assert code == 0
+    conf = json.loads((tmp_path / "ck" / "cli" / "config.json").read_text())
+    assert conf["model"]["kwargs"] == {"width": 4} and conf["train_data"]["augment"]["p_noise"] == 1.0
+    assert conf["command"]["faces"] == str(csv)
+    assert len(pd.read_csv(tmp_path / "ck" / "cli" / "history.csv")) == 1
+    # --resume with more epochs continues the same run
+    code = cli.main(["train", "--model", "tiny_test_detector", "--faces", str(csv), "--run", "cli",
+                     "--checkpoints-dir", str(tmp_path / "ck"), "--epochs", "2", "--batch-size", "4",
+                     "--num-workers", "0", "--model-arg", "width=4", "--resume"])  # fmt: skip
+    assert code == 0 and list(pd.read_csv(tmp_path / "ck" / "cli" / "history.csv")["epoch"]) == [1, 2]
+    with pytest.raises(SystemExit):
+        cli.main(["train", "--model", "tiny_test_detector", "--faces", str(csv), "--run", "x", "--val-split", "test"])
+
+
+def test_frame_dataset_with_loader_workers(faces):
+    """Two workers give the same batches as the main process (augmentation draws do not depend on workers)."""
+    from torch.utils.data import DataLoader
+
+    ds = FrameDataset(faces, "train", TinyDetector.default_cfg, train=True)
+    ds.set_epoch(4)
+    a = torch.cat([x for x, _ in DataLoader(ds, batch_size=16, num_workers=0)])
+    b = torch.cat([x for x, _ in DataLoader(ds, batch_size=16, num_workers=2)])
+    assert torch.equal(a, b)
+
+
+@pytest.mark.slow
+@pytest.mark.skipif("mesonet4" not in list_models(), reason="mesonet4 not registered yet")
+def test_mesonet4_one_epoch(tmp_path):
+    csv = standard_manifest(tmp_path, n_videos=6, frames=2, size=256)
+    torch.manual_seed(0)
+    model = create_model("mesonet4")
+    train_ds, val_ds = _datasets(csv, model)
+    assert train_ds[0][0].shape == (3, 256, 256)
+    history = train(model, train_ds, val_ds, TrainConfig(run="m", checkpoints_dir=str(tmp_path), epochs=1, **FAST), [])
+    assert math.isfinite(history["train_loss"][0])
+    assert load_model(tmp_path / "m" / "best.pt").name == "mesonet4"
+
+
+def test_tiny_temporal_is_temporal():
+    assert TinyTemporal.default_cfg.temporal and not TinyDetector.default_cfg.temporal
