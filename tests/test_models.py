@@ -3,13 +3,25 @@
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
 import numpy as np
 import pytest
 import torch
 
-from deepfakeforensics.models import WeightsError, create_model, list_models, load_model, save_checkpoint
+from deepfakeforensics.models import (
+    IMAGENET_MEAN,
+    IMAGENET_STD,
+    WeightsError,
+    create_model,
+    efficientnet,
+    init_backbone,
+    list_models,
+    load_model,
+    save_checkpoint,
+)
 from deepfakeforensics.models._weights import load_weights
+from deepfakeforensics.models.efficientnet import EfficientNetDetector
 
 KERAS_FILES = {
     "Meso4_DF": "mesonet4",
@@ -66,26 +78,6 @@ def test_truncated_keras_file_fails_naming_it(mesonet_dir, tmp_path):
         create_model("mesonet4", weights=bad)
 
 
-def test_unknown_model_lists_close_matches():
-    with pytest.raises(ValueError, match="mesonet4"):
-        create_model("mesonet5")
-
-
-def test_registry_lists_every_family():
-    names = list_models()
-    assert {"mesonet4", "mesoinception4"} <= set(names)
-    assert list_models("meso*") == ["mesoinception4", "mesonet4"]
-
-
-@pytest.mark.parametrize("name", ["mesonet4", "mesoinception4"])
-def test_mesonet_forward(name):
-    model = create_model(name).eval()
-    c, h, w = model.default_cfg.input_size
-    with torch.no_grad():
-        out = model(torch.rand(1, c, h, w))
-    assert out.shape == (1,) and torch.isfinite(out).all()
-
-
 def test_checkpoint_round_trip(tmp_path):
     model = create_model("mesonet4", drop_rate=0.3)
     with torch.no_grad():
@@ -109,3 +101,256 @@ def test_checkpoint_of_other_model_and_truncated_file_fail(tmp_path):
     cut.write_bytes(path.read_bytes()[:1000])
     with pytest.raises(WeightsError, match="cut.pt"):
         create_model("mesoinception4", weights=cut)
+
+
+# ---------------------------------------------------------------- registry, configs and forward of every model
+
+
+FRAME_MODELS = ["mesonet4", "mesoinception4"] + [f"efficientnet_b{i}" for i in range(8)]
+
+
+def test_registry_lists_every_frame_model_and_its_lstm_variant():
+    assert list_models() == sorted(FRAME_MODELS + [f"{n}_lstm" for n in FRAME_MODELS])
+    assert list_models("meso*4") == ["mesoinception4", "mesonet4"]
+
+
+def test_unknown_model_lists_close_matches():
+    with pytest.raises(ValueError, match="did you mean.*mesonet4"):
+        create_model("mesonet5")
+    with pytest.raises(ValueError, match="efficientnet_b4_lstm"):
+        create_model("efficientnet_b4_lsmt")
+
+
+def _test_input_size(model) -> tuple[int, int, int]:
+    c, h, w = model.default_cfg.input_size
+    # EfficientNet is size-agnostic: the big ones run at 64x64 to keep the suite fast on 2 CPUs. MesoNet's flatten
+    # fixes its input at 256x256.
+    if isinstance(model.backbone if model.default_cfg.temporal else model, EfficientNetDetector) and h > 300:
+        return c, 64, 64
+    return c, h, w
+
+
+@pytest.mark.parametrize("name", sorted(FRAME_MODELS + [f"{n}_lstm" for n in FRAME_MODELS]))
+def test_forward_every_registered_model(name):
+    torch.manual_seed(0)
+    model = create_model(name).eval()
+    assert model.name == name
+    assert model.default_cfg.temporal == name.endswith("_lstm")
+    c, h, w = _test_input_size(model)
+    with torch.no_grad():
+        if model.default_cfg.temporal:
+            for t in (1, 2):
+                out = model(torch.rand(1, t, c, h, w))
+                assert out.shape == (1,) and torch.isfinite(out).all()
+            with pytest.raises(ValueError, match=r"\(B, T, C, H, W\)"):
+                model(torch.rand(1, c, h, w))
+        else:
+            out = model(torch.rand(1, c, h, w))
+            assert out.shape == (1,) and torch.isfinite(out).all()
+            feats = model.forward_features(torch.rand(1, c, h, w))
+            assert feats.ndim == 4
+            assert model.forward_head(feats, pre_logits=True).shape == (1, model.num_features)
+
+
+def test_default_cfgs_follow_the_contract():
+    meso = create_model("mesonet4").default_cfg
+    assert (meso.input_size, meso.mean, meso.std, meso.temporal) == ((3, 256, 256), (0.0,) * 3, (1.0,) * 3, False)
+    with torch.device("meta"):  # configs only: skip allocating B7's weights
+        sizes = [create_model(f"efficientnet_b{i}").default_cfg.input_size[1] for i in (0, 4, 7)]
+    assert sizes == [224, 380, 600]
+    eff = create_model("efficientnet_b0").default_cfg
+    assert eff.mean == IMAGENET_MEAN and eff.std == IMAGENET_STD
+    lstm = create_model("efficientnet_b0_lstm").default_cfg
+    assert lstm.temporal and lstm.input_size == eff.input_size and lstm.mean == eff.mean
+
+
+@pytest.mark.parametrize("name", ["mesoinception4", "efficientnet_b0"])
+def test_channels_last_gives_the_same_logits(name):
+    torch.manual_seed(0)
+    fast = create_model(name, channels_last=True).eval()
+    plain = create_model(name, channels_last=False).eval()
+    plain.load_state_dict(fast.state_dict())
+    conv = next(m for m in fast.modules() if isinstance(m, torch.nn.Conv2d) and m.kernel_size != (1, 1))
+    assert conv.weight.is_contiguous(memory_format=torch.channels_last)
+    x = torch.rand(2, 3, 128 if name.startswith("eff") else 256, 128 if name.startswith("eff") else 256)
+    with torch.no_grad():
+        torch.testing.assert_close(fast(x), plain(x), atol=1e-4, rtol=1e-4)
+
+
+@pytest.mark.parametrize("name", ["mesonet4", "efficientnet_b0"])
+def test_gradcam_layer_is_a_conv_map_that_receives_gradients(name):
+    model = create_model(name, channels_last=False)
+    layer = model.gradcam_layer()
+    seen = {}
+    handle = layer.register_forward_hook(lambda m, i, o: seen.setdefault("act", o))
+    try:
+        model(torch.rand(2, 3, 256, 256) if name == "mesonet4" else torch.rand(2, 3, 64, 64)).sum().backward()
+    finally:
+        handle.remove()
+    assert seen["act"].ndim == 4 and seen["act"].shape[0] == 2
+    assert any(p.grad is not None and p.grad.abs().sum() > 0 for p in layer.parameters())
+
+
+def test_temporal_model_trains_end_to_end_and_uses_the_sequence():
+    torch.manual_seed(0)
+    model = create_model("mesonet4_lstm", hidden_size=8, bidirectional=True)
+    x = torch.rand(2, 4, 3, 256, 256)
+    model.train()
+    model(x).sum().backward()
+    assert model.backbone.block1.conv.weight.grad.abs().sum() > 0
+    assert model.lstm.weight_ih_l0.grad.abs().sum() > 0
+    model.eval()
+    with torch.no_grad():
+        # the window logit depends on frames at both ends (both LSTM directions are read)
+        base = model(x)
+        for t in (0, 3):
+            y = x.clone()
+            y[:, t] = torch.rand_like(y[:, t])
+            assert not torch.allclose(model(y), base)
+
+
+# ---------------------------------------------------------------- checkpoints and init_backbone
+
+
+def _perturb(model) -> None:
+    with torch.no_grad():
+        for p in model.parameters():
+            p.add_(0.1 * torch.randn_like(p))
+
+
+def test_temporal_checkpoint_round_trip_keeps_kwargs(tmp_path):
+    model = create_model("mesoinception4_lstm", hidden_size=12, num_layers=2, bidirectional=True, drop_rate=0.2)
+    _perturb(model)
+    save_checkpoint(tmp_path / "t.pt", model)
+    loaded = load_model(tmp_path / "t.pt").eval()
+    assert loaded.lstm.hidden_size == 12 and loaded.lstm.num_layers == 2 and loaded.lstm.bidirectional
+    assert loaded.backbone.drop1.p == 0.2
+    x = torch.rand(1, 2, 3, 256, 256)
+    with torch.no_grad():
+        assert torch.equal(model.eval()(x), loaded(x))
+
+
+def test_init_backbone_loads_frame_checkpoint_and_keeps_lstm_and_head(tmp_path):
+    frame = create_model("mesonet4")
+    _perturb(frame)
+    save_checkpoint(tmp_path / "frame.pt", frame)
+    temporal = create_model("mesonet4_lstm", hidden_size=8)
+    lstm_before = {k: v.clone() for k, v in temporal.state_dict().items() if not k.startswith("backbone.")}
+    assert init_backbone(temporal, tmp_path / "frame.pt") is temporal
+    for k, v in frame.state_dict().items():
+        assert torch.equal(temporal.backbone.state_dict()[k], v), k
+    for k, v in temporal.state_dict().items():
+        if not k.startswith("backbone."):
+            assert torch.equal(lstm_before[k], v), k
+
+
+def test_init_backbone_rejects_other_model_and_leaves_model_untouched(tmp_path):
+    save_checkpoint(tmp_path / "inception.pt", create_model("mesoinception4"))
+    temporal = create_model("mesonet4_lstm")
+    before = {k: v.clone() for k, v in temporal.state_dict().items()}
+    with pytest.raises(WeightsError, match="inception.pt.*mesoinception4"):
+        init_backbone(temporal, tmp_path / "inception.pt")
+    with pytest.raises(WeightsError, match="frame.pt.*temporal model"):
+        init_backbone(create_model("mesonet4"), tmp_path / "frame.pt")
+    assert all(torch.equal(before[k], v) for k, v in temporal.state_dict().items())
+
+
+def test_temporal_backbone_from_authors_keras_weights(mesonet_dir):
+    path = mesonet_dir / "weights" / "Meso4_DF.h5"
+    frame = create_model("mesonet4", weights=path)
+    via_pretrained = create_model("mesonet4_lstm", pretrained=path)
+    via_init = init_backbone(create_model("mesonet4_lstm"), path)
+    for temporal in (via_pretrained, via_init):
+        for k, v in frame.state_dict().items():
+            assert torch.equal(temporal.backbone.state_dict()[k], v), k
+
+
+def test_mesonet_has_no_download(tmp_path):
+    with pytest.raises(ValueError, match=r"no ImageNet weights.*\.h5"):
+        create_model("mesonet4", pretrained=True)
+
+
+# ---------------------------------------------------------------- EfficientNet ImageNet weights
+
+
+@pytest.fixture(scope="module")
+def imagenet_like_b0(tmp_path_factory) -> tuple[Path, dict[str, torch.Tensor]]:
+    """A file shaped like efficientnet-pytorch's ImageNet B0 weights (1000-class fc), with random values."""
+    from efficientnet_pytorch import EfficientNet
+
+    torch.manual_seed(1)
+    state = EfficientNet.from_name("efficientnet-b0").state_dict()
+    path = tmp_path_factory.mktemp("hub") / "efficientnet-b0-355c32eb.pth"
+    torch.save(state, path)
+    return path, state
+
+
+def _assert_backbone_equals(model, state) -> None:
+    own = model.net.state_dict()
+    for k, v in state.items():
+        if k.startswith("_fc."):
+            assert own[k].shape[0] == 1  # one-logit head, not the 1000 classes
+        else:
+            assert torch.equal(own[k], v), k
+
+
+def test_efficientnet_pretrained_local_file(imagenet_like_b0):
+    path, state = imagenet_like_b0
+    _assert_backbone_equals(create_model("efficientnet_b0", pretrained=path), state)
+    _assert_backbone_equals(create_model("efficientnet_b0_lstm", pretrained=str(path)).backbone, state)
+
+
+def test_efficientnet_pretrained_file_of_other_variant_fails_naming_it(imagenet_like_b0, tmp_path):
+    path, _ = imagenet_like_b0
+    with pytest.raises(WeightsError, match=r"efficientnet-b0-355c32eb\.pth.*efficientnet_b1.*shape"):
+        create_model("efficientnet_b1", pretrained=path)
+    junk = tmp_path / "junk.pth"
+    junk.write_bytes(b"not a torch file")
+    with pytest.raises(WeightsError, match="junk.pth"):
+        create_model("efficientnet_b0", pretrained=junk)
+
+
+def test_efficientnet_pretrained_offline_fails_at_once_with_a_hint(monkeypatch, tmp_path):
+    monkeypatch.setattr(torch.hub, "get_dir", lambda: str(tmp_path))  # empty cache
+    monkeypatch.setattr(efficientnet, "_internet_reachable", lambda url, timeout=3.0: False)
+
+    def no_download(*args, **kwargs):
+        raise AssertionError("must not try to download when offline")
+
+    monkeypatch.setattr(torch.hub, "download_url_to_file", no_download)
+    with pytest.raises(ConnectionError, match=r'pretrained="path/to/efficientnet-b0-355c32eb\.pth"'):
+        create_model("efficientnet_b0", pretrained=True)
+
+
+def test_efficientnet_pretrained_downloads_into_and_reuses_the_hub_cache(monkeypatch, tmp_path, imagenet_like_b0):
+    path, state = imagenet_like_b0
+    monkeypatch.setattr(torch.hub, "get_dir", lambda: str(tmp_path))
+    monkeypatch.setattr(efficientnet, "_internet_reachable", lambda url, timeout=3.0: True)
+    urls = []
+
+    def fake_download(url, dst, progress=True):
+        urls.append(url)
+        Path(dst).write_bytes(path.read_bytes())
+
+    monkeypatch.setattr(torch.hub, "download_url_to_file", fake_download)
+    _assert_backbone_equals(create_model("efficientnet_b0", pretrained=True), state)
+    _assert_backbone_equals(create_model("efficientnet_b0", pretrained=True), state)  # from the cache
+    assert urls == [
+        "https://github.com/lukemelas/EfficientNet-PyTorch/releases/download/1.0/efficientnet-b0-355c32eb.pth"
+    ]
+    assert (tmp_path / "checkpoints" / "efficientnet-b0-355c32eb.pth").is_file()
+
+
+# ---------------------------------------------------------------- dff models
+
+
+def test_dff_models_lists_names_params_and_sizes(capsys):
+    from deepfakeforensics.cli import main
+
+    assert main(["models", "meso*"]) == 0
+    out = capsys.readouterr().out
+    lines = {line.split()[0]: line for line in out.splitlines()[1:]}
+    assert set(lines) == {"mesonet4", "mesoinception4", "mesonet4_lstm", "mesoinception4_lstm"}
+    assert f"{sum(p.numel() for p in create_model('mesonet4').parameters()):,}" in lines["mesonet4"]
+    assert "3x256x256" in lines["mesonet4"] and "temporal" in lines["mesonet4_lstm"]
+    assert main(["models", "resnet*"]) == 1
