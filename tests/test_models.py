@@ -354,3 +354,9 @@ def test_dff_models_lists_names_params_and_sizes(capsys):
     assert f"{sum(p.numel() for p in create_model('mesonet4').parameters()):,}" in lines["mesonet4"]
     assert "3x256x256" in lines["mesonet4"] and "temporal" in lines["mesonet4_lstm"]
     assert main(["models", "resnet*"]) == 1
+
+
+def test_frame_checkpoint_as_temporal_weights_points_to_init_backbone(tmp_path):
+    save_checkpoint(tmp_path / "frame.pt", create_model("mesonet4"))
+    with pytest.raises(WeightsError, match="frame.pt.*'mesonet4', not 'mesonet4_lstm'.*init_backbone"):
+        create_model("mesonet4_lstm", weights=tmp_path / "frame.pt")

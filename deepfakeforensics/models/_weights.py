@@ -50,7 +50,10 @@ def load_checkpoint(path: str | os.PathLike) -> dict[str, Any]:
     except Exception as e:  # truncated, not a torch file, or holding arbitrary objects
         raise WeightsError(f"{path}: not a readable deepfakeforensics checkpoint ({type(e).__name__}: {e})") from e
     if not isinstance(ckpt, dict) or ckpt.get("format") != FORMAT or "state_dict" not in ckpt:
-        raise WeightsError(f"{path}: not a deepfakeforensics checkpoint (no 'format'/'state_dict' keys)")
+        raise WeightsError(
+            f"{path}: not a deepfakeforensics checkpoint (no 'format'/'state_dict' keys); ImageNet backbone weights "
+            "go to create_model(..., pretrained=path)"
+        )
     return ckpt
 
 
@@ -72,7 +75,9 @@ def load_state_dict_strict(model: Detector, state_dict: dict[str, torch.Tensor],
             parts.append(f"unexpected {len(unexpected)} keys (e.g. {', '.join(unexpected[:3])})")
         if wrong:
             parts.append(f"{len(wrong)} shape mismatches (e.g. {'; '.join(wrong[:3])})")
-        raise WeightsError(f"{source}: weights do not fit model {model.name or type(model).__name__}: {'; '.join(parts)}")
+        raise WeightsError(
+            f"{source}: weights do not fit model {model.name or type(model).__name__}: {'; '.join(parts)}"
+        )
     model.load_state_dict(state_dict, strict=True)
 
 
@@ -86,7 +91,10 @@ def load_weights(model: Detector, path: str | os.PathLike) -> Detector:
         return model
     ckpt = load_checkpoint(path)
     if ckpt.get("model") and model.name and ckpt["model"] != model.name:
-        raise WeightsError(f"{path}: checkpoint is of model {ckpt['model']!r}, not {model.name!r}")
+        hint = ""
+        if getattr(model, "backbone", None) is not None and ckpt["model"] == model.backbone.name:
+            hint = " (to start a temporal model from a frame model's checkpoint, use init_backbone)"
+        raise WeightsError(f"{path}: checkpoint is of model {ckpt['model']!r}, not {model.name!r}{hint}")
     load_state_dict_strict(model, ckpt["state_dict"], path)
     return model
 
