@@ -188,6 +188,7 @@ def test_gradcam_layer_is_a_conv_map_that_receives_gradients(name):
     finally:
         handle.remove()
     assert seen["act"].ndim == 4 and seen["act"].shape[0] == 2
+    assert seen["act"].shape[-1] == (32 if name == "mesonet4" else 2)  # MesoNet: before the last 4x4 pool
     assert any(p.grad is not None and p.grad.abs().sum() > 0 for p in layer.parameters())
 
 

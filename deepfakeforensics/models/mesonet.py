@@ -114,8 +114,8 @@ class MesoNet(Detector):
         return x if pre_logits else self.fc2(self.drop2(x))
 
     def gradcam_layer(self) -> nn.Module:
-        """The last convolution block (output 16x8x8 at 256x256)."""
-        return self.block4
+        """The last convolution's activations (after its ReLU and BatchNorm, before the 4x4 pool): 16x32x32 maps."""
+        return self.block4.bn
 
 
 def _build(inception: bool, pretrained: bool | str | os.PathLike, name: str, **kwargs) -> MesoNet:
