@@ -237,3 +237,34 @@ def test_dff_evaluate_cli(manifest, runs, tmp_path):
     m = pd.read_csv(out / "metrics.csv")
     assert set(m["level"]) == {"frame", "file"} and (m["aggregation"] == "track_max").all()
     assert (out / "roc_file.png").is_file()
+
+
+def test_temporal_run_is_scored_per_window(manifest, tmp_path):
+    run = tmp_path / "lstm"
+    run.mkdir()
+    torch.manual_seed(0)
+    save_checkpoint(run / "best.pt", create_model("mesonet4_lstm"))
+    (run / "config.json").write_text(
+        json.dumps({"train_data": {"window": 4, "stride": 4}, "val_data": {"window": 2, "stride": 1}})
+    )
+    res = evaluate([run], manifest[0], "test", tmp_path / "out", gradcam=2, batch_size=4, progress=False)
+    assert set(res.metrics["level"]) == {"window", "file"}
+    windows = res.scores[("lstm", "window")]
+    assert len(windows) == 5 and "start_frame" in windows  # one 2-frame window per face track
+    assert res.metrics.query("level == 'file'")["n"].item() == 4
+    assert "gradcam_lstm" not in res.plots and (tmp_path / "out" / "roc_window.png").is_file()
+
+
+@pytest.mark.slow
+def test_evaluate_a_run_written_by_train(manifest, tmp_path):
+    from deepfakeforensics.datasets import build_dataset
+    from deepfakeforensics.training import TrainConfig, train
+
+    torch.manual_seed(0)
+    model = create_model("mesonet4")
+    cfg = TrainConfig(run="tiny", checkpoints_dir=str(tmp_path), epochs=1, batch_size=4, num_workers=0, patience=0)
+    train(model, build_dataset(manifest[0], "val", model, train=True), build_dataset(manifest[0], "test", model), cfg,
+          callbacks=[])  # fmt: skip
+    res = evaluate([tmp_path / "tiny"], manifest[0], "test", tmp_path / "out", val_split="val", progress=False)
+    assert "training_curves" in res.plots
+    assert len(res.metrics) == 2

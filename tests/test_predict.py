@@ -179,13 +179,24 @@ def test_dff_predict_cli(folder, model, tmp_path):
 
 
 @pytest.mark.slow
-def test_predict_on_shared_samples_with_authors_weights(samples_dir, mesonet_dir):
-    model = create_model("mesonet4", weights=str(mesonet_dir / "weights" / "Meso4_DF.h5"))
-    cfg = ExtractionConfig(sampling=SamplingConfig(strategy="uniform", n_frames=4))
-    preds, failures = predict_folder(samples_dir, model, extraction_config=cfg, progress=False)
-    assert failures == []
-    rows = preds.set_index("path")
+def test_dff_predict_on_shared_samples_with_authors_h5_weights(samples_dir, mesonet_dir, tmp_path):
+    from deepfakeforensics.cli import main
+
+    out = tmp_path / "samples.csv"
+    code = main(["predict", str(samples_dir), "--model", "mesonet4", "--weights",
+                 str(mesonet_dir / "weights" / "Meso4_DF.h5"), "--out", str(out), "--frames", "4"])  # fmt: skip
+    assert code == 0
+    rows = pd.read_csv(out, keep_default_na=False).set_index("path")
     assert {"ffpp/original_sequences/youtube/c23/videos/519.mp4",
             "ffpp/manipulated_sequences/Deepfakes/c23/videos/519_515.mp4",
             "dfdc/dfdc_train_part_0/brtujopkby.mp4"} <= set(rows.index)  # fmt: skip
-    assert (rows["faces_found"] >= 1).all() and rows["score"].between(0, 1).all()
+    assert (rows["error"] == "").all() and (rows["faces_found"] >= 1).all()
+    assert rows["score"].astype(float).between(0, 1).all()
+    assert pd.read_csv(tmp_path / "samples_failures.csv").empty
+
+
+def test_h5_weights_need_a_model_name(mesonet_dir, tmp_path):
+    from deepfakeforensics.cli import main
+
+    with pytest.raises(SystemExit, match="pass --model"):
+        main(["predict", str(tmp_path), "--weights", str(mesonet_dir / "weights" / "Meso4_DF.h5")])

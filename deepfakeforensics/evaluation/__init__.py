@@ -8,6 +8,8 @@ from deepfakeforensics.evaluation.calibration import (
     logit,
     sigmoid,
 )
+from deepfakeforensics.evaluation.compare import EvaluationResult, evaluate
+from deepfakeforensics.evaluation.gradcam import GradCAM, plot_gradcam_grid
 from deepfakeforensics.evaluation.metrics import (
     METRIC_COLUMNS,
     compute_metrics,
@@ -15,11 +17,20 @@ from deepfakeforensics.evaluation.metrics import (
     metrics_by_group,
     tpr_at_fpr,
 )
+from deepfakeforensics.evaluation.robustness import PerturbedDataset, RobustnessConfig, perturb, robustness_sweep
 from deepfakeforensics.evaluation.scores import predict_logits, predict_scores
 
 __all__ = [
     "AGGREGATIONS",
     "METRIC_COLUMNS",
+    "EvaluationResult",
+    "GradCAM",
+    "PerturbedDataset",
+    "RobustnessConfig",
+    "evaluate",
+    "perturb",
+    "plot_gradcam_grid",
+    "robustness_sweep",
     "aggregate",
     "apply_temperature",
     "choose_threshold",

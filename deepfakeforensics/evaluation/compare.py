@@ -106,7 +106,10 @@ def window_options(run_dir: Path) -> dict[str, Any]:
     cfg_path = run_dir / "config.json"
     if not cfg_path.is_file():
         return {}
-    found = _find_keys(json.loads(cfg_path.read_text()), _WINDOW_KEYS, {})
+    cfg = json.loads(cfg_path.read_text())
+    # The validation dataset's options first (its stride is the evaluation one), then anywhere else in the file.
+    found = _find_keys(cfg.get("val_data", {}) if isinstance(cfg, dict) else {}, _WINDOW_KEYS, {})
+    found = _find_keys(cfg, _WINDOW_KEYS, found)
     return {k: v for k, v in found.items() if v is not None}
 
 
