@@ -361,3 +361,22 @@ def test_frame_checkpoint_as_temporal_weights_points_to_init_backbone(tmp_path):
     save_checkpoint(tmp_path / "frame.pt", create_model("mesonet4"))
     with pytest.raises(WeightsError, match="frame.pt.*'mesonet4', not 'mesonet4_lstm'.*init_backbone"):
         create_model("mesonet4_lstm", weights=tmp_path / "frame.pt")
+
+
+def test_weights_of_wrong_format_fail_naming_the_file(tmp_path):
+    not_h5 = tmp_path / "notes.h5"
+    not_h5.write_text("just text")
+    with pytest.raises(WeightsError, match=r"notes\.h5.*Keras"):
+        create_model("mesonet4", weights=not_h5)
+    bare = tmp_path / "bare_state_dict.pt"
+    torch.save(create_model("mesonet4").state_dict(), bare)  # a state dict, not a checkpoint of this project
+    with pytest.raises(WeightsError, match=r"bare_state_dict\.pt.*not a deepfakeforensics checkpoint"):
+        create_model("mesonet4", weights=bare)
+    with pytest.raises(FileNotFoundError, match="missing.pt"):
+        create_model("mesonet4", weights=tmp_path / "missing.pt")
+
+
+def test_keras_weights_into_non_mesonet_fail(mesonet_dir):
+    path = mesonet_dir / "weights" / "Meso4_DF.h5"
+    with pytest.raises(WeightsError, match=r"Meso4_DF\.h5.*only into mesonet4"):
+        create_model("mesonet4_lstm", weights=path)
