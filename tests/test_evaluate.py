@@ -183,6 +183,20 @@ def test_calibration_and_resume(manifest, runs, tmp_path, monkeypatch, result):
     )
 
 
+def test_missing_crops_are_reported_not_fatal(manifest, runs, tmp_path):
+    import shutil
+
+    root = tmp_path / "crops"
+    shutil.copytree(load_table(manifest[0]).attrs["root"], root)
+    faces = pd.DataFrame(manifest[1])
+    (root / faces.query("split == 'test'")["path"].iloc[0]).unlink()
+    save_table(faces, root / "faces.csv", root=root)
+    res = evaluate(runs[:1], root / "faces.csv", "test", tmp_path / "out", plots=False, progress=False)
+    assert res.metrics.query("level == 'frame'")["n"].item() == 9
+    fails = pd.read_csv(tmp_path / "out" / "failures.csv")
+    assert len(fails) == 1 and "missing" in fails["reason"].iloc[0]
+
+
 def test_resolve_runs_names_and_errors(runs, tmp_path):
     specs = resolve_runs([runs[0], f"{runs[0]}/best.pt"])
     assert [s.name for s in specs] == ["meso_a", "meso_a#2"]

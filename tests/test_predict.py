@@ -195,8 +195,11 @@ def test_dff_predict_on_shared_samples_with_authors_h5_weights(samples_dir, meso
     assert pd.read_csv(tmp_path / "samples_failures.csv").empty
 
 
-def test_h5_weights_need_a_model_name(mesonet_dir, tmp_path):
+def test_weights_and_model_name_must_agree(mesonet_dir, model, tmp_path):
     from deepfakeforensics.cli import main
 
     with pytest.raises(SystemExit, match="pass --model"):
         main(["predict", str(tmp_path), "--weights", str(mesonet_dir / "weights" / "Meso4_DF.h5")])
+    save_checkpoint(tmp_path / "m.pt", model)
+    with pytest.raises(SystemExit, match="not --model 'mesoinception4'"):
+        main(["predict", str(tmp_path), "--model", "mesoinception4", "--weights", str(tmp_path / "m.pt")])

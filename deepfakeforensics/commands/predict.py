@@ -31,12 +31,14 @@ def load_detector_model(name: str | None, weights: str):
 
     from deepfakeforensics.models import create_model, load_model
 
-    is_keras = Path(weights).suffix.lower() in {".h5", ".hdf5", ".keras"}
-    if name is None:
-        if is_keras:
+    if Path(weights).suffix.lower() in {".h5", ".hdf5", ".keras"}:
+        if name is None:
             raise SystemExit(f"{weights}: a Keras .h5 file does not say its architecture; pass --model (e.g. mesonet4)")
-        return load_model(weights)
-    return create_model(name, weights=weights)
+        return create_model(name, weights=weights)
+    model = load_model(weights)  # the checkpoint records its architecture and kwargs (e.g. an LSTM's hidden size)
+    if name is not None and model.name != name:
+        raise SystemExit(f"{weights}: checkpoint is of model {model.name!r}, not --model {name!r}")
+    return model
 
 
 def run(args: argparse.Namespace) -> int:

@@ -18,7 +18,7 @@ import numpy as np
 import pandas as pd
 import torch
 
-from deepfakeforensics._io import load_table, save_table, write_csv_atomic
+from deepfakeforensics._io import append_failures, load_table, save_table, write_csv_atomic
 from deepfakeforensics.evaluation.aggregate import AGGREGATIONS, aggregate
 from deepfakeforensics.evaluation.calibration import apply_temperature, choose_threshold, fit_temperature
 from deepfakeforensics.evaluation.metrics import METRIC_COLUMNS, compute_metrics, metrics_by_group
@@ -221,6 +221,13 @@ def evaluate(
         test_ds = build_dataset(faces, split, model, train=False, missing="skip", **kw)
         if len(test_ds) == 0:
             raise ValueError(f"{faces.attrs.get('source', 'faces table')}: no items in split {split!r}")
+        if test_ds.n_missing:  # crops listed in the manifest but absent or empty: reported, not fatal
+            log.warning(
+                "%s: %d face crops of split %r cannot be read (see failures.csv)", spec.name, test_ds.n_missing, split
+            )
+            append_failures(
+                out / "failures.csv", [(p, f"{spec.name}: {r}") for p, r in test_ds.skipped.itertuples(index=False)]
+            )
         item_level = "window" if model.default_cfg.temporal else "frame"
         stem = out / "scores" / _safe(spec.name)
         test_scores = _cached_scores(model, test_ds, spec, Path(f"{stem}_{split}_{item_level}.csv"), batch_size,
