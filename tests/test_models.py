@@ -152,6 +152,11 @@ def test_forward_every_registered_model(name):
             assert model.forward_head(feats, pre_logits=True).shape == (1, model.num_features)
 
 
+def test_mesonet_rejects_other_input_sizes_clearly():
+    with pytest.raises(ValueError, match="mesonet4 takes 256x256"):
+        create_model("mesonet4")(torch.rand(1, 3, 224, 224))
+
+
 def test_default_cfgs_follow_the_contract():
     meso = create_model("mesonet4").default_cfg
     assert (meso.input_size, meso.mean, meso.std, meso.temporal) == ((3, 256, 256), (0.0,) * 3, (1.0,) * 3, False)

@@ -109,6 +109,11 @@ class MesoNet(Detector):
         return self.block4(self.block3(self.block2(self.block1(x))))
 
     def forward_head(self, features: torch.Tensor, pre_logits: bool = False) -> torch.Tensor:
+        if tuple(features.shape[1:]) != self.feature_shape:
+            raise ValueError(
+                f"{self.name or 'MesoNet'} takes 256x256 input (features {self.feature_shape}), "
+                f"got features {tuple(features.shape[1:])}: resize crops to the model's default_cfg.input_size"
+            )
         # Flatten in PyTorch's (C, H, W) order; the Keras import permutes fc1's columns to match.
         x = self.act(self.fc1(self.drop1(features.flatten(1))))
         return x if pre_logits else self.fc2(self.drop2(x))
