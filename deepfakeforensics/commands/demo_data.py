@@ -24,6 +24,14 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--identities", type=int, default=d.n_identities, help="number of people / real videos")
     parser.add_argument("--frames", type=int, default=d.n_frames, help="frames per video")
     parser.add_argument("--size", type=_size, default=d.size, help="frame size WIDTHxHEIGHT (default: 384x288)")
+    parser.add_argument(
+        "--face-range",
+        type=int,
+        nargs=2,
+        default=d.face_range,
+        metavar=("MIN", "MAX"),
+        help=f"face box height range in pixels (default: {d.face_range[0]} {d.face_range[1]})",
+    )
     parser.add_argument("--quiet", action="store_true", help="no progress bar")
 
 
@@ -33,7 +41,17 @@ def run(args: argparse.Namespace) -> int:
     from deepfakeforensics.demo import build_demo_dataset, is_complete
     from deepfakeforensics.demo.build import DemoConfig
 
-    config = DemoConfig(seed=args.seed, n_identities=args.identities, n_frames=args.frames, size=tuple(args.size))
+    try:
+        config = DemoConfig(
+            seed=args.seed,
+            n_identities=args.identities,
+            n_frames=args.frames,
+            size=tuple(args.size),
+            face_range=tuple(args.face_range),
+        )
+    except ValueError as err:
+        print(f"error: {err}")
+        return 2
     if is_complete(args.out, config):
         print(f"{args.out}: demo dataset already built with this config; nothing to do")
         return 0
