@@ -1,0 +1,259 @@
+"""`extract_faces` and `dff extract`: manifest, crops on disk, failures, resume after interruption, shards."""
+
+from __future__ import annotations
+
+import shutil
+
+import numpy as np
+import pandas as pd
+import pytest
+from synth_videos import write_face_video
+
+from deepfakeforensics import _io, cli
+from deepfakeforensics.faces import ExtractionConfig, FaceDetector, crop_face, extract_faces, read_rgb, shard_of
+from deepfakeforensics.faces import extract as extract_module
+from deepfakeforensics.video import SamplingConfig, iter_frames
+
+CONFIG = ExtractionConfig(
+    sampling=SamplingConfig("uniform", n_frames=5), detect_every=1, detect_size=480, min_face_size=30
+)
+GOOD = ["two", "one", "one_b"]
+BAD = {"none": "no face found", "empty": "empty file", "corrupt": "unreadable", "missing": "file not found"}
+
+
+@pytest.fixture(scope="module")
+def detector() -> FaceDetector:
+    return CONFIG.make_detector()
+
+
+@pytest.fixture(scope="module")
+def dataset(tmp_path_factory):
+    """A folder of small videos (three with faces, four bad ones) and its index CSV."""
+    root = tmp_path_factory.mktemp("data")
+    (root / "videos").mkdir()
+    for name, n_faces, seed in [("two", 2, 0), ("one", 1, 1), ("one_b", 1, 2), ("none", 0, 3)]:
+        width = 200 + 200 * max(n_faces - 1, 0)  # the photo drifts by a quarter of its free width: keep it moderate
+        write_face_video(
+            root / "videos" / f"{name}.mp4",
+            n_faces=n_faces,
+            n_frames=9,
+            height=240,
+            width=width,
+            face_size=120,
+            seed=seed,
+        )
+    (root / "videos" / "empty.mp4").write_bytes(b"")
+    (root / "videos" / "corrupt.mp4").write_bytes(b"not an mp4 at all" * 100)
+    names = GOOD + list(BAD)
+    index = pd.DataFrame(
+        {
+            "video_id": names,
+            "path": [f"videos/{n}.mp4" for n in names],
+            "label": [i % 2 for i in range(len(names))],
+            "dataset": "synth",
+            "method": ["Deepfakes" if i % 2 else "real" for i in range(len(names))],
+            "compression": "c23",
+            "group": [f"g{i // 2}" for i in range(len(names))],
+            "split": "train",
+        }
+    )
+    labels = root / "labels"
+    _io.save_table(index, labels / "synth.csv", root=root)
+    return root, labels / "synth.csv"
+
+
+@pytest.fixture(scope="module")
+def reference(dataset, detector, tmp_path_factory):
+    """One uninterrupted run (into its own folders)."""
+    root, index_csv = dataset
+    work = tmp_path_factory.mktemp("reference")
+    shutil.copy(index_csv, work / "synth.csv")
+    shutil.copy(_io.meta_path(index_csv), work / "synth.meta.json")
+    _io.save_table(_io.load_table(index_csv), work / "synth.csv", root=root)
+    faces = extract_faces(work / "synth.csv", work / "extracted", CONFIG, detector=detector, progress=False)
+    return work, faces
+
+
+def comparable(faces: pd.DataFrame) -> pd.DataFrame:
+    return faces.sort_values(["video_id", "track", "frame"]).reset_index(drop=True)
+
+
+def copy_index(index_csv, dest_dir):
+    table = _io.load_table(index_csv)
+    _io.save_table(table, dest_dir / "synth.csv", root=table.attrs["root"])
+    return dest_dir / "synth.csv"
+
+
+def test_manifest_crops_and_failures(reference):
+    work, faces = reference
+    expected = [
+        "video_id",
+        "track",
+        "frame",
+        "path",
+        "x0",
+        "y0",
+        "x1",
+        "y1",
+        "prob",
+        "detected",
+        "label",
+        "split",
+        "group",
+        "method",
+        "dataset",
+        "compression",
+    ]
+    assert list(faces.columns) == expected
+    assert sorted(faces["video_id"].unique()) == sorted(GOOD)
+    per_video = faces.groupby("video_id")["track"].nunique().to_dict()
+    assert per_video == {"two": 2, "one": 1, "one_b": 1}
+    assert faces.groupby("video_id").size().to_dict() == {"two": 10, "one": 5, "one_b": 5}  # 5 frames x tracks
+    assert set(faces["method"]) <= {"Deepfakes", "real"} and set(faces["split"]) == {"train"}
+    # saved beside the index, paths relative to the crops folder
+    saved = _io.load_table(work / "synth_faces.csv")
+    pd.testing.assert_frame_equal(comparable(saved), comparable(faces), check_dtype=False)
+    assert saved.attrs["root"] == str((work / "extracted").resolve())
+    assert saved.attrs["extraction"]["crop_size"] == 256
+    files = _io.absolute_paths(saved)
+    assert all(p.is_file() for p in files)
+    assert {p.relative_to(work / "extracted").parts[:2] for p in files} == {("synth", v) for v in GOOD}
+    assert {p.name for p in (work / "extracted" / "synth" / "two").iterdir()} == {
+        f"{t}_{f}.jpg"
+        for t, f in zip(
+            saved.query("video_id == 'two'")["track"], saved.query("video_id == 'two'")["frame"], strict=True
+        )
+    }
+    failures = pd.read_csv(work / "synth_faces_failures.csv", dtype=str)
+    assert list(failures.columns) == ["path", "reason"]
+    reasons = {
+        p.split("/")[-1].removesuffix(".mp4"): r for p, r in zip(failures["path"], failures["reason"], strict=True)
+    }
+    assert set(reasons) == set(BAD)
+    for name, reason in BAD.items():
+        assert reason in reasons[name]
+    assert not list(work.rglob("*.tmp")) and not list((work / "extracted").rglob(".*"))
+
+
+def test_crop_files_have_source_colours(reference, dataset):
+    work, faces = reference
+    root, _ = dataset
+    row = faces.query("video_id == 'one'").iloc[0]
+    [(_, frame)] = list(iter_frames(root / "videos" / "one.mp4", [int(row["frame"])]))
+    expected = crop_face(frame, (row["x0"], row["y0"], row["x1"], row["y1"]), 1.3, 256).astype(float)
+    written = read_rgb(work / "extracted" / row["path"]).astype(float)
+    same = np.abs(written - expected).mean()
+    swapped = np.abs(written - expected[..., ::-1]).mean()
+    assert same < 4 and swapped > 3 * same
+
+
+def test_resume_after_interruption(dataset, reference, detector, tmp_path, monkeypatch):
+    _, index_csv = dataset
+    ref_work, ref_faces = reference
+    index = copy_index(index_csv, tmp_path)
+    out = tmp_path / "extracted"
+    real = extract_module.iter_face_crops
+    calls = []
+
+    def killed_on_second_video(path, *args, **kwargs):
+        calls.append(path.stem)
+        for n, crop in enumerate(real(path, *args, **kwargs)):
+            if len([c for c in calls if c in GOOD]) == 2 and n == 1:
+                raise KeyboardInterrupt  # killed in the middle of writing the second video's crops
+            yield crop
+
+    monkeypatch.setattr(extract_module, "iter_face_crops", killed_on_second_video)
+    with pytest.raises(KeyboardInterrupt):
+        extract_faces(index, out, CONFIG, detector=detector, progress=False)
+    first_done = calls[0]
+    assert [p.name for p in (out / "synth").iterdir()] == [first_done]  # the half-done video left nothing
+    assert not (tmp_path / "synth_faces.csv").exists()
+    # a hard kill (no cleanup) would leave a temporary folder: the rerun must clear and redo it
+    stale = out / "synth" / f".{calls[1]}.tmp"
+    stale.mkdir()
+    (stale / "0_0.jpg").write_bytes(b"half")
+
+    calls.clear()
+    monkeypatch.setattr(
+        extract_module, "iter_face_crops", lambda p, *a, **k: (calls.append(p.stem), real(p, *a, **k))[1]
+    )
+    faces = extract_faces(index, out, CONFIG, detector=detector, progress=False)
+    assert first_done not in calls and sorted(calls) == sorted(set(GOOD + list(BAD)) - {first_done})
+    pd.testing.assert_frame_equal(comparable(faces), comparable(ref_faces))
+    assert not list(out.rglob("*.tmp"))
+    pd.testing.assert_frame_equal(
+        pd.read_csv(tmp_path / "synth_faces_failures.csv"), pd.read_csv(ref_work / "synth_faces_failures.csv")
+    )
+
+    calls.clear()  # a third run has nothing left to do
+    again = extract_faces(index, out, CONFIG, detector=detector, progress=False)
+    assert calls == [] and len(again) == len(faces)
+
+
+def test_shards_cover_every_video_once_and_merge(dataset, reference, detector, tmp_path, monkeypatch):
+    _, index_csv = dataset
+    _, ref_faces = reference
+    index = copy_index(index_csv, tmp_path)
+    real = extract_module.iter_face_crops
+    seen: dict[int, list[str]] = {0: [], 1: []}
+    current = [0]
+    monkeypatch.setattr(
+        extract_module, "iter_face_crops", lambda p, *a, **k: (seen[current[0]].append(p.stem), real(p, *a, **k))[1]
+    )
+    for i in (0, 1):
+        current[0] = i
+        extract_faces(index, tmp_path / "extracted", CONFIG, shard=(i, 2), detector=detector, progress=False)
+    assert not set(seen[0]) & set(seen[1])
+    assert sorted(seen[0] + seen[1]) == sorted(GOOD + list(BAD))
+    assert all(shard_of(f"synth/{v}", 2) == i for i in (0, 1) for v in seen[i])
+    merged = _io.load_table(tmp_path / "synth_faces.csv")
+    pd.testing.assert_frame_equal(comparable(merged), comparable(ref_faces), check_dtype=False)
+    assert len(pd.read_csv(tmp_path / "synth_faces_failures.csv")) == len(BAD)
+
+
+def test_dff_extract_command(dataset, tmp_path, monkeypatch, capsys):
+    _, index_csv = dataset
+    index = copy_index(index_csv, tmp_path)
+    out = tmp_path / "crops"
+    faces_csv = tmp_path / "out" / "faces.csv"
+    monkeypatch.setattr(extract_module, "iter_face_crops", _only_two(extract_module.iter_face_crops))
+    args = [
+        "extract",
+        str(index),
+        "--out",
+        str(out),
+        "--faces-out",
+        str(faces_csv),
+        "--n-frames",
+        "2",
+        "--min-face-size",
+        "30",
+        "--crop-size",
+        "64",
+        "--no-progress",
+        "--shard",
+        "0/1",
+    ]
+    assert cli.main(args) == 0
+    faces = _io.load_table(faces_csv)
+    assert set(faces["video_id"]) == {"two"} and len(faces) == 4
+    assert read_rgb(_io.absolute_paths(faces)[0]).shape == (64, 64, 3)
+    assert (tmp_path / "out" / "faces_failures.csv").is_file()
+    faces_csv.unlink()
+    assert cli.main(["extract", str(index), "--out", str(out), "--faces-out", str(faces_csv), "--merge-only"]) == 0
+    assert len(_io.load_table(faces_csv)) == 4
+    assert "4 crops" in capsys.readouterr().out
+    with pytest.raises(SystemExit):
+        cli.main(["extract", str(index), "--shard", "2/2"])
+
+
+def _only_two(real):
+    """Speed: only the two-face video is really processed; the others raise as an unreadable video would."""
+    from deepfakeforensics.video import VideoError
+
+    def wrapper(path, *args, **kwargs):
+        if path.stem != "two":
+            raise VideoError(path, "skipped in this test")
+        return real(path, *args, **kwargs)
+
+    return wrapper
