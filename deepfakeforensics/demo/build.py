@@ -55,7 +55,7 @@ class DemoConfig:
         if unknown or not self.methods:
             raise ValueError(f"methods must be a non-empty subset of {METHODS}, got {self.methods}")
         w, h = self.size
-        if self.face_range[0] > self.face_range[1] or 1.15 * self.face_range[1] > min(w / 0.9, h):
+        if self.face_range[0] > self.face_range[1] or 0.9 * self.face_range[1] > w or 1.25 * self.face_range[1] > h:
             raise ValueError(f"face_range {self.face_range} does not fit frames of size {self.size}")
 
     def to_json(self) -> dict:

@@ -96,9 +96,9 @@ def make_motion(
     for axis, size in enumerate((width, height)):
         freq, phase = rng.uniform(0.4, 1.2), rng.uniform(0, 2 * np.pi)
         wave = np.sin(2 * np.pi * freq * t + phase)
-        # Room left around the face (the face box is about 0.8 x its height wide).
-        half = (0.45 if axis == 0 else 0.55) * heights
-        lo, hi = half + 2, size - half - 2
+        # Room kept around the face box (about 0.8 x its height wide), more above it for the forehead and hat.
+        before, after = (0.45, 0.45) if axis == 0 else (0.75, 0.5)
+        lo, hi = before * heights + 2, size - after * heights - 2
         mid, amp = (lo + hi) / 2, np.clip((hi - lo) / 2, 0, None) * rng.uniform(0.3, 0.9)
         centres[:, axis] = mid + amp * wave
     angles = rng.uniform(-6, 6) * np.sin(2 * np.pi * rng.uniform(0.3, 1.0) * t + rng.uniform(0, 2 * np.pi))
