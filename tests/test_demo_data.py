@@ -143,10 +143,14 @@ def test_fakes_differ_from_their_real_inside_the_face_only(demo):
             diff = np.abs(_frames(fake).astype(float) - _frames(reals[int(target)]).astype(float)).sum(-1)
             inside = np.zeros(diff.shape, bool)
             for t, (x0, y0, x1, y1) in enumerate(boxes[target]):
-                inside[t, int(y0) : int(y1) + 1, int(x0) : int(x1) + 1] = True
-            assert diff[inside].mean() > 4 * diff[~inside].mean(), f"{method} {fake.name}: not a face manipulation"
-            assert diff[inside].sum() > 0.8 * diff.sum(), f"{method} {fake.name}: changes spread outside the face"
-            assert diff[inside].mean() > 3, f"{method} {fake.name}: face barely changed"
+                # The face box grown 1.3 times about its centre, as face crops are cut.
+                cx, cy, hw, hh = (x0 + x1) / 2, (y0 + y1) / 2, 0.65 * (x1 - x0), 0.65 * (y1 - y0)
+                inside[t, max(0, int(cy - hh)) : int(cy + hh) + 1, max(0, int(cx - hw)) : int(cx + hw) + 1] = True
+            # Video coding spreads faint differences over the frame (rate control); marked changes stay in the face.
+            assert diff[inside].mean() > 10 * diff[~inside].mean(), f"{method} {fake.name}: not a face manipulation"
+            strong = diff > 30
+            assert strong[inside].sum() > 0.95 * strong.sum(), f"{method} {fake.name}: changes outside the face"
+            assert diff[inside].mean() > 5, f"{method} {fake.name}: face barely changed"
 
 
 def test_ffpp_indexer_accepts_the_folder(demo):
