@@ -1,12 +1,13 @@
 """Training and inference throughput (images/s) of the frame models, with and without channels_last.
 
 Usage:
-    .venv/bin/python benchmarks/models.py                      # mesonet4, mesoinception4, efficientnet_b0 (~2 min)
+    .venv/bin/python benchmarks/models.py                      # mesonet4, mesoinception4, efficientnet_b0
     .venv/bin/python benchmarks/models.py --models efficientnet_b4 --steps 1
     .venv/bin/python benchmarks/models.py --all                 # every frame model: B5-B7 take tens of minutes
 
 Each figure is batch x steps / time over `steps` timed steps after one warm-up step, at the model's native input
-size (or --image-size), float32 on CPU. Training = forward + BCE loss + backward + SGD step; inference = forward
+size (or --image-size), float32 on CPU. The default run takes about 2 minutes on an idle 2-core machine; the two
+memory formats alternate step by step, so their ratio holds even when other work shares the cores. Training = forward + BCE loss + backward + SGD step; inference = forward
 under torch.inference_mode() in eval mode. The ratio column is channels_last / NCHW measured in the same process.
 """
 
@@ -22,39 +23,54 @@ from deepfakeforensics.models import create_model, list_models
 DEFAULT_MODELS = ("mesonet4", "mesoinception4", "efficientnet_b0")
 
 
-def throughput(name: str, channels_last: bool, batch: int, steps: int, image_size: int | None) -> tuple[float, float]:
-    """(training images/s, inference images/s) of model `name`."""
-    torch.manual_seed(0)
-    model = create_model(name, channels_last=channels_last)
-    c, h, w = model.default_cfg.input_size
-    if image_size:
-        h = w = image_size
-    x = torch.rand(batch, c, h, w)
-    y = torch.randint(0, 2, (batch,)).float()
-    opt = torch.optim.SGD(model.parameters(), lr=1e-3, momentum=0.9)
-    loss_fn = torch.nn.BCEWithLogitsLoss()
+class _Bench:
+    """One model in one memory format, with a fixed batch and an optimiser."""
 
-    def train_step() -> None:
-        loss = loss_fn(model(x), y)
-        opt.zero_grad(set_to_none=True)
-        loss.backward()
-        opt.step()
+    def __init__(self, name: str, channels_last: bool, batch: int, image_size: int | None) -> None:
+        torch.manual_seed(0)
+        self.model = create_model(name, channels_last=channels_last)
+        c, h, w = self.model.default_cfg.input_size
+        h = w = image_size or h
+        self.x = torch.rand(batch, c, h, w)
+        self.y = torch.randint(0, 2, (batch,)).float()
+        self.opt = torch.optim.SGD(self.model.parameters(), lr=1e-3, momentum=0.9)
+        self.loss_fn = torch.nn.BCEWithLogitsLoss()
 
-    model.train()
-    train_step()  # warm-up: oneDNN kernel selection, allocator
-    start = time.perf_counter()
-    for _ in range(steps):
-        train_step()
-    train_ips = batch * steps / (time.perf_counter() - start)
-
-    model.eval()
-    with torch.inference_mode():
-        model(x)
+    def train_step(self) -> float:
+        self.model.train()
         start = time.perf_counter()
-        for _ in range(steps):
-            model(x)
-        infer_ips = batch * steps / (time.perf_counter() - start)
-    return train_ips, infer_ips
+        loss = self.loss_fn(self.model(self.x), self.y)
+        self.opt.zero_grad(set_to_none=True)
+        loss.backward()
+        self.opt.step()
+        return time.perf_counter() - start
+
+    def infer_step(self) -> float:
+        self.model.eval()
+        with torch.inference_mode():
+            start = time.perf_counter()
+            self.model(self.x)
+            return time.perf_counter() - start
+
+
+def throughput(name: str, batch: int, steps: int, image_size: int | None) -> dict[str, float]:
+    """Images/s of model `name` for train/infer x NCHW/channels_last.
+
+    The two memory formats alternate step by step in ABBA order, so a change in the machine's load during the run
+    affects both alike (this machine's 2 cores are shared).
+    """
+    benches = {"nchw": _Bench(name, False, batch, image_size), "cl": _Bench(name, True, batch, image_size)}
+    for b in benches.values():  # warm-up: oneDNN kernel selection, allocator
+        b.train_step()
+        b.infer_step()
+    seconds = {f"{mode}_{fmt}": 0.0 for mode in ("train", "infer") for fmt in benches}
+    for mode in ("train", "infer"):
+        for i in range(steps):
+            order = ("nchw", "cl") if i % 2 == 0 else ("cl", "nchw")
+            for fmt in order:
+                b = benches[fmt]
+                seconds[f"{mode}_{fmt}"] += b.train_step() if mode == "train" else b.infer_step()
+    return {k: batch * steps / v for k, v in seconds.items()}
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -62,7 +78,7 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--models", nargs="+", default=list(DEFAULT_MODELS), help="frame models to measure")
     parser.add_argument("--all", action="store_true", help="every registered frame model (slow: B5-B7)")
     parser.add_argument("--batch-size", type=int, default=32)
-    parser.add_argument("--steps", type=int, default=2, help="timed steps per measurement (after one warm-up)")
+    parser.add_argument("--steps", type=int, default=4, help="timed steps per measurement (after one warm-up)")
     parser.add_argument("--image-size", type=int, default=None, help="override the native input size (H = W)")
     parser.add_argument("--threads", type=int, default=None, help="torch.set_num_threads (default: torch's choice)")
     args = parser.parse_args(argv)
@@ -76,11 +92,10 @@ def main(argv: list[str] | None = None) -> None:
     print("-" * len(header))
     for name in names:
         size = args.image_size or create_model(name).default_cfg.input_size[1]
-        nchw = throughput(name, False, args.batch_size, args.steps, args.image_size)
-        cl = throughput(name, True, args.batch_size, args.steps, args.image_size)
+        r = throughput(name, args.batch_size, args.steps, args.image_size)
         print(
-            f"{name:<18}{size:>9} | {nchw[0]:>11.1f}{cl[0]:>10.1f}{cl[0] / nchw[0]:>7.2f} | "
-            f"{nchw[1]:>11.1f}{cl[1]:>10.1f}{cl[1] / nchw[1]:>7.2f}",
+            f"{name:<18}{size:>9} | {r['train_nchw']:>11.1f}{r['train_cl']:>10.1f}{r['train_cl'] / r['train_nchw']:>7.2f} | "
+            f"{r['infer_nchw']:>11.1f}{r['infer_cl']:>10.1f}{r['infer_cl'] / r['infer_nchw']:>7.2f}",
             flush=True,
         )
     print("images/s; CL = channels_last; ratio = CL / NCHW (>1: channels_last faster)")
