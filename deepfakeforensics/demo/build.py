@@ -138,8 +138,7 @@ def render_target(
         for t in range(config.n_frames):
             matrix = scenes.frame_transform(identity, motion, t)
             landmarks = scenes.apply_affine(matrix, identity.landmarks)
-            corners = scenes.apply_affine(matrix, np.array(identity.box).reshape(2, 2))
-            boxes.append(np.round(corners.reshape(-1), 1).tolist())  # box of the untilted face, tilt is small
+            boxes.append(scenes.frame_face_box(identity, motion, t))
             if not writers:
                 continue
             real = scenes.render_real(identity, background, matrix)

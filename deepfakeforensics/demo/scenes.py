@@ -114,6 +114,15 @@ def frame_transform(identity: Identity, motion: Motion, t: int) -> np.ndarray:
     return m
 
 
+def frame_face_box(identity: Identity, motion: Motion, t: int) -> list[float]:
+    """The face box (x0, y0, x1, y1) in frame `t`: the photo's MTCNN box moved onto the path and scaled (tilt aside)."""
+    x0, y0, x1, y1 = identity.box
+    half_h = motion.heights[t] / 2
+    half_w = half_h * (x1 - x0) / (y1 - y0)
+    cx, cy = motion.centres[t]
+    return [round(float(v), 1) for v in (cx - half_w, cy - half_h, cx + half_w, cy + half_h)]
+
+
 def render_real(identity: Identity, background: np.ndarray, matrix: np.ndarray) -> np.ndarray:
     """The identity's photo composited over the background under `matrix` (RGB uint8)."""
     h, w = background.shape[:2]
