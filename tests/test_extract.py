@@ -257,3 +257,31 @@ def _only_two(real):
         return real(path, *args, **kwargs)
 
     return wrapper
+
+
+@pytest.mark.slow
+def test_extract_real_sample_videos(samples_dir, tmp_path):
+    """End to end on the real FaceForensics++ and DFDC clips: one face tracked through every sampled frame."""
+    rows = [
+        ("519", "ffpp/original_sequences/youtube/c23/videos/519.mp4", 0, "ffpp", "real"),
+        ("519_515", "ffpp/manipulated_sequences/Deepfakes/c23/videos/519_515.mp4", 1, "ffpp", "Deepfakes"),
+        ("brtujopkby", "dfdc/dfdc_train_part_0/brtujopkby.mp4", 1, "dfdc", "FAKE"),
+    ]
+    index = pd.DataFrame(rows, columns=["video_id", "path", "label", "dataset", "method"]).assign(
+        compression="c23", group=["519", "519", "brtujopkby"], split="test"
+    )
+    _io.save_table(index, tmp_path / "labels" / "samples.csv", root=samples_dir)
+    config = ExtractionConfig(sampling=SamplingConfig("uniform", n_frames=4), crop_size=128)
+    faces = extract_faces(tmp_path / "labels" / "samples.csv", tmp_path / "extracted", config, progress=False)
+    assert pd.read_csv(tmp_path / "labels" / "samples_faces_failures.csv").empty
+    for video_id, frames in [("519", [0, 250, 500, 750]), ("519_515", None), ("brtujopkby", [0, 100, 199, 299])]:
+        mine = faces[faces["video_id"] == video_id]
+        main = mine[mine["track"] == 0]
+        assert len(main) == 4 and (main["prob"] >= 0.95).all()
+        if frames:
+            assert main["frame"].tolist() == frames
+        side = np.maximum(main["x1"] - main["x0"], main["y1"] - main["y0"])
+        assert side.between(50, 400).all()
+    assert (tmp_path / "extracted" / "dfdc" / "brtujopkby").is_dir()
+    image = read_rgb(_io.absolute_paths(faces)[0])
+    assert image.shape == (128, 128, 3)

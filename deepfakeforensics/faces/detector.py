@@ -57,7 +57,7 @@ class FaceDetector:
         self,
         detect_size: int | None = 640,
         min_face_size: int = 40,
-        min_prob: float = 0.9,
+        min_prob: float = 0.95,
         thresholds: tuple[float, float, float] = (0.6, 0.7, 0.7),
         factor: float = 0.709,
         batch_size: int = 16,

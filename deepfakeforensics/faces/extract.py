@@ -134,6 +134,8 @@ def merge_parts(
     order = [c for c in ("dataset", "video_id", "track", "frame") if c in faces.columns]
     faces = faces.sort_values(order, kind="stable").reset_index(drop=True)
     _io.save_table(faces, faces_csv, root=out_dir, **meta)
+    faces.attrs.update(meta)
+    faces.attrs["root"] = str(Path(out_dir).resolve())  # as `_io.load_table` would return it
     failures = (
         pd.concat(_read_parts(failed), ignore_index=True) if failed else pd.DataFrame(columns=_io.FAILURE_COLUMNS)
     )

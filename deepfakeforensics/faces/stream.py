@@ -21,7 +21,7 @@ class ExtractionConfig:
     """How faces are found, followed and cut out of a video."""
 
     sampling: SamplingConfig = field(default_factory=SamplingConfig)  # which frames to use
-    detect_size: int | None = 480  # long side (pixels) of the frames MTCNN sees; None = full resolution
+    detect_size: int | None = 640  # long side (pixels) of the frames MTCNN sees; None = full resolution
     detect_every: int | None = None  # detect on every k-th sampled frame (and the last); None = auto from detect_gap
     detect_gap: int = 5  # auto detect_every: detections about this many video frames apart (1 for sparse samples)
     batch_size: int = 16  # detection frames per MTCNN call
@@ -29,7 +29,7 @@ class ExtractionConfig:
     margin: float = 1.3  # crop side = margin * max(box width, box height)
     crop_size: int = 256  # crops are crop_size x crop_size pixels
     min_face_size: int = 40  # smallest face kept: longer box side in full-resolution pixels
-    min_prob: float = 0.9  # smallest MTCNN face probability kept
+    min_prob: float = 0.95  # smallest MTCNN face probability kept (0.9 lets through many false positives)
     thresholds: tuple[float, float, float] = (0.6, 0.7, 0.7)  # MTCNN P-, R-, O-net thresholds
     iou_threshold: float = 0.3  # smallest IoU to continue a track from one detection frame to the next
     max_shift: float = 1.0  # ...or, failing that, centre moved at most this many box sides
