@@ -85,20 +85,20 @@ def overlay(img: np.ndarray, heatmap: np.ndarray, alpha: float = 0.45) -> np.nda
 def plot_gradcam_grid(
     model: nn.Module,
     crops: Sequence[np.ndarray],
-    labels: Sequence[int],
+    labels: Sequence[int] | None,
     path: str | os.PathLike,
     titles: Sequence[str] | None = None,
 ) -> Path:
-    """A grid PNG: each crop above its Grad-CAM overlay, titled with its label and P(fake)."""
+    """A grid PNG: each crop above its Grad-CAM overlay, titled with its true label (when known) and P(fake)."""
     heat, probs = GradCAM(model)(crops)
     n = len(crops)
     fig = Figure(figsize=(2.2 * n, 4.6))
     axes = fig.subplots(2, n, squeeze=False)
     for i in range(n):
-        name = "fake" if int(labels[i]) == 1 else "real"
+        name = "" if labels is None else ("fake, " if int(labels[i]) == 1 else "real, ")
         head = f"{titles[i]}\n" if titles is not None else ""
         axes[0, i].imshow(crops[i])
-        axes[0, i].set_title(f"{head}{name}, P(fake)={probs[i]:.2f}", fontsize=8)
+        axes[0, i].set_title(f"{head}{name}P(fake)={probs[i]:.2f}", fontsize=8)
         axes[1, i].imshow(overlay(crops[i], heat[i]))
         for ax in axes[:, i]:
             ax.axis("off")
@@ -108,3 +108,34 @@ def plot_gradcam_grid(
     with atomic_path(path) as tmp:
         fig.savefig(tmp, dpi=120, format="png")
     return path
+
+
+def plot_video_gradcam(
+    model: nn.Module,
+    videos: Sequence[str | os.PathLike],
+    path: str | os.PathLike,
+    labels: Sequence[int] | None = None,
+    extraction_config=None,
+) -> Path:
+    """Grad-CAM grid of one face crop (the middle one of the first track) from each video, e.g. after prediction.
+
+    Args:
+        model: a frame model.
+        videos: video files; one without a detected face is left out of the grid.
+        path: the PNG to write.
+        labels: the videos' true labels for the titles, when known.
+        extraction_config: face detection settings (`ExtractionConfig`, default as extraction).
+    """
+    from deepfakeforensics.faces import iter_face_crops
+
+    crops, names, kept = [], [], []
+    for i, video in enumerate(videos):
+        faces = [c for c in iter_face_crops(video, extraction_config) if c.track == 0]
+        if faces:
+            crops.append(faces[len(faces) // 2].image)
+            names.append(Path(video).name)
+            kept.append(i)
+    if not crops:
+        raise ValueError(f"no face found in any of {len(videos)} videos: nothing to plot")
+    kept_labels = None if labels is None else [int(labels[i]) for i in kept]
+    return plot_gradcam_grid(model, crops, kept_labels, path, titles=names)

@@ -142,3 +142,19 @@ def metrics_by_group(
         both = pd.concat([real, g], ignore_index=True)
         rows.append({by: value, **compute_metrics(both["label"], both["score"], threshold)})
     return pd.DataFrame(rows, columns=[by, *METRIC_COLUMNS])
+
+
+def metrics_by_aggregation(
+    scores: pd.DataFrame, hows: Sequence[str] = ("mean", "track_max", "median", "vote"), threshold: float = 0.5
+) -> pd.DataFrame:
+    """File-level metrics of one frame (or window) score table under each aggregation rule, one row per rule.
+
+    The same threshold applies to every rule (``vote`` scores are shares of fake-looking frames, also in [0, 1]).
+    """
+    from deepfakeforensics.evaluation.aggregate import aggregate
+
+    rows = []
+    for how in hows:
+        files = aggregate(scores, how=how)
+        rows.append({"aggregation": how, **compute_metrics(files["label"], files["score"], threshold=threshold)})
+    return pd.DataFrame(rows)

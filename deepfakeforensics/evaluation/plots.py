@@ -179,3 +179,67 @@ _STRENGTH_LABEL = {
     "downscale": "downscale factor",
     "noise": "Gaussian noise sigma (0-255)",
 }
+
+
+def plot_face_samples(faces: pd.DataFrame, path: str | os.PathLike, per_class: int = 6, seed: int = 0) -> Path:
+    """A grid of extracted face crops, `per_class` real ones above `per_class` fake ones, from different videos.
+
+    Args:
+        faces: a faces manifest from ``load_table`` (``attrs["root"]`` locates the crops).
+        path: the PNG to write.
+        per_class: crops per row.
+        seed: which videos are drawn.
+    """
+    from deepfakeforensics.faces.crop import read_rgb
+
+    root = Path(faces.attrs.get("root", "."))
+    rows = []
+    for label in (0, 1):
+        videos = faces[faces["label"] == label].groupby("video_id", sort=True).head(1)
+        rows.append(videos.sample(min(per_class, len(videos)), random_state=seed) if len(videos) else videos)
+    n = max(per_class, 1)
+    fig = Figure(figsize=(1.9 * n, 4.4))
+    axes = fig.subplots(2, n, squeeze=False)
+    for r, chosen in enumerate(rows):
+        for c in range(n):
+            ax = axes[r, c]
+            ax.axis("off")
+            if c < len(chosen):
+                row = chosen.iloc[c]
+                ax.imshow(read_rgb(root / str(row["path"])))
+                method = f"{row['method']}\n" if "method" in chosen.columns else ""
+                ax.set_title(f"{method}{row['video_id']}", fontsize=7)
+        axes[r, 0].text(-0.1, 0.5, ["real", "fake"][r], transform=axes[r, 0].transAxes, rotation=90, va="center",
+                        ha="right", fontsize=10)  # fmt: skip
+    return _save(fig, path)
+
+
+def plot_faces_per_video(faces: pd.DataFrame, path: str | os.PathLike) -> Path:
+    """Histogram of face crops per video and of face tracks per video, by class (how extraction went)."""
+    per_video = faces.groupby("video_id").agg(crops=("frame", "size"), tracks=("track", "nunique"),
+                                               label=("label", "first"))  # fmt: skip
+    per_video["class"] = per_video["label"].map({0: "real", 1: "fake"})
+    fig = Figure(figsize=(8, 3.2))
+    ax1, ax2 = fig.subplots(1, 2)
+    sns.histplot(data=per_video, x="crops", hue="class", multiple="dodge", discrete=True, ax=ax1)
+    ax1.set_xlabel("face crops per video")
+    sns.countplot(data=per_video, x="tracks", hue="class", ax=ax2)
+    ax2.set_xlabel("face tracks per video")
+    return _save(fig, path)
+
+
+def plot_predictions(predictions: pd.DataFrame, path: str | os.PathLike, threshold: float = 0.5) -> Path:
+    """One bar per predicted file: its P(fake), the threshold line, coloured by the true label when a ``truth``
+    column is present (else by the predicted label). Files that failed are left out."""
+    rows = predictions.dropna(subset=["score"]).sort_values("score")
+    colour_by = "truth" if "truth" in rows.columns else "label"
+    colours = ["tab:red" if int(v) == 1 else "tab:blue" for v in rows[colour_by]]
+    fig = Figure(figsize=(7, 0.25 * len(rows) + 1.2))
+    ax = fig.subplots()
+    ax.barh(range(len(rows)), rows["score"], color=colours)
+    ax.set_yticks(range(len(rows)), [Path(p).name for p in rows["path"]], fontsize=7)
+    ax.axvline(threshold, color="k", linestyle="--", linewidth=1)
+    ax.set_xlim(0, 1)
+    ax.set_xlabel("P(fake)")
+    ax.set_title(f"colour: {'true' if colour_by == 'truth' else 'predicted'} label (red fake, blue real)", fontsize=9)
+    return _save(fig, path)

@@ -1,0 +1,78 @@
+"""Train a registered model by name on a faces manifest: what ``dff train``, ``dff demo`` and the notebooks call."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Sequence
+from typing import Any
+
+import pandas as pd
+import torch
+
+from deepfakeforensics.models import Detector, create_model
+from deepfakeforensics.training.callbacks import Callback
+from deepfakeforensics.training.config import TrainConfig
+from deepfakeforensics.training.loop import train
+from deepfakeforensics.transforms import AugmentConfig
+
+
+def train_model(
+    model_name: str,
+    faces: str | os.PathLike | pd.DataFrame,
+    config: TrainConfig,
+    *,
+    model_kwargs: dict[str, Any] | None = None,
+    weights: str | os.PathLike | None = None,
+    pretrained: bool | str = False,
+    augment: AugmentConfig | None = None,
+    train_split: str = "train",
+    val_split: str = "val",
+    window: int = 8,
+    stride: int | None = None,
+    short: str = "pad",
+    pad_mode: str = "repeat",
+    missing: str = "error",
+    callbacks: Sequence[Callback] | None = None,
+    extra_config: dict[str, Any] | None = None,
+) -> tuple[Detector, pd.DataFrame]:
+    """Create `model_name`, build its train and validation datasets from `faces`, and `train` it.
+
+    Frame models train on face crops (`FrameDataset`), temporal models on windows of `window` crops of one face track
+    (`WindowDataset`), chosen from the model's ``default_cfg``. The test split is never read.
+
+    Args:
+        model_name: a registered model, e.g. ``"mesonet4"`` or ``"mesonet4_lstm"``.
+        faces: the faces manifest (``labels/NAME_faces.csv``) or a DataFrame from ``load_table``.
+        config: training settings; files go to ``config.checkpoints_dir/config.run``. ``config.init`` starts a
+            temporal model's backbone from a trained frame model's checkpoint.
+        model_kwargs: the model's own parameters (e.g. ``hidden_size``).
+        weights: start from this checkpoint's weights (the whole model).
+        pretrained: backbone ImageNet weights (``True`` downloads; or a local file).
+        augment: training augmentations (default `AugmentConfig()`); ``AugmentConfig(p_flip=0, ...)`` to tune.
+        train_split, val_split: the manifest splits to train and validate on (validation is never ``"test"``).
+        window, stride, short, pad_mode: temporal models' windows (see `WindowDataset`).
+        missing: crops listed but missing on disk: ``"error"`` or ``"skip"`` (counted).
+        callbacks: training callbacks (default: console and progress bar).
+        extra_config: plain data recorded in the run's ``config.json``.
+
+    Returns:
+        The trained model (weights of the last epoch; ``best.pt`` holds the best) and the history table.
+
+    Example:
+        >>> model, history = train_model("mesonet4", "labels/ffpp_faces.csv", TrainConfig(run="meso", epochs=20))
+    """
+    from deepfakeforensics.datasets import build_dataset
+
+    if val_split == "test":
+        raise ValueError("val_split='test': checkpoints are chosen on validation, never on the test split")
+    torch.manual_seed(config.seed)  # the model's initial weights
+    model = create_model(model_name, weights=weights, pretrained=pretrained, **(model_kwargs or {}))
+    data_kw: dict[str, Any] = {"window": window, "stride": stride, "short": short, "pad_mode": pad_mode,
+                               "missing": missing, "seed": config.seed}  # fmt: skip
+    train_ds = build_dataset(faces, train_split, model, train=True, augment=augment or AugmentConfig(), **data_kw)
+    val_ds = build_dataset(faces, val_split, model, train=False, **data_kw)
+    extra = {"model_name": model_name, "model_kwargs": dict(model_kwargs or {}), "window": window, "stride": stride,
+             "short": short, "faces": str(faces) if not isinstance(faces, pd.DataFrame) else None,
+             "train_split": train_split, "val_split": val_split, **(extra_config or {})}  # fmt: skip
+    history = train(model, train_ds, val_ds, config, callbacks=callbacks, extra_config=extra)
+    return model, history
