@@ -1,0 +1,82 @@
+"""Pieces of the demo workflow and the notebooks' helpers: frame subsampling, aggregation comparison, data plots."""
+
+from __future__ import annotations
+
+import cv2
+import numpy as np
+import pandas as pd
+import pytest
+from matplotlib.image import imread
+
+from deepfakeforensics import _io
+from deepfakeforensics.demo.workflow import DemoRunConfig, demo_paths, subsample_frames
+from deepfakeforensics.evaluation import aggregate, compute_metrics
+from deepfakeforensics.evaluation.metrics import metrics_by_aggregation
+from deepfakeforensics.evaluation.plots import plot_face_samples, plot_faces_per_video, plot_predictions
+
+
+def _frames(n_videos: int = 4, frames: int = 10) -> pd.DataFrame:
+    rows = []
+    for v in range(n_videos):
+        for track in range(1 + v % 2):
+            for f in range(frames):
+                rows.append({"video_id": f"v{v}", "track": track, "frame": 3 * f, "label": v % 2})
+    return pd.DataFrame(rows)
+
+
+def test_subsample_frames_spreads_over_each_track() -> None:
+    faces = _frames()
+    faces.attrs["root"] = "/data"
+    out = subsample_frames(faces, 4)
+    counts = out.groupby(["video_id", "track"]).size()
+    assert (counts == 4).all() and len(counts) == faces.groupby(["video_id", "track"]).ngroups
+    first = out[(out.video_id == "v0") & (out.track == 0)]["frame"].tolist()
+    assert first == [0, 6, 15, 21]  # spread over frames 0..27, not the first four
+    assert out.attrs["root"] == "/data"
+    assert subsample_frames(faces, None) is faces
+    assert len(subsample_frames(faces, 100)) == len(faces)
+
+
+def test_metrics_by_aggregation_matches_each_rule() -> None:
+    rng = np.random.default_rng(0)
+    scores = _frames(8)
+    scores["score"] = np.clip(0.35 * scores["label"] + rng.uniform(0, 0.65, len(scores)), 0, 1)
+    table = metrics_by_aggregation(scores)
+    assert table["aggregation"].tolist() == ["mean", "track_max", "median", "vote"]
+    for how in table["aggregation"]:
+        files = aggregate(scores, how=how)
+        expected = compute_metrics(files["label"], files["score"])
+        row = table.set_index("aggregation").loc[how]
+        assert row["auc"] == pytest.approx(expected["auc"]) and row["accuracy"] == pytest.approx(expected["accuracy"])
+
+
+def _assert_png(path) -> None:
+    img = imread(path)
+    assert path.stat().st_size > 3000 and img[..., :3].std() > 0.01
+
+
+def test_data_plots_are_written(tmp_path) -> None:
+    rng = np.random.default_rng(1)
+    rows = []
+    for v in range(6):
+        for f in range(3):
+            rel = f"crops/v{v}_{f}.jpg"
+            (tmp_path / "crops").mkdir(exist_ok=True)
+            cv2.imwrite(str(tmp_path / rel), rng.integers(0, 255, (64, 64, 3), dtype=np.uint8))
+            rows.append({"video_id": f"v{v}", "track": 0, "frame": f, "path": rel, "label": v % 2,
+                         "method": "original" if v % 2 == 0 else "FaceSwap"})  # fmt: skip
+    _io.save_table(pd.DataFrame(rows), tmp_path / "faces.csv", root=tmp_path)
+    faces = _io.load_table(tmp_path / "faces.csv")
+    _assert_png(plot_face_samples(faces, tmp_path / "samples.png", per_class=3))
+    _assert_png(plot_faces_per_video(faces, tmp_path / "per_video.png"))
+    preds = pd.DataFrame({"path": ["a.mp4", "b.mp4", "c.mp4"], "score": [0.2, None, 0.9], "label": [0, None, 1]})
+    _assert_png(plot_predictions(preds, tmp_path / "preds.png"))
+
+
+def test_quick_config_is_smaller_and_paths_follow_the_project_layout(tmp_path) -> None:
+    quick, full = DemoRunConfig.quick(), DemoRunConfig()
+    assert quick.n_identities < full.n_identities and all(p.epochs == 1 for p in quick.plans)
+    assert [p.model for p in quick.plans] == [p.model for p in full.plans]
+    paths = demo_paths(tmp_path)
+    assert paths["faces"] == tmp_path / "labels" / "demo_faces.csv"
+    assert paths["checkpoints"] == tmp_path / "checkpoints"
