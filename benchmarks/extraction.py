@@ -29,8 +29,8 @@ from deepfakeforensics.video import SamplingConfig, iter_frames, plan_frames, pr
 REPO = Path(__file__).resolve().parents[1]
 
 
-def baseline_detect(mtcnn, frame: np.ndarray, min_prob: float, min_face_size: int) -> np.ndarray:
-    """Plain per-frame full-resolution MTCNN, boxes filtered like ours."""
+def baseline_detect(mtcnn, frame: np.ndarray, min_prob: float, min_face_size: float) -> np.ndarray:
+    """Plain per-frame full-resolution MTCNN (default min_face_size 20), boxes filtered by our probability and size."""
     boxes, probs = mtcnn.detect(frame)
     if boxes is None:
         return np.zeros((0, 4))
@@ -72,7 +72,7 @@ def bench_all_frames(videos: list[Path], config: ExtractionConfig, max_frames: i
         t_ours, c_ours = time.perf_counter() - start, time.process_time() - cpu
         start, cpu = time.perf_counter(), time.process_time()
         base = {
-            i: baseline_detect(mtcnn, rgb, config.min_prob, config.min_face_size)
+            i: baseline_detect(mtcnn, rgb, config.min_prob, detector.min_face_for(*rgb.shape[:2]))
             for i, rgb in iter_frames(path, indices)
         }
         t_base, c_base = time.perf_counter() - start, time.process_time() - cpu
@@ -112,7 +112,7 @@ def bench_sampled(videos: list[Path], config: ExtractionConfig) -> None:
         base = {}
         for i, rgb in iter_frames(path, None):  # decode every frame, detect on the sampled ones
             if i in wanted:
-                base[i] = baseline_detect(mtcnn, rgb, config.min_prob, config.min_face_size)
+                base[i] = baseline_detect(mtcnn, rgb, config.min_prob, detector.min_face_for(*rgb.shape[:2]))
         t_base, c_base = time.perf_counter() - start, time.process_time() - cpu
         matched, total = agreement(base, ours)
         totals += (t_ours, t_base, matched, total, c_ours, c_base)

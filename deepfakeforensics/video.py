@@ -14,6 +14,8 @@ Example:
 from __future__ import annotations
 
 import os
+import queue
+import threading
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -166,14 +168,29 @@ def plan_frames(path: str | os.PathLike, config: SamplingConfig, info: VideoInfo
     return sample_frame_indices(info.n_frames, config, cuts)
 
 
-def iter_frames(path: str | os.PathLike, indices: Sequence[int] | None) -> Iterator[tuple[int, np.ndarray]]:
+def iter_frames(
+    path: str | os.PathLike, indices: Sequence[int] | None, prefetch: int = 0
+) -> Iterator[tuple[int, np.ndarray]]:
     """Yield ``(frame_index, rgb uint8 HxWx3)`` for the sorted `indices` (None: every frame), decoding only those.
 
     Stops quietly at the real end of the stream when the container promised more frames than it holds.
 
+    Args:
+        path: the video file.
+        indices: frame indices to decode (any order, duplicates ignored); None decodes every frame.
+        prefetch: decode up to this many frames ahead in a background thread (0: no thread), so decoding overlaps
+            with the caller's work (OpenCV releases the GIL while decoding).
+
     Raises:
         VideoError: the file is missing, empty or unreadable.
     """
+    if prefetch > 0:
+        yield from _prefetched(_decode(path, indices), prefetch)
+    else:
+        yield from _decode(path, indices)
+
+
+def _decode(path: str | os.PathLike, indices: Sequence[int] | None) -> Iterator[tuple[int, np.ndarray]]:
     cap = _open(path)
     try:
         wanted = None if indices is None else iter(sorted(set(indices)))
@@ -192,3 +209,46 @@ def iter_frames(path: str | os.PathLike, indices: Sequence[int] | None) -> Itera
             index += 1
     finally:
         cap.release()
+
+
+_END = object()
+
+
+def _prefetched(items: Iterator, size: int) -> Iterator:
+    """Run `items` in a background thread, at most `size` items ahead; errors are raised in the caller."""
+    q: queue.Queue = queue.Queue(maxsize=size)
+    stop = threading.Event()
+
+    def put(entry: tuple) -> bool:
+        while not stop.is_set():
+            try:
+                q.put(entry, timeout=0.1)
+                return True
+            except queue.Full:
+                continue
+        return False
+
+    def work() -> None:
+        try:
+            for item in items:
+                if not put((None, item)):
+                    return
+            put((_END, None))
+        except BaseException as exc:  # handed to the consumer
+            put((exc, None))
+        finally:
+            items.close()
+
+    thread = threading.Thread(target=work, name="frame-prefetch", daemon=True)
+    thread.start()
+    try:
+        while True:
+            flag, item = q.get()
+            if flag is _END:
+                return
+            if flag is not None:
+                raise flag
+            yield item
+    finally:
+        stop.set()
+        thread.join()

@@ -114,3 +114,17 @@ def test_scene_cuts_found_by_histogram_distance(scene_video):
     assert find_scene_cuts(scene_video) == [10, 20]
     idx = plan_frames(scene_video, SamplingConfig("scene", n_frames=2))
     assert idx == [0, 9, 10, 19, 20, 29]
+
+
+def test_prefetch_gives_the_same_frames_and_errors(scene_video, tmp_path):
+    plain = list(iter_frames(scene_video, [1, 12, 29]))
+    ahead = list(iter_frames(scene_video, [1, 12, 29], prefetch=2))
+    assert [i for i, _ in ahead] == [1, 12, 29]
+    for (_, a), (_, b) in zip(plain, ahead, strict=True):
+        np.testing.assert_array_equal(a, b)
+    frames = iter_frames(scene_video, None, prefetch=1)
+    assert next(frames)[0] == 0
+    frames.close()  # stopping early must not hang the background thread
+    (tmp_path / "empty.mp4").write_bytes(b"")
+    with pytest.raises(VideoError, match="empty"):
+        list(iter_frames(tmp_path / "empty.mp4", None, prefetch=2))

@@ -32,6 +32,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--margin", type=float, default=1.3, help="crop side = margin * max(box w, h)")
     p.add_argument("--crop-size", type=int, default=256, help="crop side in pixels")
     p.add_argument("--min-face-size", type=int, default=40, help="smallest face kept (pixels, full resolution)")
+    p.add_argument("--min-face-fraction", type=float, default=1 / 16, help="smallest face: share of short side")
     p.add_argument("--min-prob", type=float, default=0.95, help="smallest face probability kept")
     p.add_argument("--jpeg-quality", type=int, default=95)
     p.add_argument("--device", help="torch device (default: GPU when there is one)")
@@ -58,6 +59,7 @@ def run(args: argparse.Namespace) -> int:
         margin=args.margin,
         crop_size=args.crop_size,
         min_face_size=args.min_face_size,
+        min_face_fraction=args.min_face_fraction,
         min_prob=args.min_prob,
         jpeg_quality=args.jpeg_quality,
         device=args.device,

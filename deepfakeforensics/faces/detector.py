@@ -36,11 +36,14 @@ class FaceDetector:
 
     Frames are detected in batches of equal-sized frames (MTCNN needs that); a frame without any face gives empty
     `Detections` instead of breaking the batch. Boxes are returned in the original frame's pixels and filtered by
-    `min_prob` and `min_face_size` (the longer box side, full-resolution pixels).
+    `min_prob` and by size: the longer box side must reach ``max(min_face_size, min_face_fraction * short side)``
+    full-resolution pixels. That floor also starts MTCNN's image pyramid, so it sets most of the detection cost
+    (which grows with frame area / min face size squared).
 
     Args:
         detect_size: long side, in pixels, of the frames MTCNN sees (None: full resolution).
-        min_face_size: smallest face kept, full-resolution pixels; also sets MTCNN's image pyramid (scaled).
+        min_face_size: smallest face kept, full-resolution pixels.
+        min_face_fraction: smallest face kept, as a share of the frame's short side (e.g. 1/16: 67 px at 1080p).
         min_prob: smallest face probability kept.
         thresholds: MTCNN's P-, R- and O-net thresholds (facenet-pytorch defaults, stated explicitly).
         factor: MTCNN's pyramid scale step.
@@ -57,6 +60,7 @@ class FaceDetector:
         self,
         detect_size: int | None = 640,
         min_face_size: int = 40,
+        min_face_fraction: float = 0.0,
         min_prob: float = 0.95,
         thresholds: tuple[float, float, float] = (0.6, 0.7, 0.7),
         factor: float = 0.709,
@@ -67,6 +71,7 @@ class FaceDetector:
 
         self.detect_size = detect_size
         self.min_face_size = min_face_size
+        self.min_face_fraction = min_face_fraction
         self.min_prob = min_prob
         self.thresholds = tuple(thresholds)
         self.factor = factor
@@ -75,6 +80,10 @@ class FaceDetector:
         self._mtcnn = MTCNN(
             keep_all=True, thresholds=list(self.thresholds), factor=factor, select_largest=False, device=self.device
         )
+
+    def min_face_for(self, height: int, width: int) -> float:
+        """Smallest face side kept in frames of this size, full-resolution pixels."""
+        return max(float(self.min_face_size), self.min_face_fraction * min(height, width))
 
     def scale_for(self, height: int, width: int) -> float:
         """The factor frames of this size are resized by before detection (<= 1)."""
@@ -97,14 +106,15 @@ class FaceDetector:
                     frames[i] if scale == 1.0 else cv2.resize(frames[i], size, interpolation=cv2.INTER_AREA)
                     for i in chunk
                 ]
-                for i, dets in zip(chunk, self._detect_batch(np.stack(small), scale), strict=True):
+                min_face = self.min_face_for(h, w)
+                for i, dets in zip(chunk, self._detect_batch(np.stack(small), scale, min_face), strict=True):
                     out[i] = dets
         return out  # type: ignore[return-value]
 
-    def _detect_batch(self, batch: np.ndarray, scale: float) -> list[Detections]:
+    def _detect_batch(self, batch: np.ndarray, scale: float, min_face: float) -> list[Detections]:
         # Boxes are not clipped to the frame (MTCNN's may overhang it); crops pad instead.
         # The pyramid starts at the smallest face we keep, in the detection frame's pixels (MTCNN's floor is ~12).
-        self._mtcnn.min_face_size = max(12.0, self.min_face_size * scale)
+        self._mtcnn.min_face_size = max(12.0, min_face * scale)
         boxes, probs = self._mtcnn.detect(batch)
         results = []
         for b, p in zip(boxes, probs, strict=True):
@@ -114,6 +124,6 @@ class FaceDetector:
             b = np.asarray(b, dtype=np.float32).reshape(-1, 4) / scale
             p = np.asarray(p, dtype=np.float32).reshape(-1)
             side = np.maximum(b[:, 2] - b[:, 0], b[:, 3] - b[:, 1])
-            keep = (p >= self.min_prob) & (side >= self.min_face_size)
+            keep = (p >= self.min_prob) & (side >= min_face)
             results.append(Detections(b[keep], p[keep]))
         return results

@@ -28,7 +28,8 @@ class ExtractionConfig:
     buffer_mb: int = 256  # flush the detection batch early once buffered frames take this much memory
     margin: float = 1.3  # crop side = margin * max(box width, box height)
     crop_size: int = 256  # crops are crop_size x crop_size pixels
-    min_face_size: int = 40  # smallest face kept: longer box side in full-resolution pixels
+    min_face_size: int = 40  # smallest face kept: longer box side in full-resolution pixels...
+    min_face_fraction: float = 1 / 16  # ...and at least this share of the frame's short side (sets detection cost)
     min_prob: float = 0.95  # smallest MTCNN face probability kept (0.9 lets through many false positives)
     thresholds: tuple[float, float, float] = (0.6, 0.7, 0.7)  # MTCNN P-, R-, O-net thresholds
     iou_threshold: float = 0.3  # smallest IoU to continue a track from one detection frame to the next
@@ -37,6 +38,7 @@ class ExtractionConfig:
     min_track_fraction: float = 0.1  # tracks detected in fewer than this share of detection frames are dropped
     track_confirm_hits: int = 5  # ...but a track detected this many times is always kept (bounds held memory)
     jpeg_quality: int = 95  # quality of written crops
+    prefetch: int = 8  # frames decoded ahead in a background thread, overlapping decoding with detection
     device: str | None = None  # torch device for MTCNN; None = GPU when there is one
 
     def make_detector(self) -> FaceDetector:
@@ -44,6 +46,7 @@ class ExtractionConfig:
         return FaceDetector(
             detect_size=self.detect_size,
             min_face_size=self.min_face_size,
+            min_face_fraction=self.min_face_fraction,
             min_prob=self.min_prob,
             thresholds=self.thresholds,
             batch_size=self.batch_size,
@@ -176,7 +179,7 @@ def iter_face_crops(
                 between.append((frame, rgb))
 
     decoded = 0
-    for pos, (frame, rgb) in enumerate(iter_frames(video_path, indices)):
+    for pos, (frame, rgb) in enumerate(iter_frames(video_path, indices, prefetch=config.prefetch)):
         decoded += 1
         is_det = pos % every == 0 or pos == n - 1
         buffer.append((frame, rgb, is_det))
