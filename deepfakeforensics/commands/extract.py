@@ -26,7 +26,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--sampling", default="uniform", choices=["uniform", "every_k", "all", "scene"])
     p.add_argument("--n-frames", type=int, default=32, help="uniform: frames per video; scene: per scene")
     p.add_argument("--every-k", type=int, default=10, help="every_k: take every k-th frame")
-    p.add_argument("--detect-size", type=int, default=640, help="long side of frames given to MTCNN (0: full)")
+    p.add_argument("--detect-size", type=int, default=800, help="long side of frames given to MTCNN (0: full)")
     p.add_argument("--detect-every", type=int, help="detect on every k-th sampled frame (default: auto)")
     p.add_argument("--batch-size", type=int, default=16, help="frames per MTCNN call")
     p.add_argument("--margin", type=float, default=1.3, help="crop side = margin * max(box w, h)")

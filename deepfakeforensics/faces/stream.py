@@ -21,7 +21,7 @@ class ExtractionConfig:
     """How faces are found, followed and cut out of a video."""
 
     sampling: SamplingConfig = field(default_factory=SamplingConfig)  # which frames to use
-    detect_size: int | None = 640  # long side (pixels) of the frames MTCNN sees; None = full resolution
+    detect_size: int | None = 800  # long side (pixels) of the frames MTCNN sees; None = full resolution
     detect_every: int | None = None  # detect on every k-th sampled frame (and the last); None = auto from detect_gap
     detect_gap: int = 5  # auto detect_every: detections about this many video frames apart (1 for sparse samples)
     batch_size: int = 16  # detection frames per MTCNN call
