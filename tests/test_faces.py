@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import cv2
 import numpy as np
 import pytest
 from synth_videos import face_photo, write_face_video
@@ -187,3 +188,20 @@ def test_bad_videos_raise(tmp_path, detector):
     (tmp_path / "empty.mp4").write_bytes(b"")
     with pytest.raises(VideoError, match="empty"):
         list(iter_face_crops(tmp_path / "empty.mp4", ExtractionConfig(**FAST), detector))
+
+
+def test_a_face_seen_once_is_dropped_unless_allowed(tmp_path, detector):
+    path = tmp_path / "flash.mp4"
+    write_face_video(path, n_faces=1, n_frames=6, height=240, width=320, face_size=120)
+    # keep the face only in frame 3: paint the others over
+    frames = [rgb.copy() for _, rgb in iter_frames(path, None)]
+    writer = cv2.VideoWriter(str(path), cv2.VideoWriter_fourcc(*"mp4v"), 25.0, (320, 240))
+    for i, rgb in enumerate(frames):
+        if i != 3:
+            rgb[:] = 90
+        writer.write(cv2.cvtColor(rgb, cv2.COLOR_RGB2BGR))
+    writer.release()
+    config = ExtractionConfig(sampling=SamplingConfig("all"), detect_every=1, **FAST)
+    assert list(iter_face_crops(path, config, detector)) == []
+    once = ExtractionConfig(sampling=SamplingConfig("all"), detect_every=1, min_track_detections=1, **FAST)
+    assert [c.frame for c in iter_face_crops(path, once, detector)] == [3]

@@ -35,6 +35,7 @@ class ExtractionConfig:
     iou_threshold: float = 0.3  # smallest IoU to continue a track from one detection frame to the next
     max_shift: float = 1.0  # ...or, failing that, centre moved at most this many box sides
     patience: int = 2  # detection rounds a track may be missed before it ends
+    min_track_detections: int = 2  # tracks detected fewer times are dropped (capped at the detection frames)
     min_track_fraction: float = 0.1  # tracks detected in fewer than this share of detection frames are dropped
     track_confirm_hits: int = 5  # ...but a track detected this many times is always kept (bounds held memory)
     jpeg_quality: int = 95  # quality of written crops
@@ -136,7 +137,8 @@ def iter_face_crops(
 
     Detection runs on every `detect_every`-th sampled frame and always on the last one; the boxes of a track on the
     sampled frames in between are interpolated linearly, so nothing is extrapolated. Tracks detected fewer than
-    ``min(track_confirm_hits, ceil(min_track_fraction * detection frames))`` times are dropped as false positives.
+    ``max(min(min_track_detections, detection frames), min(track_confirm_hits, ceil(min_track_fraction * detection
+    frames)))`` times are dropped as false positives.
     Memory is bounded by about `buffer_mb` plus one batch, whatever the video's length. Crops of one track come in
     frame order; tracks interleave.
 
@@ -160,7 +162,11 @@ def iter_face_crops(
     every = resolve_detect_every(indices, config)
     n = len(indices)
     n_detect = len({p for p in range(0, n, every)} | {n - 1})
-    confirm = max(1, min(config.track_confirm_hits, math.ceil(config.min_track_fraction * n_detect)))
+    confirm = max(
+        1,
+        min(config.min_track_detections, n_detect),
+        min(config.track_confirm_hits, math.ceil(config.min_track_fraction * n_detect)),
+    )
     detector = detector or config.make_detector()
     assembler = _Assembler(config, confirm)
     limit = config.buffer_mb * 2**20
