@@ -18,7 +18,8 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
                    help="file score from face scores (default: mean; track_max: the most fake-looking face)")  # fmt: skip
     p.add_argument("--frames", type=int, default=32, help="frames sampled uniformly per video (default 32)")
     p.add_argument("--every-k", type=int, default=None, help="sample every k-th frame instead of --frames")
-    p.add_argument("--detect-size", type=int, default=480, help="long side of frames given to MTCNN (default 480)")
+    p.add_argument("--detect-size", type=int, default=None,
+                   help="long side of frames given to MTCNN (default: as in extraction; 0: full resolution)")  # fmt: skip
     p.add_argument("--window", type=int, default=None, help="temporal models: frames per window (default: the run's)")
     p.add_argument("--batch-size", type=int, default=32)
     p.add_argument("--device", default="cpu")
@@ -42,6 +43,7 @@ def load_detector_model(name: str | None, weights: str):
 
 
 def run(args: argparse.Namespace) -> int:
+    import dataclasses
     from pathlib import Path
 
     from deepfakeforensics._io import write_csv_atomic
@@ -57,7 +59,9 @@ def run(args: argparse.Namespace) -> int:
         if args.every_k
         else SamplingConfig(strategy="uniform", n_frames=args.frames)
     )
-    config = ExtractionConfig(sampling=sampling, detect_size=args.detect_size)
+    config = ExtractionConfig(sampling=sampling)
+    if args.detect_size is not None:
+        config = dataclasses.replace(config, detect_size=args.detect_size or None)
     out = Path(args.out)
     if args.restart:
         out.unlink(missing_ok=True)
