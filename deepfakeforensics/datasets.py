@@ -269,7 +269,9 @@ class WindowDataset(_FaceDataset):
         windows: list[np.ndarray] = []
         n_real: list[int] = []
         self.n_padded = self.n_dropped = 0
-        video_cols = [c for c in faces_df.columns if c not in {"track", "frame", "path", "x0", "y0", "x1", "y1", "prob"}]
+        video_cols = [
+            c for c in faces_df.columns if c not in {"track", "frame", "path", "x0", "y0", "x1", "y1", "prob"}
+        ]
         for _, rows in faces_df.groupby(["video_id", "track"], sort=False).indices.items():
             rows = np.asarray(rows)  # already sorted by frame
             n = len(rows)
@@ -322,12 +324,16 @@ class WindowDataset(_FaceDataset):
         if not self.return_meta:
             return x, y
         m = self.meta.loc[index]
-        return x, y, {
-            "video_id": str(m["video_id"]),
-            "track": int(m["track"]),
-            "start_frame": int(m["start_frame"]),
-            "end_frame": int(m["end_frame"]),
-        }
+        return (
+            x,
+            y,
+            {
+                "video_id": str(m["video_id"]),
+                "track": int(m["track"]),
+                "start_frame": int(m["start_frame"]),
+                "end_frame": int(m["end_frame"]),
+            },
+        )
 
     def describe(self) -> dict[str, Any]:
         return {
@@ -430,6 +436,9 @@ class EpochSampler(Sampler[int]):
 
 
 def worker_init(_: int) -> None:
-    """DataLoader ``worker_init_fn``: one OpenCV thread per worker (the workers are the parallelism)."""
-    cv2.setNumThreads(1)
+    """DataLoader ``worker_init_fn``: one torch thread per worker (the workers are the parallelism).
+
+    OpenCV's thread count is deliberately left alone: ``cv2.setNumThreads`` in a forked worker deadlocks when the
+    parent process had used OpenCV's thread pool (it waits on the parent's pool threads, which do not exist there).
+    """
     torch.set_num_threads(1)

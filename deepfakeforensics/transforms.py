@@ -24,8 +24,6 @@ import torch
 
 from deepfakeforensics.models._base import ModelCfg
 
-_GRAY = np.array([0.299, 0.587, 0.114], dtype=np.float32)
-
 
 @dataclass(frozen=True)
 class AugmentConfig:
@@ -92,21 +90,27 @@ def sample_augment_params(cfg: AugmentConfig, rng: np.random.Generator) -> Augme
 
 
 def _colour_jitter(img: np.ndarray, brightness: float, contrast: float, saturation: float, hue: float) -> np.ndarray:
-    x = img.astype(np.float32)
-    mean_grey = float((x @ _GRAY).mean())
-    x *= brightness
-    mean_grey *= brightness
-    x = (x - mean_grey) * contrast + mean_grey
+    # brightness and contrast (about the mean grey) as one lookup table; saturation as a blend with the grey image
+    mean_grey = float(cv2.cvtColor(img, cv2.COLOR_RGB2GRAY).mean()) * brightness
+    lut = (np.arange(256, dtype=np.float32) * brightness - mean_grey) * contrast + mean_grey
+    out = cv2.LUT(img, np.clip(lut, 0, 255).astype(np.uint8))
     if saturation != 1.0:
-        grey = (x @ _GRAY)[..., None]
-        x = (x - grey) * saturation + grey
-    out = np.clip(x, 0, 255).astype(np.uint8)
-    if abs(hue) > 1e-4:
+        grey = cv2.cvtColor(cv2.cvtColor(out, cv2.COLOR_RGB2GRAY), cv2.COLOR_GRAY2RGB)
+        out = cv2.addWeighted(out, saturation, grey, 1.0 - saturation, 0.0)
+    shift = int(round(hue * 180)) % 180  # OpenCV 8-bit hue runs 0..179
+    if shift:
         hsv = cv2.cvtColor(out, cv2.COLOR_RGB2HSV)
-        shift = int(round(hue * 180)) % 180  # OpenCV 8-bit hue runs 0..179
-        hsv[..., 0] = ((hsv[..., 0].astype(np.int16) + shift) % 180).astype(np.uint8)
+        hsv[..., 0] = cv2.LUT(hsv[..., 0], ((np.arange(256) + shift) % 180).astype(np.uint8))
         out = cv2.cvtColor(hsv, cv2.COLOR_HSV2RGB)
     return out
+
+
+def _gaussian_noise(img: np.ndarray, std: float, seed: int) -> np.ndarray:
+    h, w, c = img.shape
+    noise = np.empty((h, w * c), np.int16)
+    cv2.setRNGSeed(seed)  # the same seed gives the same pattern: identical across the frames of a window
+    cv2.randn(noise, 0.0, std)
+    return cv2.add(np.ascontiguousarray(img).reshape(h, w * c), noise, dtype=cv2.CV_8U).reshape(h, w, c)
 
 
 def _jpeg(img: np.ndarray, quality: int) -> np.ndarray:
@@ -128,17 +132,17 @@ def apply_augment(img: np.ndarray, params: AugmentParams) -> np.ndarray:
     if params.downscale is not None:
         h, w = out.shape[:2]
         small = cv2.resize(
-            out, (max(1, round(w * params.downscale)), max(1, round(h * params.downscale))), interpolation=cv2.INTER_AREA
+            out,
+            (max(1, round(w * params.downscale)), max(1, round(h * params.downscale))),
+            interpolation=cv2.INTER_AREA,
         )
         out = cv2.resize(small, (w, h), interpolation=cv2.INTER_LINEAR)
     if params.blur_sigma is not None:
         out = cv2.GaussianBlur(np.ascontiguousarray(out), (0, 0), params.blur_sigma)
     if params.colour is not None:
-        out = _colour_jitter(out, *params.colour)
+        out = _colour_jitter(np.ascontiguousarray(out), *params.colour)
     if params.noise is not None:
-        std, seed = params.noise
-        noise = np.random.default_rng(seed).standard_normal(out.shape, dtype=np.float32) * std
-        out = np.clip(out.astype(np.float32) + noise, 0, 255).astype(np.uint8)
+        out = _gaussian_noise(out, *params.noise)
     if params.jpeg_quality is not None:
         out = _jpeg(np.ascontiguousarray(out), params.jpeg_quality)
     return np.ascontiguousarray(out)

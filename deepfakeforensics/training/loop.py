@@ -361,6 +361,9 @@ def train(
             tr = pass_epoch(net, train_loader, loss_fn, optimizer, scheduler, scaler, device, dtype, use_cl,
                             config.grad_clip, config.accumulate, on_batch)  # fmt: skip
             state.step += steps_per_epoch
+            if info.distributed:  # BatchNorm running stats drift per rank: validate and save rank 0's everywhere
+                for buf in base.buffers():
+                    torch.distributed.broadcast(buf.data, src=0)
             va = pass_epoch(base, val_loader, loss_fn, device=device, autocast_dtype=dtype, channels_last=use_cl)
             tr_sum, tr_n, va_sum, va_n = all_reduce_sum([tr["loss_sum"], tr["n"], va["loss_sum"], va["n"]], info)
             parts = all_gather_objects((va["scores"], va["labels"]), info)
