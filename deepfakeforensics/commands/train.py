@@ -21,11 +21,24 @@ HELP = "Train a detector on a faces manifest (frame models on face crops, tempor
 _OWN = {"run"}
 
 
+def _field_comments(cls: type) -> dict[str, str]:
+    """The ``# comment`` after each field in the dataclass's source: the options' help text (one source)."""
+    import inspect
+    import re
+
+    try:
+        source = inspect.getsource(cls)
+    except (OSError, TypeError):
+        return {}
+    return {m[1]: m[2].strip() for m in re.finditer(r"^\s+(\w+): [^=]+=[^#\n]*#(.*)$", source, re.M)}
+
+
 def _add_dataclass_options(parser: argparse.ArgumentParser, cls: type, prefix: str = "", skip: set[str] = _OWN) -> None:
     """One option per dataclass field (one source of truth for names, types and defaults)."""
     import typing
 
     hints = typing.get_type_hints(cls)
+    comments = _field_comments(cls)
     for f in dataclasses.fields(cls):
         if f.name in skip:
             continue
@@ -33,14 +46,15 @@ def _add_dataclass_options(parser: argparse.ArgumentParser, cls: type, prefix: s
         dest = f"{prefix.replace('-', '_')}{f.name}"
         hint = hints[f.name]
         if hint is bool:
-            parser.add_argument(flag, dest=dest, action=argparse.BooleanOptionalAction, default=f.default)
+            parser.add_argument(flag, dest=dest, action=argparse.BooleanOptionalAction, default=f.default,
+                                help=comments.get(f.name))  # fmt: skip
         elif typing.get_origin(hint) is tuple:
             inner = typing.get_args(hint)[0]
             parser.add_argument(flag, dest=dest, type=inner, nargs=2, default=f.default, metavar=("LOW", "HIGH"),
-                                help=f"default: {f.default[0]} {f.default[1]}")  # fmt: skip
+                                help=comments.get(f.name))  # fmt: skip
         else:
             base = [a for a in typing.get_args(hint) if a is not type(None)] or [hint]
-            parser.add_argument(flag, dest=dest, type=base[0], default=f.default, help=f"default: {f.default}")
+            parser.add_argument(flag, dest=dest, type=base[0], default=f.default, help=comments.get(f.name))
 
 
 def _from_args(cls: type, args: argparse.Namespace, prefix: str = "", **given: Any) -> Any:
