@@ -57,7 +57,8 @@ def test_two_epochs_lower_loss_and_write_every_file(faces, tmp_path):
         torch.load(run / name, map_location="cpu", weights_only=True)
     last = torch.load(run / "last.pt", weights_only=True)
     assert {"optimizer", "scheduler", "rng", "early_stopping", "history", "sampler"} <= set(last)
-    best_epoch = int(history.loc[history["val_auc"].idxmax(), "epoch"])
+    # best.pt: highest validation AUC, and on equal AUC the lower validation loss
+    best_epoch = int(history.sort_values(["val_auc", "val_loss"], ascending=[False, True]).iloc[0]["epoch"])
     best = torch.load(run / "best.pt", weights_only=True)
     assert best["epoch"] == best_epoch and best["metrics"]["val_auc"] == pytest.approx(history["val_auc"].max())
     # last.pt carries the final weights and load_model rebuilds the model from it
@@ -248,3 +249,13 @@ def test_mesonet4_one_epoch(tmp_path):
 
 def test_tiny_temporal_is_temporal():
     assert TinyTemporal.default_cfg.temporal and not TinyDetector.default_cfg.temporal
+
+
+def test_best_epoch_rule_breaks_auc_ties_by_validation_loss() -> None:
+    from deepfakeforensics.training.loop import is_better
+
+    assert is_better(0.9, 0.5, 0.8, 0.1)  # higher AUC wins whatever the loss
+    assert not is_better(0.8, 0.1, 0.9, 0.5)
+    assert is_better(1.0, 0.01, 1.0, 0.4)  # saturated AUC: the better-calibrated epoch wins
+    assert not is_better(1.0, 0.4, 1.0, 0.4)  # an exact repeat is no improvement (early stopping counts it)
+    assert is_better(0.5, 0.7, float("-inf"), float("inf"))  # the first epoch always sets best.pt

@@ -105,39 +105,32 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 def run(args: argparse.Namespace) -> int:
     import logging
 
-    import torch
-
-    from deepfakeforensics.datasets import build_dataset
-    from deepfakeforensics.models import create_model
-    from deepfakeforensics.training import TrainConfig, setup_distributed, train
+    from deepfakeforensics.training import TrainConfig, setup_distributed
     from deepfakeforensics.training.distributed import cleanup_distributed
+    from deepfakeforensics.training.run import train_model
     from deepfakeforensics.transforms import AugmentConfig
 
     if args.val_split == "test":
         raise SystemExit("--val-split test: checkpoints are chosen on validation, never on the test split")
     config = _from_args(TrainConfig, args, run=args.run)
-    augment = _from_args(AugmentConfig, args, prefix="aug-")
+    augment = _from_args(AugmentConfig, args, prefix="aug-") if args.augment else False
     info = setup_distributed(config.device)
     logging.basicConfig(level=logging.INFO if info.is_main else logging.WARNING, format="%(message)s")
     pretrained: bool | str = False
     if args.pretrained is not None:
         pretrained = True if args.pretrained.lower() in ("1", "true", "yes") else args.pretrained
-    torch.manual_seed(config.seed)  # the model's initial weights
-    model = create_model(args.model, weights=args.weights, pretrained=pretrained, **_model_kwargs(args.model_arg))
-    data_kw = {"window": args.window, "stride": args.stride, "short": args.short, "pad_mode": args.pad_mode,
-               "missing": args.missing, "seed": config.seed}  # fmt: skip
-    if args.augment:
-        data_kw["augment"] = augment
-    train_ds = build_dataset(args.faces, args.train_split, model, train=args.augment, **data_kw)
-    data_kw.pop("augment", None)
-    val_ds = build_dataset(args.faces, args.val_split, model, train=False, **data_kw)
     extra = {"command": {k: v for k, v in vars(args).items() if not k.startswith("_")}}
     try:
-        history = train(model, train_ds, val_ds, config, extra_config=extra)
+        _, history = train_model(
+            args.model, args.faces, config, model_kwargs=_model_kwargs(args.model_arg), weights=args.weights,
+            pretrained=pretrained, augment=augment, train_split=args.train_split, val_split=args.val_split,
+            window=args.window, stride=args.stride, short=args.short, pad_mode=args.pad_mode, missing=args.missing,
+            extra_config=extra,
+        )  # fmt: skip
     finally:
         cleanup_distributed()
     if info.is_main and len(history):
-        best = history.loc[history["val_auc"].fillna(-1).idxmax()]
+        best = history.sort_values(["val_auc", "val_loss"], ascending=[False, True], na_position="last").iloc[0]
         print(f"{config.checkpoints_dir}/{config.run}: {len(history)} epochs; best val AUC {best['val_auc']:.4f} "
               f"at epoch {int(best['epoch'])}")  # fmt: skip
     return 0

@@ -27,6 +27,7 @@ class TrainState:
     history: list[dict[str, Any]] = field(default_factory=list)  # one row per finished epoch
     best_epoch: int = 0  # epoch of best.pt
     best_score: float = -math.inf  # the selection score of best.pt (val AUC, or -val loss when AUC is undefined)
+    best_loss: float = math.inf  # validation loss of best.pt: breaks ties of the score (AUC saturates at 1.0)
     bad_epochs: int = 0  # epochs since the best one (early stopping)
     stopped_early: bool = False
 

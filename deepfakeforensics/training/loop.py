@@ -1,7 +1,7 @@
 """The training loop: `pass_epoch` (one pass, training or evaluation) and `train` (epochs, validation, files).
 
 Files of a run, in ``<checkpoints_dir>/<run>/``: ``epoch_001.pt`` ... (weights and metrics of each epoch), ``best.pt``
-(best validation AUC; ties keep the earlier epoch; when the validation set holds a single class, AUC is undefined and
+(best validation AUC; on equal AUC the lower validation loss; when the validation set holds a single class, AUC is undefined and
 the lowest validation loss selects instead), ``last.pt`` (everything needed to resume: model, optimiser, schedule,
 scaler, RNG states, early-stopping state, history), ``history.csv`` and ``config.json``. All are written atomically by
 rank 0, at the end of each epoch, in that order; every ``.pt`` loads with ``torch.load(weights_only=True)`` and
@@ -224,6 +224,14 @@ def _model_summary(model: nn.Module) -> dict[str, Any]:
     }
 
 
+def is_better(score: float, loss: float, best_score: float, best_loss: float) -> bool:
+    """Whether an epoch beats the best so far: higher validation score (AUC); on a tie, lower validation loss.
+
+    AUC saturates at 1.0 on easy validation sets long before the model is calibrated, so ties are common.
+    """
+    return score > best_score or (score == best_score and loss < best_loss)
+
+
 def train(
     model: nn.Module,
     train_ds: Dataset,
@@ -314,10 +322,9 @@ def train(
             scaler.load_state_dict(ckpt["scaler"])
         rngs = ckpt["rng"]
         _set_rng_state(rngs[info.rank] if info.rank < len(rngs) else rngs[0])
-        for key in ("epoch", "step", "best_epoch", "best_score", "bad_epochs", "stopped_early"):
-            setattr(
-                state, key, ckpt["early_stopping" if key.startswith(("best", "bad", "stopped")) else "progress"][key]
-            )
+        for key in ("epoch", "step", "best_epoch", "best_score", "best_loss", "bad_epochs", "stopped_early"):
+            part = ckpt["early_stopping" if key.startswith(("best", "bad", "stopped")) else "progress"]
+            setattr(state, key, part.get(key, getattr(state, key)))
         state.history = [dict(r) for r in ckpt["history"]]
         changed = {k: (v, getattr(config, k)) for k, v in ckpt["config"].items()
                    if k not in ("resume", "epochs", "init", "num_workers", "device") and getattr(config, k, v) != v}  # fmt: skip
@@ -380,9 +387,9 @@ def train(
             }
             state.history.append(row)
             score = auc if math.isfinite(auc) else -val_loss  # single-class validation: lower loss is better
-            improved = score > state.best_score
+            improved = is_better(score, val_loss, state.best_score, state.best_loss)
             if improved:
-                state.best_score, state.best_epoch, state.bad_epochs = score, epoch, 0
+                state.best_score, state.best_loss, state.best_epoch, state.bad_epochs = score, val_loss, epoch, 0
             else:
                 state.bad_epochs += 1
             if config.patience > 0 and state.bad_epochs >= config.patience and epoch < config.epochs:
@@ -424,6 +431,7 @@ def _write_epoch(run_dir: Path, model: nn.Module, config: TrainConfig, state: Tr
         early_stopping={
             "best_epoch": state.best_epoch,
             "best_score": state.best_score,
+            "best_loss": state.best_loss,
             "bad_epochs": state.bad_epochs,
             "stopped_early": state.stopped_early,
         },

@@ -24,7 +24,7 @@ def train_model(
     model_kwargs: dict[str, Any] | None = None,
     weights: str | os.PathLike | None = None,
     pretrained: bool | str = False,
-    augment: AugmentConfig | None = None,
+    augment: AugmentConfig | bool = True,
     train_split: str = "train",
     val_split: str = "val",
     window: int = 8,
@@ -48,7 +48,8 @@ def train_model(
         model_kwargs: the model's own parameters (e.g. ``hidden_size``).
         weights: start from this checkpoint's weights (the whole model).
         pretrained: backbone ImageNet weights (``True`` downloads; or a local file).
-        augment: training augmentations (default `AugmentConfig()`); ``AugmentConfig(p_flip=0, ...)`` to tune.
+        augment: training augmentations: ``True`` for `AugmentConfig()`, an `AugmentConfig` to tune them, ``False``
+            for none.
         train_split, val_split: the manifest splits to train and validate on (validation is never ``"test"``).
         window, stride, short, pad_mode: temporal models' windows (see `WindowDataset`).
         missing: crops listed but missing on disk: ``"error"`` or ``"skip"`` (counted).
@@ -69,7 +70,12 @@ def train_model(
     model = create_model(model_name, weights=weights, pretrained=pretrained, **(model_kwargs or {}))
     data_kw: dict[str, Any] = {"window": window, "stride": stride, "short": short, "pad_mode": pad_mode,
                                "missing": missing, "seed": config.seed}  # fmt: skip
-    train_ds = build_dataset(faces, train_split, model, train=True, augment=augment or AugmentConfig(), **data_kw)
+    if augment is True:
+        augment = AugmentConfig()
+    if augment:
+        train_ds = build_dataset(faces, train_split, model, train=True, augment=augment, **data_kw)
+    else:
+        train_ds = build_dataset(faces, train_split, model, train=False, **data_kw)
     val_ds = build_dataset(faces, val_split, model, train=False, **data_kw)
     extra = {"model_name": model_name, "model_kwargs": dict(model_kwargs or {}), "window": window, "stride": stride,
              "short": short, "faces": str(faces) if not isinstance(faces, pd.DataFrame) else None,
