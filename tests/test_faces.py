@@ -5,6 +5,7 @@ from __future__ import annotations
 import cv2
 import numpy as np
 import pytest
+import torch
 from synth_videos import face_photo, write_face_video
 
 from deepfakeforensics.faces import (
@@ -119,6 +120,18 @@ def test_detector_batches_mixed_frames_with_and_without_faces(detector):
     assert centre_inside(dets[0].boxes[0], (200, 60, 340, 200))
     assert centre_inside(dets[2].boxes[0], (400, 120, 680, 400))  # full-resolution coordinates
     assert dets[0].probs[0] >= 0.9
+
+
+def test_channels_last_detector_finds_the_same_boxes(detector):
+    frame = np.full((300, 400, 3), 90, np.uint8)
+    frame[60:200, 200:340] = face_photo(140)
+    nchw = FaceDetector(detect_size=480, min_face_size=30, device="cpu", channels_last=False)
+    assert next(detector._mtcnn.pnet.parameters()).is_contiguous(memory_format=torch.channels_last)
+    assert not next(nchw._mtcnn.pnet.parameters()).is_contiguous(memory_format=torch.channels_last)
+    [a], [b] = detector.detect([frame]), nchw.detect([frame])
+    assert len(a) == len(b) == 1
+    np.testing.assert_allclose(a.boxes, b.boxes, atol=1e-2)
+    np.testing.assert_allclose(a.probs, b.probs, atol=1e-5)
 
 
 # ---------------------------------------------------------------- iter_face_crops

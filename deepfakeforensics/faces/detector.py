@@ -49,6 +49,7 @@ class FaceDetector:
         factor: MTCNN's pyramid scale step.
         batch_size: frames per MTCNN call.
         device: "cpu", "cuda", ...; None picks the GPU when there is one.
+        channels_last: run MTCNN's networks in the channels_last memory format (faster on CPU).
 
     Example:
         >>> detector = FaceDetector(detect_size=320)
@@ -66,7 +67,9 @@ class FaceDetector:
         factor: float = 0.709,
         batch_size: int = 16,
         device: str | None = None,
+        channels_last: bool = True,
     ):
+        import torch
         from facenet_pytorch import MTCNN
 
         self.detect_size = detect_size
@@ -80,6 +83,11 @@ class FaceDetector:
         self._mtcnn = MTCNN(
             keep_all=True, thresholds=list(self.thresholds), factor=factor, select_largest=False, device=self.device
         )
+        if channels_last:
+            # The weights in channels_last make every convolution's output channels_last, and so every max-pooling
+            # input: PyTorch's CPU max_pool2d with ceil_mode is 2-4x faster on that layout. Boxes agree with the
+            # NCHW network's within 1e-3 pixels; detection takes about 30 % less time here (benchmarks/extraction.py).
+            self._mtcnn.to(memory_format=torch.channels_last)
 
     def min_face_for(self, height: int, width: int) -> float:
         """Smallest face side kept in frames of this size, full-resolution pixels."""

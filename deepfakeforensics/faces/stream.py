@@ -41,6 +41,7 @@ class ExtractionConfig:
     jpeg_quality: int = 95  # quality of written crops
     prefetch: int = 8  # frames decoded ahead in a background thread, overlapping decoding with detection
     device: str | None = None  # torch device for MTCNN; None = GPU when there is one
+    channels_last: bool = True  # MTCNN's networks in channels_last memory (about 30 % faster detection on CPU)
 
     def make_detector(self) -> FaceDetector:
         """The `FaceDetector` this config describes."""
@@ -52,6 +53,7 @@ class ExtractionConfig:
             thresholds=self.thresholds,
             batch_size=self.batch_size,
             device=self.device,
+            channels_last=self.channels_last,
         )
 
     def to_dict(self) -> dict[str, Any]:
