@@ -35,9 +35,7 @@ def write_face_video(
     rng = np.random.default_rng(seed)
     photo = face_photo(face_size)
     yy, xx = np.mgrid[0:height, 0:width]
-    background = np.stack(
-        [(xx * 255 // width), (yy * 255 // height), np.full_like(xx, 90)], axis=-1
-    ).astype(np.uint8)
+    background = np.stack([(xx * 255 // width), (yy * 255 // height), np.full_like(xx, 90)], axis=-1).astype(np.uint8)
     background = cv2.GaussianBlur(
         np.clip(background.astype(int) + rng.integers(-20, 20, background.shape), 0, 255).astype(np.uint8), (5, 5), 0
     )
