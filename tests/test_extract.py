@@ -233,10 +233,13 @@ def test_dff_extract_command(dataset, tmp_path, monkeypatch, capsys):
         "--no-progress",
         "--shard",
         "0/1",
+        "--mtcnn",
+        "facenet",
     ]
     assert cli.main(args) == 0
     faces = _io.load_table(faces_csv)
     assert set(faces["video_id"]) == {"two"} and len(faces) == 4
+    assert faces.attrs["extraction"]["mtcnn_engine"] == "facenet"
     assert read_rgb(_io.absolute_paths(faces)[0]).shape == (64, 64, 3)
     assert (tmp_path / "out" / "faces_failures.csv").is_file()
     faces_csv.unlink()

@@ -35,6 +35,12 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--min-face-fraction", type=float, default=1 / 16, help="smallest face: share of short side")
     p.add_argument("--min-prob", type=float, default=0.95, help="smallest face probability kept")
     p.add_argument("--jpeg-quality", type=int, default=95)
+    p.add_argument(
+        "--mtcnn",
+        default="batched",
+        choices=["batched", "facenet"],
+        help="MTCNN engine: our batched stages (default, faster on CPU) or facenet-pytorch's MTCNN.detect",
+    )
     p.add_argument("--device", help="torch device (default: GPU when there is one)")
     p.add_argument("--shard", type=parse_shard, default=(0, 1), metavar="i/N", help="process shard i of N")
     p.add_argument("--merge-only", action="store_true", help="only merge finished shards' results into the manifest")
@@ -63,6 +69,7 @@ def run(args: argparse.Namespace) -> int:
         min_prob=args.min_prob,
         jpeg_quality=args.jpeg_quality,
         device=args.device,
+        mtcnn_engine=args.mtcnn,
     )
     faces = extract_faces(
         args.index,

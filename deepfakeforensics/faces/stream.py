@@ -42,6 +42,7 @@ class ExtractionConfig:
     prefetch: int = 8  # frames decoded ahead in a background thread, overlapping decoding with detection
     device: str | None = None  # torch device for MTCNN; None = GPU when there is one
     channels_last: bool = True  # MTCNN's networks in channels_last memory (about 30 % faster detection on CPU)
+    mtcnn_engine: str = "batched"  # "batched": our MTCNN stage runner; "facenet": facenet-pytorch's MTCNN.detect
 
     def make_detector(self) -> FaceDetector:
         """The `FaceDetector` this config describes."""
@@ -54,6 +55,7 @@ class ExtractionConfig:
             batch_size=self.batch_size,
             device=self.device,
             channels_last=self.channels_last,
+            engine=self.mtcnn_engine,
         )
 
     def to_dict(self) -> dict[str, Any]:
