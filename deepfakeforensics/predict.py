@@ -26,6 +26,7 @@ import torch
 from tqdm.auto import tqdm
 
 from deepfakeforensics._io import write_csv_atomic
+from deepfakeforensics._memory import release_free_memory
 from deepfakeforensics.evaluation.aggregate import AGGREGATIONS, aggregate
 from deepfakeforensics.transforms import to_tensor
 
@@ -106,6 +107,7 @@ class StreamScorer:
         logits = self.model(x).float().reshape(-1).cpu().numpy()
         self._rows.extend((t, f, float(z)) for (t, f), z in zip(self._keys, logits, strict=True))
         self._x, self._keys = [], []
+        release_free_memory()  # the batch's activations: keeps long videos' peak memory flat
 
     def reset(self) -> None:
         """Forget every pending crop and score (after a file failed half-way)."""

@@ -10,6 +10,7 @@ from typing import Any
 
 import numpy as np
 
+from deepfakeforensics._memory import release_free_memory
 from deepfakeforensics.faces.crop import crop_face
 from deepfakeforensics.faces.detector import Detections, FaceDetector
 from deepfakeforensics.faces.tracking import IoUTracker, Track, interpolate_box
@@ -180,6 +181,7 @@ def iter_face_crops(
 
     def flush() -> Iterator[FaceCrop]:
         results = iter(detector.detect([rgb for _, rgb, is_det in buffer if is_det]))
+        release_free_memory()  # the batch's freed buffers: keeps long videos' peak memory flat
         between: list[tuple[int, np.ndarray]] = []
         for frame, rgb, is_det in buffer:
             if is_det:
