@@ -8,8 +8,9 @@ on the same frame at IoU >= 0.8. Target: >= 6x at >= 95%.
 Section 2, default sampling (32 uniform frames): seconds per video of `iter_face_crops` against decoding every frame
 and detecting on the 32 sampled frames at full resolution. Target: >= 3x.
 
-Both run in the same process, one after the other, on the same frames, after one untimed warm-up pass of each. Besides wall-clock speedups the script prints
-CPU-time speedups (``time.process_time``), which suffer less when other processes share the machine.
+Both run in the same process, one after the other, on the same frames, after one untimed warm-up pass of each.
+Besides wall-clock speedups the script prints CPU-time speedups (``time.process_time``), which suffer less when other
+processes share the machine.
 
 Usage:
     .venv/bin/python benchmarks/extraction.py [--samples ../shared/samples] [--max-frames 150]

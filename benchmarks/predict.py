@@ -25,6 +25,8 @@ from pathlib import Path
 
 import cv2
 
+from deepfakeforensics.video import iter_frames, probe_video
+
 REPO = Path(__file__).resolve().parents[1]
 SAMPLE = REPO.parent / "shared" / "samples" / "ffpp" / "original_sequences" / "youtube" / "c23" / "videos" / "519.mp4"
 MESO_WEIGHTS = REPO.parent / "shared" / "mesonet" / "weights" / "Meso4_DF.h5"
@@ -33,31 +35,17 @@ MESO_WEIGHTS = REPO.parent / "shared" / "mesonet" / "weights" / "Meso4_DF.h5"
 def write_clips(out_dir: Path, seconds: float, loops: int) -> tuple[Path, Path, str]:
     """short.mp4 (the first `seconds` of the source) and long.mp4 (it looped `loops` times)."""
     if SAMPLE.is_file():
-        cap = cv2.VideoCapture(str(SAMPLE))
-        fps = cap.get(cv2.CAP_PROP_FPS) or 25.0
-        frames = []
-        while len(frames) < int(seconds * fps):
-            ok, bgr = cap.read()
-            if not ok:
-                break
-            frames.append(bgr)
-        cap.release()
-        source = f"{SAMPLE.name} (first {len(frames)} frames)"
+        source_path, source = SAMPLE, SAMPLE.name
     else:  # load the tests' synthetic video writer by path (tests/ is not a package)
         spec = importlib.util.spec_from_file_location("synth_videos", REPO / "tests" / "synth_videos.py")
         synth = importlib.util.module_from_spec(spec)
         spec.loader.exec_module(synth)
-        fps = 25.0
-        tmp = out_dir / "synthetic.mp4"
-        synth.write_face_video(tmp, n_faces=1, n_frames=int(seconds * fps))
-        cap = cv2.VideoCapture(str(tmp))
-        frames = []
-        while True:
-            ok, bgr = cap.read()
-            if not ok:
-                break
-            frames.append(bgr)
-        source = f"synthetic face video ({len(frames)} frames; {SAMPLE} absent)"
+        source_path = out_dir / "synthetic.mp4"
+        synth.write_face_video(source_path, n_faces=1, n_frames=int(seconds * 25.0), fps=25.0)
+        source = f"synthetic face video ({SAMPLE} absent)"
+    fps = probe_video(source_path).fps or 25.0
+    frames = [cv2.cvtColor(rgb, cv2.COLOR_RGB2BGR) for _, rgb in iter_frames(source_path, range(int(seconds * fps)))]
+    source = f"{source}, first {len(frames)} frames"
     h, w = frames[0].shape[:2]
     paths = []
     for name, n in (("short", 1), ("long", loops)):
@@ -129,8 +117,7 @@ def main(argv: list[str] | None = None) -> None:
 
     with tempfile.TemporaryDirectory() as tmp:
         short, long, source = write_clips(Path(tmp), args.seconds, args.loops)
-        n_short = int(cv2.VideoCapture(str(short)).get(cv2.CAP_PROP_FRAME_COUNT))
-        n_long = int(cv2.VideoCapture(str(long)).get(cv2.CAP_PROP_FRAME_COUNT))
+        n_short, n_long = probe_video(short).n_frames, probe_video(long).n_frames
         print(f"source: {source}; short {n_short} frames, long {n_long} frames; every {args.every_k}th frame sampled")
         base = measure(None, args.every_k)
         runs = {"short": [], "long": []}

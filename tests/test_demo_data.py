@@ -7,7 +7,6 @@ import json
 from dataclasses import replace
 from pathlib import Path
 
-import cv2
 import numpy as np
 import pytest
 
@@ -15,6 +14,7 @@ from deepfakeforensics.cli import main as dff_main
 from deepfakeforensics.demo import DemoConfig, build_demo_dataset, is_complete, make_pairs, read_manifest
 from deepfakeforensics.demo.build import _rng
 from deepfakeforensics.demo.scenes import apply_affine, face_mask, make_background, similarity
+from deepfakeforensics.video import iter_frames
 
 TINY = DemoConfig(seed=3, n_identities=6, n_frames=6, size=(256, 192), face_range=(84, 104))
 
@@ -24,15 +24,7 @@ def _hashes(root: Path) -> dict[str, str]:
 
 
 def _frames(path: Path) -> np.ndarray:
-    cap = cv2.VideoCapture(str(path))
-    frames = []
-    while True:
-        ok, bgr = cap.read()
-        if not ok:
-            break
-        frames.append(cv2.cvtColor(bgr, cv2.COLOR_BGR2RGB))
-    cap.release()
-    return np.stack(frames)
+    return np.stack([rgb for _, rgb in iter_frames(path, None)])
 
 
 @pytest.fixture(scope="module")
