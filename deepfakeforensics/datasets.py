@@ -27,6 +27,7 @@ import torch
 from torch.utils.data import Dataset, Sampler
 
 from deepfakeforensics._io import load_table
+from deepfakeforensics.faces.crop import read_rgb
 from deepfakeforensics.models._base import Detector, ModelCfg
 from deepfakeforensics.transforms import AugmentConfig, apply_augment, sample_augment_params, to_tensor
 
@@ -42,11 +43,10 @@ class CropReadError(OSError):
 
 def read_crop(path: str | os.PathLike) -> np.ndarray:
     """Decode a face crop to an RGB ``uint8`` array (H, W, 3); raises `CropReadError` naming the file."""
-    img = cv2.imread(str(path), cv2.IMREAD_COLOR)
-    if img is None:
-        reason = "missing" if not Path(path).is_file() else "unreadable (not a decodable image)"
-        raise CropReadError(f"{path}: face crop {reason}")
-    return cv2.cvtColor(img, cv2.COLOR_BGR2RGB)
+    try:
+        return read_rgb(path)
+    except ValueError as e:
+        raise CropReadError(f"face crop {e}") from None
 
 
 def _load_faces(faces: str | os.PathLike | pd.DataFrame) -> pd.DataFrame:

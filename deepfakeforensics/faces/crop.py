@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import Sequence
+from pathlib import Path
 
 import cv2
 import numpy as np
@@ -51,8 +52,9 @@ def write_jpeg(path: str | os.PathLike, rgb: np.ndarray, quality: int = 95) -> N
 
 
 def read_rgb(path: str | os.PathLike) -> np.ndarray:
-    """Read an image file as RGB uint8."""
+    """Read an image file as RGB uint8 (H, W, 3); a missing or undecodable file raises ValueError naming it."""
     bgr = cv2.imread(str(path), cv2.IMREAD_COLOR)
     if bgr is None:
-        raise ValueError(f"{path}: unreadable image")
+        reason = "missing" if not Path(path).is_file() else "unreadable (not a decodable image)"
+        raise ValueError(f"{path}: image {reason}")
     return cv2.cvtColor(bgr, cv2.COLOR_BGR2RGB)
