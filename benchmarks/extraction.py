@@ -52,10 +52,10 @@ def agreement(baseline: dict[int, np.ndarray], ours: dict[int, list], threshold:
     return matched, total
 
 
-def warm_up(path: Path, config: ExtractionConfig, detector, mtcnn) -> None:
+def warm_up(path: Path, config: ExtractionConfig, finder, mtcnn) -> None:
     """One untimed pass of both sides over a few frames, so neither pays torch's first-call set-up in its timing."""
     indices = list(range(4))
-    for _ in iter_face_crops(path, config, detector, frame_indices=indices):
+    for _ in iter_face_crops(path, config, finder, frame_indices=indices):
         pass
     for _, rgb in iter_frames(path, indices):
         mtcnn.detect(rgb)
@@ -64,9 +64,9 @@ def warm_up(path: Path, config: ExtractionConfig, detector, mtcnn) -> None:
 def bench_all_frames(videos: list[Path], config: ExtractionConfig, max_frames: int) -> None:
     from facenet_pytorch import MTCNN
 
-    detector = config.make_detector()
-    mtcnn = MTCNN(keep_all=True, thresholds=list(config.thresholds), device=detector.device)
-    warm_up(videos[0], config, detector, mtcnn)
+    finder = config.make_finder()
+    mtcnn = MTCNN(keep_all=True, thresholds=list(config.thresholds), device=finder.device)
+    warm_up(videos[0], config, finder, mtcnn)
     print(
         f"\n## All frames (first {max_frames} frames per video; detect_size={config.detect_size}, "
         f"detect_every={config.detect_every}, batch_size={config.batch_size})"
@@ -78,12 +78,12 @@ def bench_all_frames(videos: list[Path], config: ExtractionConfig, max_frames: i
         indices = list(range(min(max_frames, info.n_frames)))
         start, cpu = time.perf_counter(), time.process_time()
         ours: dict[int, list] = {}
-        for crop in iter_face_crops(path, config, detector, frame_indices=indices):
+        for crop in iter_face_crops(path, config, finder, frame_indices=indices):
             ours.setdefault(crop.frame, []).append(crop.box)
         t_ours, c_ours = time.perf_counter() - start, time.process_time() - cpu
         start, cpu = time.perf_counter(), time.process_time()
         base = {
-            i: baseline_detect(mtcnn, rgb, config.min_prob, detector.min_face_for(*rgb.shape[:2]))
+            i: baseline_detect(mtcnn, rgb, config.min_prob, finder.min_face_for(*rgb.shape[:2]))
             for i, rgb in iter_frames(path, indices)
         }
         t_base, c_base = time.perf_counter() - start, time.process_time() - cpu
@@ -105,9 +105,9 @@ def bench_all_frames(videos: list[Path], config: ExtractionConfig, max_frames: i
 def bench_sampled(videos: list[Path], config: ExtractionConfig) -> None:
     from facenet_pytorch import MTCNN
 
-    detector = config.make_detector()
-    mtcnn = MTCNN(keep_all=True, thresholds=list(config.thresholds), device=detector.device)
-    warm_up(videos[0], config, detector, mtcnn)
+    finder = config.make_finder()
+    mtcnn = MTCNN(keep_all=True, thresholds=list(config.thresholds), device=finder.device)
+    warm_up(videos[0], config, finder, mtcnn)
     print(
         f"\n## Default sampling ({config.sampling.n_frames} uniform frames per video; detect_size={config.detect_size})"
     )
@@ -116,7 +116,7 @@ def bench_sampled(videos: list[Path], config: ExtractionConfig) -> None:
     for path in videos:
         start, cpu = time.perf_counter(), time.process_time()
         ours: dict[int, list] = {}
-        for crop in iter_face_crops(path, config, detector):
+        for crop in iter_face_crops(path, config, finder):
             ours.setdefault(crop.frame, []).append(crop.box)
         t_ours, c_ours = time.perf_counter() - start, time.process_time() - cpu
         start, cpu = time.perf_counter(), time.process_time()
@@ -124,7 +124,7 @@ def bench_sampled(videos: list[Path], config: ExtractionConfig) -> None:
         base = {}
         for i, rgb in iter_frames(path, None):  # decode every frame, detect on the sampled ones
             if i in wanted:
-                base[i] = baseline_detect(mtcnn, rgb, config.min_prob, detector.min_face_for(*rgb.shape[:2]))
+                base[i] = baseline_detect(mtcnn, rgb, config.min_prob, finder.min_face_for(*rgb.shape[:2]))
         t_base, c_base = time.perf_counter() - start, time.process_time() - cpu
         matched, total = agreement(base, ours)
         totals += (t_ours, t_base, matched, total, c_ours, c_base)

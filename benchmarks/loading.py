@@ -22,8 +22,9 @@ import torch
 from torch.utils.data import DataLoader
 
 from deepfakeforensics._io import save_table
-from deepfakeforensics.datasets import FrameDataset, WindowDataset, read_crop, worker_init
+from deepfakeforensics.datasets import FrameDataset, WindowDataset, read_crop
 from deepfakeforensics.models import ModelCfg
+from deepfakeforensics.training.sampling import worker_init
 from deepfakeforensics.transforms import AugmentConfig
 
 

@@ -3,7 +3,7 @@
 The long video is the short clip looped 6 times, both written here with OpenCV (same codec, same size). Frames are
 sampled every k-th (so the work scales with length); the point is that memory stays flat while time grows.
 Each measurement runs in a fresh subprocess; its peak RSS comes from ``os.wait4`` (that child only). A third child
-loads the model and the face detector but predicts nothing: the fixed cost of the process.
+loads the model and the face finder but predicts nothing: the fixed cost of the process.
 
 Source clip: ../shared/samples/ffpp/.../519.mp4 (real FF++ c23 video) when present, else a synthetic face video.
 
@@ -61,7 +61,7 @@ def write_clips(out_dir: Path, seconds: float, loops: int) -> tuple[Path, Path, 
 
 
 def child(folder: str | None, every_k: int) -> None:
-    """Run in a subprocess: load the model and detector, then (unless `folder` is None) predict the folder."""
+    """Run in a subprocess: load the model and finder, then (unless `folder` is None) predict the folder."""
     import torch
 
     from deepfakeforensics.faces import ExtractionConfig
@@ -72,11 +72,11 @@ def child(folder: str | None, every_k: int) -> None:
     torch.manual_seed(0)
     model = create_model("mesonet4", weights=str(MESO_WEIGHTS) if MESO_WEIGHTS.is_file() else None)
     config = ExtractionConfig(sampling=SamplingConfig(strategy="every_k", every_k=every_k))
-    detector = config.make_detector()
+    finder = config.make_finder()
     out = {"seconds": 0.0}
     if folder is not None:
         t0 = time.perf_counter()
-        preds, failures = predict_folder(folder, model, extraction_config=config, detector=detector, progress=False)
+        preds, failures = predict_folder(folder, model, extraction_config=config, finder=finder, progress=False)
         out = {
             "seconds": time.perf_counter() - t0,
             "frames_used": int(preds["frames_used"].sum()),
@@ -128,7 +128,7 @@ def main(argv: list[str] | None = None) -> None:
         name: {k: statistics.median(r[k] for r in rs) for k in ("seconds", "peak_rss_mb", "frames_used")}
         for name, rs in runs.items()
     }
-    print(f"fixed cost (imports + model + detector, no video): peak RSS {base['peak_rss_mb']:.0f} MB")
+    print(f"fixed cost (imports + model + finder, no video): peak RSS {base['peak_rss_mb']:.0f} MB")
     print(
         f"{'video':<6} {'frames':>7} {'used':>5} {'s/video':>8} {'ms/frame used':>14} {'peak RSS MB':>12} {'over fixed':>11}"
     )

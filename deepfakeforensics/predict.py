@@ -132,23 +132,23 @@ class StreamScorer:
         return df
 
 
-def _score_video(path: Path, scorer: StreamScorer, config, detector) -> tuple[pd.DataFrame, set[int]]:
+def _score_video(path: Path, scorer: StreamScorer, config, finder) -> tuple[pd.DataFrame, set[int]]:
     from deepfakeforensics.faces import iter_face_crops
 
     frames: set[int] = set()
-    for crop in iter_face_crops(path, config, detector):
+    for crop in iter_face_crops(path, config, finder):
         scorer.add(crop.track, crop.frame, crop.image)
         frames.add(crop.frame)
     return scorer.finish(), frames
 
 
-def _score_image(path: Path, scorer: StreamScorer, config, detector) -> tuple[pd.DataFrame, set[int]]:
+def _score_image(path: Path, scorer: StreamScorer, config, finder) -> tuple[pd.DataFrame, set[int]]:
     from deepfakeforensics.faces import crop_face, read_rgb
 
     if path.stat().st_size == 0:
         raise ValueError(f"{path}: empty file (0 bytes)")
     rgb = read_rgb(path)
-    [dets] = detector.detect([rgb])
+    [dets] = finder.detect([rgb])
     for track, box in enumerate(dets.boxes):
         scorer.add(track, 0, crop_face(rgb, box, config.margin, config.crop_size))
     return scorer.finish(), ({0} if len(dets) else set())
@@ -164,7 +164,7 @@ def predict_folder(
     window: int = 8,
     stride: int | None = None,
     device: str | torch.device = "cpu",
-    detector=None,
+    finder=None,
     out_csv: str | os.PathLike | None = None,
     progress: bool = True,
 ) -> PredictionResult:
@@ -184,7 +184,7 @@ def predict_folder(
         window: frames per window for temporal models (use the model's training window).
         stride: crops between window starts for temporal models (default: `window`).
         device: where to run the model (faces use ``extraction_config.device``).
-        detector: a `FaceDetector` to reuse (default: built from `extraction_config`).
+        finder: a `FaceFinder` (face detector) to reuse (default: built from `extraction_config`).
         out_csv: if given, predictions are written there after every file, and files already predicted there
             (without error) are skipped: an interrupted run resumes.
         progress: show a progress bar.
@@ -209,7 +209,7 @@ def predict_folder(
     rows: list[dict] = done.to_dict("records")
     failures: list[tuple[str, str]] = []
     model.eval().to(device)
-    detector = detector or config.make_detector()
+    finder = finder or config.make_finder()
     scorer = StreamScorer(model, batch_size, window, stride, device)
     todo = [p for p in files if p.relative_to(folder).as_posix() not in skip]
     bar = tqdm(todo, desc="predict", unit="file", disable=not progress)
@@ -221,7 +221,7 @@ def predict_folder(
                "track_scores": "{}", "error": ""}  # fmt: skip
         try:
             score_fn = _score_image if kind == "image" else _score_video
-            scores, frames = score_fn(path, scorer, config, detector)
+            scores, frames = score_fn(path, scorer, config, finder)
             if scores.empty:
                 raise LookupError("no face found in the sampled frames")
             tracks = scores.groupby("track", sort=True)["score"].mean()

@@ -14,12 +14,12 @@ from tiny_data import TINY_CFG, TinyDetector, TinyTemporal, crop_image, make_man
 from deepfakeforensics._io import load_table, save_table
 from deepfakeforensics.datasets import (
     CropReadError,
-    EpochSampler,
     FrameDataset,
     WindowDataset,
     build_dataset,
     read_crop,
 )
+from deepfakeforensics.training.sampling import EpochSampler
 from deepfakeforensics.transforms import AugmentConfig, AugmentParams, apply_augment, sample_augment_params, to_tensor
 
 # video -> label; tracks with hand-picked lengths: long, exact, short, and a two-track video

@@ -146,9 +146,9 @@ def test_fakes_differ_from_their_real_inside_the_face_only(demo):
 
 
 def test_ffpp_indexer_accepts_the_folder(demo):
-    data = pytest.importorskip("deepfakeforensics.data", reason="the dataset indexers are not there yet")
+    data = pytest.importorskip("deepfakeforensics.indexing", reason="the dataset indexers are not there yet")
     if "ffpp" not in getattr(data, "INDEXERS", {}):
-        pytest.skip("deepfakeforensics.data has no FaceForensics++ indexer yet")
+        pytest.skip("deepfakeforensics.indexing has no FaceForensics++ indexer yet")
     result = data.index_dataset(demo, "ffpp")
     videos = result.videos
     assert result.failures == []

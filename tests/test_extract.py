@@ -10,7 +10,7 @@ import pytest
 from synth_videos import write_face_video
 
 from deepfakeforensics import _io, cli
-from deepfakeforensics.faces import ExtractionConfig, FaceDetector, crop_face, extract_faces, read_rgb, shard_of
+from deepfakeforensics.faces import ExtractionConfig, FaceFinder, crop_face, extract_faces, read_rgb, shard_of
 from deepfakeforensics.faces import extract as extract_module
 from deepfakeforensics.video import SamplingConfig, iter_frames
 
@@ -22,8 +22,8 @@ BAD = {"none": "no face found", "empty": "empty file", "corrupt": "unreadable", 
 
 
 @pytest.fixture(scope="module")
-def detector() -> FaceDetector:
-    return CONFIG.make_detector()
+def finder() -> FaceFinder:
+    return CONFIG.make_finder()
 
 
 @pytest.fixture(scope="module")
@@ -63,14 +63,14 @@ def dataset(tmp_path_factory):
 
 
 @pytest.fixture(scope="module")
-def reference(dataset, detector, tmp_path_factory):
+def reference(dataset, finder, tmp_path_factory):
     """One uninterrupted run (into its own folders)."""
     root, index_csv = dataset
     work = tmp_path_factory.mktemp("reference")
     shutil.copy(index_csv, work / "synth.csv")
     shutil.copy(_io.meta_path(index_csv), work / "synth.meta.json")
     _io.save_table(_io.load_table(index_csv), work / "synth.csv", root=root)
-    faces = extract_faces(work / "synth.csv", work / "extracted", CONFIG, detector=detector, progress=False)
+    faces = extract_faces(work / "synth.csv", work / "extracted", CONFIG, finder=finder, progress=False)
     return work, faces
 
 
@@ -147,7 +147,7 @@ def test_crop_files_have_source_colours(reference, dataset):
     assert same < 4 and swapped > 3 * same
 
 
-def test_resume_after_interruption(dataset, reference, detector, tmp_path, monkeypatch):
+def test_resume_after_interruption(dataset, reference, finder, tmp_path, monkeypatch):
     _, index_csv = dataset
     ref_work, ref_faces = reference
     index = copy_index(index_csv, tmp_path)
@@ -164,7 +164,7 @@ def test_resume_after_interruption(dataset, reference, detector, tmp_path, monke
 
     monkeypatch.setattr(extract_module, "iter_face_crops", killed_on_second_video)
     with pytest.raises(KeyboardInterrupt):
-        extract_faces(index, out, CONFIG, detector=detector, progress=False)
+        extract_faces(index, out, CONFIG, finder=finder, progress=False)
     first_done = calls[0]
     assert [p.name for p in (out / "synth").iterdir()] == [first_done]  # the half-done video left nothing
     assert not (tmp_path / "synth_faces.csv").exists()
@@ -177,7 +177,7 @@ def test_resume_after_interruption(dataset, reference, detector, tmp_path, monke
     monkeypatch.setattr(
         extract_module, "iter_face_crops", lambda p, *a, **k: (calls.append(p.stem), real(p, *a, **k))[1]
     )
-    faces = extract_faces(index, out, CONFIG, detector=detector, progress=False)
+    faces = extract_faces(index, out, CONFIG, finder=finder, progress=False)
     assert first_done not in calls and sorted(calls) == sorted(set(GOOD + list(BAD)) - {first_done})
     pd.testing.assert_frame_equal(comparable(faces), comparable(ref_faces))
     assert not list(out.rglob("*.tmp"))
@@ -186,11 +186,11 @@ def test_resume_after_interruption(dataset, reference, detector, tmp_path, monke
     )
 
     calls.clear()  # a third run has nothing left to do
-    again = extract_faces(index, out, CONFIG, detector=detector, progress=False)
+    again = extract_faces(index, out, CONFIG, finder=finder, progress=False)
     assert calls == [] and len(again) == len(faces)
 
 
-def test_shards_cover_every_video_once_and_merge(dataset, reference, detector, tmp_path, monkeypatch):
+def test_shards_cover_every_video_once_and_merge(dataset, reference, finder, tmp_path, monkeypatch):
     _, index_csv = dataset
     _, ref_faces = reference
     index = copy_index(index_csv, tmp_path)
@@ -202,7 +202,7 @@ def test_shards_cover_every_video_once_and_merge(dataset, reference, detector, t
     )
     for i in (0, 1):
         current[0] = i
-        extract_faces(index, tmp_path / "extracted", CONFIG, shard=(i, 2), detector=detector, progress=False)
+        extract_faces(index, tmp_path / "extracted", CONFIG, shard=(i, 2), finder=finder, progress=False)
     assert not set(seen[0]) & set(seen[1])
     assert sorted(seen[0] + seen[1]) == sorted(GOOD + list(BAD))
     assert all(shard_of(f"synth/{v}", 2) == i for i in (0, 1) for v in seen[i])

@@ -10,7 +10,7 @@ from synth_videos import face_photo, write_face_video
 
 from deepfakeforensics.faces import (
     ExtractionConfig,
-    FaceDetector,
+    FaceFinder,
     IoUTracker,
     box_iou,
     crop_face,
@@ -26,8 +26,8 @@ FAST = dict(detect_size=480, min_face_size=30, device="cpu")
 
 
 @pytest.fixture(scope="module")
-def detector() -> FaceDetector:
-    return ExtractionConfig(**FAST).make_detector()
+def finder() -> FaceFinder:
+    return ExtractionConfig(**FAST).make_finder()
 
 
 @pytest.fixture(scope="module")
@@ -105,30 +105,30 @@ def test_tracker_keeps_ids_through_motion_and_ends_after_patience():
     assert third[0].id not in ids  # a new face, never a reused id
 
 
-# ---------------------------------------------------------------- detector
+# ---------------------------------------------------------------- finder
 
 
-def test_detector_batches_mixed_frames_with_and_without_faces(detector):
+def test_detector_batches_mixed_frames_with_and_without_faces(finder):
     photo = face_photo(140)
     with_face = np.full((300, 400, 3), 90, np.uint8)
     with_face[60:200, 200:340] = photo
     empty = np.full((300, 400, 3), 90, np.uint8)
     big = np.full((600, 800, 3), 90, np.uint8)
     big[120:400, 400:680] = face_photo(280)
-    dets = detector.detect([with_face, empty, big, empty])
+    dets = finder.detect([with_face, empty, big, empty])
     assert [len(d) for d in dets] == [1, 0, 1, 0]
     assert centre_inside(dets[0].boxes[0], (200, 60, 340, 200))
     assert centre_inside(dets[2].boxes[0], (400, 120, 680, 400))  # full-resolution coordinates
     assert dets[0].probs[0] >= 0.9
 
 
-def test_channels_last_detector_finds_the_same_boxes(detector):
+def test_channels_last_detector_finds_the_same_boxes(finder):
     frame = np.full((300, 400, 3), 90, np.uint8)
     frame[60:200, 200:340] = face_photo(140)
-    nchw = FaceDetector(detect_size=480, min_face_size=30, device="cpu", channels_last=False)
-    assert next(detector._mtcnn.pnet.parameters()).is_contiguous(memory_format=torch.channels_last)
+    nchw = FaceFinder(detect_size=480, min_face_size=30, device="cpu", channels_last=False)
+    assert next(finder._mtcnn.pnet.parameters()).is_contiguous(memory_format=torch.channels_last)
     assert not next(nchw._mtcnn.pnet.parameters()).is_contiguous(memory_format=torch.channels_last)
-    [a], [b] = detector.detect([frame]), nchw.detect([frame])
+    [a], [b] = finder.detect([frame]), nchw.detect([frame])
     assert len(a) == len(b) == 1
     np.testing.assert_allclose(a.boxes, b.boxes, atol=1e-2)
     np.testing.assert_allclose(a.probs, b.probs, atol=1e-5)
@@ -137,10 +137,10 @@ def test_channels_last_detector_finds_the_same_boxes(detector):
 # ---------------------------------------------------------------- iter_face_crops
 
 
-def test_two_faces_give_two_stable_tracks(videos, detector):
+def test_two_faces_give_two_stable_tracks(videos, finder):
     folder, rects = videos
     config = ExtractionConfig(sampling=SamplingConfig("uniform", n_frames=6), detect_every=1, **FAST)
-    crops = list(iter_face_crops(folder / "two.mp4", config, detector))
+    crops = list(iter_face_crops(folder / "two.mp4", config, finder))
     frames = sorted({c.frame for c in crops})
     assert frames == [0, 3, 6, 9, 12, 15]
     assert sorted({c.track for c in crops}) == [0, 1]
@@ -154,10 +154,10 @@ def test_two_faces_give_two_stable_tracks(videos, detector):
             assert c.image.shape == (256, 256, 3) and c.image.dtype == np.uint8 and c.detected
 
 
-def test_crops_are_cut_from_the_rgb_source_frame(videos, detector):
+def test_crops_are_cut_from_the_rgb_source_frame(videos, finder):
     folder, _ = videos
     config = ExtractionConfig(sampling=SamplingConfig("uniform", n_frames=2), crop_size=128, **FAST)
-    crops = list(iter_face_crops(folder / "two.mp4", config, detector))
+    crops = list(iter_face_crops(folder / "two.mp4", config, finder))
     frames = dict(iter_frames(folder / "two.mp4", [c.frame for c in crops]))
     for c in crops:
         expected = crop_face(frames[c.frame], c.box, 1.3, 128)
@@ -166,11 +166,11 @@ def test_crops_are_cut_from_the_rgb_source_frame(videos, detector):
         assert swapped > 5  # the background is not grey: a BGR mix-up would show
 
 
-def test_detect_every_interpolates_between_detections(videos, detector):
+def test_detect_every_interpolates_between_detections(videos, finder):
     folder, rects = videos
     config = ExtractionConfig(sampling=SamplingConfig("all"), detect_every=5, **FAST)
     assert resolve_detect_every(list(range(16)), config) == 5
-    crops = list(iter_face_crops(folder / "two.mp4", config, detector))
+    crops = list(iter_face_crops(folder / "two.mp4", config, finder))
     detected = sorted({c.frame for c in crops if c.detected})
     assert detected == [0, 5, 10, 15]  # every 5th sampled frame and the last
     for track in (0, 1):
@@ -187,23 +187,23 @@ def test_auto_detect_every_depends_on_frame_spacing():
     assert resolve_detect_every(list(range(0, 100, 2)), config) == 2
 
 
-def test_no_face_gives_no_crop_and_short_tracks_are_dropped(videos, detector):
+def test_no_face_gives_no_crop_and_short_tracks_are_dropped(videos, finder):
     folder, _ = videos
     config = ExtractionConfig(sampling=SamplingConfig("uniform", n_frames=4), **FAST)
-    assert list(iter_face_crops(folder / "none.mp4", config, detector)) == []
+    assert list(iter_face_crops(folder / "none.mp4", config, finder)) == []
     # a track must be seen in at least min_track_fraction of the detection frames: 4 of 4 here
     strict = ExtractionConfig(sampling=SamplingConfig("uniform", n_frames=4), min_track_fraction=1.0, **FAST)
-    crops = list(iter_face_crops(folder / "two.mp4", strict, detector, frame_indices=[0, 5, 10, 15]))
+    crops = list(iter_face_crops(folder / "two.mp4", strict, finder, frame_indices=[0, 5, 10, 15]))
     assert len(crops) == 8
 
 
-def test_bad_videos_raise(tmp_path, detector):
+def test_bad_videos_raise(tmp_path, finder):
     (tmp_path / "empty.mp4").write_bytes(b"")
     with pytest.raises(VideoError, match="empty"):
-        list(iter_face_crops(tmp_path / "empty.mp4", ExtractionConfig(**FAST), detector))
+        list(iter_face_crops(tmp_path / "empty.mp4", ExtractionConfig(**FAST), finder))
 
 
-def test_a_face_seen_once_is_dropped_unless_allowed(tmp_path, detector):
+def test_a_face_seen_once_is_dropped_unless_allowed(tmp_path, finder):
     path = tmp_path / "flash.mp4"
     write_face_video(path, n_faces=1, n_frames=6, height=240, width=320, face_size=120)
     # keep the face only in frame 3: paint the others over
@@ -215,6 +215,6 @@ def test_a_face_seen_once_is_dropped_unless_allowed(tmp_path, detector):
         writer.write(cv2.cvtColor(rgb, cv2.COLOR_RGB2BGR))
     writer.release()
     config = ExtractionConfig(sampling=SamplingConfig("all"), detect_every=1, **FAST)
-    assert list(iter_face_crops(path, config, detector)) == []
+    assert list(iter_face_crops(path, config, finder)) == []
     once = ExtractionConfig(sampling=SamplingConfig("all"), detect_every=1, min_track_detections=1, **FAST)
-    assert [c.frame for c in iter_face_crops(path, once, detector)] == [3]
+    assert [c.frame for c in iter_face_crops(path, once, finder)] == [3]

@@ -10,7 +10,7 @@ import pytest
 
 from deepfakeforensics._io import load_table
 from deepfakeforensics.cli import main
-from deepfakeforensics.data import (
+from deepfakeforensics.indexing import (
     COLUMNS,
     LayoutError,
     SplitLeakError,

@@ -5,9 +5,9 @@ from __future__ import annotations
 import pandas as pd
 import pytest
 
-from deepfakeforensics.data import SplitLeakError, check_group_splits, group_split
-from deepfakeforensics.data._common import UnionFind
-from deepfakeforensics.data.splits import resolve_splits
+from deepfakeforensics.indexing import SplitLeakError, check_group_splits, group_split
+from deepfakeforensics.indexing._common import UnionFind
+from deepfakeforensics.indexing.splits import resolve_splits
 
 
 def test_union_find_merges_chains_and_names_by_smallest_key():

@@ -8,7 +8,7 @@ import torch
 import torch.nn.functional as F
 from synth_videos import write_face_video
 
-from deepfakeforensics.faces import FaceDetector, box_iou
+from deepfakeforensics.faces import FaceFinder, box_iou
 from deepfakeforensics.faces._mtcnn import crop_windows, detect_faces, pyramid, pyramid_scales, resize_windows
 from deepfakeforensics.video import iter_frames
 
@@ -125,12 +125,12 @@ def test_detect_faces_without_candidates_or_room_for_a_face(frames, mtcnn):
 
 def test_face_detector_engines_agree(video):
     frames, rects = video
-    batched = FaceDetector(detect_size=320, device="cpu").detect(list(frames))
-    facenet = FaceDetector(detect_size=320, device="cpu", engine="facenet").detect(list(frames))
+    batched = FaceFinder(detect_size=320, device="cpu").detect(list(frames))
+    facenet = FaceFinder(detect_size=320, device="cpu", engine="facenet").detect(list(frames))
     assert [len(d) for d in batched] == [len(d) for d in facenet] == [2, 2, 0]
     for a, b, photos in zip(batched, facenet, rects, strict=True):
         assert_on_the_photos(a.boxes, photos)  # full-resolution pixels, though detected at 320
         if len(a):
             assert box_iou(a.boxes, b.boxes).max(axis=1).min() >= 0.7
     with pytest.raises(ValueError, match="engine"):
-        FaceDetector(engine="dlib")
+        FaceFinder(engine="dlib")

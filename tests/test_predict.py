@@ -64,13 +64,13 @@ def model():
 
 
 @pytest.fixture(scope="module")
-def detector():
-    return CONFIG.make_detector()
+def finder():
+    return CONFIG.make_finder()
 
 
 @pytest.fixture(scope="module")
-def result(folder, model, detector):
-    return predict_folder(folder, model, threshold=0.5, extraction_config=CONFIG, detector=detector, progress=False)
+def result(folder, model, finder):
+    return predict_folder(folder, model, threshold=0.5, extraction_config=CONFIG, finder=finder, progress=False)
 
 
 def test_every_media_file_gets_one_row(result, folder):
@@ -106,16 +106,16 @@ def test_faces_tracks_and_scores(result):
     assert two["score"] == pytest.approx(np.mean(list(json.loads(two["track_scores"]).values())), abs=1e-5)
 
 
-def test_streamed_scores_equal_scoring_all_crops_at_once(result, folder, model, detector):
-    crops = list(iter_face_crops(folder / "a" / "one_face.mp4", CONFIG, detector))
+def test_streamed_scores_equal_scoring_all_crops_at_once(result, folder, model, finder):
+    crops = list(iter_face_crops(folder / "a" / "one_face.mp4", CONFIG, finder))
     with torch.no_grad():
         p = torch.sigmoid(model(to_tensor([c.image for c in crops], model.default_cfg))).numpy()
     assert result.predictions.set_index("path").loc["a/one_face.mp4", "score"] == pytest.approx(p.mean(), abs=1e-5)
 
 
-def test_track_max_and_threshold(folder, model, detector):
+def test_track_max_and_threshold(folder, model, finder):
     preds, _ = predict_folder(folder / "b", model, threshold=0.0, aggregation="track_max", extraction_config=CONFIG,
-                              detector=detector, progress=False)  # fmt: skip
+                              finder=finder, progress=False)  # fmt: skip
     two = preds.set_index("path").loc["deep/two_faces.MP4"]
     assert two["score"] == pytest.approx(max(json.loads(two["track_scores"]).values()), abs=1e-5)
     assert two["label"] == 1
@@ -152,12 +152,12 @@ class _Counting(torch.nn.Module):
         return self.inner(x)
 
 
-def test_resume_skips_files_already_predicted(folder, model, detector, tmp_path):
+def test_resume_skips_files_already_predicted(folder, model, finder, tmp_path):
     out = tmp_path / "preds.csv"
-    first = predict_folder(folder / "a", model, extraction_config=CONFIG, detector=detector, out_csv=out,
+    first = predict_folder(folder / "a", model, extraction_config=CONFIG, finder=finder, out_csv=out,
                            progress=False)  # fmt: skip
     counting = _Counting(model)
-    again = predict_folder(folder / "a", counting, extraction_config=CONFIG, detector=detector, out_csv=out,
+    again = predict_folder(folder / "a", counting, extraction_config=CONFIG, finder=finder, out_csv=out,
                            progress=False)  # fmt: skip
     assert counting.calls == 0
     pd.testing.assert_series_equal(first.predictions["score"], again.predictions["score"], atol=1e-6)

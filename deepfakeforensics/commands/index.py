@@ -68,7 +68,7 @@ def run(args: argparse.Namespace) -> int:
     from pathlib import Path
 
     from deepfakeforensics._io import append_failures, save_table
-    from deepfakeforensics.data import INDEXERS, split_summary
+    from deepfakeforensics.indexing import INDEXERS, split_summary
 
     indexer = INDEXERS[args.dataset]
     accepted = inspect.signature(indexer).parameters

@@ -132,11 +132,11 @@ def run_demo(out_dir: str | os.PathLike = "demo_run", config: DemoRunConfig | No
         >>> result = run_demo("demo_run")  # doctest: +SKIP
         >>> result.metrics.query("level == 'file'")[["run", "auc"]]  # doctest: +SKIP
     """
-    from deepfakeforensics.data import index_dataset
     from deepfakeforensics.demo.build import build_demo_dataset
     from deepfakeforensics.evaluation import compute_metrics, evaluate
     from deepfakeforensics.evaluation.gradcam import plot_video_gradcam
     from deepfakeforensics.faces import ExtractionConfig, extract_faces
+    from deepfakeforensics.indexing import index_dataset
     from deepfakeforensics.models import load_model
     from deepfakeforensics.predict import predict_folder
     from deepfakeforensics.video import SamplingConfig

@@ -7,7 +7,6 @@ Example:
 """
 
 from deepfakeforensics.faces.crop import crop_face, encode_jpeg, read_rgb, write_jpeg
-from deepfakeforensics.faces.detector import Detections, FaceDetector
 from deepfakeforensics.faces.extract import (
     MANIFEST_COLUMNS,
     extract_faces,
@@ -16,6 +15,7 @@ from deepfakeforensics.faces.extract import (
     merge_parts,
     shard_of,
 )
+from deepfakeforensics.faces.finder import Detections, FaceFinder
 from deepfakeforensics.faces.stream import ExtractionConfig, FaceCrop, iter_face_crops
 from deepfakeforensics.faces.tracking import IoUTracker, box_iou, greedy_match
 
@@ -24,7 +24,7 @@ __all__ = [
     "Detections",
     "ExtractionConfig",
     "FaceCrop",
-    "FaceDetector",
+    "FaceFinder",
     "IoUTracker",
     "box_iou",
     "crop_face",

@@ -12,7 +12,7 @@ facenet-pytorch 2.5.3. Two things cost less:
 Both change pixel values by rounding only, but MTCNN's final box is the regression of whichever candidate window O-net
 scores highest, so a slightly different candidate set moves it by a few pixels: on the sample videos the median IoU
 with ``MTCNN.detect``'s boxes is 0.92-0.95 and every face is found (benchmarks/extraction.py measures the agreement;
-``FaceDetector(engine="facenet")`` gives facenet-pytorch's own boxes). On this machine detection of 32 frames costs
+``FaceFinder(engine="facenet")`` gives facenet-pytorch's own boxes). On this machine detection of 32 frames costs
 15-40 % less than facenet's ``detect`` with the same channels_last networks.
 """
 

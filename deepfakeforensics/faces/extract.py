@@ -27,7 +27,7 @@ import pandas as pd
 
 from deepfakeforensics import _io
 from deepfakeforensics.faces.crop import write_jpeg
-from deepfakeforensics.faces.detector import FaceDetector
+from deepfakeforensics.faces.finder import FaceFinder
 from deepfakeforensics.faces.stream import ExtractionConfig, iter_face_crops
 from deepfakeforensics.video import VideoError
 
@@ -70,7 +70,7 @@ def _part_paths(parts_dir: Path, key: str) -> tuple[Path, Path]:
 
 
 def _extract_video(
-    video_path: Path, out_dir: Path, rel_dir: str, meta: dict, config: ExtractionConfig, detector: FaceDetector
+    video_path: Path, out_dir: Path, rel_dir: str, meta: dict, config: ExtractionConfig, finder: FaceFinder
 ) -> list[dict]:
     """Write one video's crops into a temporary folder, rename it into place, return the manifest rows."""
     final = out_dir / rel_dir
@@ -79,7 +79,7 @@ def _extract_video(
     tmp.mkdir(parents=True)
     rows = []
     try:
-        for crop in iter_face_crops(video_path, config, detector):
+        for crop in iter_face_crops(video_path, config, finder):
             name = f"{crop.track}_{crop.frame}.jpg"
             write_jpeg(tmp / name, crop.image, config.jpeg_quality)
             x0, y0, x1, y1 = crop.box
@@ -152,7 +152,7 @@ def extract_faces(
     shard: tuple[int, int] = (0, 1),
     failures_csv: str | os.PathLike | None = None,
     faces_csv: str | os.PathLike | None = None,
-    detector: FaceDetector | None = None,
+    finder: FaceFinder | None = None,
     retry_failed: bool = False,
     progress: bool = True,
 ) -> pd.DataFrame:
@@ -166,7 +166,7 @@ def extract_faces(
         shard: (i, n): process only the videos of shard i of n; all shards share the part files and manifest.
         failures_csv: where (path, reason) rows go; default ``labels/NAME_faces_failures.csv``.
         faces_csv: the manifest; default beside the index, ``labels/NAME_faces.csv``.
-        detector: a detector to reuse (default: built from `config` when there is work).
+        finder: a finder to reuse (default: built from `config` when there is work).
         retry_failed: also redo videos that failed in an earlier run (by default they are reported, not retried).
         progress: show a progress bar over videos.
 
@@ -218,8 +218,8 @@ def extract_faces(
         meta = {"video_id": str(row.video_id)}
         meta.update({c: getattr(row, c) for c in CARRIED_COLUMNS if c in videos.columns})
         try:
-            detector = detector or config.make_detector()
-            rows = _extract_video(video_path, out_dir, rel_dir, meta, config, detector)
+            finder = finder or config.make_finder()
+            rows = _extract_video(video_path, out_dir, rel_dir, meta, config, finder)
         except Exception as exc:  # one bad file never stops the run
             reason = exc.reason if isinstance(exc, VideoError) else f"{type(exc).__name__}: {exc}"
             _io.write_csv_atomic(pd.DataFrame([(str(video_path), reason)], columns=_io.FAILURE_COLUMNS), failed_part)

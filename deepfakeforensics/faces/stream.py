@@ -12,7 +12,7 @@ import numpy as np
 
 from deepfakeforensics._memory import release_free_memory
 from deepfakeforensics.faces.crop import crop_face
-from deepfakeforensics.faces.detector import Detections, FaceDetector
+from deepfakeforensics.faces.finder import Detections, FaceFinder
 from deepfakeforensics.faces.tracking import IoUTracker, Track, interpolate_box
 from deepfakeforensics.video import SamplingConfig, VideoError, iter_frames, plan_frames, probe_video
 
@@ -45,9 +45,9 @@ class ExtractionConfig:
     channels_last: bool = True  # MTCNN's networks in channels_last memory (about 30 % faster detection on CPU)
     mtcnn_engine: str = "batched"  # "batched": our MTCNN stage runner; "facenet": facenet-pytorch's MTCNN.detect
 
-    def make_detector(self) -> FaceDetector:
-        """The `FaceDetector` this config describes."""
-        return FaceDetector(
+    def make_finder(self) -> FaceFinder:
+        """The `FaceFinder` this config describes."""
+        return FaceFinder(
             detect_size=self.detect_size,
             min_face_size=self.min_face_size,
             min_face_fraction=self.min_face_fraction,
@@ -135,7 +135,7 @@ def _with_track(crop: FaceCrop, track: int) -> FaceCrop:
 def iter_face_crops(
     video_path: str | os.PathLike,
     config: ExtractionConfig | None = None,
-    detector: FaceDetector | None = None,
+    finder: FaceFinder | None = None,
     frame_indices: Sequence[int] | None = None,
 ) -> Iterator[FaceCrop]:
     """Yield every tracked face crop of a video, decoding only the sampled frames.
@@ -150,7 +150,7 @@ def iter_face_crops(
     Args:
         video_path: the video file.
         config: extraction settings (defaults: `ExtractionConfig()`).
-        detector: a detector to reuse across videos (default: built from `config`).
+        finder: a finder to reuse across videos (default: built from `config`).
         frame_indices: explicit frame indices to use instead of `config.sampling`.
 
     Raises:
@@ -172,7 +172,7 @@ def iter_face_crops(
         min(config.min_track_detections, n_detect),
         min(config.track_confirm_hits, math.ceil(config.min_track_fraction * n_detect)),
     )
-    detector = detector or config.make_detector()
+    finder = finder or config.make_finder()
     assembler = _Assembler(config, confirm)
     limit = config.buffer_mb * 2**20
     buffer: list[tuple[int, np.ndarray, bool]] = []
@@ -180,7 +180,7 @@ def iter_face_crops(
     buffered_bytes = 0
 
     def flush() -> Iterator[FaceCrop]:
-        results = iter(detector.detect([rgb for _, rgb, is_det in buffer if is_det]))
+        results = iter(finder.detect([rgb for _, rgb, is_det in buffer if is_det]))
         release_free_memory()  # the batch's freed buffers: keeps long videos' peak memory flat
         between: list[tuple[int, np.ndarray]] = []
         for frame, rgb, is_det in buffer:
@@ -197,7 +197,7 @@ def iter_face_crops(
         buffer.append((frame, rgb, is_det))
         buffered_bytes += rgb.nbytes
         n_buffered_detections += is_det
-        if is_det and (n_buffered_detections >= detector.batch_size or buffered_bytes >= limit):
+        if is_det and (n_buffered_detections >= finder.batch_size or buffered_bytes >= limit):
             yield from flush()
             buffer, n_buffered_detections, buffered_bytes = [], 0, 0
     if decoded == 0:

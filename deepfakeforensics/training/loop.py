@@ -27,7 +27,6 @@ from torch import nn
 from torch.utils.data import DataLoader, Dataset
 
 from deepfakeforensics._io import write_csv_atomic, write_json_atomic
-from deepfakeforensics.datasets import EpochSampler, worker_init
 from deepfakeforensics.models._weights import load_checkpoint, save_checkpoint, unwrap
 from deepfakeforensics.training.callbacks import Callback, TrainState, default_callbacks
 from deepfakeforensics.training.config import TrainConfig
@@ -37,6 +36,7 @@ from deepfakeforensics.training.distributed import (
     barrier,
     setup_distributed,
 )
+from deepfakeforensics.training.sampling import EpochSampler, worker_init
 
 log = logging.getLogger("deepfakeforensics.training")
 

@@ -8,7 +8,7 @@ import re
 from collections.abc import Collection, Mapping
 from pathlib import Path
 
-from deepfakeforensics.data._common import (
+from deepfakeforensics.indexing._common import (
     SPLITS,
     Failure,
     IndexResult,
@@ -19,7 +19,7 @@ from deepfakeforensics.data._common import (
     make_table,
     relpath,
 )
-from deepfakeforensics.data.splits import DEFAULT_RATIOS, resolve_splits
+from deepfakeforensics.indexing.splits import DEFAULT_RATIOS, resolve_splits
 
 #: ``method`` of the two kinds of real videos: YouTube originals and the DeepFakeDetection actors.
 REAL_METHODS = {"youtube": "original", "actors": "actors"}

@@ -10,7 +10,7 @@ whole groups, largest first, after a seeded shuffle (`group_split`). Zero-byte v
 face extraction reports them as unreadable.
 
 Example:
-    >>> from deepfakeforensics.data import index_dataset  # doctest: +SKIP
+    >>> from deepfakeforensics.indexing import index_dataset  # doctest: +SKIP
     >>> result = index_dataset("/data/FaceForensics++", "ffpp", compressions=["c23"])  # doctest: +SKIP
     >>> result.videos.groupby("split").size()  # doctest: +SKIP
 """
@@ -20,13 +20,13 @@ from __future__ import annotations
 import os
 from collections.abc import Callable
 
-from deepfakeforensics.data._common import COLUMNS, IndexResult, LayoutError, SplitLeakError
-from deepfakeforensics.data.celebdf import index_celebdf
-from deepfakeforensics.data.deeperforensics import index_deeperforensics
-from deepfakeforensics.data.dfdc import index_dfdc
-from deepfakeforensics.data.ffpp import index_ffpp
-from deepfakeforensics.data.folder import index_folder
-from deepfakeforensics.data.splits import DEFAULT_RATIOS, check_group_splits, group_split, split_summary
+from deepfakeforensics.indexing._common import COLUMNS, IndexResult, LayoutError, SplitLeakError
+from deepfakeforensics.indexing.celebdf import index_celebdf
+from deepfakeforensics.indexing.deeperforensics import index_deeperforensics
+from deepfakeforensics.indexing.dfdc import index_dfdc
+from deepfakeforensics.indexing.ffpp import index_ffpp
+from deepfakeforensics.indexing.folder import index_folder
+from deepfakeforensics.indexing.splits import DEFAULT_RATIOS, check_group_splits, group_split, split_summary
 
 #: Dataset name -> indexer; `index_dataset` and ``dff index --dataset`` accept these names.
 INDEXERS: dict[str, Callable[..., IndexResult]] = {

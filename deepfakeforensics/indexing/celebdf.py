@@ -8,7 +8,7 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Literal
 
-from deepfakeforensics.data._common import (
+from deepfakeforensics.indexing._common import (
     Failure,
     IndexResult,
     LayoutError,
@@ -17,7 +17,7 @@ from deepfakeforensics.data._common import (
     make_table,
     relpath,
 )
-from deepfakeforensics.data.splits import DEFAULT_RATIOS, resolve_splits
+from deepfakeforensics.indexing.splits import DEFAULT_RATIOS, resolve_splits
 
 #: Top-level folders of a Celeb-DF release and their label (1 = fake).
 FOLDERS = {"Celeb-real": 0, "YouTube-real": 0, "Celeb-synthesis": 1}

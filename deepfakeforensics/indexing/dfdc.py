@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pandas as pd
 
-from deepfakeforensics.data._common import (
+from deepfakeforensics.indexing._common import (
     Failure,
     IndexResult,
     LayoutError,
@@ -18,7 +18,7 @@ from deepfakeforensics.data._common import (
     make_table,
     relpath,
 )
-from deepfakeforensics.data.splits import resolve_splits
+from deepfakeforensics.indexing.splits import resolve_splits
 
 #: Default shares of the seeded split of the training parts (the test set comes from ``labels.csv``).
 DFDC_RATIOS: Mapping[str, float] = {"train": 0.85, "val": 0.15}

@@ -10,7 +10,7 @@ from typing import Literal
 
 import pandas as pd
 
-from deepfakeforensics.data._common import SPLITS, Failure, SplitLeakError
+from deepfakeforensics.indexing._common import SPLITS, Failure, SplitLeakError
 
 #: Default train/val/test ratios of a seeded group split.
 DEFAULT_RATIOS: Mapping[str, float] = {"train": 0.7, "val": 0.15, "test": 0.15}

@@ -33,7 +33,7 @@ def default_device() -> str:
     return "cuda" if torch.cuda.is_available() else "cpu"
 
 
-class FaceDetector:
+class FaceFinder:
     """MTCNN (facenet-pytorch's pretrained networks) run on frames downscaled so their long side is at most `detect_size`.
 
     Frames are detected in batches of equal-sized frames (MTCNN needs that); a frame without any face gives empty
@@ -60,8 +60,8 @@ class FaceDetector:
             of from the frame.
 
     Example:
-        >>> detector = FaceDetector(detect_size=320)
-        >>> [dets] = detector.detect([rgb_frame])
+        >>> finder = FaceFinder(detect_size=320)
+        >>> [dets] = finder.detect([rgb_frame])
         >>> dets.boxes, dets.probs
     """
 

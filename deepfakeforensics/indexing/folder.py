@@ -8,8 +8,8 @@ from pathlib import Path
 
 import pandas as pd
 
-from deepfakeforensics.data._common import Failure, IndexResult, LayoutError, iter_videos, make_table, relpath
-from deepfakeforensics.data.splits import DEFAULT_RATIOS, resolve_splits
+from deepfakeforensics.indexing._common import Failure, IndexResult, LayoutError, iter_videos, make_table, relpath
+from deepfakeforensics.indexing.splits import DEFAULT_RATIOS, resolve_splits
 
 #: Folder names (case-insensitive) that give a label, and label values a CSV may use.
 FOLDER_LABELS = {"real": 0, "fake": 1}

@@ -7,7 +7,7 @@ import re
 from collections.abc import Mapping
 from pathlib import Path
 
-from deepfakeforensics.data._common import (
+from deepfakeforensics.indexing._common import (
     SPLITS,
     Failure,
     IndexResult,
@@ -18,7 +18,7 @@ from deepfakeforensics.data._common import (
     make_table,
     relpath,
 )
-from deepfakeforensics.data.splits import DEFAULT_RATIOS, resolve_splits
+from deepfakeforensics.indexing.splits import DEFAULT_RATIOS, resolve_splits
 
 _FAKE = re.compile(r"^(\d{3})_([A-Za-z]\w*)$")  # 000_M101: FF++ target 000, actor M101
 
