@@ -28,7 +28,7 @@ from torch.utils.data import Dataset
 from deepfakeforensics._io import load_table
 from deepfakeforensics.faces.crop import read_rgb
 from deepfakeforensics.models._base import Detector, ModelCfg
-from deepfakeforensics.transforms import AugmentConfig, apply_augment, sample_augment_params, to_tensor
+from deepfakeforensics.transforms import AugmentConfig, augment_frames, to_tensor
 
 log = logging.getLogger(__name__)
 
@@ -148,8 +148,7 @@ class _FaceDataset(Dataset):
             log.warning("%s; serving item %d instead", e, (index + 1) % len(self))
             return self._read_frames(self._item_rows((index + 1) % len(self)), (index + 1) % len(self))
         if self.augment is not None:
-            params = sample_augment_params(self.augment, np.random.default_rng((self.seed, self.epoch, index)))
-            frames = [apply_augment(f, params) for f in frames]
+            frames = augment_frames(frames, self.augment, (self.seed, self.epoch, index))
         return to_tensor(frames, self.model_cfg)
 
     def _item_rows(self, index: int) -> Sequence[int]:

@@ -168,3 +168,12 @@ def to_tensor(frames: Sequence[np.ndarray], cfg: ModelCfg) -> torch.Tensor:
     mean = torch.tensor(cfg.mean, dtype=torch.float32).view(1, -1, 1, 1)
     std = torch.tensor(cfg.std, dtype=torch.float32).view(1, -1, 1, 1)
     return x.sub_(mean).div_(std).contiguous()
+
+
+def augment_frames(frames: Sequence[np.ndarray], cfg: AugmentConfig, seed: Sequence[int]) -> list[np.ndarray]:
+    """Augment the frames of one item with one random draw, a function of `seed` (e.g. ``(seed, epoch, index)``).
+
+    Every frame of a window gets the same draw; the same `seed` always gives the same output.
+    """
+    params = sample_augment_params(cfg, np.random.default_rng(tuple(seed)))
+    return [apply_augment(f, params) for f in frames]
