@@ -170,8 +170,22 @@ def test_similarity_recovers_a_known_transform():
     angle, scale, shift = 0.3, 1.7, np.array([12.0, -5.0])
     rot = scale * np.array([[np.cos(angle), -np.sin(angle)], [np.sin(angle), np.cos(angle)]])
     m = similarity(pts, pts @ rot.T + shift)
-    np.testing.assert_allclose(m[:, :2], rot, atol=1e-9)
-    np.testing.assert_allclose(apply_affine(m, pts), pts @ rot.T + shift, atol=1e-9)
+    np.testing.assert_allclose(m[:, :2], rot, atol=1e-6)
+    np.testing.assert_allclose(apply_affine(m, pts), pts @ rot.T + shift, atol=1e-4)
+
+
+def test_similarity_is_the_least_squares_fit_over_every_landmark():
+    rng = np.random.default_rng(1)
+    pts = rng.uniform(0, 100, size=(5, 2))
+    target = pts * 1.2 + 3.0
+    target[0] += 20.0  # one badly placed landmark: pulls the fit, is not dropped as an outlier
+    m = similarity(pts, target)
+    assert m[0, 0] == pytest.approx(m[1, 1]) and m[0, 1] == pytest.approx(-m[1, 0])  # rotation and uniform scale
+    residual = ((apply_affine(m, pts) - target) ** 2).sum()
+    for step in ([1e-2, 0, 0], [0, 0, 1e-1], [0, 1e-2, 0]):  # any small change of scale, shift or rotation fits worse
+        nudged = m + np.array([[step[0], -step[1], step[2]], [step[1], step[0], 0]])
+        assert ((apply_affine(nudged, pts) - target) ** 2).sum() > residual
+    assert np.abs(apply_affine(m, pts[1:]) - target[1:]).max() > 1.0  # the four good points share the error
 
 
 def test_face_mask_covers_the_inner_face_and_fades_out():

@@ -4,7 +4,7 @@ A real video is an identity's photo composited over a background under a smooth 
 (moving, zooming, tilting). Its landmarks in every frame follow from the photo's landmarks and the known transform,
 so no detector runs per frame. The fakes are made frame by frame from the real video's frames:
 
-- face swap: another identity's face, aligned on the five landmarks (least-squares similarity), degraded to a lower
+- face swap: another identity's face, aligned on the five landmarks (least-squares similarity, OpenCV), degraded to a lower
   generator resolution, colour-corrected towards the target and pasted with a feathered elliptical mask;
 - self-blending (Shiohara & Yamasaki, CVPR 2022): the frame's own face, colour-jittered, re-sampled and slightly
   scaled and shifted, blended back into the frame with a feathered, irregular mask.
@@ -23,16 +23,17 @@ from deepfakeforensics.demo.faces import Identity
 
 
 def similarity(src: np.ndarray, dst: np.ndarray) -> np.ndarray:
-    """Least-squares similarity transform (2 x 3) taking points `src` (N, 2) onto `dst` (Umeyama, no reflection)."""
+    """Similarity transform (2 x 3: rotation, uniform scale, shift) taking points `src` (N, 2) onto `dst`.
+
+    OpenCV's `estimateAffinePartial2D` with an unbounded inlier threshold, so every landmark is kept and its final
+    Levenberg-Marquardt refinement gives the least-squares fit over all of them (a jittered landmark is not an outlier
+    to drop here, it is the alignment error a face swap really has).
+    """
     src, dst = np.asarray(src, np.float64), np.asarray(dst, np.float64)
-    mu_s, mu_d = src.mean(0), dst.mean(0)
-    s, d = src - mu_s, dst - mu_d
-    a = (s * d).sum()  # sum of dot products
-    b = (s[:, 0] * d[:, 1] - s[:, 1] * d[:, 0]).sum()  # sum of cross products
-    norm = (s**2).sum()
-    c, si = a / norm, b / norm  # scale * cos, scale * sin
-    rot = np.array([[c, -si], [si, c]])
-    return np.hstack([rot, (mu_d - rot @ mu_s)[:, None]])
+    matrix, _ = cv2.estimateAffinePartial2D(src, dst, method=cv2.RANSAC, ransacReprojThreshold=np.inf)
+    if matrix is None:
+        raise ValueError(f"no similarity transform fits points {src.tolist()} -> {dst.tolist()}")
+    return matrix
 
 
 def apply_affine(matrix: np.ndarray, points: np.ndarray) -> np.ndarray:
