@@ -1,4 +1,4 @@
-"""Model zoo: forward pass of every registered model, Keras import, checkpoints, weight-loading errors."""
+"""Model zoo: forward pass of every registered model, Keras import, checkpoints, weight-loading errors, registry."""
 
 from __future__ import annotations
 
@@ -12,14 +12,20 @@ import torch
 from deepfakeforensics.models import (
     IMAGENET_MEAN,
     IMAGENET_STD,
+    Detector,
+    ModelCfg,
     WeightsError,
     create_model,
     efficientnet,
     init_backbone,
+    is_model,
     list_models,
+    load_checkpoint,
     load_model,
+    register_model,
     save_checkpoint,
 )
+from deepfakeforensics.models._registry import get_factory
 from deepfakeforensics.models._weights import load_weights
 from deepfakeforensics.models.efficientnet import EfficientNetDetector
 
@@ -384,5 +390,85 @@ def test_weights_of_wrong_format_fail_naming_the_file(tmp_path):
 
 def test_keras_weights_into_non_mesonet_fail(mesonet_dir):
     path = mesonet_dir / "weights" / "Meso4_DF.h5"
-    with pytest.raises(WeightsError, match=r"Meso4_DF\.h5.*only into mesonet4"):
+    with pytest.raises(WeightsError, match=r"Meso4_DF\.h5: mesonet4_lstm cannot read \.h5.*init_backbone"):
         create_model("mesonet4_lstm", weights=path)
+    with pytest.raises(WeightsError, match=r"Meso4_DF\.h5.*not a deepfakeforensics checkpoint"):
+        create_model("efficientnet_b0", weights=path)
+
+
+# ---------------------------------------------------------------- damaged files, foreign-weight hook, registry
+
+
+@pytest.fixture
+def checkpoint(tmp_path) -> Path:
+    path = tmp_path / "real.pt"
+    save_checkpoint(path, create_model("mesonet4"))
+    return path
+
+
+def test_checkpoint_cut_to_half_says_truncated(checkpoint, tmp_path):
+    half = tmp_path / "half.pt"
+    data = checkpoint.read_bytes()
+    half.write_bytes(data[: len(data) // 2])
+    for load in (load_checkpoint, load_model, lambda p: create_model("mesonet4", weights=p)):
+        with pytest.raises(WeightsError, match=r"half\.pt: is truncated \([\d,]+ bytes.*copy or save it again") as info:
+            load(half)
+        assert "Errno" not in str(info.value)
+
+
+def test_text_file_named_pt_is_not_a_checkpoint(tmp_path):
+    text = tmp_path / "notes.pt"
+    text.write_text("epoch 3: val auc 0.91\n")
+    empty = tmp_path / "empty.pt"
+    empty.write_bytes(b"")
+    for load in (load_checkpoint, load_model, lambda p: create_model("mesonet4", weights=p)):
+        with pytest.raises(WeightsError, match=r"notes\.pt: is not a deepfakeforensics checkpoint \(not a PyTorch"):
+            load(text)
+        with pytest.raises(WeightsError, match=r"empty\.pt: is empty \(0 bytes\), not a deepfakeforensics checkpoint"):
+            load(empty)
+
+
+def test_checkpoint_of_unregistered_model_fails_naming_file_and_model(tmp_path):
+    model = create_model("mesonet4")
+    model.name = "mesonet9"
+    save_checkpoint(tmp_path / "odd.pt", model)
+    with pytest.raises(WeightsError, match=r"odd\.pt: checkpoint of model 'mesonet9', which is not registered"):
+        load_model(tmp_path / "odd.pt")
+
+
+class _NpzDetector(Detector):
+    """A model that imports a foreign format (``.npz``) through its own converter, as MesoNet does for ``.h5``."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.default_cfg = ModelCfg(input_size=(3, 4, 4))
+        self.fc = torch.nn.Linear(48, 1)
+
+    @staticmethod
+    def _from_npz(model: Detector, path: Path) -> dict[str, torch.Tensor]:
+        with np.load(path) as npz:
+            return {"fc.weight": torch.from_numpy(npz["w"]), "fc.bias": torch.from_numpy(npz["b"])}
+
+    weight_converters = {".npz": _from_npz}
+
+
+def test_generic_loader_uses_the_models_own_converter(tmp_path):
+    w, b = np.full((1, 48), 0.5, np.float32), np.array([2.0], np.float32)
+    np.savez(tmp_path / "foreign.npz", w=w, b=b)
+    model = _NpzDetector()
+    assert load_weights(model, tmp_path / "foreign.npz") is model
+    assert torch.equal(model.fc.weight, torch.from_numpy(w)) and torch.equal(model.fc.bias, torch.from_numpy(b))
+    np.savez(tmp_path / "wrong.npz", w=np.zeros((1, 12), np.float32), b=b)
+    with pytest.raises(WeightsError, match=r"wrong\.npz.*shape mismatches"):
+        load_weights(model, tmp_path / "wrong.npz")
+    assert torch.equal(model.fc.weight, torch.from_numpy(w))  # untouched
+    # A model without a converter for a suffix reads such a file as a project checkpoint (and refuses it).
+    with pytest.raises(WeightsError, match=r"foreign\.npz.*not a deepfakeforensics checkpoint"):
+        load_weights(create_model("mesonet4"), tmp_path / "foreign.npz")
+
+
+def test_registry_only_maps_names():
+    assert is_model("mesonet4") and is_model("efficientnet_b0_lstm") and not is_model("mesonet5")
+    assert get_factory("mesonet4").__name__ == "mesonet4"
+    with pytest.raises(ValueError, match="registered twice"):
+        register_model(get_factory("mesonet4"))

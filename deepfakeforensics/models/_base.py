@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable, Mapping
 from dataclasses import asdict, dataclass
-from typing import Any
+from pathlib import Path
+from types import MappingProxyType
+from typing import Any, ClassVar
 
 import torch
 from torch import nn
@@ -26,16 +29,26 @@ class ModelCfg:
         return asdict(self)
 
 
+WeightConverter = Callable[["Detector", Path], dict[str, torch.Tensor]]
+"""Maps a foreign weights file onto a model's parameter names, without changing the model."""
+
+
 class Detector(nn.Module):
     """Base class of every registered model: one fake logit per image (or per window for temporal models).
 
     Subclasses implement `forward_features` and `forward_head`; `forward` chains them and returns shape (B,).
     ``create_model`` sets `name` and `init_kwargs`, from which a checkpoint rebuilds the model.
+
+    A model that can import weights published in another format (MesoNet: the authors' Keras ``.h5``) declares a
+    converter per file suffix in `weight_converters`; the generic loader (``_weights.load_weights``) consults it, so
+    the loader never needs to know the concrete model classes.
     """
 
     default_cfg: ModelCfg
     name: str = ""
     init_kwargs: dict[str, Any]
+    # file suffix (lower case, with the dot) -> fn(model, path) returning a state dict of `model`'s keys
+    weight_converters: ClassVar[Mapping[str, WeightConverter]] = MappingProxyType({})
 
     def forward_features(self, x: torch.Tensor) -> torch.Tensor:
         raise NotImplementedError

@@ -7,7 +7,8 @@ Mapping rules (Keras 2 -> PyTorch):
 - the first Dense layer reads a channels-last flatten (H, W, C): its input columns are permuted to PyTorch's (C, H, W);
 - the authors' models output P(real): the last Dense layer's weight and bias are negated, so the logit is the fake one.
 Everything is assembled into a state dict first and loaded strictly, so a file that does not fit leaves the model
-untouched.
+untouched. MesoNet declares `keras_state_dict` as its converter for ``.h5`` files (``MesoNet.weight_converters``);
+this module knows no model class.
 """
 
 from __future__ import annotations
@@ -21,7 +22,7 @@ import torch
 from torch import nn
 
 from deepfakeforensics.models._base import Detector
-from deepfakeforensics.models._weights import WeightsError, load_state_dict_strict
+from deepfakeforensics.models._weights import WeightsError
 
 
 def _layer_number(name: str) -> int:
@@ -76,14 +77,11 @@ def read_keras_layers(path: str | os.PathLike) -> dict[str, list[tuple[str, dict
 
 
 def keras_state_dict(model: Detector, path: str | os.PathLike) -> dict[str, torch.Tensor]:
-    """Map the layers of a Keras ``.h5`` onto `model`'s parameter names (no change to `model`)."""
-    from deepfakeforensics.models.mesonet import MesoNet
+    """Map the layers of a Keras ``.h5`` onto `model`'s parameter names (no change to `model`).
 
-    if not isinstance(model, MesoNet):
-        raise WeightsError(
-            f"{path}: Keras .h5 weights load only into mesonet4/mesoinception4, not {model.name or type(model).__name__}"
-            " (for a temporal model, pass the .h5 as pretrained= or use init_backbone)"
-        )
+    `model` is a MesoNet (or any model built like the authors' Keras code) with a ``feature_shape`` (C, H, W): the
+    shape flattened before its first Dense layer.
+    """
     layers = read_keras_layers(path)
     convs = [(n, m) for n, m in model.named_modules() if isinstance(m, nn.Conv2d)]
     bns = [(n, m) for n, m in model.named_modules() if isinstance(m, nn.BatchNorm2d)]
@@ -130,9 +128,3 @@ def keras_state_dict(model: Detector, path: str | os.PathLike) -> dict[str, torc
         put(f"{tname}.weight", kernel.T, kname)
         put(f"{tname}.bias", bias, kname)
     return state
-
-
-def load_keras_weights(model: Detector, path: str | os.PathLike) -> Detector:
-    """Load the authors' Keras ``.h5`` into a MesoNet, strictly (the model is untouched if anything does not fit)."""
-    load_state_dict_strict(model, keras_state_dict(model, path), path)
-    return model

@@ -1,5 +1,8 @@
 """Checkpoint format of this project and strict weight loading.
 
+This module reads and writes weight files; it knows no concrete model. A model that imports a foreign format declares
+its own converter in ``Detector.weight_converters`` (MesoNet's Keras import lives in ``_keras.py``).
+
 A checkpoint is a dict of tensors and plain data (``torch.load(..., weights_only=True)`` reads it):
 ``{"format": "deepfakeforensics", "version": 1, "model": name, "model_kwargs": {...}, "state_dict": {...}, ...extra}``.
 Training adds its own keys (optimiser, scheduler, epoch...) as ``extra``.
@@ -8,6 +11,7 @@ Training adds its own keys (optimiser, scheduler, epoch...) as ``extra``.
 from __future__ import annotations
 
 import os
+import zipfile
 from pathlib import Path
 from typing import Any
 
@@ -18,6 +22,8 @@ from deepfakeforensics.models._base import Detector
 
 FORMAT = "deepfakeforensics"
 VERSION = 1
+_ZIP_MAGIC = b"PK\x03\x04"  # torch.save writes a zip archive
+_PICKLE_MAGIC = b"\x80"  # torch's legacy (pre-1.6) format starts with a pickle protocol byte
 
 
 class WeightsError(ValueError):
@@ -41,20 +47,54 @@ def save_checkpoint(path: str | os.PathLike, model: Detector, **extra: Any) -> N
 
 
 def load_checkpoint(path: str | os.PathLike) -> dict[str, Any]:
-    """Read a checkpoint of this project with ``weights_only=True``; clear errors for anything else."""
+    """Read a checkpoint of this project with ``weights_only=True``.
+
+    Raises:
+        FileNotFoundError: `path` is not a file.
+        WeightsError: the file is empty, truncated, not a PyTorch file, holds arbitrary objects, or is a PyTorch file
+            but not a checkpoint of this project; the message names the file and which of these it is.
+    """
     path = Path(path)
     if not path.is_file():
         raise FileNotFoundError(f"{path}: no such weights file")
     try:
         ckpt = torch.load(path, map_location="cpu", weights_only=True)
-    except Exception as e:  # truncated, not a torch file, or holding arbitrary objects
-        raise WeightsError(f"{path}: not a readable deepfakeforensics checkpoint ({type(e).__name__}: {e})") from e
+    except Exception as e:  # truncated (torch reports OSError: [Errno 22]), not a torch file, or arbitrary objects
+        raise WeightsError(f"{path}: {_why_unreadable(path, e)}") from e
     if not isinstance(ckpt, dict) or ckpt.get("format") != FORMAT or "state_dict" not in ckpt:
         raise WeightsError(
             f"{path}: not a deepfakeforensics checkpoint (no 'format'/'state_dict' keys); ImageNet backbone weights "
             "go to create_model(..., pretrained=path)"
         )
     return ckpt
+
+
+def _why_unreadable(path: Path, error: Exception) -> str:
+    """Why ``torch.load`` failed on `path`, in words a person can act on (torch's own error rarely says)."""
+    size = path.stat().st_size
+    with path.open("rb") as f:
+        head = f.read(len(_ZIP_MAGIC))
+    if size == 0:
+        return "is empty (0 bytes), not a deepfakeforensics checkpoint: was its save or copy interrupted?"
+    if head == _ZIP_MAGIC and not zipfile.is_zipfile(path):
+        return (
+            f"is truncated ({size:,} bytes, the end of its zip archive is missing): the save or copy was interrupted; "
+            "copy or save it again"
+        )
+    if head != _ZIP_MAGIC and not head.startswith(_PICKLE_MAGIC):
+        return "is not a deepfakeforensics checkpoint (not a PyTorch file at all)"
+    if head == _ZIP_MAGIC and not _is_torch_zip(path):
+        return "is not a deepfakeforensics checkpoint (a zip archive, but not one written by torch.save)"
+    return f"is not a readable deepfakeforensics checkpoint ({type(error).__name__}: {error})"
+
+
+def _is_torch_zip(path: Path) -> bool:
+    """Whether the zip archive at `path` has the ``<name>/data.pkl`` member that torch.save writes."""
+    try:
+        with zipfile.ZipFile(path) as z:
+            return any(n.endswith("/data.pkl") for n in z.namelist())
+    except (OSError, zipfile.BadZipFile):
+        return False
 
 
 def load_state_dict_strict(model: Detector, state_dict: dict[str, torch.Tensor], source: str | os.PathLike) -> None:
@@ -82,32 +122,42 @@ def load_state_dict_strict(model: Detector, state_dict: dict[str, torch.Tensor],
 
 
 def load_weights(model: Detector, path: str | os.PathLike) -> Detector:
-    """Load a project checkpoint (or, for MesoNet models, the authors' Keras ``.h5``) into `model`, strictly."""
+    """Load weights into `model` strictly: a project checkpoint, or a foreign file the model converts itself.
+
+    A file whose suffix is in ``model.weight_converters`` (MesoNet: the authors' Keras ``.h5``) is converted by that
+    model's own converter; any other file must be a checkpoint of this project saved from the same model.
+
+    Raises:
+        FileNotFoundError: `path` is not a file.
+        WeightsError: the file is unreadable, of another model, or does not fit (naming the file); the model is then
+            untouched.
+    """
     path = Path(path)
-    if path.suffix.lower() in {".h5", ".hdf5", ".keras"}:
-        from deepfakeforensics.models._keras import load_keras_weights
-
-        load_keras_weights(model, path)
+    convert = model.weight_converters.get(path.suffix.lower())
+    if convert is not None:
+        load_state_dict_strict(model, convert(model, path), path)
         return model
+    backbone = getattr(model, "backbone", None)
+    if isinstance(backbone, Detector) and path.suffix.lower() in backbone.weight_converters:
+        raise WeightsError(
+            f"{path}: {model.name or type(model).__name__} cannot read {path.suffix} weights, its backbone "
+            f"{backbone.name} can: pass the file as pretrained= or use init_backbone"
+        )
     ckpt = load_checkpoint(path)
-    if ckpt.get("model") and model.name and ckpt["model"] != model.name:
-        hint = ""
-        if getattr(model, "backbone", None) is not None and ckpt["model"] == model.backbone.name:
-            hint = " (to start a temporal model from a frame model's checkpoint, use init_backbone)"
-        raise WeightsError(f"{path}: checkpoint is of model {ckpt['model']!r}, not {model.name!r}{hint}")
+    _check_checkpoint_model(ckpt, model, path)
     load_state_dict_strict(model, ckpt["state_dict"], path)
     return model
 
 
-def load_model(path: str | os.PathLike, **overrides: Any) -> Detector:
-    """Rebuild the model a checkpoint was saved from (name and kwargs from the file) with its weights."""
-    from deepfakeforensics.models._registry import create_model
-
-    ckpt = load_checkpoint(path)
-    kwargs = {**ckpt.get("model_kwargs", {}), **overrides}
-    model = create_model(ckpt["model"], **kwargs)
-    load_state_dict_strict(model, ckpt["state_dict"], path)
-    return model
+def _check_checkpoint_model(ckpt: dict[str, Any], model: Detector, path: Path) -> None:
+    """Refuse a checkpoint saved from another model, pointing to init_backbone where that is what was meant."""
+    if not ckpt.get("model") or not model.name or ckpt["model"] == model.name:
+        return
+    hint = ""
+    backbone = getattr(model, "backbone", None)
+    if isinstance(backbone, Detector) and ckpt["model"] == backbone.name:
+        hint = " (to start a temporal model from a frame model's checkpoint, use init_backbone)"
+    raise WeightsError(f"{path}: checkpoint is of model {ckpt['model']!r}, not {model.name!r}{hint}")
 
 
 def unwrap(model: torch.nn.Module) -> Detector:

@@ -9,12 +9,15 @@ from __future__ import annotations
 
 import os
 from dataclasses import replace
+from types import MappingProxyType
 
 import torch
 from torch import nn
 
 from deepfakeforensics.models._base import Detector, ModelCfg
+from deepfakeforensics.models._keras import keras_state_dict
 from deepfakeforensics.models._registry import register_model
+from deepfakeforensics.models._weights import load_weights
 
 MODEL_NAMES = ("mesonet4", "mesoinception4")
 _CFG = ModelCfg(input_size=(3, 256, 256), mean=(0.0, 0.0, 0.0), std=(1.0, 1.0, 1.0), temporal=False)
@@ -83,6 +86,8 @@ class MesoNet(Detector):
 
     num_features = 16  # width of the pre-logits feature (the hidden Dense layer)
     feature_shape = (16, 8, 8)  # (C, H, W) of forward_features at 256x256; Keras flattens it as (H, W, C)
+    # the authors' Keras weights: `create_model(..., weights="Meso4_DF.h5")` converts them (see _keras.py)
+    weight_converters = MappingProxyType({".h5": keras_state_dict, ".hdf5": keras_state_dict})
 
     def __init__(self, inception: bool = False, drop_rate: float = 0.5, channels_last: bool = True) -> None:
         super().__init__()
@@ -132,8 +137,6 @@ def _build(inception: bool, pretrained: bool | str | os.PathLike, name: str, **k
             "Keras weights (e.g. Meso4_DF.h5 / MesoInception_DF.h5) or a checkpoint of this project"
         )
     if pretrained:
-        from deepfakeforensics.models._weights import load_weights
-
         load_weights(model, pretrained)
     return model
 

@@ -20,7 +20,8 @@ from torch import nn
 
 from deepfakeforensics.models import efficientnet, mesonet
 from deepfakeforensics.models._base import Detector
-from deepfakeforensics.models._registry import create_model, register_model
+from deepfakeforensics.models._factory import create_model
+from deepfakeforensics.models._registry import register_model
 from deepfakeforensics.models._weights import WeightsError, load_weights
 
 FRAME_MODELS = mesonet.MODEL_NAMES + efficientnet.MODEL_NAMES
