@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 import cv2
 import numpy as np
 import pandas as pd
@@ -9,7 +11,7 @@ import pytest
 from matplotlib.image import imread
 
 from deepfakeforensics import _io
-from deepfakeforensics.demo.workflow import DemoRunConfig, demo_paths, subsample_frames
+from deepfakeforensics.demo.workflow import DEFAULT_PLANS, DemoRunConfig, demo_paths, select_plans, subsample_frames
 from deepfakeforensics.evaluation import aggregate, compute_metrics
 from deepfakeforensics.evaluation.metrics import metrics_by_aggregation
 from deepfakeforensics.evaluation.plots import plot_face_samples, plot_faces_per_video, plot_predictions
@@ -63,8 +65,8 @@ def test_data_plots_are_written(tmp_path) -> None:
             rel = f"crops/v{v}_{f}.jpg"
             (tmp_path / "crops").mkdir(exist_ok=True)
             cv2.imwrite(str(tmp_path / rel), rng.integers(0, 255, (64, 64, 3), dtype=np.uint8))
-            rows.append({"video_id": f"v{v}", "track": 0, "frame": f, "path": rel, "label": v % 2,
-                         "method": "original" if v % 2 == 0 else "FaceSwap"})  # fmt: skip
+            method = "original" if v % 2 == 0 else "FaceSwap"
+            rows.append({"video_id": f"v{v}", "track": 0, "frame": f, "path": rel, "label": v % 2, "method": method})
     _io.save_table(pd.DataFrame(rows), tmp_path / "faces.csv", root=tmp_path)
     faces = _io.load_table(tmp_path / "faces.csv")
     _assert_png(plot_face_samples(faces, tmp_path / "samples.png", per_class=3))
@@ -80,3 +82,14 @@ def test_quick_config_is_smaller_and_paths_follow_the_project_layout(tmp_path) -
     paths = demo_paths(tmp_path)
     assert paths["faces"] == tmp_path / "labels" / "demo_faces.csv"
     assert paths["checkpoints"] == tmp_path / "checkpoints"
+
+
+def test_select_plans_picks_default_plans_by_model_and_sets_their_epochs() -> None:
+    assert select_plans() == DEFAULT_PLANS
+    chosen = select_plans(["efficientnet_b0", "mesonet4"], epochs=1)
+    assert [p.model for p in chosen] == ["mesonet4", "efficientnet_b0"]  # the plans' order: frame model first
+    assert all(p.epochs == 1 for p in chosen)
+    defaults = {p.model: p for p in DEFAULT_PLANS}
+    assert all(replace(p, epochs=defaults[p.model].epochs) == defaults[p.model] for p in chosen)  # nothing else changes
+    with pytest.raises(ValueError, match="no demo plan for \\['resnet'\\]"):
+        select_plans(["resnet"])

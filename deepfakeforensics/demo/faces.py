@@ -14,15 +14,18 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-# Outline of the person in grace_hopper.jpg (600 x 512): hat, face, shoulders. GrabCut refines it at build time.
+# Outline of the person in grace_hopper.jpg (600 x 512), as "x,y" points: hat, face, shoulders. GrabCut refines it
+# at build time.
 _PERSON_POLYGON = np.array(
     [
-        [176, 62], [205, 40], [262, 26], [320, 36], [352, 56], [360, 90], [372, 118], [372, 150], [366, 200],
-        [358, 260], [345, 300], [330, 325], [420, 360], [490, 395], [512, 430], [512, 600], [24, 600], [20, 500],
-        [40, 420], [110, 375], [195, 335], [172, 300], [160, 255], [155, 200], [148, 150], [152, 110], [168, 85],
+        [int(v) for v in point.split(",")]
+        for point in (
+            "176,62 205,40 262,26 320,36 352,56 360,90 372,118 372,150 366,200 358,260 345,300 330,325 420,360 490,395 "
+            "512,430 512,600 24,600 20,500 40,420 110,375 195,335 172,300 160,255 155,200 148,150 152,110 168,85"
+        ).split()
     ],
     dtype=np.int32,
-)  # fmt: skip
+)
 _PHOTO_SHAPE = (600, 512)
 _MIN_PROB = 0.95  # an identity photo whose face MTCNN finds with less confidence is redrawn
 

@@ -4,7 +4,7 @@ A real video is an identity's photo composited over a background under a smooth 
 (moving, zooming, tilting). Its landmarks in every frame follow from the photo's landmarks and the known transform,
 so no detector runs per frame. The fakes are made frame by frame from the real video's frames:
 
-- face swap: another identity's face, aligned on the five landmarks (least-squares similarity, OpenCV), degraded to a lower
+- face swap: another identity's face, aligned on the five landmarks (a least-squares similarity), degraded to a lower
   generator resolution, colour-corrected towards the target and pasted with a feathered elliptical mask;
 - self-blending (Shiohara & Yamasaki, CVPR 2022): the frame's own face, colour-jittered, re-sampled and slightly
   scaled and shifted, blended back into the frame with a feathered, irregular mask.
@@ -107,7 +107,7 @@ def make_motion(
 
 
 def frame_transform(identity: Identity, motion: Motion, t: int) -> np.ndarray:
-    """2 x 3 similarity from the identity's photo into frame `t`: face box centre onto the path, scaled to its height."""
+    """2 x 3 similarity from the identity's photo into frame `t`: its face box centred on the path, scaled to size."""
     x0, y0, x1, y1 = identity.box
     scale = motion.heights[t] / (y1 - y0)
     m = cv2.getRotationMatrix2D(((x0 + x1) / 2, (y0 + y1) / 2), float(motion.angles[t]), float(scale))

@@ -8,27 +8,44 @@ Every step resumes: a rerun skips what is finished.
 from __future__ import annotations
 
 import os
-from dataclasses import asdict, dataclass, field
+from collections.abc import Sequence
+from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
 import pandas as pd
 
 from deepfakeforensics import _io
+from deepfakeforensics.demo.build import build_demo_dataset
+from deepfakeforensics.evaluation import evaluate
+from deepfakeforensics.evaluation.gradcam import plot_video_gradcam
+from deepfakeforensics.evaluation.ground_truth import ground_truth_metrics, join_ground_truth
+from deepfakeforensics.faces import ExtractionConfig, extract_faces
+from deepfakeforensics.indexing import index_dataset
+from deepfakeforensics.models import load_model
+from deepfakeforensics.predict import predict_folder
+from deepfakeforensics.training import Callback, TrainConfig
+from deepfakeforensics.training.run import train_model
+from deepfakeforensics.video import SamplingConfig
 
 
 @dataclass(frozen=True)
 class ModelPlan:
-    """One model the demo trains."""
+    """One model the demo (and notebook 02) trains, and how."""
 
-    model: str  # registered model name
-    run: str  # run name (folder under checkpoints/)
-    epochs: int  # training epochs
-    init_from: str | None = None  # run name of a frame model whose best.pt starts this (temporal) model's backbone
-    lr: float = 1e-3  # peak learning rate
-    frames_per_video: int | None = None  # train on at most this many crops per track and video (None: all)
+    model: str = field(metadata={"help": "registered model name"})
+    run: str = field(metadata={"help": "run name (folder under checkpoints/)"})
+    epochs: int = field(metadata={"help": "training epochs"})
+    init_from: str | None = field(
+        default=None, metadata={"help": "run name of a frame model whose best.pt starts this temporal model's backbone"}
+    )
+    lr: float = field(default=1e-3, metadata={"help": "peak learning rate"})
+    frames_per_video: int | None = field(
+        default=None, metadata={"help": "train on at most this many crops per track and video (None: all)"}
+    )
 
 
+#: The models the demo compares: a frame model, a temporal model started from it, and a slower ImageNet-style model.
 DEFAULT_PLANS = (
     ModelPlan("mesonet4", "mesonet4", epochs=6),
     ModelPlan("mesonet4_lstm", "mesonet4_lstm", epochs=3, init_from="mesonet4"),
@@ -36,27 +53,50 @@ DEFAULT_PLANS = (
 )
 
 
+def select_plans(models: Sequence[str] | None = None, epochs: int | None = None) -> tuple[ModelPlan, ...]:
+    """`DEFAULT_PLANS` of the named `models` (None: all, in their order), with every plan's epochs set to `epochs`.
+
+    Raises:
+        ValueError: a name that no default plan trains.
+    """
+    unknown = set(models or ()) - {p.model for p in DEFAULT_PLANS}
+    if unknown:
+        raise ValueError(f"no demo plan for {sorted(unknown)}; choose from {[p.model for p in DEFAULT_PLANS]}")
+    plans = tuple(p for p in DEFAULT_PLANS if models is None or p.model in models)
+    return plans if epochs is None else tuple(replace(p, epochs=epochs) for p in plans)
+
+
 @dataclass(frozen=True)
 class DemoRunConfig:
     """Settings of `run_demo`; the defaults take a few minutes on 2 CPU cores."""
 
-    seed: int = 0  # seeds the demo data, splits and training
-    n_identities: int = 16  # people in the training/evaluation demo data (real videos)
-    n_frames: int = 48  # frames per demo video
-    faces_per_video: int = 16  # frames sampled uniformly over each video for face extraction
-    window: int = 8  # temporal models: frames per window
-    batch_size: int = 32  # training batch size
-    num_workers: int = 2  # DataLoader workers
-    plans: tuple[ModelPlan, ...] = DEFAULT_PLANS  # the models to train and compare
-    new_identities: int = 6  # people in the separate folder of "new" videos that prediction runs on
-    gradcam: int = 4  # crops per class in the Grad-CAM grids (0: none)
+    seed: int = field(default=0, metadata={"help": "seeds the demo data, splits and training"})
+    n_identities: int = field(default=16, metadata={"help": "people (real videos) in the training/evaluation data"})
+    n_frames: int = field(default=48, metadata={"help": "frames per demo video"})
+    faces_per_video: int = field(default=16, metadata={"help": "frames sampled over each video for face extraction"})
+    window: int = field(default=8, metadata={"help": "temporal models: frames per window"})
+    batch_size: int = field(default=32, metadata={"help": "training batch size"})
+    num_workers: int = field(default=2, metadata={"help": "DataLoader workers"})
+    plans: tuple[ModelPlan, ...] = field(default=DEFAULT_PLANS, metadata={"help": "the models to train and compare"})
+    new_identities: int = field(
+        default=6, metadata={"help": "people in the separate folder of new videos that prediction runs on"}
+    )
+    gradcam: int = field(default=4, metadata={"help": "crops per class in the Grad-CAM grids (0: none)"})
 
     @classmethod
     def quick(cls, **changes: Any) -> DemoRunConfig:
         """A much smaller run (about a minute) for smoke tests: fewer people, frames and epochs."""
-        plans = tuple(ModelPlan(p.model, p.run, 1, p.init_from, p.lr, p.frames_per_video) for p in DEFAULT_PLANS)
-        base = {"n_identities": 6, "n_frames": 24, "faces_per_video": 8, "window": 4, "batch_size": 16,
-                "num_workers": 0, "plans": plans, "new_identities": 6, "gradcam": 2}  # fmt: skip
+        base = {
+            "n_identities": 6,
+            "n_frames": 24,
+            "faces_per_video": 8,
+            "window": 4,
+            "batch_size": 16,
+            "num_workers": 0,
+            "plans": select_plans(epochs=1),
+            "new_identities": 6,
+            "gradcam": 2,
+        }
         return cls(**{**base, **changes})
 
 
@@ -108,21 +148,87 @@ def subsample_frames(faces: pd.DataFrame, per_track: int | None) -> pd.DataFrame
     return out
 
 
-def train_plan(plan: ModelPlan, faces: pd.DataFrame, checkpoints: Path, config: DemoRunConfig, callbacks=None) -> Path:
-    """Train one planned model (resuming a run that was interrupted; a finished run is left as it is)."""
-    from deepfakeforensics.training import TrainConfig
-    from deepfakeforensics.training.run import train_model
+def train_plan(
+    plan: ModelPlan,
+    faces: pd.DataFrame,
+    checkpoints: str | os.PathLike,
+    *,
+    window: int = 8,
+    batch_size: int = 32,
+    num_workers: int = 2,
+    seed: int = 0,
+    callbacks: Sequence[Callback] | None = None,
+) -> pd.DataFrame:
+    """Train one planned model into ``checkpoints/<plan.run>/``; returns its history (one row per epoch).
 
-    run_dir = checkpoints / plan.run
-    init = str(checkpoints / plan.init_from / "best.pt") if plan.init_from else None
-    train_config = TrainConfig(
-        run=plan.run, checkpoints_dir=str(checkpoints), epochs=plan.epochs, lr=plan.lr, batch_size=config.batch_size,
-        num_workers=config.num_workers, seed=config.seed, patience=0, init=init,
-        resume=(run_dir / "last.pt").is_file(),
-    )  # fmt: skip
-    train_model(plan.model, subsample_frames(faces, plan.frames_per_video), train_config, window=config.window,
-                stride=config.window, callbacks=callbacks)  # fmt: skip
-    return run_dir
+    An interrupted run resumes from its ``last.pt``, a finished one is left as it is. A temporal plan's backbone
+    starts from ``checkpoints/<plan.init_from>/best.pt``, so train the frame model first (`DEFAULT_PLANS`' order).
+
+    Args:
+        plan: the model, run name, epochs, learning rate and crops per track.
+        faces: the faces manifest (``load_table`` of ``labels/NAME_faces.csv``).
+        checkpoints: parent folder of the runs.
+        window: temporal models: crops per window (windows do not overlap).
+        batch_size, num_workers, seed: as `TrainConfig`'s.
+        callbacks: training callbacks (default: console and progress bar).
+    """
+    checkpoints = Path(checkpoints)
+    config = TrainConfig(
+        run=plan.run,
+        checkpoints_dir=str(checkpoints),
+        epochs=plan.epochs,
+        lr=plan.lr,
+        batch_size=batch_size,
+        num_workers=num_workers,
+        seed=seed,
+        patience=0,
+        init=str(checkpoints / plan.init_from / "best.pt") if plan.init_from else None,
+        resume=(checkpoints / plan.run / "last.pt").is_file(),
+    )
+    frames = subsample_frames(faces, plan.frames_per_video)
+    _, history = train_model(plan.model, frames, config, window=window, stride=window, callbacks=callbacks)
+    return history
+
+
+def _prepare_faces(paths: dict[str, Path], config: DemoRunConfig, extraction: ExtractionConfig) -> pd.DataFrame:
+    """Steps 1-3: build the demo videos, index them (FF++ layout, official-style splits), extract their faces."""
+    print("1/6 building the demo videos")
+    build_demo_dataset(paths["data"], seed=config.seed, n_identities=config.n_identities, n_frames=config.n_frames)
+    print("2/6 indexing them (FaceForensics++ layout, official-style splits)")
+    index = index_dataset(paths["data"], "ffpp")
+    if index.failures:
+        raise RuntimeError(f"indexing {paths['data']} reported failures: {index.failures[:3]}")
+    _io.save_table(index.videos, paths["index"], root=paths["data"], dataset="ffpp")
+    print("3/6 extracting faces")
+    extract_faces(paths["index"], paths["extracted"], extraction)
+    return _io.load_table(paths["faces"])
+
+
+def _predict_new_videos(
+    paths: dict[str, Path], config: DemoRunConfig, run_dir: Path, extraction: ExtractionConfig
+) -> tuple[pd.DataFrame, dict[str, Any], dict[str, Path]]:
+    """Step 6: predict over a folder of new videos with `run_dir`'s model; predictions, metrics, Grad-CAM plot."""
+    print("6/6 predicting over a folder of new videos")
+    build_demo_dataset(
+        paths["new_videos"], seed=config.seed + 1000, n_identities=config.new_identities, n_frames=config.n_frames
+    )
+    model = load_model(run_dir / "best.pt")
+    predictions, _ = predict_folder(
+        paths["new_videos"], model, extraction_config=extraction, out_csv=paths["predictions"]
+    )
+    # The new videos' true labels come from their own index (never from the predictions): how well did it do?
+    predictions = join_ground_truth(predictions, paths["new_videos"], "ffpp")
+    plots = {}
+    if config.gradcam:
+        chosen = pd.concat([g.head(2) for _, g in predictions.groupby("truth")])
+        plots["gradcam_new_videos"] = plot_video_gradcam(
+            model,
+            [paths["new_videos"] / p for p in chosen["path"]],
+            paths["evaluation"] / "gradcam_new_videos.png",
+            labels=chosen["truth"].astype(int).tolist(),
+            extraction_config=extraction,
+        )
+    return predictions, ground_truth_metrics(predictions, threshold=0.5), plots
 
 
 def run_demo(out_dir: str | os.PathLike = "demo_run", config: DemoRunConfig | None = None) -> DemoResult:
@@ -132,57 +238,40 @@ def run_demo(out_dir: str | os.PathLike = "demo_run", config: DemoRunConfig | No
         >>> result = run_demo("demo_run")  # doctest: +SKIP
         >>> result.metrics.query("level == 'file'")[["run", "auc"]]  # doctest: +SKIP
     """
-    from deepfakeforensics.demo.build import build_demo_dataset
-    from deepfakeforensics.evaluation import compute_metrics, evaluate
-    from deepfakeforensics.evaluation.gradcam import plot_video_gradcam
-    from deepfakeforensics.faces import ExtractionConfig, extract_faces
-    from deepfakeforensics.indexing import index_dataset
-    from deepfakeforensics.models import load_model
-    from deepfakeforensics.predict import predict_folder
-    from deepfakeforensics.video import SamplingConfig
-
     config = config or DemoRunConfig()
     paths = demo_paths(out_dir)
     Path(out_dir).mkdir(parents=True, exist_ok=True)
     _io.write_json_atomic(Path(out_dir) / "demo_run.json", asdict(config))
-
-    print("1/6 building the demo videos")
-    build_demo_dataset(paths["data"], seed=config.seed, n_identities=config.n_identities, n_frames=config.n_frames)
-    print("2/6 indexing them (FaceForensics++ layout, official-style splits)")
-    index = index_dataset(paths["data"], "ffpp")
-    if index.failures:
-        raise RuntimeError(f"indexing {paths['data']} reported failures: {index.failures[:3]}")
-    _io.save_table(index.videos, paths["index"], root=paths["data"], dataset="ffpp")
-    print("3/6 extracting faces")
     extraction = ExtractionConfig(sampling=SamplingConfig(n_frames=config.faces_per_video))
-    faces = extract_faces(paths["index"], paths["extracted"], extraction)
-    faces = _io.load_table(paths["faces"])
+    faces = _prepare_faces(paths, config, extraction)
     print("4/6 training", ", ".join(p.model for p in config.plans))
-    runs = {p.run: train_plan(p, faces, paths["checkpoints"], config) for p in config.plans}
+    for plan in config.plans:
+        train_plan(
+            plan,
+            faces,
+            paths["checkpoints"],
+            window=config.window,
+            batch_size=config.batch_size,
+            num_workers=config.num_workers,
+            seed=config.seed,
+        )
+    runs = {p.run: paths["checkpoints"] / p.run for p in config.plans}
     print("5/6 evaluating on the test split")
-    result = evaluate(list(runs.values()), paths["faces"], split="test", out_dir=paths["evaluation"],
-                      gradcam=config.gradcam)  # fmt: skip
-    print("6/6 predicting over a folder of new videos")
-    build_demo_dataset(paths["new_videos"], seed=config.seed + 1000, n_identities=config.new_identities,
-                       n_frames=config.n_frames)  # fmt: skip
-    best_frame_run = next(r for p, r in zip(config.plans, runs.values(), strict=True) if p.init_from is None)
-    model = load_model(best_frame_run / "best.pt")
-    predictions, _ = predict_folder(paths["new_videos"], model, extraction_config=extraction,
-                                    out_csv=paths["predictions"])  # fmt: skip
-    # The new videos' true labels come from their own index (never from the predictions): how well did it do?
-    truth = index_dataset(paths["new_videos"], "ffpp").videos[["path", "label"]].rename(columns={"label": "truth"})
-    predictions = predictions.merge(truth, on="path", how="left")
-    scored = predictions.dropna(subset=["score"])
-    new_metrics = compute_metrics(scored["truth"], scored["score"], threshold=0.5)
-    plots = dict(result.plots)
-    if config.gradcam:
-        chosen = pd.concat([g.head(2) for _, g in truth.groupby("truth")])
-        plots["gradcam_new_videos"] = plot_video_gradcam(
-            model, [paths["new_videos"] / p for p in chosen["path"]], paths["evaluation"] / "gradcam_new_videos.png",
-            labels=chosen["truth"].tolist(), extraction_config=extraction,
-        )  # fmt: skip
+    result = evaluate(
+        list(runs.values()), paths["faces"], split="test", out_dir=paths["evaluation"], gradcam=config.gradcam
+    )
+    frame_run = next(runs[p.run] for p in config.plans if p.init_from is None)
+    predictions, new_metrics, gradcam_plots = _predict_new_videos(paths, config, frame_run, extraction)
     return DemoResult(
-        out_dir=Path(out_dir), data_root=paths["data"], index_csv=paths["index"], faces_csv=paths["faces"], runs=runs,
-        evaluation_dir=paths["evaluation"], metrics=result.metrics, predictions_csv=paths["predictions"],
-        predictions=predictions, new_video_metrics=new_metrics, plots=plots,
-    )  # fmt: skip
+        out_dir=Path(out_dir),
+        data_root=paths["data"],
+        index_csv=paths["index"],
+        faces_csv=paths["faces"],
+        runs=runs,
+        evaluation_dir=paths["evaluation"],
+        metrics=result.metrics,
+        predictions_csv=paths["predictions"],
+        predictions=predictions,
+        new_video_metrics=new_metrics,
+        plots={**result.plots, **gradcam_plots},
+    )
