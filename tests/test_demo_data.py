@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 
 from deepfakeforensics.cli import main as dff_main
-from deepfakeforensics.demo import DemoConfig, build_demo_dataset, is_complete, make_pairs, read_manifest
+from deepfakeforensics.demo import DemoConfig, build_demo_dataset, is_complete, make_pairs, read_demo_manifest
 from deepfakeforensics.demo.build import _rng
 from deepfakeforensics.demo.scenes import apply_affine, face_mask, make_background, similarity
 from deepfakeforensics.video import iter_frames
@@ -58,7 +58,7 @@ def test_layout_and_splits_follow_faceforensics(demo):
             target, source = f.stem.split("_")
             assert partners[target] == source and split_of[target] == split_of[source]
     assert is_complete(demo, TINY)
-    manifest = read_manifest(demo)
+    manifest = read_demo_manifest(demo)
     assert all((demo / rel).is_file() for rel in manifest["files"])
     assert not list(demo.rglob(".*.partial.mp4"))
     info = [_frames(p).shape for p in (reals[0], fakes["FaceSwap"][0])]
@@ -110,7 +110,7 @@ def test_mtcnn_detects_the_face_in_real_and_fake_frames(demo):
 
     detector = MTCNN(keep_all=True, device="cpu")
     reals, fakes = _videos(demo)
-    boxes = read_manifest(demo)["face_boxes"]
+    boxes = read_demo_manifest(demo)["face_boxes"]
     for path in (reals[1], fakes["FaceSwap"][1], fakes["SelfBlended"][1]):
         frames = _frames(path)
         truth = boxes[path.stem.split("_")[0]]
@@ -128,7 +128,7 @@ def test_mtcnn_detects_the_face_in_real_and_fake_frames(demo):
 
 def test_fakes_differ_from_their_real_inside_the_face_only(demo):
     reals, fakes = _videos(demo)
-    boxes = read_manifest(demo)["face_boxes"]
+    boxes = read_demo_manifest(demo)["face_boxes"]
     for method, files in fakes.items():
         for fake in files[:2]:
             target = fake.stem.split("_")[0]

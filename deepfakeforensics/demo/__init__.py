@@ -6,6 +6,13 @@ Example:
     >>> root = build_demo_dataset("demo", seed=0)  # doctest: +SKIP
 """
 
-from deepfakeforensics.demo.build import METHODS, DemoConfig, build_demo_dataset, is_complete, make_pairs, read_manifest
+from deepfakeforensics.demo.build import (
+    METHODS,
+    DemoConfig,
+    build_demo_dataset,
+    is_complete,
+    make_pairs,
+    read_demo_manifest,
+)
 
-__all__ = ["METHODS", "DemoConfig", "build_demo_dataset", "is_complete", "make_pairs", "read_manifest"]
+__all__ = ["METHODS", "DemoConfig", "build_demo_dataset", "is_complete", "make_pairs", "read_demo_manifest"]

@@ -16,11 +16,12 @@ from __future__ import annotations
 import json
 import os
 import time
-from dataclasses import asdict, dataclass, fields, replace
+from dataclasses import asdict, dataclass, field, fields, replace
 from pathlib import Path
 
 import cv2
 import numpy as np
+from tqdm.auto import tqdm
 
 from deepfakeforensics._io import write_json_atomic
 from deepfakeforensics.demo import scenes
@@ -36,15 +37,25 @@ METHODS = ("FaceSwap", "SelfBlended")
 class DemoConfig:
     """What the demo dataset holds; the same config (and machine) always gives the same frames."""
 
-    seed: int = 0  # everything random (identities, backgrounds, motion, manipulations) derives from it
-    n_identities: int = 16  # people, i.e. real videos; even, paired for the fakes
-    n_frames: int = 48  # frames per video
-    fps: float = 24.0  # frame rate written in the files
-    size: tuple[int, int] = (384, 288)  # frame (width, height), pixels
-    face_range: tuple[int, int] = (110, 150)  # face box height range over the motion, pixels
-    methods: tuple[str, ...] = METHODS  # manipulations to make, each one fake per (target, source) pair direction
-    split_fractions: tuple[float, float, float] = (0.5, 0.25, 0.25)  # train / val / test share of the pairs
-    compression: str = "c23"  # name of the quality folder (OpenCV mp4v encodes every video)
+    seed: int = field(
+        default=0, metadata={"help": "everything random (identities, backgrounds, motion, fakes) derives from it"}
+    )
+    n_identities: int = field(default=16, metadata={"help": "people, i.e. real videos; even, paired for the fakes"})
+    n_frames: int = field(default=48, metadata={"help": "frames per video"})
+    fps: float = field(default=24.0, metadata={"help": "frame rate written in the files"})
+    size: tuple[int, int] = field(default=(384, 288), metadata={"help": "frame (width, height), pixels"})
+    face_range: tuple[int, int] = field(
+        default=(110, 150), metadata={"help": "face box height range over the motion, pixels"}
+    )
+    methods: tuple[str, ...] = field(
+        default=METHODS, metadata={"help": "manipulations to make, one fake per (target, source) pair direction each"}
+    )
+    split_fractions: tuple[float, float, float] = field(
+        default=(0.5, 0.25, 0.25), metadata={"help": "train / val / test share of the pairs"}
+    )
+    compression: str = field(
+        default="c23", metadata={"help": "name of the quality folder (OpenCV mp4v encodes every video)"}
+    )
 
     def __post_init__(self) -> None:
         if self.n_identities < 6 or self.n_identities % 2:
@@ -64,6 +75,7 @@ class DemoConfig:
 
 
 def video_id(index: int) -> str:
+    """The demo's video id of identity `index`: three digits, as FaceForensics++ names its videos."""
     return f"{index:03d}"
 
 
@@ -158,14 +170,15 @@ def render_target(
     return boxes
 
 
-def read_manifest(out_dir: str | os.PathLike) -> dict | None:
+def read_demo_manifest(out_dir: str | os.PathLike) -> dict | None:
+    """The demo's ``demo_manifest.json`` in `out_dir` (config, files, per-frame true face boxes); None if absent."""
     path = Path(out_dir) / MANIFEST
     return json.loads(path.read_text()) if path.is_file() else None
 
 
 def is_complete(out_dir: str | os.PathLike, config: DemoConfig) -> bool:
     """True when `out_dir` holds a finished build of exactly `config` with every file present."""
-    manifest = read_manifest(out_dir)
+    manifest = read_demo_manifest(out_dir)
     if manifest is None or manifest.get("config") != config.to_json() or manifest.get("version") != _FORMAT_VERSION:
         return False
     return all((Path(out_dir) / rel).is_file() for rel in manifest["files"])
@@ -213,8 +226,6 @@ def build_demo_dataset(
             partner[int(a)], partner[int(b)] = int(b), int(a)
     paths = video_paths(config)
     faces = {}
-    from tqdm.auto import tqdm
-
     for index in tqdm(range(config.n_identities), desc="demo videos", unit="identity", disable=not progress):
         t = video_id(index)
         faces[t] = render_target(config, index, identities, partner[index], out, paths[t])
@@ -244,7 +255,7 @@ def _check_destination(out: Path, config: DemoConfig) -> None:
         raise FileExistsError(f"{out}: exists and is not a folder")
     if not any(out.iterdir()):
         return
-    manifest = read_manifest(out)
+    manifest = read_demo_manifest(out)
     if manifest is not None:
         if manifest.get("config") != config.to_json():
             raise FileExistsError(
