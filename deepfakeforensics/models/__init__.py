@@ -1,4 +1,10 @@
-"""Model zoo. Create models only through `create_model` and list them with `list_models`."""
+"""Model zoo. Create models only through `create_model` and list them with `list_models`.
+
+Import direction (timm's): ``_base`` <- ``_registry`` (names -> builders) <- architecture modules (``mesonet``,
+``efficientnet``); ``_weights`` reads and writes weight files and knows no model (a model converts foreign weights
+through its own ``Detector.weight_converters``); ``_factory`` (`create_model`, `load_model`) uses the registry and
+the loader; ``temporal`` builds its backbones through ``_factory``. ``tests/test_imports.py`` keeps it so.
+"""
 
 # Importing the architecture modules registers their models.
 from deepfakeforensics.models import efficientnet, mesonet, temporal  # noqa: F401
