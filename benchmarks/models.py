@@ -6,9 +6,10 @@ Usage:
     .venv/bin/python benchmarks/models.py --all                 # every frame model: B5-B7 take tens of minutes
 
 Each figure is batch x steps / time over `steps` timed steps after one warm-up step, at the model's native input
-size (or --image-size), float32 on CPU. The default run takes about 2 minutes on an idle 2-core machine; the two
-memory formats alternate step by step, so their ratio holds even when other work shares the cores. Training = forward + BCE loss + backward + SGD step; inference = forward
-under torch.inference_mode() in eval mode. The ratio column is channels_last / NCHW measured in the same process.
+size (or --image-size), float32 on CPU. The two memory formats alternate step by step, so their ratio holds even when
+other work shares the cores. Training = forward + BCE loss + backward + SGD step; inference = forward under
+torch.inference_mode() in eval mode. The ratio column is channels_last / NCHW measured in the same process; the
+README lists the latest figures.
 """
 
 from __future__ import annotations

@@ -10,10 +10,9 @@ facenet-pytorch 2.5.3. Two things cost less:
   ``F.interpolate(mode="area")`` torch call per candidate (hundreds per frame).
 
 Both change pixel values by rounding only, but MTCNN's final box is the regression of whichever candidate window O-net
-scores highest, so a slightly different candidate set moves it by a few pixels: on the sample videos the median IoU
-with ``MTCNN.detect``'s boxes is 0.92-0.95 and every face is found (benchmarks/extraction.py measures the agreement;
-``FaceFinder(engine="facenet")`` gives facenet-pytorch's own boxes). On this machine detection of 32 frames costs
-15-40 % less than facenet's ``detect`` with the same channels_last networks.
+scores highest, so a slightly different candidate set moves it by a few pixels (``FaceFinder(engine="facenet")`` gives
+facenet-pytorch's own boxes). ``benchmarks/extraction.py`` measures the time saved and the boxes' agreement with
+``MTCNN.detect``; the README lists its figures.
 """
 
 from __future__ import annotations
@@ -24,7 +23,7 @@ import torch
 import torch.nn.functional as F
 from torchvision.ops import batched_nms
 
-_NET_CHUNK = 256  # candidate crops per R-/O-net call: bounds memory (O-net: ~70 MB per 256) and was fastest here
+_NET_CHUNK = 256  # candidate crops per R-/O-net call: bounds the memory of a crowded frame (see benchmarks/)
 
 
 def pyramid_scales(height: int, width: int, min_face_size: float, factor: float) -> list[float]:

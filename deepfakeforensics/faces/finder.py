@@ -7,6 +7,7 @@ from dataclasses import dataclass
 
 import cv2
 import numpy as np
+import torch
 
 from deepfakeforensics.faces._mtcnn import detect_faces
 
@@ -28,13 +29,11 @@ def _empty() -> Detections:
 
 def default_device() -> str:
     """ "cuda" when a GPU is available, else "cpu"."""
-    import torch
-
     return "cuda" if torch.cuda.is_available() else "cpu"
 
 
 class FaceFinder:
-    """MTCNN (facenet-pytorch's pretrained networks) run on frames downscaled so their long side is at most `detect_size`.
+    """MTCNN (facenet-pytorch's pretrained networks) on frames downscaled so their long side is at most `detect_size`.
 
     Frames are detected in batches of equal-sized frames (MTCNN needs that); a frame without any face gives empty
     `Detections` instead of breaking the batch. Boxes are returned in the original frame's pixels and filtered by
@@ -53,9 +52,9 @@ class FaceFinder:
         device: "cpu", "cuda", ...; None picks the GPU when there is one.
         channels_last: run MTCNN's networks in the channels_last memory format (faster on CPU).
         engine: "batched" runs MTCNN's three stages with our cheaper pyramid and candidate crops
-            (`deepfakeforensics.faces._mtcnn`: 15-40 % less detection time on CPU here; boxes within MTCNN's usual
-            jitter of facenet's); "facenet" calls facenet-pytorch's ``MTCNN.detect``. Same networks, thresholds and
-            box rules.
+            (`deepfakeforensics.faces._mtcnn`: less detection time on CPU; boxes within MTCNN's usual jitter of
+            facenet's); "facenet" calls facenet-pytorch's ``MTCNN.detect``. Same networks, thresholds and box rules.
+            ``benchmarks/extraction.py`` compares the two.
         progressive_pyramid: "batched" engine: resize each pyramid level from the previous one (cheaper) instead
             of from the frame.
 
@@ -79,8 +78,7 @@ class FaceFinder:
         engine: str = "batched",
         progressive_pyramid: bool = True,
     ):
-        import torch
-        from facenet_pytorch import MTCNN
+        from facenet_pytorch import MTCNN  # imported when a finder is made: the package imports light
 
         self.detect_size = detect_size
         self.min_face_size = min_face_size
@@ -99,8 +97,8 @@ class FaceFinder:
         )
         if channels_last:
             # The weights in channels_last make every convolution's output channels_last, and so every max-pooling
-            # input: PyTorch's CPU max_pool2d with ceil_mode is 2-4x faster on that layout. Boxes agree with the
-            # NCHW network's within 1e-3 pixels; detection takes about 30 % less time here (benchmarks/extraction.py).
+            # input: PyTorch's CPU max_pool2d with ceil_mode is much faster on that layout. Boxes agree with the NCHW
+            # network's up to float rounding (tests/test_faces.py); benchmarks/extraction.py measures the gain.
             self._mtcnn.to(memory_format=torch.channels_last)
 
     def min_face_for(self, height: int, width: int) -> float:

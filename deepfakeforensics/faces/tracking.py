@@ -72,8 +72,9 @@ class IoUTracker:
     """Assign each detection round's boxes to tracks by greedy IoU with the tracks' last boxes.
 
     Boxes and tracks left over are then paired greedily by centre distance (at most `max_shift` times the track's
-    box side, sizes within a factor 1.5), which follows faces that moved fast or were sampled far apart. A track that goes unmatched for more than `patience` consecutive detection rounds ends; a detection matching no
-    live track starts a new one. Ids are never reused.
+    box side, sizes within a factor 1.5), which follows faces that moved fast or were sampled far apart. A track that
+    goes unmatched for more than `patience` consecutive detection rounds ends; a detection matching no live track
+    starts a new one. Ids are never reused.
 
     Args:
         iou_threshold: smallest IoU between a track's last box and a new box to continue the track.
