@@ -1,13 +1,17 @@
-"""Group splits: seeded assignment, official assignments, leak checks, union-find."""
+"""Group splits: seeded assignment, official assignments, leak checks, union-find, the indexers' shared pipeline."""
 
 from __future__ import annotations
+
+from pathlib import Path
 
 import pandas as pd
 import pytest
 
-from deepfakeforensics.indexing import SplitLeakError, check_group_splits, group_split
+from deepfakeforensics.indexing import COLUMNS, SplitLeakError, _common, check_group_splits, group_split
 from deepfakeforensics.indexing._common import UnionFind
+from deepfakeforensics.indexing._pipeline import IndexDraft, assign_groups, finalise_index
 from deepfakeforensics.indexing.splits import resolve_splits
+from deepfakeforensics.video import VIDEO_EXTENSIONS
 
 
 def test_union_find_merges_chains_and_names_by_smallest_key():
@@ -90,3 +94,49 @@ def test_resolve_splits_unlisted_policies(unlisted):
     else:
         assert "v1" not in by_id
         assert failures[0][0] == "/data/v1.mp4" and "dropped" in failures[0][1] and "'a'" in failures[0][1]
+
+
+def _draft(tmp_path: Path, videos: dict[str, list[str]]) -> IndexDraft:
+    draft = IndexDraft(tmp_path, "test")
+    for vid, keys in videos.items():
+        draft.add(tmp_path / f"{vid}.mp4", vid, label=int(vid.startswith("f")), method="m", keys=keys)
+    return draft
+
+
+def test_assign_groups_joins_shared_keys_and_prefers_named_keys(tmp_path):
+    draft = _draft(tmp_path, {"r1": ["p2"], "f1": ["p2", "p1"], "f2": ["p1"], "r3": ["p3"], "lone": []})
+    assert assign_groups(draft) == {"r1": "p1", "f1": "p1", "f2": "p1", "r3": "p3", "lone": "lone"}
+    draft.preferred_names.update({"p2", "p9"})
+    assert assign_groups(draft)["f2"] == "p2"
+
+
+def test_assign_groups_rejects_a_repeated_video_id(tmp_path):
+    draft = _draft(tmp_path, {"a": [], "b": []})
+    draft.add(tmp_path / "a.avi", "a", label=0, method="m")
+    with pytest.raises(ValueError, match=r"video_id not unique .*\['a'\]"):
+        assign_groups(draft)
+
+
+def test_finalise_index_applies_official_splits_and_keeps_failures(tmp_path):
+    draft = _draft(tmp_path, {"r1": ["p1"], "f1": ["p1", "p2"], "r2": ["p2"], "r3": ["p3"], "r4": ["p4"]})
+    draft.fail(tmp_path / "gone.mp4", "listed but absent")
+    groups = assign_groups(draft)
+    res = finalise_index(draft, groups, {"r1": "test"}, ratios={"train": 1.0}, unlisted="drop", source="my list")
+    assert dict(zip(res.videos["video_id"], res.videos["split"], strict=True)) == {
+        "r1": "test",
+        "r3": "train",
+        "r4": "train",
+    }
+    assert res.failures[0] == (str(tmp_path / "gone.mp4"), "listed but absent")
+    assert [Path(p).name for p, _ in res.failures[1:]] == ["f1.mp4", "r2.mp4"]
+    assert list(res.videos.columns) == COLUMNS and set(res.videos["dataset"]) == {"test"}
+    with pytest.raises(SplitLeakError, match="my list: group 'p1' spans splits"):
+        finalise_index(draft, groups, {"r1": "test", "r2": "val"}, source="my list")
+
+
+def test_indexers_use_the_one_list_of_video_extensions(tmp_path):
+    for name in ("a.mp4", "b.MKV", "c.txt", "d.jpg", ".e.mp4"):
+        (tmp_path / name).touch()
+    found = [p.name for p in _common.iter_videos(tmp_path)]
+    assert found == ["a.mp4", "b.MKV"]
+    assert _common.VIDEO_EXTENSIONS is VIDEO_EXTENSIONS

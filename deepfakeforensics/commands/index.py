@@ -3,6 +3,13 @@
 from __future__ import annotations
 
 import argparse
+import inspect
+from collections.abc import Callable
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from deepfakeforensics.indexing import IndexResult
 
 HELP = "Index a dataset's videos (label, group, leak-free split) into labels/NAME.csv."
 
@@ -63,47 +70,40 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     fo.add_argument("--labels-csv", help="CSV of path,label[,group,method,split] instead of real/ and fake/ folders")
 
 
-def run(args: argparse.Namespace) -> int:
-    import inspect
-    from pathlib import Path
+class _UsageError(Exception):
+    """An option that does not fit the dataset chosen (printed, exit status 2)."""
 
-    from deepfakeforensics._io import append_failures, save_table
-    from deepfakeforensics.indexing import INDEXERS, split_summary
 
-    indexer = INDEXERS[args.dataset]
+def _indexer_options(args: argparse.Namespace, indexer: Callable[..., object]) -> dict[str, object]:
+    """The indexer's keyword arguments from the options given (an option left out keeps the indexer's default).
+
+    Raises:
+        _UsageError: an option the indexer does not take, or a parameter it requires that was not given.
+    """
     accepted = inspect.signature(indexer).parameters
-    options = {}
+    options: dict[str, object] = {}
     for opt, kw in _OPTIONS.items():
         value = getattr(args, opt)
         if value is None:
             continue
         if kw not in accepted:
-            print(f"dff index: --{opt.replace('_', '-')} does not apply to --dataset {args.dataset}")
-            return 2
+            raise _UsageError(f"--{opt.replace('_', '-')} does not apply to --dataset {args.dataset}")
         options[kw] = value
     if args.ratios is not None:
         options["ratios"] = dict(zip(["train", "val", "test"], args.ratios, strict=True))
-
     for name, param in list(accepted.items())[1:]:
         if param.default is inspect.Parameter.empty and name not in options:
             flag = next((o for o, kw in _OPTIONS.items() if kw == name), name).replace("_", "-")
-            print(f"dff index: --{flag} is required for --dataset {args.dataset}")
-            return 2
-    result = indexer(args.root, **options)
-    videos = result.videos
-    out = Path(args.out or f"labels/{args.dataset}.csv")
-    root = Path(args.root)
-    if args.dataset == "folder" and root.suffix.lower() == ".csv":
-        root = root.parent
-    save_table(videos, out, root=root, dataset=args.dataset)
-    # A rerun replaces the failures of the previous run rather than appending to them.
-    failures_csv = out.with_name(out.stem + "_failures.csv")
-    failures_csv.unlink(missing_ok=True)
-    append_failures(failures_csv, result.failures)
+            raise _UsageError(f"--{flag} is required for --dataset {args.dataset}")
+    return options
 
+
+def _print_report(result: IndexResult, split_table: str, out: Path, root: Path, failures_csv: Path) -> None:
+    """Print what was indexed: videos and groups, `split_table` and videos per method, the first failures."""
+    videos = result.videos
     print(f"{out}: {len(videos)} videos, {videos['group'].nunique()} groups (root {root})")
     if len(videos):
-        print(split_summary(videos).to_string())
+        print(split_table)
         print(videos.groupby(["method", "label"]).size().rename("videos").to_string())
     if result.failures:
         print(f"{len(result.failures)} failures (see {failures_csv}), e.g.:")
@@ -111,4 +111,28 @@ def run(args: argparse.Namespace) -> int:
             print(f"  {path}: {reason}")
     else:
         print("no failures")
+
+
+def run(args: argparse.Namespace) -> int:
+    from deepfakeforensics._io import append_failures, save_table
+    from deepfakeforensics.indexing import INDEXERS, split_summary
+
+    indexer = INDEXERS[args.dataset]
+    try:
+        options = _indexer_options(args, indexer)
+    except _UsageError as e:
+        print(f"dff index: {e}")
+        return 2
+    result = indexer(args.root, **options)
+    out = Path(args.out or f"labels/{args.dataset}.csv")
+    root = Path(args.root)
+    if args.dataset == "folder" and root.suffix.lower() == ".csv":
+        root = root.parent
+    save_table(result.videos, out, root=root, dataset=args.dataset)
+    # A rerun replaces the failures of the previous run rather than appending to them.
+    failures_csv = out.with_name(out.stem + "_failures.csv")
+    failures_csv.unlink(missing_ok=True)
+    append_failures(failures_csv, result.failures)
+    split_table = split_summary(result.videos).to_string() if len(result.videos) else ""
+    _print_report(result, split_table, out, root, failures_csv)
     return 0

@@ -3,6 +3,10 @@
 Every indexer returns an `IndexResult` (``videos`` DataFrame with columns `COLUMNS`, ``failures`` list of
 ``(path, reason)``); `index_dataset` picks one by name.
 
+Every indexer runs the same steps (`_pipeline`): discover the videos of its layout into an ``IndexDraft`` (rows,
+identity keys, failures), `assign_groups`, read the dataset's official split files, `finalise_index`; a dataset module
+only knows its own layout and naming.
+
 Shared rules: ``label`` 1 = fake; ``path`` is relative to the root (``videos.attrs["root"]``); ``video_id`` is unique
 within an index; ``group`` joins every video that shares a person or a source clip (union-find, named by its smallest
 member), and a group never spans two splits (checked in code, `SplitLeakError` names the group). Seeded splits assign

@@ -1,19 +1,22 @@
-"""Shared machinery of the indexers: the index table's columns, the result type, union-find, file listing."""
+"""Shared machinery of the indexers: the index table's columns, the result type, union-find, file listing.
+
+Which files are videos is `deepfakeforensics.video.VIDEO_EXTENSIONS` (the one list).
+"""
 
 from __future__ import annotations
 
 import os
+from collections import Counter
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import pandas as pd
 
+from deepfakeforensics.video import VIDEO_EXTENSIONS
+
 #: Columns of every video index, in order. ``label`` is 1 for fake, 0 for real; ``path`` is relative to the root.
 COLUMNS = ["video_id", "path", "label", "dataset", "method", "compression", "group", "split"]
-
-#: File name endings taken as videos when a folder is scanned (case-insensitive).
-VIDEO_EXTENSIONS = frozenset({".mp4", ".avi", ".mov", ".mkv", ".webm", ".m4v", ".mpg", ".mpeg", ".wmv", ".flv"})
 
 #: The split names, in the order summaries print them.
 SPLITS = ("train", "val", "test")
@@ -86,12 +89,17 @@ def relpath(path: Path, root: Path) -> str:
         return path.as_posix()
 
 
+def check_unique_ids(video_ids: Iterable[str], root: Path) -> None:
+    """Raise ValueError naming (up to five of) the video_ids that occur more than once in the index of `root`."""
+    dupes = sorted(v for v, n in Counter(video_ids).items() if n > 1)
+    if dupes:
+        raise ValueError(f"video_id not unique in the index of {root}: {dupes[:5]}")
+
+
 def make_table(rows: Iterable[dict], root: Path) -> pd.DataFrame:
     """Build the index DataFrame from row dicts: columns in `COLUMNS` order, sorted by video_id, ids unique."""
     df = pd.DataFrame(list(rows), columns=COLUMNS)
-    dupes = df["video_id"][df["video_id"].duplicated()]
-    if len(dupes):
-        raise ValueError(f"video_id not unique in the index of {root}: {sorted(set(dupes))[:5]}")
+    check_unique_ids(df["video_id"], root)
     df["label"] = df["label"].astype(int)
     df = df.sort_values("video_id", kind="stable").reset_index(drop=True)
     df.attrs["root"] = str(Path(root).resolve())

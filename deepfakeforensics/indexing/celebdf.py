@@ -8,16 +8,9 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Literal
 
-from deepfakeforensics.indexing._common import (
-    Failure,
-    IndexResult,
-    LayoutError,
-    UnionFind,
-    iter_videos,
-    make_table,
-    relpath,
-)
-from deepfakeforensics.indexing.splits import DEFAULT_RATIOS, resolve_splits
+from deepfakeforensics.indexing._common import IndexResult, LayoutError
+from deepfakeforensics.indexing._pipeline import IndexDraft, assign_groups, finalise_index
+from deepfakeforensics.indexing.splits import DEFAULT_RATIOS
 
 #: Top-level folders of a Celeb-DF release and their label (1 = fake).
 FOLDERS = {"Celeb-real": 0, "YouTube-real": 0, "Celeb-synthesis": 1}
@@ -61,6 +54,34 @@ def _group_keys(folder: str, stem: str, group_by: GroupBy) -> list[str]:
     if group_by == "video":
         return [f"{target}_{clip}"]
     return [target, source] if group_by == "identity" else [target]
+
+
+def _test_split(
+    draft: IndexDraft, list_path: Path, ratios: Mapping[str, float] | None
+) -> tuple[dict[str, str], dict[str, float]]:
+    """(video_id -> ``"test"`` for the videos the official list names, shares of the seeded split of the rest).
+
+    Listed videos that are absent, and labels the list contradicts (the folder's label is kept), are failures; so is
+    a missing list, and then the seeded split makes the test set too.
+    """
+    if not list_path.is_file():
+        draft.fail(list_path, "official test list not found: seeded group split for test too")
+        return {}, dict(ratios or DEFAULT_RATIOS)
+    by_key = {f"{r['path'].split('/', 1)[0]}/{Path(r['path']).name}": r for r in draft.rows}
+    official = {}
+    for key, label in read_test_list(list_path).items():
+        row = by_key.get(f"{key.split('/', 1)[0]}/{Path(key).name}")
+        if row is None:
+            draft.fail(draft.root / key, f"listed in {list_path.name} but absent")
+            continue
+        if row["label"] != label:
+            said = "fake" if label else "real"
+            draft.fail(
+                draft.root / key, f"{list_path.name} says {said}, folder says otherwise: kept the folder's label"
+            )
+        official[row["video_id"]] = "test"
+    shares = {k: v for k, v in (ratios or {"train": 0.85, "val": 0.15}).items() if k != "test"}
+    return official, shares
 
 
 def index_celebdf(
@@ -107,57 +128,15 @@ def index_celebdf(
         raise ValueError(f"group_by must be 'celebrity', 'identity' or 'video', got {group_by!r}")
     if leak not in ("drop", "test", "error"):
         raise ValueError(f"leak must be 'drop', 'test' or 'error', got {leak!r}")
-    failures: list[Failure] = []
-    rows, uf, keys_of = [], UnionFind(), {}
+    draft = IndexDraft(root, "celebdf")
     for folder in present:
-        files = list(iter_videos(root / folder))
-        if not files:
-            failures.append((str(root / folder), "empty folder: no video files"))
-        for f in files:
-            vid = f"{folder}/{f.stem}"
-            keys_of[vid] = _group_keys(folder, f.stem, group_by)
-            uf.union(*keys_of[vid])
-            rows.append(
-                {
-                    "video_id": vid,
-                    "path": relpath(f, root),
-                    "label": FOLDERS[folder],
-                    "dataset": "celebdf",
-                    "method": "celebdf" if FOLDERS[folder] else "original",
-                    "compression": None,
-                }
-            )
-    for r in rows:
-        r["group"] = uf.find(keys_of[r["video_id"]][0])
-    videos = make_table(rows, root)
-
+        label = FOLDERS[folder]
+        for f in draft.list_videos(root / folder):
+            keys = _group_keys(folder, f.stem, group_by)
+            draft.add(f, f"{folder}/{f.stem}", label, "celebdf" if label else "original", keys=keys)
+    groups = assign_groups(draft)
     list_path = Path(test_list) if test_list is not None else root / TEST_LIST
-    official: dict[str, str] = {}
-    if list_path.is_file():
-        by_key = {
-            f"{p.split('/', 1)[0]}/{Path(p).name}": (vid, lab)
-            for vid, p, lab in videos[["video_id", "path", "label"]].itertuples(index=False)
-        }
-        for key, label in read_test_list(list_path).items():
-            folder, name = key.split("/", 1)[0], Path(key).name
-            hit = by_key.get(f"{folder}/{name}")
-            if hit is None:
-                failures.append((str(root / key), f"listed in {list_path.name} but absent"))
-                continue
-            if hit[1] != label:
-                failures.append(
-                    (
-                        str(root / key),
-                        f"{list_path.name} says {'fake' if label else 'real'}, folder says otherwise: kept the folder's label",
-                    )
-                )
-            official[hit[0]] = "test"
-        shares = {k: v for k, v in (ratios or {"train": 0.85, "val": 0.15}).items() if k != "test"}
-    else:
-        failures.append((str(list_path), "official test list not found: seeded group split for test too"))
-        shares = dict(ratios or DEFAULT_RATIOS)
+    official, shares = _test_split(draft, list_path, ratios)
     unlisted = {"drop": "drop", "test": "inherit", "error": "error"}[leak]
-    videos, dropped = resolve_splits(
-        videos, official, ratios=shares, seed=seed, unlisted=unlisted, source=f"official test list {list_path.name}"
-    )
-    return IndexResult(videos, failures + dropped)
+    source = f"official test list {list_path.name}"
+    return finalise_index(draft, groups, official, ratios=shares, seed=seed, unlisted=unlisted, source=source)

@@ -7,18 +7,9 @@ import re
 from collections.abc import Mapping
 from pathlib import Path
 
-from deepfakeforensics.indexing._common import (
-    SPLITS,
-    Failure,
-    IndexResult,
-    LayoutError,
-    SplitLeakError,
-    UnionFind,
-    iter_videos,
-    make_table,
-    relpath,
-)
-from deepfakeforensics.indexing.splits import DEFAULT_RATIOS, resolve_splits
+from deepfakeforensics.indexing._common import SPLITS, IndexResult, LayoutError, SplitLeakError
+from deepfakeforensics.indexing._pipeline import IndexDraft, assign_groups, finalise_index
+from deepfakeforensics.indexing.splits import DEFAULT_RATIOS
 
 _FAKE = re.compile(r"^(\d{3})_([A-Za-z]\w*)$")  # 000_M101: FF++ target 000, actor M101
 
@@ -43,6 +34,62 @@ def read_split_lists(folder: Path) -> dict[str, str]:
             if out.setdefault(stem, split) != split:
                 raise SplitLeakError(f"{folder}: {stem!r} is listed in both {out[stem]} and {split}")
     return out
+
+
+def _variant_folders(draft: IndexDraft, variants: list[str] | None) -> list[Path]:
+    """The folders under ``manipulated_videos/`` to index (`variants`; None = all); requested ones absent are failures."""
+    manip = draft.root / "manipulated_videos"
+    folders = sorted(d for d in manip.iterdir() if d.is_dir() and (variants is None or d.name in variants))
+    draft.fail_requested(variants, (d.name for d in folders), "variant", manip)
+    if not folders:
+        draft.fail(manip, "empty folder: no variant folders")
+    return folders
+
+
+def _add_fakes(draft: IndexDraft, variant_dir: Path, link_actors: bool) -> set[str]:
+    """Add the fakes of one variant, grouped by target (and actor with `link_actors`); returns the targets seen."""
+    targets = set()
+    for f in draft.list_videos(variant_dir):
+        m = _FAKE.match(f.stem)
+        keys = []
+        if m is not None:
+            targets.add(m.group(1))
+            keys = [f"t{m.group(1)}"] + ([f"actor{m.group(2)}"] if link_actors else [])
+        draft.add(f, f"{variant_dir.name}/{f.stem}", 1, variant_dir.name, keys=keys)
+    return targets
+
+
+def _add_reals(draft: IndexDraft, ffpp_root: str | os.PathLike | None, compression: str, targets: set[str]) -> None:
+    """Add the FaceForensics++ original of each target as a real in the target's group; absent ones are failures.
+
+    Raises:
+        LayoutError: `ffpp_root` has no ``original_sequences/youtube/<compression>/videos`` folder.
+    """
+    if ffpp_root is None:
+        draft.fail(draft.root, "no FaceForensics++ root given (ffpp_root): the real class is missing")
+        return
+    real_dir = Path(ffpp_root) / "original_sequences" / "youtube" / compression / "videos"
+    if not real_dir.is_dir():
+        raise LayoutError(f"{ffpp_root}: expected FaceForensics++ originals in {real_dir}")
+    for t in sorted(targets):
+        f = real_dir / f"{t}.mp4"
+        if not f.is_file():
+            draft.fail(f, "FaceForensics++ original of a DeeperForensics target is absent")
+            continue
+        draft.add(f, f"original/{t}", 0, "original", compression=compression, keys=[f"t{t}"])
+
+
+def _official_splits(draft: IndexDraft, folder: Path, required: bool) -> dict[str, str]:
+    """video_id -> split of each fake the lists in `folder` name (one name covers all variants).
+
+    Raises:
+        FileNotFoundError: `required` and the folder lists no fake.
+    """
+    listed = read_split_lists(folder) if folder.is_dir() else {}
+    if required and not listed:
+        raise FileNotFoundError(f"{folder}: no train.txt, val.txt or test.txt with fake names")
+    stems = {row["video_id"]: Path(row["path"]).stem for row in draft.rows if row["label"] == 1}
+    return {vid: listed[stem] for vid, stem in stems.items() if stem in listed}
 
 
 def index_deeperforensics(
@@ -83,76 +130,14 @@ def index_deeperforensics(
         link_actors: put fakes sharing an actor in one group.
     """
     root = Path(root)
-    manip = root / "manipulated_videos"
-    if not manip.is_dir():
+    if not (root / "manipulated_videos").is_dir():
         raise LayoutError(f"{root}: not a DeeperForensics-1.0 root (expected a manipulated_videos/ folder)")
-    failures: list[Failure] = []
-    variant_dirs = sorted(d for d in manip.iterdir() if d.is_dir() and (variants is None or d.name in variants))
-    for v in sorted(set(variants or []) - {d.name for d in variant_dirs}):
-        failures.append((str(manip / v), "requested variant not found"))
-    if not variant_dirs:
-        failures.append((str(manip), "empty folder: no variant folders"))
-
-    rows, uf, keys_of, stem_of = [], UnionFind(), {}, {}
+    draft = IndexDraft(root, "deeperforensics")
     targets: set[str] = set()
-    for d in variant_dirs:
-        files = list(iter_videos(d))
-        if not files:
-            failures.append((str(d), "empty folder: no video files"))
-        for f in files:
-            vid = f"{d.name}/{f.stem}"
-            m = _FAKE.match(f.stem)
-            if m is None:
-                keys_of[vid] = [vid]
-            else:
-                targets.add(m.group(1))
-                keys_of[vid] = [f"t{m.group(1)}"] + ([f"actor{m.group(2)}"] if link_actors else [])
-            stem_of[vid] = f.stem
-            rows.append(
-                {
-                    "video_id": vid,
-                    "path": relpath(f, root),
-                    "label": 1,
-                    "dataset": "deeperforensics",
-                    "method": d.name,
-                    "compression": None,
-                }
-            )
-    if ffpp_root is None:
-        failures.append((str(root), "no FaceForensics++ root given (ffpp_root): the real class is missing"))
-    else:
-        real_dir = Path(ffpp_root) / "original_sequences" / "youtube" / ffpp_compression / "videos"
-        if not real_dir.is_dir():
-            raise LayoutError(f"{ffpp_root}: expected FaceForensics++ originals in {real_dir}")
-        for t in sorted(targets):
-            f = real_dir / f"{t}.mp4"
-            if not f.is_file():
-                failures.append((str(f), "FaceForensics++ original of a DeeperForensics target is absent"))
-                continue
-            vid = f"original/{t}"
-            keys_of[vid] = [f"t{t}"]
-            rows.append(
-                {
-                    "video_id": vid,
-                    "path": relpath(f, root),
-                    "label": 0,
-                    "dataset": "deeperforensics",
-                    "method": "original",
-                    "compression": ffpp_compression,
-                }
-            )
-    for keys in keys_of.values():
-        uf.union(*keys)
-    for r in rows:
-        r["group"] = uf.find(keys_of[r["video_id"]][0])
-    videos = make_table(rows, root)
-
+    for variant_dir in _variant_folders(draft, variants):
+        targets |= _add_fakes(draft, variant_dir, link_actors)
+    _add_reals(draft, ffpp_root, ffpp_compression, targets)
+    groups = assign_groups(draft)
     folder = Path(lists_dir) if lists_dir is not None else root / "lists" / "splits"
-    listed = read_split_lists(folder) if folder.is_dir() else {}
-    if lists_dir is not None and not listed:
-        raise FileNotFoundError(f"{folder}: no train.txt, val.txt or test.txt with fake names")
-    official = {vid: listed[stem] for vid, stem in stem_of.items() if stem in listed}
-    videos, dropped = resolve_splits(
-        videos, official, ratios=ratios, seed=seed, unlisted="inherit", source=f"official lists in {folder}"
-    )
-    return IndexResult(videos, failures + dropped)
+    official = _official_splits(draft, folder, required=lists_dir is not None)
+    return finalise_index(draft, groups, official, ratios=ratios, seed=seed, source=f"official lists in {folder}")

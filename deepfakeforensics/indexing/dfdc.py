@@ -9,16 +9,8 @@ from pathlib import Path
 
 import pandas as pd
 
-from deepfakeforensics.indexing._common import (
-    Failure,
-    IndexResult,
-    LayoutError,
-    UnionFind,
-    iter_videos,
-    make_table,
-    relpath,
-)
-from deepfakeforensics.indexing.splits import resolve_splits
+from deepfakeforensics.indexing._common import IndexResult, LayoutError, iter_videos, relpath
+from deepfakeforensics.indexing._pipeline import IndexDraft, assign_groups, finalise_index
 
 #: Default shares of the seeded split of the training parts (the test set comes from ``labels.csv``).
 DFDC_RATIOS: Mapping[str, float] = {"train": 0.85, "val": 0.15}
@@ -26,15 +18,91 @@ DFDC_RATIOS: Mapping[str, float] = {"train": 0.85, "val": 0.15}
 _LABELS = {"FAKE": 1, "REAL": 0, "1": 1, "0": 0}
 
 
-def _row(vid: str, f: Path, root: Path, label: int) -> dict:
-    return {
-        "video_id": vid,
-        "path": relpath(f, root),
-        "label": label,
-        "dataset": "dfdc",
-        "method": "fake" if label else "original",
-        "compression": None,
-    }
+def _add_listed(
+    draft: IndexDraft, f: Path, label: int, listing: Path, present: bool, keys: list[str] | None = None
+) -> str | None:
+    """Add a video that `listing` names, linked to `keys`; returns its video_id (the file stem).
+
+    A file that is absent, or whose name was indexed before, is a failure, and None is returned.
+    """
+    if not present:
+        draft.fail(f, f"listed in {listing.name} but absent")
+        return None
+    vid = f.stem
+    if vid in draft.keys:
+        draft.fail(f, f"duplicate video name {vid!r} (listed again in {relpath(listing, draft.root)}): skipped")
+        return None
+    draft.add(f, vid, label, "fake" if label else "original", keys=[vid, *(keys or [])])
+    return vid
+
+
+def _read_metadata(draft: IndexDraft, meta_file: Path) -> dict | None:
+    """The JSON object in `meta_file`, or None (a failure) when it is unreadable or not an object."""
+    try:
+        meta = json.loads(meta_file.read_text())
+        if not isinstance(meta, dict):
+            raise ValueError("not a JSON object")
+    except ValueError as e:
+        draft.fail(meta_file, f"unreadable metadata.json: {e}")
+        return None
+    return meta
+
+
+def _add_part(draft: IndexDraft, meta_file: Path) -> dict[str, str]:
+    """Add the videos a part's ``metadata.json`` lists (a fake joins its original's group).
+
+    Videos present but not listed, listed but absent, or with an unknown label are failures.
+
+    Returns:
+        video_id -> ``"test"`` for the videos the metadata marks as test (the preview release does).
+    """
+    meta = _read_metadata(draft, meta_file)
+    if meta is None:
+        return {}
+    part = meta_file.parent
+    present = {f.name for f in iter_videos(part) if f.parent == part}
+    if not present:
+        draft.fail(part, "empty folder: no video files")
+    for name in sorted(present - set(meta)):
+        draft.fail(part / name, "video not listed in metadata.json: skipped (label unknown)")
+    official = {}
+    for name, info in sorted(meta.items()):
+        label = _LABELS.get(str((info or {}).get("label", "")).upper())
+        if label is None:
+            draft.fail(part / name, f"unknown label {info!r} in metadata.json")
+            continue
+        original = Path(info["original"]).stem if label and info.get("original") else None
+        vid = _add_listed(draft, part / name, label, meta_file, name in present, [original] if original else None)
+        if vid is None:
+            continue
+        if original or not label:  # a group is named after the real video its fakes were made from
+            draft.preferred_names.add(original or vid)
+        if info.get("split") == "test":
+            official[vid] = "test"
+    return official
+
+
+def _add_test_set(draft: IndexDraft, csv_file: Path) -> dict[str, str]:
+    """Add the videos a test set's ``labels.csv`` lists (each its own group); returns video_id -> ``"test"``."""
+    try:
+        table = pd.read_csv(csv_file, dtype=str)
+        pairs = list(zip(table["filename"], table["label"], strict=True))
+    except (ValueError, KeyError) as e:
+        draft.fail(csv_file, f"unreadable labels.csv (expected columns filename,label): {e}")
+        return {}
+    folder = csv_file.parent
+    files = {f.name: f for f in draft.list_videos(folder)}
+    official = {}
+    for name, value in pairs:
+        f = files.get(Path(name).name, folder / name)
+        label = _LABELS.get(str(value).strip().upper())
+        if label is None:
+            draft.fail(f, f"unknown label {value!r} in labels.csv")
+            continue
+        vid = _add_listed(draft, f, label, csv_file, f.is_file())
+        if vid is not None:
+            official[vid] = "test"
+    return official
 
 
 def index_dfdc(
@@ -69,92 +137,11 @@ def index_dfdc(
         raise LayoutError(
             f"{root}: not a DFDC root (expected dfdc_train_part_N/metadata.json folders or a test set labels.csv)"
         )
-    failures: list[Failure] = []
-    rows: list[dict] = []
-    uf = UnionFind()
+    draft = IndexDraft(root, "dfdc")
     official: dict[str, str] = {}
-    seen: set[str] = set()
-    originals: set[str] = set()
-
-    def add(vid: str, f: Path, label: int, source: Path) -> bool:
-        if vid in seen:
-            failures.append(
-                (str(f), f"duplicate video name {vid!r} (listed again in {relpath(source, root)}): skipped")
-            )
-            return False
-        seen.add(vid)
-        rows.append(_row(vid, f, root, label))
-        return True
-
     for meta_file in metas:
-        part = meta_file.parent
-        try:
-            meta = json.loads(meta_file.read_text())
-            if not isinstance(meta, dict):
-                raise ValueError("not a JSON object")
-        except ValueError as e:
-            failures.append((str(meta_file), f"unreadable metadata.json: {e}"))
-            continue
-        present = {f.name for f in iter_videos(part) if f.parent == part}
-        if not present:
-            failures.append((str(part), "empty folder: no video files"))
-        for name in sorted(set(present) - set(meta)):
-            failures.append((str(part / name), "video not listed in metadata.json: skipped (label unknown)"))
-        for name, info in sorted(meta.items()):
-            f = part / name
-            label = _LABELS.get(str((info or {}).get("label", "")).upper())
-            if label is None:
-                failures.append((str(f), f"unknown label {info!r} in metadata.json"))
-                continue
-            if name not in present:
-                failures.append((str(f), "listed in metadata.json but absent"))
-                continue
-            vid = Path(name).stem
-            if not add(vid, f, label, meta_file):
-                continue
-            original = info.get("original")
-            if label and original:
-                uf.union(vid, Path(original).stem)
-                originals.add(Path(original).stem)
-            else:
-                uf.add(vid)
-                if not label:
-                    originals.add(vid)
-            if info.get("split") == "test":
-                official[vid] = "test"
-
+        official.update(_add_part(draft, meta_file))
     for csv_file in label_csvs:
-        folder = csv_file.parent
-        try:
-            table = pd.read_csv(csv_file, dtype=str)
-            pairs = list(zip(table["filename"], table["label"], strict=True))
-        except (ValueError, KeyError) as e:
-            failures.append((str(csv_file), f"unreadable labels.csv (expected columns filename,label): {e}"))
-            continue
-        files = {f.name: f for f in iter_videos(folder)}
-        if not files:
-            failures.append((str(folder), "empty folder: no video files"))
-        for name, lab in pairs:
-            f = files.get(Path(name).name, folder / name)
-            label = _LABELS.get(str(lab).strip().upper())
-            if label is None:
-                failures.append((str(f), f"unknown label {lab!r} in labels.csv"))
-                continue
-            if not f.is_file():
-                failures.append((str(f), "listed in labels.csv but absent"))
-                continue
-            vid = Path(name).stem
-            if add(vid, f, label, csv_file):
-                uf.add(vid)
-                official[vid] = "test"
-
-    # A group is named after its original (the real video its fakes were made from), else its smallest member.
-    names: dict[str, str] = {}
-    for o in sorted(originals):
-        names.setdefault(uf.find(o), o)
-    for r in rows:
-        root_key = uf.find(r["video_id"])
-        r["group"] = names.get(root_key, root_key)
-    videos = make_table(rows, root)
-    videos, dropped = resolve_splits(videos, official, ratios=ratios, seed=seed, unlisted="inherit", source="DFDC test")
-    return IndexResult(videos, failures + dropped)
+        official.update(_add_test_set(draft, csv_file))
+    groups = assign_groups(draft)
+    return finalise_index(draft, groups, official, ratios=ratios, seed=seed, source="DFDC test")

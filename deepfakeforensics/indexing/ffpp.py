@@ -8,18 +8,9 @@ import re
 from collections.abc import Collection, Mapping
 from pathlib import Path
 
-from deepfakeforensics.indexing._common import (
-    SPLITS,
-    Failure,
-    IndexResult,
-    LayoutError,
-    SplitLeakError,
-    UnionFind,
-    iter_videos,
-    make_table,
-    relpath,
-)
-from deepfakeforensics.indexing.splits import DEFAULT_RATIOS, resolve_splits
+from deepfakeforensics.indexing._common import SPLITS, IndexResult, LayoutError, SplitLeakError
+from deepfakeforensics.indexing._pipeline import IndexDraft, assign_groups, finalise_index
+from deepfakeforensics.indexing.splits import DEFAULT_RATIOS
 
 #: ``method`` of the two kinds of real videos: YouTube originals and the DeepFakeDetection actors.
 REAL_METHODS = {"youtube": "original", "actors": "actors"}
@@ -82,6 +73,96 @@ def read_official_splits(files: Mapping[str, Path]) -> dict[str, str]:
     return id_split
 
 
+def _subfolders(folder: Path) -> list[Path]:
+    return sorted(p for p in folder.iterdir() if p.is_dir())
+
+
+def _check_root(root: Path) -> Path:
+    """`root` itself; LayoutError if it holds neither ``original_sequences`` nor ``manipulated_sequences``."""
+    if not root.is_dir():
+        raise LayoutError(f"{root}: not a folder")
+    if not (root / "original_sequences").is_dir() and not (root / "manipulated_sequences").is_dir():
+        raise LayoutError(
+            f"{root}: not a FaceForensics++ root (expected original_sequences/ and manipulated_sequences/ folders)"
+        )
+    return root
+
+
+def _method_folders(draft: IndexDraft, methods: Collection[str] | None) -> list[tuple[str, Path]]:
+    """(method, folder of its compression folders) for every method to index (`methods`; None = all).
+
+    YouTube reals always come; actor reals only with DeepFakeDetection. An unknown folder of reals and a requested
+    method that is not there are failures.
+    """
+    orig, manip = draft.root / "original_sequences", draft.root / "manipulated_sequences"
+    want = set(methods) if methods is not None else None
+    sources: list[tuple[str, Path]] = []
+    if orig.is_dir():
+        for d in _subfolders(orig):
+            method = REAL_METHODS.get(d.name)
+            if method is None:
+                draft.fail(d, f"unknown layout: expected one of {sorted(REAL_METHODS)} in original_sequences")
+            elif method == "original" or want is None or "DeepFakeDetection" in want:
+                sources.append((method, d))
+    if manip.is_dir():
+        sources += [(d.name, d) for d in _subfolders(manip) if want is None or d.name in want]
+    draft.fail_requested(want, (m for m, _ in sources), "method", manip)
+    return sources
+
+
+def _add_method(draft: IndexDraft, method: str, method_dir: Path, compressions: Collection[str] | None) -> set[str]:
+    """Add the videos of each ``<comp>/videos/`` folder of one method (`compressions`; None = all).
+
+    Returns:
+        the compressions seen (a folder without ``videos/`` or without videos is a failure, but seen).
+    """
+    seen = set()
+    for comp_dir in _subfolders(method_dir):
+        comp = comp_dir.name
+        if comp in _NOT_COMPRESSIONS or (compressions is not None and comp not in compressions):
+            continue
+        seen.add(comp)
+        videos_dir = comp_dir / "videos"
+        if not videos_dir.is_dir():
+            draft.fail(comp_dir, "unknown layout: expected a videos/ folder")
+            continue
+        for f in draft.list_videos(videos_dir):
+            label = 0 if method in REAL_METHODS.values() else 1
+            keys = _identities(method, f.stem)
+            draft.add(f, f"{method}/{comp}/{f.stem}", label, method, compression=comp, keys=keys)
+    return seen
+
+
+def _official_splits(
+    draft: IndexDraft, groups: Mapping[str, str], files: Mapping[str, Path]
+) -> tuple[dict[str, str], str]:
+    """(video_id -> split for each video whose identities the official `files` list, how errors name them).
+
+    Ids the files list but no indexed video shows are failures (a partial download, or filtered out).
+
+    Raises:
+        SplitLeakError: a video links identities listed in two splits (naming the video and its group).
+    """
+    if not files:
+        return {}, "official split"
+    id_split = read_official_splits(files)
+    source = f"official splits in {next(iter(files.values())).parent}"
+    official: dict[str, str] = {}
+    for vid, ids in draft.keys.items():
+        found = {id_split[i] for i in ids if i in id_split}
+        if len(found) > 1:
+            raise SplitLeakError(
+                f"{source}: video {vid!r} (group {groups[vid]!r}) links identities {ids} listed in splits {sorted(found)}"
+            )
+        if found:
+            official[vid] = found.pop()
+    shown = {i for ids in draft.keys.values() for i in ids}
+    for i in sorted(set(id_split) - shown):
+        path = draft.root / "original_sequences" / "youtube" / "*" / "videos" / f"{i}.mp4"
+        draft.fail(path, f"id listed in {id_split[i]}.json but no video shows it")
+    return official, source
+
+
 def index_ffpp(
     root: str | os.PathLike,
     methods: Collection[str] | None = None,
@@ -126,100 +207,13 @@ def index_ffpp(
         LayoutError: the root holds neither ``original_sequences`` nor ``manipulated_sequences``.
         SplitLeakError: the official splits put one group in two splits.
     """
-    root = Path(root)
-    if not root.is_dir():
-        raise LayoutError(f"{root}: not a folder")
-    orig, manip = root / "original_sequences", root / "manipulated_sequences"
-    if not orig.is_dir() and not manip.is_dir():
-        raise LayoutError(
-            f"{root}: not a FaceForensics++ root (expected original_sequences/ and manipulated_sequences/ folders)"
-        )
-    failures: list[Failure] = []
-    want_methods = set(methods) if methods is not None else None
-    want_comps = set(compressions) if compressions is not None else None
-
-    # (method, folder of <comp> folders)
-    sources: list[tuple[str, Path]] = []
-    if orig.is_dir():
-        for d in sorted(p for p in orig.iterdir() if p.is_dir()):
-            method = REAL_METHODS.get(d.name)
-            if method is None:
-                failures.append(
-                    (str(d), f"unknown layout: expected one of {sorted(REAL_METHODS)} in original_sequences")
-                )
-            elif method == "original" or want_methods is None or "DeepFakeDetection" in want_methods:
-                sources.append((method, d))
-    if manip.is_dir():
-        for d in sorted(p for p in manip.iterdir() if p.is_dir()):
-            if want_methods is None or d.name in want_methods:
-                sources.append((d.name, d))
-    seen_methods = {m for m, _ in sources}
-    seen_comps: set[str] = set()
-    for m in sorted((want_methods or set()) - seen_methods):
-        failures.append((str(manip / m), "requested method not found"))
-
-    rows = []
-    for method, method_dir in sources:
-        for comp_dir in sorted(p for p in method_dir.iterdir() if p.is_dir() and p.name not in _NOT_COMPRESSIONS):
-            comp = comp_dir.name
-            if want_comps is not None and comp not in want_comps:
-                continue
-            seen_comps.add(comp)
-            videos_dir = comp_dir / "videos"
-            if not videos_dir.is_dir():
-                failures.append((str(comp_dir), "unknown layout: expected a videos/ folder"))
-                continue
-            files = list(iter_videos(videos_dir))
-            if not files:
-                failures.append((str(videos_dir), "empty folder: no video files"))
-            for f in files:
-                rows.append(
-                    {
-                        "video_id": f"{method}/{comp}/{f.stem}",
-                        "path": relpath(f, root),
-                        "label": 0 if method in REAL_METHODS.values() else 1,
-                        "dataset": "ffpp",
-                        "method": method,
-                        "compression": comp,
-                    }
-                )
-    for c in sorted((want_comps or set()) - seen_comps):
-        failures.append((str(root), f"requested compression {c!r} not found"))
-
-    uf = UnionFind()
-    ids_of = {}
-    for r in rows:
-        ids = _identities(r["method"], Path(r["path"]).stem) or [r["video_id"]]
-        ids_of[r["video_id"]] = ids
-        uf.union(*ids)
-    for r in rows:
-        r["group"] = uf.find(ids_of[r["video_id"]][0])
-    videos = make_table(rows, root)
-
-    official: dict[str, str] = {}
-    files = find_split_files(root, splits_dir)
-    if files:
-        id_split = read_official_splits(files)
-        source = f"official splits in {next(iter(files.values())).parent}"
-        for vid, ids in ids_of.items():
-            found = {id_split[i] for i in ids if i in id_split}
-            if len(found) > 1:
-                group = videos.loc[videos["video_id"] == vid, "group"].iloc[0]
-                raise SplitLeakError(
-                    f"{source}: video {vid!r} (group {group!r}) links identities {ids} listed in splits {sorted(found)}"
-                )
-            if found:
-                official[vid] = found.pop()
-        # Ids the official files list but no indexed video shows (a partial download, or filtered out).
-        shown = {i for ids in ids_of.values() for i in ids}
-        for i in sorted(set(id_split) - shown):
-            failures.append(
-                (
-                    str(orig / "youtube" / "*" / "videos" / f"{i}.mp4"),
-                    f"id listed in {id_split[i]}.json but no video shows it",
-                )
-            )
-    else:
-        source = "official split"
-    videos, dropped = resolve_splits(videos, official, ratios=ratios, seed=seed, unlisted="inherit", source=source)
-    return IndexResult(videos, failures + dropped)
+    root = _check_root(Path(root))
+    draft = IndexDraft(root, "ffpp")
+    seen_compressions: set[str] = set()
+    for method, method_dir in _method_folders(draft, methods):
+        seen_compressions |= _add_method(draft, method, method_dir, compressions)
+    for c in sorted(set(compressions or ()) - seen_compressions):
+        draft.fail(root, f"requested compression {c!r} not found")
+    groups = assign_groups(draft)
+    official, source = _official_splits(draft, groups, find_split_files(root, splits_dir))
+    return finalise_index(draft, groups, official, ratios=ratios, seed=seed, source=source)

@@ -8,8 +8,9 @@ from pathlib import Path
 
 import pandas as pd
 
-from deepfakeforensics.indexing._common import Failure, IndexResult, LayoutError, iter_videos, make_table, relpath
-from deepfakeforensics.indexing.splits import DEFAULT_RATIOS, resolve_splits
+from deepfakeforensics.indexing._common import IndexResult, LayoutError, iter_videos, relpath
+from deepfakeforensics.indexing._pipeline import IndexDraft, assign_groups, finalise_index
+from deepfakeforensics.indexing.splits import DEFAULT_RATIOS
 
 #: Folder names (case-insensitive) that give a label, and label values a CSV may use.
 FOLDER_LABELS = {"real": 0, "fake": 1}
@@ -26,6 +27,62 @@ def _label_from_parts(parts: tuple[str, ...]) -> tuple[int, str] | None:
             below = parts[i + 1 : -1]
             return 1, below[0] if below else "fake"
     return None
+
+
+def _add_listed_videos(draft: IndexDraft, labels_csv: str | os.PathLike) -> dict[str, str]:
+    """Add the videos a CSV of ``path,label[,group,method,split]`` lists; absent files and unknown labels are failures.
+
+    Returns:
+        video_id -> split from the ``split`` column (empty cells: none).
+
+    Raises:
+        ValueError: the CSV lacks ``path`` or ``label`` (naming the file).
+    """
+    table = pd.read_csv(labels_csv, dtype=str, keep_default_na=False)
+    missing = {"path", "label"} - set(table.columns)
+    if missing:
+        raise ValueError(f"{labels_csv}: missing columns {sorted(missing)} (expected path,label)")
+    name = Path(labels_csv).name
+    official = {}
+    for rec in table.to_dict("records"):
+        f = Path(rec["path"]) if Path(rec["path"]).is_absolute() else draft.root / rec["path"]
+        label = CSV_LABELS.get(rec["label"].strip().lower())
+        if label is None:
+            draft.fail(f, f"unknown label {rec['label']!r} in {name}")
+            continue
+        if not f.is_file():
+            draft.fail(f, f"listed in {name} but absent")
+            continue
+        rel = relpath(f, draft.root)
+        vid = rel.rsplit(".", 1)[0] if "." in Path(rel).name else rel
+        method = rec.get("method") or ("fake" if label else "original")
+        draft.add(f, vid, label, method, keys=[rec.get("group") or vid])
+        if rec.get("split"):
+            official[vid] = rec["split"]
+    return official
+
+
+def _add_labelled_folders(draft: IndexDraft) -> None:
+    """Add every video below a folder named real or fake; other videos and empty real/fake folders are failures.
+
+    Raises:
+        LayoutError: the root is not a folder, or has no folder named real or fake.
+    """
+    root = draft.root
+    if not root.is_dir():
+        raise LayoutError(f"{root}: not a folder")
+    label_dirs = [Path(d) / n for d, dirs, _ in os.walk(root) for n in dirs if n.lower() in FOLDER_LABELS]
+    if not label_dirs:
+        raise LayoutError(f"{root}: expected real/ and fake/ folders (at any depth) or a CSV of path,label")
+    for d in sorted(label_dirs):
+        draft.list_videos(d)  # records the empty ones
+    for f in iter_videos(root):
+        rel = relpath(f, root)
+        found = _label_from_parts(Path(rel).parts)
+        if found is None:
+            draft.fail(f, "not under a folder named real or fake: skipped")
+            continue
+        draft.add(f, rel.rsplit(".", 1)[0], label=found[0], method=found[1])
 
 
 def index_folder(
@@ -54,65 +111,11 @@ def index_folder(
     root = Path(root)
     if labels_csv is None and root.suffix.lower() == ".csv" and root.is_file():
         root, labels_csv = root.parent, root
-    failures: list[Failure] = []
-    rows = []
+    draft = IndexDraft(root, "folder")
     official: dict[str, str] = {}
     if labels_csv is not None:
-        table = pd.read_csv(labels_csv, dtype=str, keep_default_na=False)
-        missing = {"path", "label"} - set(table.columns)
-        if missing:
-            raise ValueError(f"{labels_csv}: missing columns {sorted(missing)} (expected path,label)")
-        for rec in table.to_dict("records"):
-            f = Path(rec["path"]) if Path(rec["path"]).is_absolute() else root / rec["path"]
-            label = CSV_LABELS.get(rec["label"].strip().lower())
-            if label is None:
-                failures.append((str(f), f"unknown label {rec['label']!r} in {Path(labels_csv).name}"))
-                continue
-            if not f.is_file():
-                failures.append((str(f), f"listed in {Path(labels_csv).name} but absent"))
-                continue
-            rel = relpath(f, root)
-            vid = rel.rsplit(".", 1)[0] if "." in Path(rel).name else rel
-            rows.append(
-                {
-                    "video_id": vid,
-                    "path": rel,
-                    "label": label,
-                    "dataset": "folder",
-                    "method": rec.get("method") or ("fake" if label else "original"),
-                    "compression": None,
-                    "group": rec.get("group") or vid,
-                }
-            )
-            if rec.get("split"):
-                official[vid] = rec["split"]
+        official = _add_listed_videos(draft, labels_csv)
     else:
-        if not root.is_dir():
-            raise LayoutError(f"{root}: not a folder")
-        label_dirs = [Path(d) / n for d, dirs, _ in os.walk(root) for n in dirs if n.lower() in FOLDER_LABELS]
-        if not label_dirs:
-            raise LayoutError(f"{root}: expected real/ and fake/ folders (at any depth) or a CSV of path,label")
-        for d in sorted(label_dirs):
-            if next(iter_videos(d), None) is None:
-                failures.append((str(d), "empty folder: no video files"))
-        for f in iter_videos(root):
-            rel = relpath(f, root)
-            found = _label_from_parts(Path(rel).parts)
-            if found is None:
-                failures.append((str(f), "not under a folder named real or fake: skipped"))
-                continue
-            vid = rel.rsplit(".", 1)[0]
-            rows.append(
-                {
-                    "video_id": vid,
-                    "path": rel,
-                    "label": found[0],
-                    "dataset": "folder",
-                    "method": found[1],
-                    "compression": None,
-                    "group": vid,
-                }
-            )
-    videos = make_table(rows, root)
-    videos, dropped = resolve_splits(videos, official, ratios=ratios, seed=seed, source=f"split column of {labels_csv}")
-    return IndexResult(videos, failures + dropped)
+        _add_labelled_folders(draft)
+    groups = assign_groups(draft)
+    return finalise_index(draft, groups, official, ratios=ratios, seed=seed, source=f"split column of {labels_csv}")

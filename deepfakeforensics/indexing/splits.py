@@ -34,8 +34,8 @@ def group_split(
     """Assign whole groups to splits so that video counts approach `ratios`.
 
     The groups are shuffled with `seed` (from their sorted order, so the input order does not matter), then stably
-    sorted by size, largest first; each in turn goes to the split furthest below its target video count. A group is never divided, even when there are fewer groups than
-    splits (then some splits stay empty).
+    sorted by size, largest first; each in turn goes to the split furthest below its target video count. A group is
+    never divided, even when there are fewer groups than splits (then some splits stay empty).
 
     Args:
         group_sizes: number of videos per group.
@@ -108,6 +108,23 @@ def resolve_splits(
         raise ValueError(f"{source}: unknown split names {bad}")
     videos = videos.copy()
     off = videos["video_id"].map(lambda v: official.get(v))
+    group_official = _official_by_group(videos, off, source)
+    unlisted_rows = videos["group"].isin(group_official) & off.isna()
+    videos, failures = _apply_unlisted(videos, unlisted_rows, group_official, unlisted, source)
+    free = videos.loc[~videos["group"].isin(group_official), "group"]
+    assigned = group_split(Counter(free), ratios, seed) if len(free) else {}
+    videos["split"] = videos["group"].map({**assigned, **group_official}).astype(str)
+    videos = videos.reset_index(drop=True)
+    check_group_splits(videos)
+    return videos, failures
+
+
+def _official_by_group(videos: pd.DataFrame, off: pd.Series, source: str) -> dict[str, str]:
+    """group -> split of the groups with official assignments (`off`: each video's, or NaN).
+
+    Raises:
+        SplitLeakError: a group's official assignments disagree (naming the group and a video in each split).
+    """
     group_official: dict[str, str] = {}
     for g, splits in off.groupby(videos["group"]):
         names = sorted(set(splits.dropna()))
@@ -117,39 +134,39 @@ def resolve_splits(
             raise SplitLeakError(f"{source}: group {g!r} spans splits {names}: {examples}")
         if names:
             group_official[g] = names[0]
+    return group_official
 
-    failures: list[Failure] = []
-    in_official_group = videos["group"].isin(group_official)
-    unlisted_rows = in_official_group & off.isna()
-    if unlisted_rows.any():
-        if unlisted == "error":
-            first = videos[unlisted_rows].iloc[0]
-            raise SplitLeakError(
-                f"{source}: group {first['group']!r} has officially assigned videos ({group_official[first['group']]}) "
-                f"and {int(unlisted_rows.sum())} unlisted ones in leaking groups, e.g. {first['video_id']}"
-            )
-        if unlisted == "drop":
-            root = videos.attrs.get("root")
-            for _, row in videos[unlisted_rows].iterrows():
-                failures.append(
-                    (
-                        str(Path(root) / row["path"]) if root else row["path"],
-                        f"dropped: its group {row['group']!r} has videos in the {group_official[row['group']]} set of "
-                        f"the {source}, and a group never spans two splits",
-                    )
-                )
-            videos = videos[~unlisted_rows]
-            off = off[~unlisted_rows]
-            in_official_group = in_official_group[~unlisted_rows]
-        elif unlisted != "inherit":
-            raise ValueError(f"unlisted must be 'inherit', 'drop' or 'error', got {unlisted!r}")
 
-    free = videos.loc[~in_official_group, "group"]
-    assigned = group_split(Counter(free), ratios, seed) if len(free) else {}
-    videos["split"] = videos["group"].map({**assigned, **group_official}).astype(str)
-    videos = videos.reset_index(drop=True)
-    check_group_splits(videos)
-    return videos, failures
+def _apply_unlisted(
+    videos: pd.DataFrame, unlisted_rows: pd.Series, group_official: Mapping[str, str], unlisted: Unlisted, source: str
+) -> tuple[pd.DataFrame, list[Failure]]:
+    """Apply the `unlisted` policy to the videos without an official split whose group has one (`unlisted_rows`).
+
+    Returns:
+        (the videos kept, a failure for each one dropped).
+    """
+    if not unlisted_rows.any():
+        return videos, []
+    if unlisted == "error":
+        first = videos[unlisted_rows].iloc[0]
+        raise SplitLeakError(
+            f"{source}: group {first['group']!r} has officially assigned videos ({group_official[first['group']]}) "
+            f"and {int(unlisted_rows.sum())} unlisted ones in leaking groups, e.g. {first['video_id']}"
+        )
+    if unlisted == "inherit":
+        return videos, []
+    if unlisted != "drop":
+        raise ValueError(f"unlisted must be 'inherit', 'drop' or 'error', got {unlisted!r}")
+    root = videos.attrs.get("root")
+    failures = [
+        (
+            str(Path(root) / row["path"]) if root else row["path"],
+            f"dropped: its group {row['group']!r} has videos in the {group_official[row['group']]} set of "
+            f"the {source}, and a group never spans two splits",
+        )
+        for _, row in videos[unlisted_rows].iterrows()
+    ]
+    return videos[~unlisted_rows], failures
 
 
 def split_summary(videos: pd.DataFrame) -> pd.DataFrame:
