@@ -5,6 +5,19 @@ from the model's ``default_cfg``. With ``train=True`` they augment; the random d
 ``(seed, epoch, index)`` (call `set_epoch` each epoch), so results do not depend on the number of loader workers
 and an interrupted run resumes exactly.
 
+The manifest is validated when loaded (`deepfakeforensics.manifest.read_manifest`) and every crop path is resolved
+inside the manifest's root: a path leading outside it is refused, never opened. A crop that cannot be read is never
+served under another item's name:
+
+- ``missing="error"`` (default): construction raises `CropReadError` naming every crop listed but missing or empty
+  (or escaping the root), and reading an unreadable crop raises naming it.
+- ``missing="skip"``: such crops are dropped at construction (`skipped`, `n_missing`). A crop that fails to decode
+  later, while reading, is replaced in training by another item carrying its own label and ids (bounded, seeded by
+  ``(seed, epoch, index)``); in evaluation the item comes back as an `UnreadableItem`, which `collate_readable`
+  drops from its batch and reports in the batch's ``failures``.
+
+`verify_crops` checks the crops of several datasets before a run starts and reports every problem at once.
+
 Example:
     >>> model = create_model("mesonet4")  # doctest: +SKIP
     >>> train_ds = build_dataset("labels/ffpp_faces.csv", "train", model, train=True)  # doctest: +SKIP
@@ -13,53 +26,144 @@ Example:
 
 from __future__ import annotations
 
+import copy
 import logging
 import os
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any, Literal, NamedTuple
 
-import cv2
 import numpy as np
 import pandas as pd
 import torch
-from torch.utils.data import Dataset
+from torch.utils.data import Dataset, default_collate
+from tqdm.auto import tqdm
 
-from deepfakeforensics._io import load_table
-from deepfakeforensics.faces.crop import read_rgb
+from deepfakeforensics.faces.crop import jpeg_header_problem, read_jpeg_strict
+from deepfakeforensics.manifest import PathEscapeError, read_manifest, resolve_inside, validate_manifest
 from deepfakeforensics.models._base import Detector, ModelCfg
 from deepfakeforensics.transforms import AugmentConfig, augment_frames, to_tensor
+from deepfakeforensics.windows import WindowConfig, make_windows
 
 log = logging.getLogger(__name__)
 
 ID_COLUMNS = ["video_id", "track", "frame"]
 REQUIRED_COLUMNS = ["video_id", "track", "frame", "path", "label"]
+PROBLEM_COLUMNS = ["path", "reason"]
+#: Items tried in place of an unreadable one in training before giving up (raising `CropReadError`).
+MAX_REPLACEMENTS = 16
+#: Files named in the message of a `CropReadError` that lists several (all are in its ``problems`` table).
+SHOWN_PROBLEMS = 20
+
+FrameMap = Callable[[list[np.ndarray], int], list[np.ndarray]]
 
 
 class CropReadError(OSError):
-    """A face crop listed in the manifest that is missing or cannot be decoded; the message names the file."""
+    """Face crops listed in the manifest that are missing or cannot be decoded; the message names the files.
+
+    Attributes:
+        path: the (first) file, when known.
+        reason: why it cannot be read, when known.
+        problems: every bad file (columns path, reason), for an error about several (`verify_crops`).
+    """
+
+    def __init__(
+        self, message: str, path: str | None = None, reason: str | None = None, problems: pd.DataFrame | None = None
+    ) -> None:
+        super().__init__(message)
+        self.path, self.reason = path, reason
+        self.problems = problems if problems is not None else pd.DataFrame(columns=PROBLEM_COLUMNS)
+
+    def __reduce__(self) -> tuple:  # picklable across DataLoader workers, attributes included
+        return type(self), (str(self), self.path, self.reason, self.problems)
 
 
 def read_crop(path: str | os.PathLike) -> np.ndarray:
-    """Decode a face crop to an RGB ``uint8`` array (H, W, 3); raises `CropReadError` naming the file."""
+    """Decode a face crop to an RGB ``uint8`` array (H, W, 3); raises `CropReadError` naming the file.
+
+    Corrupt JPEG data counts as unreadable, even where a lenient decoder would return broken pixels.
+    """
     try:
-        return read_rgb(path)
+        return read_jpeg_strict(path)
     except ValueError as e:
-        raise CropReadError(f"face crop {e}") from None
+        reason = str(e).removeprefix(f"{path}: image ")
+        raise CropReadError(f"face crop {e}", path=str(path), reason=reason) from None
+
+
+def crop_problem(path: str | os.PathLike, decode: bool = False) -> str | None:
+    """Why the crop at `path` cannot be read (missing, empty, bad header, truncated; corrupt data with `decode`).
+
+    None when it looks sound. Without `decode` only the header is parsed (a few hundredths of a millisecond).
+    """
+    reason = jpeg_header_problem(path)
+    if reason is not None or not decode:
+        return reason
+    try:
+        read_crop(path)
+    except CropReadError as e:
+        return e.reason
+    return None
+
+
+@dataclass(frozen=True)
+class UnreadableItem:
+    """What an evaluation dataset (``train=False, missing="skip"``) returns for an item whose crop cannot be read.
+
+    `collate_readable` drops it from the batch and reports ``(path, reason)``; `shape` is an item's tensor shape, so
+    a batch of nothing but unreadable items still has a well-formed (empty) input tensor.
+    """
+
+    index: int
+    path: str
+    reason: str
+    shape: tuple[int, ...]
+
+
+class ReadableBatch(NamedTuple):
+    """A batch from `collate_readable`: ``batch[0]`` and ``batch[1]`` are the inputs and labels as usual.
+
+    Attributes:
+        x: inputs of the readable items (first dimension 0 when none was readable).
+        y: their labels.
+        ids: their identities (``video_id``, ``track``, ``frame`` or ``start_frame``/``end_frame``, and ``index``,
+            the item's row in the dataset's ``meta``) when the dataset returns them (``return_meta``), else None.
+        failures: ``(path, reason)`` of every item of the batch that was dropped as unreadable.
+    """
+
+    x: torch.Tensor
+    y: torch.Tensor
+    ids: dict[str, Any] | None
+    failures: list[tuple[str, str]]
+
+
+def collate_readable(items: Sequence[tuple | UnreadableItem]) -> ReadableBatch:
+    """DataLoader ``collate_fn`` that drops unreadable items and carries their failures with the batch.
+
+    It runs where the batch is built (a worker process, with ``num_workers > 0``), so the failures reach the main
+    process inside the batch, never through the dataset object.
+
+    Example:
+        >>> loader = DataLoader(ds, batch_size=32, collate_fn=collate_readable)  # doctest: +SKIP
+        >>> for x, y, ids, failures in loader: ...  # doctest: +SKIP
+    """
+    good = [it for it in items if not isinstance(it, UnreadableItem)]
+    failures = [(it.path, it.reason) for it in items if isinstance(it, UnreadableItem)]
+    if not good:
+        return ReadableBatch(torch.zeros((0, *items[0].shape)), torch.zeros(0), None, failures)
+    fields = default_collate(good)
+    return ReadableBatch(fields[0], fields[1], fields[2] if len(fields) > 2 else None, failures)
 
 
 def _load_faces(faces: str | os.PathLike | pd.DataFrame) -> pd.DataFrame:
-    if isinstance(faces, pd.DataFrame):
-        df = faces
-        if "root" not in df.attrs:
-            raise ValueError("a faces DataFrame needs df.attrs['root'] (load it with deepfakeforensics._io.load_table)")
-    else:
-        df = load_table(faces)
-        df.attrs["source"] = str(faces)
-    missing = [c for c in REQUIRED_COLUMNS if c not in df.columns]
-    if missing:
-        raise ValueError(f"{df.attrs.get('source', 'faces table')}: missing columns {missing}")
-    return df
+    """The validated faces manifest (a path is read with `read_manifest`; a DataFrame needs its recorded root)."""
+    if not isinstance(faces, pd.DataFrame):
+        return read_manifest(faces, kind="faces")
+    if "root" not in faces.attrs:
+        raise ValueError(
+            "a faces DataFrame needs df.attrs['root'] (load it with deepfakeforensics.manifest.read_manifest)"
+        )
+    return validate_manifest(faces, "faces")
 
 
 def _select_split(df: pd.DataFrame, split: str | Sequence[str] | None) -> pd.DataFrame:
@@ -75,25 +179,37 @@ def _select_split(df: pd.DataFrame, split: str | Sequence[str] | None) -> pd.Dat
     return out
 
 
-def _check_crops(root: Path, paths: pd.Series, verify: bool) -> list[tuple[str, str]]:
-    """``(path, reason)`` of every crop that is missing or empty (or, with `verify`, does not decode)."""
+def _screen_crops(root: Path, rels: Sequence[str], decode: bool) -> tuple[list[str | None], list[tuple[str, str]]]:
+    """Resolve every crop inside `root` and stat it (and, with `decode`, decode it).
+
+    Returns:
+        ``(paths, problems)``: the absolute path of each row (None for a bad one), and ``(path, reason)`` of the bad
+        ones: escaping the root (named as listed, never opened), missing, empty, or (with `decode`) undecodable.
+    """
+    paths: list[str | None] = []
     problems = []
-    for rel in paths:
-        path = root / rel
+    for rel in rels:
         try:
-            size = path.stat().st_size
-        except OSError:
-            problems.append((str(path), "missing"))
+            path = str(resolve_inside(root, rel))
+        except PathEscapeError as e:
+            paths.append(None)
+            problems.append((str(rel), f"refused: {e}"))
             continue
-        if size == 0:
-            problems.append((str(path), "empty file"))
-        elif verify and cv2.imread(str(path), cv2.IMREAD_REDUCED_COLOR_8) is None:
-            problems.append((str(path), "not a decodable image"))
-    return problems
+        try:
+            size = os.stat(path).st_size
+            reason = "empty (0 bytes)" if size == 0 else (crop_problem(path, decode=True) if decode else None)
+        except OSError:
+            reason = "missing"
+        paths.append(None if reason else path)
+        if reason:
+            problems.append((path, reason))
+    return paths, problems
 
 
 class _FaceDataset(Dataset):
-    """Machinery shared by the frame and window datasets: manifest, split, missing files, augmentation, reading."""
+    """Machinery shared by the frame and window datasets: manifest, split, unreadable files, augmentation, reading."""
+
+    meta: pd.DataFrame
 
     def __init__(
         self,
@@ -109,50 +225,106 @@ class _FaceDataset(Dataset):
     ) -> None:
         if missing not in ("error", "skip"):
             raise ValueError(f"missing must be 'error' or 'skip', not {missing!r}")
-        df = _select_split(_load_faces(faces), split)
+        df = self._arrange(_select_split(_load_faces(faces), split))
         self.root = Path(df.attrs["root"])
         self.source = df.attrs.get("source")
-        self.split = split
-        self.model_cfg = model_cfg
-        self.train = train
+        self.split, self.model_cfg, self.train, self.missing = split, model_cfg, train, missing
         self.augment = (augment or AugmentConfig()) if train else None
-        self.missing = missing
-        self.seed = int(seed)
-        self.epoch = 0
-        self.return_meta = return_meta
-        # Crops that are listed but absent, empty (or undecodable, with `verify`): an error naming them, or dropped.
-        problems = _check_crops(self.root, df["path"], verify)
-        self.skipped = pd.DataFrame(problems, columns=["path", "reason"])
+        self.seed, self.epoch, self.return_meta = int(seed), 0, return_meta
+        self._frame_map: FrameMap | None = None
+        paths, problems = _screen_crops(self.root, list(df["path"]), verify)
+        self.skipped = pd.DataFrame(problems, columns=PROBLEM_COLUMNS)
         self.n_missing = len(problems)
         if problems:
             if missing == "error":
                 shown = "; ".join(f"{p}: {r}" for p, r in problems[:3])
-                raise CropReadError(f"{len(problems)} face crop(s) listed in the manifest cannot be read, e.g. {shown}")
+                raise CropReadError(
+                    f"{len(problems)} face crop(s) listed in the manifest cannot be read, e.g. {shown}",
+                    problems[0][0],
+                    problems[0][1],
+                    self.skipped,
+                )
             log.warning("skipped %d unreadable face crop(s), e.g. %s: %s", len(problems), *problems[0])
-            bad = {p for p, _ in problems}
-            df = df[[str(self.root / p) not in bad for p in df["path"]]].reset_index(drop=True)
+            keep = np.array([p is not None for p in paths], dtype=bool)
+            df = df[keep].reset_index(drop=True)
+            paths = [p for p in paths if p is not None]
         self.faces = df
-        self._paths = [str(self.root / p) for p in df["path"]]
+        self._paths: list[str] = paths
+
+    def _arrange(self, df: pd.DataFrame) -> pd.DataFrame:
+        """Row order of `faces` (the window dataset sorts by track and frame)."""
+        return df
 
     def set_epoch(self, epoch: int) -> None:
         """Select the epoch whose augmentation draws `__getitem__` returns (set before creating the loader iterator)."""
         self.epoch = int(epoch)
 
-    def _read_frames(self, rows: Sequence[int], index: int) -> torch.Tensor:
-        try:
-            frames = [read_crop(self._paths[r]) for r in rows]
-        except CropReadError as e:
-            if self.missing == "error":
-                raise
-            # A crop that went bad after construction: warn naming it and serve the next item instead.
-            log.warning("%s; serving item %d instead", e, (index + 1) % len(self))
-            return self._read_frames(self._item_rows((index + 1) % len(self)), (index + 1) % len(self))
-        if self.augment is not None:
-            frames = augment_frames(frames, self.augment, (self.seed, self.epoch, index))
-        return to_tensor(frames, self.model_cfg)
+    def map_frames(self, fn: FrameMap) -> _FaceDataset:
+        """A copy whose decoded frames pass through ``fn(frames, index)`` before normalisation (e.g. a perturbation).
+
+        Unreadable crops are handled as in the original. `fn` must be picklable for spawned DataLoader workers.
+        """
+        out = copy.copy(self)
+        out._frame_map = fn
+        return out
 
     def _item_rows(self, index: int) -> Sequence[int]:
         return [index]
+
+    def _set_meta(self, meta: pd.DataFrame, id_columns: Sequence[str]) -> None:
+        """Set the per-item table, and the labels and ids `__getitem__` reads (plain lists: fast per item)."""
+        self.meta = meta
+        self._y = meta["label"].to_numpy(dtype=np.float32)
+        self._ids = {c: meta[c].tolist() for c in id_columns}
+
+    def _item_ids(self, index: int) -> dict[str, Any]:
+        return {**{c: values[index] for c, values in self._ids.items()}, "index": index}
+
+    @property
+    def item_shape(self) -> tuple[int, ...]:
+        """Shape of one item's input tensor."""
+        return tuple(self.model_cfg.input_size)
+
+    def _load(self, index: int, draw: int) -> tuple[torch.Tensor, torch.Tensor, dict[str, Any]]:
+        """Item `index` as ``(x, y, ids)``, augmented with draw ``(seed, epoch, draw)``; raises `CropReadError`."""
+        frames = [read_crop(self._paths[r]) for r in self._item_rows(index)]
+        if self.augment is not None:
+            frames = augment_frames(frames, self.augment, (self.seed, self.epoch, draw))
+        if self._frame_map is not None:
+            frames = self._frame_map(frames, index)
+        x = to_tensor(frames, self.model_cfg)
+        x = x if len(self.item_shape) == 4 else x[0]
+        return x, torch.tensor(self._y[index]), self._item_ids(index)
+
+    def _replacement(self, index: int, error: CropReadError) -> tuple[torch.Tensor, torch.Tensor, dict[str, Any]]:
+        """A readable item other than `index` (training only), drawn from ``(seed, epoch, index)``; its own label."""
+        rng = np.random.default_rng((self.seed, self.epoch, index, 1))
+        candidates = rng.choice(len(self), size=min(len(self), MAX_REPLACEMENTS + 1), replace=False)
+        errors = [error]
+        for j in (int(c) for c in candidates if c != index):
+            try:
+                item = self._load(j, index)
+            except CropReadError as e:
+                errors.append(e)
+                continue
+            log.warning("%s; training on item %d in its place (with its own label)", error, j)
+            return item
+        names = "; ".join(f"{e.path}: {e.reason}" for e in errors)
+        raise CropReadError(
+            f"item {index} and {len(errors) - 1} replacement(s) cannot be read: {names}", error.path, error.reason
+        )
+
+    def __getitem__(self, index: int) -> tuple | UnreadableItem:
+        index = int(index)
+        try:
+            x, y, ids = self._load(index, index)
+        except CropReadError as e:
+            if self.missing == "error":
+                raise
+            if not self.train:
+                return UnreadableItem(index, str(e.path), str(e.reason), self.item_shape)
+            x, y, ids = self._replacement(index, e)
+        return (x, y, ids) if self.return_meta else (x, y)
 
     @property
     def labels(self) -> np.ndarray:
@@ -175,66 +347,29 @@ class _FaceDataset(Dataset):
             "augment": self.augment.to_dict() if self.augment is not None else None,
         }
 
-    meta: pd.DataFrame
-
 
 class FrameDataset(_FaceDataset):
-    """One item per face crop: ``(tensor (C, H, W), label)``, plus a dict (video_id, track, frame) if `return_meta`.
+    """One item per face crop: ``(tensor (C, H, W), label)``, plus its ids if `return_meta`.
 
     Args:
-        faces: path of a faces manifest written with ``save_table`` (or a DataFrame from ``load_table``).
+        faces: path of a faces manifest written with ``write_manifest`` (or a DataFrame from ``read_manifest``).
         split: ``"train"``, ``"val"``, ``"test"``, a list of them, or None for every row.
         model_cfg: the model's ``default_cfg`` (input size, mean, std).
         train: augment with `augment` (default `AugmentConfig()`); otherwise only resize and normalise.
-        augment: augmentation probabilities and ranges (used when `train`).
-        missing: a crop listed but missing, empty or (with `verify`) undecodable: ``"error"`` raises naming it;
-            ``"skip"`` drops it, counted in `n_missing` and listed in `skipped` (path, reason). A crop that fails
-            to decode later, while reading, raises in ``"error"`` mode and is replaced by the next item (with a
-            warning naming it) in ``"skip"`` mode.
-        verify: decode every crop at construction (about 1 ms each) instead of only checking it exists.
+        augment: augmentation settings (used when `train`).
+        missing: a crop listed but missing, empty, escaping the root or (with `verify`) undecodable: ``"error"``
+            raises naming it; ``"skip"`` drops it, counted in `n_missing` and listed in `skipped` (path, reason).
+            A crop that fails to decode later, while reading, raises in ``"error"`` mode; in ``"skip"`` mode it is
+            replaced by another item with its own label and ids (training) or returned as an `UnreadableItem`
+            (evaluation: load with ``collate_fn=collate_readable``).
+        verify: decode every crop at construction (strictly: corrupt data counts) instead of only checking it exists.
         seed: seed of the augmentation draws (with the epoch and the item index).
-        return_meta: also return ``{"video_id", "track", "frame"}`` with each item.
+        return_meta: also return ``{"video_id", "track", "frame", "index"}`` with each item (``index``: its row in
+            `meta`).
 
     Example:
         >>> ds = FrameDataset("labels/ffpp_faces.csv", "val", model.default_cfg)  # doctest: +SKIP
         >>> x, y = ds[0]
-    """
-
-    def __init__(self, faces: str | os.PathLike | pd.DataFrame, split: str | Sequence[str] | None,
-                 model_cfg: ModelCfg, train: bool = False, **kwargs: Any) -> None:  # fmt: skip
-        super().__init__(faces, split, model_cfg, train=train, **kwargs)
-        self.meta = self.faces.copy()
-        self.meta.attrs = {}
-
-    def __len__(self) -> int:
-        return len(self.faces)
-
-    def __getitem__(self, index: int) -> tuple:
-        x = self._read_frames([index], index)[0]
-        y = torch.tensor(float(self.faces.at[index, "label"]))
-        if not self.return_meta:
-            return x, y
-        row = self.faces.loc[index]
-        return x, y, {"video_id": str(row["video_id"]), "track": int(row["track"]), "frame": int(row["frame"])}
-
-
-class WindowDataset(_FaceDataset):
-    """One item per window of `window` consecutive sampled frames of one face track: ``(tensor (T, C, H, W), label)``.
-
-    Windows are index arrays into the manifest, built at construction: each (video_id, track) is sorted by frame and
-    cut into windows of `window` rows every `stride` rows, so a window never mixes tracks or videos. A track shorter
-    than `window` is padded (``short="pad"``: repeat its last frame, or ``pad_mode="loop"`` to cycle it) or dropped
-    (``short="drop"``); `n_padded` and `n_dropped` count such tracks. The label of a window is its video's label.
-    `meta` has one row per window: video_id, track, start_frame, end_frame, n_frames (real frames), label and the
-    video-level columns of the manifest (split, group, method, ...).
-
-    Args:
-        window: frames per window (T).
-        stride: rows between the starts of two windows of a track (default: `window`, no overlap).
-        short: ``"pad"`` or ``"drop"`` tracks shorter than `window`.
-        pad_mode: ``"repeat"`` the last frame, or ``"loop"`` over the track.
-        **kwargs: as `FrameDataset` (train, augment, missing, seed, return_meta). Augmentation parameters are drawn
-            once per window and applied to all its frames.
     """
 
     def __init__(
@@ -242,63 +377,61 @@ class WindowDataset(_FaceDataset):
         faces: str | os.PathLike | pd.DataFrame,
         split: str | Sequence[str] | None,
         model_cfg: ModelCfg,
-        window: int = 8,
-        stride: int | None = None,
         train: bool = False,
-        short: Literal["pad", "drop"] = "pad",
-        pad_mode: Literal["repeat", "loop"] = "repeat",
         **kwargs: Any,
     ) -> None:
-        if window < 1:
-            raise ValueError(f"window must be >= 1, not {window}")
-        stride = window if stride is None else int(stride)
-        if stride < 1:
-            raise ValueError(f"stride must be >= 1, not {stride}")
-        if short not in ("pad", "drop") or pad_mode not in ("repeat", "loop"):
-            raise ValueError(f"short must be 'pad'|'drop' and pad_mode 'repeat'|'loop', not {short!r}, {pad_mode!r}")
         super().__init__(faces, split, model_cfg, train=train, **kwargs)
-        self.window, self.stride, self.short, self.pad_mode = int(window), stride, short, pad_mode
-        faces_df = self.faces.sort_values(["video_id", "track", "frame"], kind="stable").reset_index(drop=True)
-        self.faces = faces_df
-        self._paths = [str(self.root / p) for p in faces_df["path"]]
-        mixed = faces_df.groupby("video_id", sort=False)["label"].nunique()
+        meta = self.faces.copy()
+        meta.attrs = {}
+        self._set_meta(meta, ID_COLUMNS)
+
+    def __len__(self) -> int:
+        return len(self.faces)
+
+
+class WindowDataset(_FaceDataset):
+    """One item per window of consecutive sampled frames of one face track: ``(tensor (T, C, H, W), label)``.
+
+    Windows are cut from each (video_id, track), sorted by frame, by `deepfakeforensics.windows.make_windows` (the
+    rule prediction uses too), so a window never mixes tracks or videos; `n_padded` and `n_dropped` count the tracks
+    shorter than a window. The label of a window is its video's label. `meta` has one row per window: video_id,
+    track, start_frame, end_frame, n_frames (real frames), label and the video-level columns of the manifest (split,
+    group, method, ...).
+
+    Args:
+        window: a `WindowConfig`, or the frames per window (T), with `stride`, `short` and `pad_mode` beside it.
+        stride: rows between the starts of two windows of a track (default: `window`, no overlap).
+        short: ``"pad"`` or ``"drop"`` tracks shorter than `window` (default ``"pad"``).
+        pad_mode: ``"repeat"`` the last frame, or ``"loop"`` over the track (default ``"repeat"``).
+        **kwargs: as `FrameDataset` (train, augment, missing, seed, return_meta, verify). Augmentation parameters
+            are drawn once per window and applied to all its frames. With `return_meta` the ids are ``video_id``,
+            ``track``, ``start_frame``, ``end_frame`` and ``index``.
+
+    Example:
+        >>> ds = WindowDataset("labels/ffpp_faces.csv", "val", cfg, WindowConfig(window=8, stride=4))  # doctest: +SKIP
+    """
+
+    def __init__(
+        self,
+        faces: str | os.PathLike | pd.DataFrame,
+        split: str | Sequence[str] | None,
+        model_cfg: ModelCfg,
+        window: int | WindowConfig = 8,
+        stride: int | None = None,
+        train: bool = False,
+        short: Literal["pad", "drop"] | None = None,
+        pad_mode: Literal["repeat", "loop"] | None = None,
+        **kwargs: Any,
+    ) -> None:
+        self.window_cfg = _window_config(window, stride, short, pad_mode)
+        super().__init__(faces, split, model_cfg, train=train, **kwargs)
+        cfg = self.window_cfg
+        self.window, self.stride, self.short, self.pad_mode = cfg.window, cfg.step, cfg.short, cfg.pad_mode
+        mixed = self.faces.groupby("video_id", sort=False)["label"].nunique()
         if (mixed > 1).any():
             raise ValueError(f"videos with more than one label in the manifest: {list(mixed[mixed > 1].index[:5])}")
-        windows: list[np.ndarray] = []
-        n_real: list[int] = []
-        self.n_padded = self.n_dropped = 0
-        video_cols = [
-            c for c in faces_df.columns if c not in {"track", "frame", "path", "x0", "y0", "x1", "y1", "prob"}
-        ]
-        for _, rows in faces_df.groupby(["video_id", "track"], sort=False).indices.items():
-            rows = np.asarray(rows)  # already sorted by frame
-            n = len(rows)
-            if n < self.window:
-                if short == "drop":
-                    self.n_dropped += 1
-                    continue
-                self.n_padded += 1
-                if pad_mode == "repeat":
-                    pad = np.concatenate([rows, np.repeat(rows[-1:], self.window - n)])
-                else:
-                    pad = np.resize(rows, self.window)
-                windows.append(pad)
-                n_real.append(n)
-                continue
-            for start in range(0, n - self.window + 1, self.stride):
-                windows.append(rows[start : start + self.window])
-                n_real.append(self.window)
-        self.windows = np.stack(windows) if windows else np.zeros((0, self.window), dtype=np.int64)
-        first = self.windows[:, 0] if len(windows) else np.zeros(0, dtype=np.int64)
-        meta = faces_df.loc[first, video_cols].reset_index(drop=True)
-        meta.insert(1, "track", faces_df["track"].to_numpy()[first])
-        frames = faces_df["frame"].to_numpy()
-        meta.insert(2, "start_frame", frames[first])
-        # the last real frame (a padded window repeats frames; a looped one restarts from the track's beginning)
-        last_real = [w[k - 1] for w, k in zip(self.windows, n_real, strict=True)]
-        meta.insert(3, "end_frame", frames[np.asarray(last_real, dtype=np.int64)])
-        meta.insert(4, "n_frames", np.asarray(n_real, dtype=np.int64))
-        self.meta = meta
+        self.windows, n_real = self._cut_windows()
+        self._set_meta(self._window_meta(n_real), ["video_id", "track", "start_frame", "end_frame"])
         if self.n_padded or self.n_dropped:
             log.info(
                 "%s: %d windows of %d frames; %d track(s) shorter than the window %s",
@@ -306,8 +439,42 @@ class WindowDataset(_FaceDataset):
                 len(self.windows),
                 self.window,
                 self.n_padded or self.n_dropped,
-                "padded" if short == "pad" else "dropped",
+                "padded" if cfg.short == "pad" else "dropped",
             )
+
+    def _arrange(self, df: pd.DataFrame) -> pd.DataFrame:
+        out = df.sort_values(["video_id", "track", "frame"], kind="stable").reset_index(drop=True)
+        out.attrs = dict(df.attrs)
+        return out
+
+    def _cut_windows(self) -> tuple[np.ndarray, np.ndarray]:
+        """Row indices (n_windows, T) into `faces` of every window, and the number of real frames of each."""
+        windows, n_real = [np.zeros((0, self.window), dtype=np.int64)], [np.zeros(0, dtype=np.int64)]
+        self.n_padded = self.n_dropped = 0
+        for rows in self.faces.groupby(["video_id", "track"], sort=False).indices.values():
+            idx, real = make_windows(len(rows), self.window_cfg)  # rows are already sorted by frame
+            if len(rows) < self.window:
+                self.n_padded += int(len(idx) > 0)
+                self.n_dropped += int(len(idx) == 0)
+            windows.append(np.asarray(rows)[idx])
+            n_real.append(real)
+        return np.concatenate(windows), np.concatenate(n_real)
+
+    def _window_meta(self, n_real: np.ndarray) -> pd.DataFrame:
+        """One row per window: ids, frame span, real frames, and the video-level columns of the manifest."""
+        faces = self.faces
+        per_face = {"track", "frame", "path", "x0", "y0", "x1", "y1", "prob", "detected"}
+        video_cols = [c for c in faces.columns if c not in per_face]
+        first = self.windows[:, 0]
+        meta = faces.loc[first, video_cols].reset_index(drop=True)
+        frames = faces["frame"].to_numpy()
+        meta.insert(1, "track", faces["track"].to_numpy()[first])
+        meta.insert(2, "start_frame", frames[first])
+        # the last real frame (a padded window repeats frames; a looped one restarts from the track's beginning)
+        last_real = self.windows[np.arange(len(self.windows)), np.maximum(n_real - 1, 0)]
+        meta.insert(3, "end_frame", frames[last_real] if len(self.windows) else np.zeros(0, dtype=np.int64))
+        meta.insert(4, "n_frames", n_real.astype(np.int64))
+        return meta
 
     def __len__(self) -> int:
         return len(self.windows)
@@ -315,23 +482,9 @@ class WindowDataset(_FaceDataset):
     def _item_rows(self, index: int) -> Sequence[int]:
         return self.windows[index]
 
-    def __getitem__(self, index: int) -> tuple:
-        rows = self.windows[index]
-        x = self._read_frames(rows, index)
-        y = torch.tensor(float(self.meta.at[index, "label"]))
-        if not self.return_meta:
-            return x, y
-        m = self.meta.loc[index]
-        return (
-            x,
-            y,
-            {
-                "video_id": str(m["video_id"]),
-                "track": int(m["track"]),
-                "start_frame": int(m["start_frame"]),
-                "end_frame": int(m["end_frame"]),
-            },
-        )
+    @property
+    def item_shape(self) -> tuple[int, ...]:
+        return (self.window, *self.model_cfg.input_size)
 
     def describe(self) -> dict[str, Any]:
         return {
@@ -345,6 +498,17 @@ class WindowDataset(_FaceDataset):
         }
 
 
+def _window_config(
+    window: int | WindowConfig, stride: int | None, short: str | None, pad_mode: str | None
+) -> WindowConfig:
+    """`window` if it is a `WindowConfig` (then the other three must be unset), else one built from the four."""
+    if isinstance(window, WindowConfig):
+        if stride is not None or short is not None or pad_mode is not None:
+            raise ValueError("give either a WindowConfig or window/stride/short/pad_mode, not both")
+        return window
+    return WindowConfig(window=int(window), stride=stride, short=short or "pad", pad_mode=pad_mode or "repeat")
+
+
 def build_dataset(
     faces: str | os.PathLike | pd.DataFrame,
     split: str | Sequence[str] | None,
@@ -354,7 +518,8 @@ def build_dataset(
 ) -> FrameDataset | WindowDataset:
     """The dataset a model trains on: `WindowDataset` for temporal models, `FrameDataset` otherwise.
 
-    `kwargs` go to the dataset (window, stride, short for windows; augment, missing, seed, return_meta for both).
+    `kwargs` go to the dataset (window, which may be a `WindowConfig`, stride, short, pad_mode for windows; augment,
+    missing, seed, return_meta, verify for both). Window options are ignored for frame models.
     """
     cfg = model.default_cfg
     if cfg.temporal:
@@ -362,3 +527,48 @@ def build_dataset(
     for key in ("window", "stride", "short", "pad_mode"):
         kwargs.pop(key, None)
     return FrameDataset(faces, split, cfg, train=train, **kwargs)
+
+
+def verify_crops(
+    datasets: _FaceDataset | Sequence[_FaceDataset],
+    progress: bool = True,
+    decode: bool = False,
+    raise_errors: bool = True,
+) -> pd.DataFrame:
+    """Check, before a run starts, every crop the given datasets will read, and report all problems at once.
+
+    Each distinct file is checked once: it exists, is not empty, its JPEG header parses and it ends with an
+    end-of-image marker (about 0.05 ms a crop; with `decode`, a full strict decode, about 0.25 ms a 256x256 crop).
+
+    Args:
+        datasets: a `FrameDataset` / `WindowDataset`, or several (e.g. the train and val splits of a run).
+        progress: show a progress bar.
+        decode: decode every crop fully (finds garbage inside the compressed data too).
+        raise_errors: raise when any crop is bad; False returns the problems table instead (e.g. with
+            ``missing="skip"``, where bad crops are replaced or dropped while reading).
+
+    Returns:
+        The problems (columns path, reason), empty when every crop is sound.
+
+    Raises:
+        CropReadError: with `raise_errors`, naming the first `SHOWN_PROBLEMS` bad files and how many there are;
+            its ``problems`` attribute holds them all.
+    """
+    datasets = [datasets] if isinstance(datasets, _FaceDataset) else list(datasets)
+    paths = list(dict.fromkeys(p for ds in datasets for p in ds._paths))
+    problems = []
+    for path in tqdm(paths, desc="checking crops", unit="crop", disable=not progress, leave=False):
+        reason = crop_problem(path, decode=decode)
+        if reason is not None:
+            problems.append((path, reason))
+    table = pd.DataFrame(problems, columns=PROBLEM_COLUMNS)
+    if problems and raise_errors:
+        shown = "\n  ".join(f"{p}: {r}" for p, r in problems[:SHOWN_PROBLEMS])
+        more = f"\n  ... and {len(problems) - SHOWN_PROBLEMS} more" if len(problems) > SHOWN_PROBLEMS else ""
+        raise CropReadError(
+            f"{len(problems)} of {len(paths)} face crop(s) cannot be read:\n  {shown}{more}",
+            problems[0][0],
+            problems[0][1],
+            table,
+        )
+    return table

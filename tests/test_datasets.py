@@ -9,18 +9,18 @@ import numpy as np
 import pandas as pd
 import pytest
 import torch
-from tiny_data import TINY_CFG, TinyDetector, TinyTemporal, crop_image, make_manifest
+from tiny_data import TINY_CFG, TinyDetector, TinyTemporal, make_manifest
 
 from deepfakeforensics._io import load_table, save_table
 from deepfakeforensics.datasets import (
     CropReadError,
     FrameDataset,
+    UnreadableItem,
     WindowDataset,
     build_dataset,
     read_crop,
 )
 from deepfakeforensics.training.sampling import EpochSampler
-from deepfakeforensics.transforms import AugmentConfig, AugmentParams, apply_augment, sample_augment_params, to_tensor
 
 # video -> label; tracks with hand-picked lengths: long, exact, short, and a two-track video
 TRACKS = {("a", 0): 7, ("a", 1): 2, ("b", 0): 4, ("c", 0): 3, ("d", 0): 10}
@@ -40,6 +40,7 @@ def test_frame_dataset_items_and_meta(manifest):
     assert x.shape == (3, 32, 32) and x.dtype == torch.float32
     row = ds.meta.iloc[0]
     assert (meta["video_id"], meta["track"], meta["frame"]) == (row["video_id"], row["track"], row["frame"])
+    assert meta["index"] == 0
     assert float(y) == LABELS[meta["video_id"]]
     assert list(ds.meta["video_id"]).count("a") == 9
     assert len(FrameDataset(manifest, ["train", "val"], TINY_CFG)) == 26
@@ -98,61 +99,6 @@ def test_windows_never_mix_tracks_and_are_consecutive(manifest):
     assert list(rep.faces.iloc[rep.windows[a1]]["frame"]) == [1, 4, 4, 4]
 
 
-def test_augmentation_identical_across_window(tmp_path):
-    """Every frame of a window gets the same draw: identical frames stay identical after augmentation."""
-    img = crop_image(1, 5)
-    tracks = {("s", 0): 4}
-    csv = make_manifest(tmp_path, tracks, {"s": 1}, {"s": "train"})
-    df = load_table(csv)
-    for rel in df["path"]:  # make all four crops the same image
-        cv2.imwrite(str(tmp_path / rel), cv2.cvtColor(img, cv2.COLOR_RGB2BGR), [cv2.IMWRITE_JPEG_QUALITY, 95])
-    aug = AugmentConfig(p_flip=1, p_colour=1, p_jpeg=1, p_downscale=1, p_blur=1, p_noise=1)
-    ds = WindowDataset(csv, "train", TINY_CFG, window=4, train=True, augment=aug)
-    plain = WindowDataset(csv, "train", TINY_CFG, window=4)[0][0]
-    x, _ = ds[0]
-    for t in range(1, 4):
-        assert torch.equal(x[t], x[0])
-    assert not torch.allclose(x[0], plain[0], atol=1e-3)  # it did augment
-    # the draw depends on (seed, epoch, index) only: same epoch -> same tensor; next epoch -> a new draw
-    assert torch.equal(ds[0][0], x)
-    ds.set_epoch(1)
-    assert not torch.equal(ds[0][0], x)
-
-
-def test_each_augmentation_changes_the_image_and_keeps_shape():
-    img = crop_image(0, 1, size=64)
-    rng = np.random.default_rng(0)
-    full = sample_augment_params(AugmentConfig(p_flip=1, p_colour=1, p_jpeg=1, p_downscale=1, p_blur=1, p_noise=1), rng)
-    assert all(v not in (None, False) for v in vars(full).values())
-    singles = {
-        "flip": AugmentParams(flip=True),
-        "colour": AugmentParams(colour=(1.2, 0.8, 1.3, 0.05)),
-        "jpeg": AugmentParams(jpeg_quality=30),
-        "downscale": AugmentParams(downscale=0.4),
-        "blur": AugmentParams(blur_sigma=1.2),
-        "noise": AugmentParams(noise=(6.0, 3)),
-    }
-    for name, params in singles.items():
-        out = apply_augment(img, params)
-        assert out.shape == img.shape and out.dtype == np.uint8, name
-        assert np.abs(out.astype(int) - img).mean() > 0.5, name
-    assert np.array_equal(apply_augment(img, AugmentParams(flip=True)), img[:, ::-1])
-    assert np.array_equal(apply_augment(img, AugmentParams()), img)
-    off = sample_augment_params(AugmentConfig(p_flip=0, p_colour=0, p_jpeg=0, p_downscale=0, p_blur=0, p_noise=0), rng)
-    assert off == AugmentParams()
-    # probabilities are honoured roughly
-    flips = [sample_augment_params(AugmentConfig(p_flip=0.3), np.random.default_rng(i)).flip for i in range(400)]
-    assert 0.2 < np.mean(flips) < 0.4
-
-
-def test_to_tensor_uses_model_normalisation():
-    img = np.full((40, 40, 3), 255, np.uint8)
-    img[..., 1] = 0
-    x = to_tensor([img], TINY_CFG)
-    assert x.shape == (1, 3, 32, 32)
-    assert torch.allclose(x[0, 0], torch.full((32, 32), 2.0)) and torch.allclose(x[0, 1], torch.full((32, 32), -2.0))
-
-
 def test_missing_and_unreadable_crops(tmp_path, caplog):
     csv = make_manifest(tmp_path, {("m", 0): 5}, {"m": 0}, {"m": "train"})
     df = load_table(csv)
@@ -163,16 +109,19 @@ def test_missing_and_unreadable_crops(tmp_path, caplog):
     with caplog.at_level(logging.WARNING):
         ds = FrameDataset(csv, "train", TINY_CFG, missing="skip")
     assert len(ds) == 3 and ds.n_missing == 2
-    assert sorted(ds.skipped["reason"]) == ["empty file", "missing"]
+    assert sorted(ds.skipped["reason"]) == ["empty (0 bytes)", "missing"]
     assert "skipped 2" in caplog.text
     # a corrupt (non-empty) file: found by verify=True, or at read time
     (tmp_path / df["path"][2]).write_bytes(b"not a jpeg at all")
     assert FrameDataset(csv, "train", TINY_CFG, missing="skip", verify=True).n_missing == 3
-    strict = FrameDataset(csv, "train", TINY_CFG, missing="skip")
-    bad = int(np.flatnonzero(strict.meta["path"] == df["path"][2])[0])
+    lenient = FrameDataset(csv, "train", TINY_CFG, missing="skip")
+    bad = int(np.flatnonzero(lenient.meta["path"] == df["path"][2])[0])
+    item = lenient[bad]  # evaluation: reported as unreadable, never replaced by another item
+    assert isinstance(item, UnreadableItem) and item.index == bad and item.path.endswith(df["path"][2])
+    training = FrameDataset(csv, "train", TINY_CFG, train=True, missing="skip", return_meta=True)
     with caplog.at_level(logging.WARNING):
-        x, y = strict[bad]  # replaced by the next item, with a warning naming the file
-    assert x.shape == (3, 32, 32) and df["path"][2].split("/")[-1] in caplog.text
+        x, y, ids = training[bad]  # training: another item, with its own label and ids, and a warning naming the file
+    assert x.shape == (3, 32, 32) and ids["index"] != bad and df["path"][2].split("/")[-1] in caplog.text
     # window datasets drop missing rows before building windows, so tracks just get shorter
     wds = WindowDataset(csv, "train", TINY_CFG, window=2, missing="skip", verify=True)
     assert len(wds) == 1 and wds.n_missing == 3

@@ -1,4 +1,10 @@
-"""Square face crops around detected boxes, and JPEG writing with exactly one RGB -> BGR conversion."""
+"""Square face crops around detected boxes, JPEG writing with exactly one RGB -> BGR conversion, and reading back.
+
+Two readers: `read_rgb` reads any image a user hands in (OpenCV: every format, EXIF orientation applied);
+`read_jpeg_strict` reads the crops this toolkit wrote, and refuses a JPEG that libjpeg can only decode by guessing
+("Corrupt JPEG data", "Premature end of JPEG file"), which OpenCV and PIL decode silently into broken pixels.
+`jpeg_header_problem` is the cheap check of a crop file (its header only, and its end-of-image marker).
+"""
 
 from __future__ import annotations
 
@@ -8,6 +14,10 @@ from pathlib import Path
 
 import cv2
 import numpy as np
+import simplejpeg
+
+JPEG_SOI = b"\xff\xd8"  # start-of-image marker: the first two bytes of every JPEG file
+JPEG_EOI = b"\xff\xd9"  # end-of-image marker: the last two of a complete one
 
 
 def square_region(box: Sequence[float], margin: float) -> tuple[int, int, int]:
@@ -58,3 +68,54 @@ def read_rgb(path: str | os.PathLike) -> np.ndarray:
         reason = "missing" if not Path(path).is_file() else "unreadable (not a decodable image)"
         raise ValueError(f"{path}: image {reason}")
     return cv2.cvtColor(bgr, cv2.COLOR_BGR2RGB)
+
+
+def _file_problem(path: str | os.PathLike) -> tuple[bytes, str | None]:
+    """The file's bytes, or why there are none (missing, unreadable, empty)."""
+    try:
+        with open(path, "rb") as f:
+            data = f.read()
+    except FileNotFoundError:
+        return b"", "missing"
+    except OSError as e:
+        return b"", f"unreadable ({e.strerror or e})"
+    return data, (None if data else "empty (0 bytes)")
+
+
+def read_jpeg_strict(path: str | os.PathLike) -> np.ndarray:
+    """Read a JPEG face crop as RGB uint8 (H, W, 3), refusing one whose data is corrupt; ValueError names the file.
+
+    libjpeg-turbo (through simplejpeg) reports the recoverable errors that OpenCV only prints to stderr (a crop with
+    garbage in its middle still "decodes" there), and it decodes straight to RGB: no BGR swap to forget. Pixels are
+    identical to OpenCV's (the same libjpeg-turbo). EXIF orientation is not applied: the toolkit's crops carry none.
+    A file that is not a JPEG is read by `read_rgb`.
+    """
+    data, problem = _file_problem(path)
+    if problem is not None:
+        raise ValueError(f"{path}: image {problem}")
+    if not data.startswith(JPEG_SOI):
+        return read_rgb(path)
+    try:
+        return simplejpeg.decode_jpeg(data, colorspace="RGB", strict=True)
+    except ValueError as e:
+        raise ValueError(f"{path}: image unreadable (corrupt JPEG: {e})") from None
+
+
+def jpeg_header_problem(path: str | os.PathLike) -> str | None:
+    """Why a crop file cannot be read, from a cheap look (size, JPEG header, end marker); None when it looks sound.
+
+    Finds missing, empty, truncated and non-image files without decoding pixels; garbage inside the compressed data
+    is only found by decoding (`read_jpeg_strict`).
+    """
+    data, problem = _file_problem(path)
+    if problem is not None:
+        return problem
+    if not data.startswith(JPEG_SOI):
+        return None if cv2.haveImageReader(str(path)) else "not a decodable image"
+    try:
+        simplejpeg.decode_jpeg_header(data, strict=True)
+    except ValueError as e:
+        return f"corrupt JPEG header ({e})"
+    if not data.rstrip(b"\x00").endswith(JPEG_EOI):
+        return "truncated JPEG (no end-of-image marker)"
+    return None
