@@ -17,16 +17,23 @@ import os
 import queue
 import threading
 from collections.abc import Iterator, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Literal, get_args
 
 import cv2
 import numpy as np
 
-STRATEGIES = ("uniform", "every_k", "all", "scene")
+from deepfakeforensics.errors import DFFError
+
+Strategy = Literal["uniform", "every_k", "all", "scene"]
+STRATEGIES: tuple[str, ...] = get_args(Strategy)
+
+#: File name endings taken as videos when a folder is scanned (lower case; compare with ``suffix.lower()``).
+VIDEO_EXTENSIONS = frozenset({".mp4", ".avi", ".mov", ".mkv", ".webm", ".m4v", ".mpg", ".mpeg", ".wmv", ".flv"})
 
 
-class VideoError(Exception):
+class VideoError(DFFError):
     """A video that cannot be used (missing, empty, unreadable, no frames); the message names the file and reason."""
 
     def __init__(self, path: str | os.PathLike, reason: str):
@@ -49,11 +56,19 @@ class VideoInfo:
 class SamplingConfig:
     """Which frames of a video to use."""
 
-    strategy: str = "uniform"  # "uniform" | "every_k" | "all" | "scene"
-    n_frames: int = 32  # uniform: frames spread over the whole video; scene: at most this many per scene
-    every_k: int = 10  # every_k: take frames 0, k, 2k, ...
-    scene_threshold: float = 0.5  # scene: Bhattacharyya distance between HSV histograms of consecutive frames = cut
-    scene_min_length: int = 5  # scene: a cut closer than this many frames to the previous one is ignored
+    strategy: Strategy = field(
+        default="uniform",
+        metadata={"help": "uniform: n frames over the whole video; every_k; all; scene: n frames per detected scene"},
+    )
+    n_frames: int = field(default=32, metadata={"help": "uniform: frames spread over the video; scene: per scene"})
+    every_k: int = field(default=10, metadata={"help": "every_k: take frames 0, k, 2k, ..."})
+    scene_threshold: float = field(
+        default=0.5,
+        metadata={"help": "scene: HSV-histogram (Bhattacharyya) distance between consecutive frames that makes a cut"},
+    )
+    scene_min_length: int = field(
+        default=5, metadata={"help": "scene: a cut closer than this many frames to the previous one is ignored"}
+    )
 
     def __post_init__(self) -> None:
         if self.strategy not in STRATEGIES:

@@ -2,23 +2,20 @@
 
 from __future__ import annotations
 
+import argparse
 import shutil
 
 import numpy as np
 import pandas as pd
 import pytest
-from synth_videos import write_face_video
+from extract_data import BAD, CONFIG, GOOD, comparable, copy_index, write_dataset
 
 from deepfakeforensics import _io, cli
+from deepfakeforensics.commands import extract as extract_command
 from deepfakeforensics.faces import ExtractionConfig, FaceFinder, crop_face, extract_faces, read_rgb, shard_of
 from deepfakeforensics.faces import extract as extract_module
+from deepfakeforensics.options import dataclass_defaults
 from deepfakeforensics.video import SamplingConfig, iter_frames
-
-CONFIG = ExtractionConfig(
-    sampling=SamplingConfig("uniform", n_frames=5), detect_every=1, detect_size=480, min_face_size=30
-)
-GOOD = ["two", "one", "one_b"]
-BAD = {"none": "no face found", "empty": "empty file", "corrupt": "unreadable", "missing": "file not found"}
 
 
 @pytest.fixture(scope="module")
@@ -30,36 +27,7 @@ def finder() -> FaceFinder:
 def dataset(tmp_path_factory):
     """A folder of small videos (three with faces, four bad ones) and its index CSV."""
     root = tmp_path_factory.mktemp("data")
-    (root / "videos").mkdir()
-    for name, n_faces, seed in [("two", 2, 0), ("one", 1, 1), ("one_b", 1, 2), ("none", 0, 3)]:
-        width = 200 + 200 * max(n_faces - 1, 0)  # the photo drifts by a quarter of its free width: keep it moderate
-        write_face_video(
-            root / "videos" / f"{name}.mp4",
-            n_faces=n_faces,
-            n_frames=9,
-            height=240,
-            width=width,
-            face_size=120,
-            seed=seed,
-        )
-    (root / "videos" / "empty.mp4").write_bytes(b"")
-    (root / "videos" / "corrupt.mp4").write_bytes(b"not an mp4 at all" * 100)
-    names = GOOD + list(BAD)
-    index = pd.DataFrame(
-        {
-            "video_id": names,
-            "path": [f"videos/{n}.mp4" for n in names],
-            "label": [i % 2 for i in range(len(names))],
-            "dataset": "synth",
-            "method": ["Deepfakes" if i % 2 else "real" for i in range(len(names))],
-            "compression": "c23",
-            "group": [f"g{i // 2}" for i in range(len(names))],
-            "split": "train",
-        }
-    )
-    labels = root / "labels"
-    _io.save_table(index, labels / "synth.csv", root=root)
-    return root, labels / "synth.csv"
+    return root, write_dataset(root)
 
 
 @pytest.fixture(scope="module")
@@ -72,16 +40,6 @@ def reference(dataset, finder, tmp_path_factory):
     _io.save_table(_io.load_table(index_csv), work / "synth.csv", root=root)
     faces = extract_faces(work / "synth.csv", work / "extracted", CONFIG, finder=finder, progress=False)
     return work, faces
-
-
-def comparable(faces: pd.DataFrame) -> pd.DataFrame:
-    return faces.sort_values(["video_id", "track", "frame"]).reset_index(drop=True)
-
-
-def copy_index(index_csv, dest_dir):
-    table = _io.load_table(index_csv)
-    _io.save_table(table, dest_dir / "synth.csv", root=table.attrs["root"])
-    return dest_dir / "synth.csv"
 
 
 def test_manifest_crops_and_failures(reference):
@@ -288,3 +246,20 @@ def test_extract_real_sample_videos(samples_dir, tmp_path):
     assert (tmp_path / "extracted" / "dfdc" / "brtujopkby").is_dir()
     image = read_rgb(_io.absolute_paths(faces)[0])
     assert image.shape == (128, 128, 3)
+
+
+def test_dff_extract_defaults_are_the_configs():
+    """`dff extract`'s options are generated from ExtractionConfig and SamplingConfig: same defaults, old aliases."""
+    parser = argparse.ArgumentParser()
+    extract_command.add_arguments(parser)
+    args = parser.parse_args(["labels/x.csv"])
+    for cls in (ExtractionConfig, SamplingConfig):
+        for name, default in dataclass_defaults(cls).items():
+            if name != "sampling":
+                assert getattr(args, name) == default, name
+    assert extract_command.config_from_args(args) == ExtractionConfig()
+    assert args.device == "auto"
+    aliased = parser.parse_args(["x.csv", "--sampling", "scene", "--mtcnn", "facenet", "--detect-size", "0"])
+    config = extract_command.config_from_args(aliased)
+    assert (config.sampling.strategy, config.mtcnn_engine, config.detect_size) == ("scene", "facenet", 0)
+    assert config.make_finder().detect_size is None  # 0: full resolution

@@ -1,39 +1,59 @@
-"""Face extraction over a video index: crops on disk, a faces manifest, resumable and shardable.
+"""Face extraction over a video index: crops on disk, a faces manifest, resumable, shardable, safe to run twice.
 
 Layout, for an index ``labels/NAME.csv`` and crops folder ``extracted/``:
 
 - crops: ``extracted/<dataset>/<video_id>/<track>_<frame>.jpg`` (RGB colours of the source frame);
 - manifest: ``labels/NAME_faces.csv`` (one row per crop, paths relative to ``extracted/``, root in the sidecar);
 - failures: ``labels/NAME_faces_failures.csv`` (path, reason);
-- work in progress: ``labels/NAME_faces.parts/`` (one small CSV per finished video, from any shard).
+- work in progress: ``labels/NAME_faces.parts/`` (one small CSV per finished video, from any run or shard, and one
+  claim file per video being worked on).
 
-A video's crops are written into a hidden temporary folder that is renamed into place when complete; only then is
-its part file written (atomically). A rerun skips videos whose part file and folder exist and redoes the rest, so a
-run killed at any moment loses nothing finished and leaves no half-written crop folder or manifest behind. Shards
-(``shard=(i, n)``) take the videos whose stable hash is i modulo n; every run merges all part files it finds into the
-manifest, and `merge_parts` does it on its own once every shard has finished.
+A run claims a video (`deepfakeforensics.faces.claims`) before working on it, so two runs on one output, or the
+shards of a job array, never work on the same video; a claim left by a killed run is taken over. A video's crops are
+written into a hidden temporary folder of its own (``.<video_id>.<claim token>.tmp``) that is renamed into place when
+complete; only then is its part file written (atomically). A rerun skips videos whose part file and folder exist and
+redoes the rest, so a run killed at any moment loses nothing finished and leaves no half-written crop folder or
+manifest behind. Shards (``shard=(i, n)``) take the videos whose stable hash is i modulo n; every run merges all part
+files it finds into the manifest, and `merge_parts` does it on its own once every run has finished.
+
+A fault of a video (unreadable, no face) is recorded as that video's failure and the run goes on; a fault of the
+environment (disk full, quota, permission denied, read-only file system) stops the run with an `OutputError` naming
+the path, and the rerun resumes.
 """
 
 from __future__ import annotations
 
+import contextlib
 import os
 import shutil
 import zlib
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass, field
 from pathlib import Path
 from urllib.parse import quote
 
 import pandas as pd
 
 from deepfakeforensics import _io
+from deepfakeforensics.errors import OutputError, output_errors
+from deepfakeforensics.faces.claims import CLAIM_SUFFIX, STALE_AFTER_S, ClaimOwner, VideoClaim, try_claim
 from deepfakeforensics.faces.crop import write_jpeg
 from deepfakeforensics.faces.finder import FaceFinder
-from deepfakeforensics.faces.stream import ExtractionConfig, iter_face_crops
+from deepfakeforensics.faces.stream import ExtractionConfig, FaceCrop, iter_face_crops
 from deepfakeforensics.video import VideoError
+
+try:
+    import fcntl
+except ImportError:  # not POSIX: merges are not serialised
+    fcntl = None
 
 MANIFEST_COLUMNS = ["video_id", "track", "frame", "path", "x0", "y0", "x1", "y1", "prob", "detected"]
 CARRIED_COLUMNS = ["label", "split", "group", "method", "dataset", "compression"]  # copied from the index
 FAILED_SUFFIX = ".failed.csv"
+RESUME_HINT = (
+    "Free space, fix the quota or permissions (or choose another --out), then rerun the same command: "
+    "every video finished so far is kept."
+)
 
 
 def faces_csv_for(index_csv: str | os.PathLike) -> Path:
@@ -64,53 +84,223 @@ def shard_of(key: str, n_shards: int) -> int:
     return zlib.crc32(key.encode("utf-8")) % n_shards
 
 
-def _part_paths(parts_dir: Path, key: str) -> tuple[Path, Path]:
-    stem = quote(key, safe="")
-    return parts_dir / f"{stem}.csv", parts_dir / f"{stem}{FAILED_SUFFIX}"
+@dataclass(frozen=True)
+class VideoJob:
+    """One video to extract: where it is, where its crops and part files go, what its manifest rows carry."""
+
+    key: str  # dataset/video_id
+    video_path: Path
+    rel_dir: str  # crops folder relative to the crops root: <dataset>/<video_id>
+    meta: dict  # video_id and the carried index columns
+    parts_dir: Path
+
+    @property
+    def _stem(self) -> Path:
+        return self.parts_dir / quote(self.key, safe="")
+
+    @property
+    def done_part(self) -> Path:
+        return self._stem.with_name(self._stem.name + ".csv")
+
+    @property
+    def failed_part(self) -> Path:
+        return self._stem.with_name(self._stem.name + FAILED_SUFFIX)
+
+    @property
+    def claim_path(self) -> Path:
+        return self._stem.with_name(self._stem.name + CLAIM_SUFFIX)
+
+    def finished(self, out_dir: Path) -> bool:
+        """Done (part file and crops folder) or failed in an earlier run."""
+        return (self.done_part.exists() and (out_dir / self.rel_dir).is_dir()) or self.failed_part.exists()
 
 
-def _extract_video(
-    video_path: Path, out_dir: Path, rel_dir: str, meta: dict, config: ExtractionConfig, finder: FaceFinder
-) -> list[dict]:
-    """Write one video's crops into a temporary folder, rename it into place, return the manifest rows."""
-    final = out_dir / rel_dir
-    tmp = final.parent / f".{final.name}.tmp"
-    shutil.rmtree(tmp, ignore_errors=True)
-    tmp.mkdir(parents=True)
+@dataclass(frozen=True)
+class VideoOutcome:
+    """What happened to one video in this run."""
+
+    status: str  # done | failed | busy (another live run holds it) | skipped (finished meanwhile) | lost (taken over)
+    n_crops: int = 0
+    owner: str = ""  # busy: who holds it
+
+
+@dataclass
+class RunTally:
+    """Counts of one extraction run, for its progress bar and summary."""
+
+    crops: int = 0
+    counts: dict[str, int] = field(default_factory=dict)
+    busy_owners: set[str] = field(default_factory=set)
+
+    def add(self, outcome: VideoOutcome) -> None:
+        self.crops += outcome.n_crops
+        self.counts[outcome.status] = self.counts.get(outcome.status, 0) + 1
+        if outcome.owner:
+            self.busy_owners.add(outcome.owner)
+
+    def postfix(self) -> dict[str, int]:
+        return {"faces": self.crops, "failed": self.counts.get("failed", 0), "busy": self.counts.get("busy", 0)}
+
+
+def load_index(
+    index: str | os.PathLike | pd.DataFrame, faces_csv: str | os.PathLike | None
+) -> tuple[pd.DataFrame, Path]:
+    """The video index and the manifest path (default beside the index)."""
+    if isinstance(index, pd.DataFrame):
+        if faces_csv is None:
+            raise ValueError("faces_csv is required when the index is a DataFrame")
+        return index, Path(faces_csv)
+    return _io.load_table(index), Path(faces_csv or faces_csv_for(index))
+
+
+def plan_videos(
+    videos: pd.DataFrame, out_dir: Path, parts_dir: Path, shard: tuple[int, int], retry_failed: bool
+) -> list[VideoJob]:
+    """The videos of `shard` that are neither done nor (unless `retry_failed`) failed, in index order.
+
+    Raises:
+        ValueError: a bad shard, or two videos of the index with the same dataset and video_id.
+    """
+    i, n = shard
+    if not (n >= 1 and 0 <= i < n):
+        raise ValueError(f"shard {i}/{n}: need 0 <= i < n")
+    root = Path(videos.attrs.get("root", "."))
+    datasets = videos["dataset"].astype(str) if "dataset" in videos.columns else pd.Series("videos", videos.index)
+    keys = pd.Series([video_key(d, v) for d, v in zip(datasets, videos["video_id"].astype(str), strict=True)])
+    duplicated = keys[keys.duplicated()].unique().tolist()
+    if duplicated:
+        raise ValueError(f"index has duplicate dataset/video_id: {duplicated[:5]}")
+    carried = [c for c in CARRIED_COLUMNS if c in videos.columns]
+    jobs = []
+    for row, key, dataset in zip(videos.itertuples(index=False), keys, datasets, strict=True):
+        if shard_of(key, n) != i:
+            continue
+        meta = {"video_id": str(row.video_id), **{c: getattr(row, c) for c in carried}}
+        job = VideoJob(key, root / str(row.path), f"{dataset}/{row.video_id}", meta, parts_dir)
+        if retry_failed:
+            job.failed_part.unlink(missing_ok=True)
+        if not job.finished(out_dir):
+            jobs.append(job)
+    return jobs
+
+
+def _manifest_row(job: VideoJob, crop: FaceCrop, name: str) -> dict:
+    x0, y0, x1, y1 = crop.box
+    row = {"video_id": job.meta["video_id"], "track": crop.track, "frame": crop.frame, "path": f"{job.rel_dir}/{name}"}
+    row.update({"x0": x0, "y0": y0, "x1": x1, "y1": y1, "prob": crop.prob, "detected": crop.detected})
+    row.update({k: v for k, v in job.meta.items() if k != "video_id"})
+    return row
+
+
+def _write_crops(job: VideoJob, tmp: Path, config: ExtractionConfig, finder: FaceFinder, claim: VideoClaim) -> list:
+    """Write every crop of the video into `tmp`; return its manifest rows."""
     rows = []
-    try:
-        for crop in iter_face_crops(video_path, config, finder):
-            name = f"{crop.track}_{crop.frame}.jpg"
+    for crop in iter_face_crops(job.video_path, config, finder):
+        name = f"{crop.track}_{crop.frame}.jpg"
+        with output_errors(tmp / name, "write a face crop", RESUME_HINT):
             write_jpeg(tmp / name, crop.image, config.jpeg_quality)
-            x0, y0, x1, y1 = crop.box
-            rows.append(
-                {
-                    "video_id": meta["video_id"],
-                    "track": crop.track,
-                    "frame": crop.frame,
-                    "path": f"{rel_dir}/{name}",
-                    "x0": x0,
-                    "y0": y0,
-                    "x1": x1,
-                    "y1": y1,
-                    "prob": crop.prob,
-                    "detected": crop.detected,
-                    **{k: v for k, v in meta.items() if k != "video_id"},
-                }
-            )
-        if not rows:
-            raise VideoError(video_path, "no face found")
+        claim.heartbeat()
+        rows.append(_manifest_row(job, crop, name))
+    if not rows:
+        raise VideoError(job.video_path, "no face found")
+    return rows
+
+
+def _commit(job: VideoJob, tmp: Path, final: Path, rows: list[dict]) -> None:
+    """Move the finished crops folder into place, then write the video's part file."""
+    with output_errors(final, "move the finished crops into place", RESUME_HINT):
         if final.exists():  # left by a run killed between the rename and its part file
             shutil.rmtree(final)
         os.replace(tmp, final)
-    except BaseException:
-        shutil.rmtree(tmp, ignore_errors=True)
+    with output_errors(job.done_part, "write the video's part file", RESUME_HINT):
+        _io.write_csv_atomic(pd.DataFrame(rows, columns=list(rows[0])), job.done_part)
+
+
+def _record_failure(job: VideoJob, exc: Exception) -> None:
+    reason = exc.reason if isinstance(exc, VideoError) else f"{type(exc).__name__}: {exc}"
+    with output_errors(job.failed_part, "record the video's failure", RESUME_HINT):
+        _io.write_csv_atomic(
+            pd.DataFrame([(str(job.video_path), reason)], columns=_io.FAILURE_COLUMNS), job.failed_part
+        )
+
+
+def _clear_leftovers(final: Path, claim: VideoClaim) -> None:
+    """Remove the temporary folder of a killed run on this video (named by its claim's token, or the old name)."""
+    leftovers = [final.parent / f".{final.name}.tmp"]
+    if claim.previous is not None and claim.previous.token:
+        leftovers.append(final.parent / f".{final.name}.{claim.previous.token}.tmp")
+    for path in leftovers:
+        shutil.rmtree(path, ignore_errors=True)
+
+
+def _extract_claimed(
+    job: VideoJob, out_dir: Path, config: ExtractionConfig, finder: FaceFinder, claim: VideoClaim
+) -> VideoOutcome:
+    """Extract a video this run has claimed; a fault of the video is recorded, one of the environment raised."""
+    final = out_dir / job.rel_dir
+    tmp = final.parent / f".{final.name}.{claim.token}.tmp"
+    _clear_leftovers(final, claim)
+    try:
+        with output_errors(tmp, "create a folder for the crops", RESUME_HINT):
+            tmp.mkdir(parents=True)
+        rows = _write_crops(job, tmp, config, finder, claim)
+        if not claim.held():  # judged stale and taken over by another run (e.g. this process was suspended)
+            return VideoOutcome("lost")
+        _commit(job, tmp, final, rows)
+        return VideoOutcome("done", n_crops=len(rows))
+    except OutputError:
         raise
-    return rows
+    except Exception as exc:  # a fault of this video: one bad file never stops the run
+        if not claim.held():
+            return VideoOutcome("lost")
+        _record_failure(job, exc)
+        return VideoOutcome("failed")
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+
+
+def run_video(
+    job: VideoJob, out_dir: Path, config: ExtractionConfig, finder: FaceFinder, stale_after: float = STALE_AFTER_S
+) -> VideoOutcome:
+    """Claim one video and extract it, unless another live run holds it or finished it meanwhile.
+
+    Raises:
+        OutputError: the environment stopped the writing (disk full, quota, permission, read-only file system).
+    """
+    with output_errors(job.claim_path, "claim the video", RESUME_HINT):
+        claim = try_claim(job.claim_path, stale_after)
+    if isinstance(claim, ClaimOwner):
+        return VideoOutcome("busy", owner=claim.describe())
+    try:
+        if job.finished(out_dir):
+            return VideoOutcome("skipped")
+        return _extract_claimed(job, out_dir, config, finder, claim)
+    finally:
+        claim.release()
 
 
 def _read_parts(paths: Iterable[Path]) -> list[pd.DataFrame]:
     return [pd.read_csv(p, dtype={"video_id": str, "group": str, "path": str, "dataset": str}) for p in paths]
+
+
+@contextlib.contextmanager
+def _merge_lock(parts_dir: Path) -> Iterator[None]:
+    """Serialise merges of concurrent runs, so the manifest written last was also read last (holds all parts)."""
+    if fcntl is None:
+        yield
+        return
+    with open(parts_dir / ".merge.lock", "a") as f:
+        fcntl.flock(f, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(f, fcntl.LOCK_UN)
+
+
+def _merged_table(paths: list[Path], columns: list[str], order: list[str]) -> pd.DataFrame:
+    frames = _read_parts(paths)
+    table = pd.concat(frames, ignore_index=True) if frames else pd.DataFrame(columns=columns)
+    return table.sort_values([c for c in order if c in table.columns], kind="stable").reset_index(drop=True)
 
 
 def merge_parts(
@@ -119,29 +309,33 @@ def merge_parts(
     failures_csv: str | os.PathLike | None = None,
     **meta: object,
 ) -> pd.DataFrame:
-    """Merge every finished video's part file (from all shards) into the manifest and the failures CSV.
+    """Merge every finished video's part file (from all runs and shards) into the manifest and the failures CSV.
 
     Returns:
         The manifest, sorted by video and then track and frame, also saved to `faces_csv` with root `out_dir`.
+        ``attrs`` holds ``failures_csv`` (its path) and ``n_failed`` (videos listed there).
+
+    Raises:
+        OutputError: the manifest or the failures table cannot be written (the message names the file).
     """
     faces_csv = Path(faces_csv)
+    failures_csv = Path(failures_csv or failures_csv_for(faces_csv))
     parts_dir = parts_dir_for(faces_csv)
-    files = sorted(parts_dir.glob("*.csv")) if parts_dir.is_dir() else []
-    done = [p for p in files if not p.name.endswith(FAILED_SUFFIX)]
-    failed = [p for p in files if p.name.endswith(FAILED_SUFFIX)]
-    frames = _read_parts(done)
-    faces = pd.concat(frames, ignore_index=True) if frames else pd.DataFrame(columns=MANIFEST_COLUMNS)
-    order = [c for c in ("dataset", "video_id", "track", "frame") if c in faces.columns]
-    faces = faces.sort_values(order, kind="stable").reset_index(drop=True)
-    _io.save_table(faces, faces_csv, root=out_dir, **meta)
+    with output_errors(parts_dir, "create the folder of part files", RESUME_HINT, any_os_error=True):
+        parts_dir.mkdir(parents=True, exist_ok=True)
+    with _merge_lock(parts_dir):
+        files = sorted(parts_dir.glob("*.csv"))
+        failed = [p for p in files if p.name.endswith(FAILED_SUFFIX)]
+        done = [p for p in files if not p.name.endswith(FAILED_SUFFIX)]
+        faces = _merged_table(done, MANIFEST_COLUMNS, ["dataset", *MANIFEST_COLUMNS[:3]])
+        failures = _merged_table(failed, _io.FAILURE_COLUMNS, ["path"])
+        with output_errors(faces_csv, "write the faces manifest", RESUME_HINT, any_os_error=True):
+            _io.save_table(faces, faces_csv, root=out_dir, **meta)
+        with output_errors(failures_csv, "write the failures table", RESUME_HINT, any_os_error=True):
+            _io.write_csv_atomic(failures, failures_csv)
     faces.attrs.update(meta)
     faces.attrs["root"] = str(Path(out_dir).resolve())  # as `_io.load_table` would return it
-    failures = (
-        pd.concat(_read_parts(failed), ignore_index=True) if failed else pd.DataFrame(columns=_io.FAILURE_COLUMNS)
-    )
-    _io.write_csv_atomic(
-        failures.sort_values("path").reset_index(drop=True), failures_csv or failures_csv_for(faces_csv)
-    )
+    faces.attrs.update(failures_csv=str(failures_csv), n_failed=len(failures))
     return faces
 
 
@@ -155,8 +349,9 @@ def extract_faces(
     finder: FaceFinder | None = None,
     retry_failed: bool = False,
     progress: bool = True,
+    stale_after: float = STALE_AFTER_S,
 ) -> pd.DataFrame:
-    """Extract the faces of every video of an index (or of one shard of it), resumably.
+    """Extract the faces of every video of an index (or of one shard of it), resumably; concurrent runs share it.
 
     Args:
         index: the video index CSV (columns video_id, path, label, dataset, method, compression, group, split; paths
@@ -169,63 +364,37 @@ def extract_faces(
         finder: a finder to reuse (default: built from `config` when there is work).
         retry_failed: also redo videos that failed in an earlier run (by default they are reported, not retried).
         progress: show a progress bar over videos.
+        stale_after: seconds after which another host's untouched claim on a video counts as abandoned.
 
     Returns:
-        The merged manifest (all part files found, from every shard): video_id, track, frame, path, x0, y0, x1, y1,
-        prob, detected, label, split, group, method (+ dataset, compression when the index has them).
+        The merged manifest (all part files found, from every run and shard): video_id, track, frame, path, x0, y0,
+        x1, y1, prob, detected, label, split, group, method (+ dataset, compression when the index has them).
+        ``attrs``: ``failures_csv`` and ``n_failed`` (videos in the failures table), ``run_counts`` (this run's videos
+        by outcome: done, failed, busy, skipped, lost), ``n_busy`` and ``busy_owners`` (videos left to other live
+        runs: their crops are merged by whichever run ends last, or by `merge_parts`).
+
+    Raises:
+        OutputError: the environment stopped the run (disk full, quota, permission, read-only file system); every
+            video finished so far is kept, and the same call resumes.
     """
     from tqdm.auto import tqdm
 
     config = config or ExtractionConfig()
-    i, n = shard
-    if not (n >= 1 and 0 <= i < n):
-        raise ValueError(f"shard {i}/{n}: need 0 <= i < n")
-    if isinstance(index, pd.DataFrame):
-        if faces_csv is None:
-            raise ValueError("faces_csv is required when the index is a DataFrame")
-        videos = index
-    else:
-        videos = _io.load_table(index)
-        faces_csv = faces_csv or faces_csv_for(index)
-    faces_csv = Path(faces_csv)
+    videos, faces_csv = load_index(index, faces_csv)
     out_dir = Path(out_dir)
     parts_dir = parts_dir_for(faces_csv)
-    parts_dir.mkdir(parents=True, exist_ok=True)
-    root = Path(videos.attrs.get("root", "."))
-    datasets = videos["dataset"].astype(str) if "dataset" in videos.columns else pd.Series("videos", videos.index)
-    keys = [video_key(d, v) for d, v in zip(datasets, videos["video_id"].astype(str), strict=True)]
-    duplicated = pd.Series(keys)[pd.Series(keys).duplicated()].unique().tolist()
-    if duplicated:
-        raise ValueError(f"index has duplicate dataset/video_id: {duplicated[:5]}")
-
-    todo = []
-    for row, key, dataset in zip(videos.itertuples(index=False), keys, datasets, strict=True):
-        if shard_of(key, n) != i:
-            continue
-        done_part, failed_part = _part_paths(parts_dir, key)
-        rel_dir = f"{dataset}/{row.video_id}"
-        if failed_part.exists() and retry_failed:
-            failed_part.unlink()
-        if (done_part.exists() and (out_dir / rel_dir).is_dir()) or failed_part.exists():
-            continue
-        todo.append((row, key, rel_dir))
-
-    n_faces = n_failed = 0
+    with output_errors(parts_dir, "create the folder of part files", RESUME_HINT, any_os_error=True):
+        parts_dir.mkdir(parents=True, exist_ok=True)
+    todo = plan_videos(videos, out_dir, parts_dir, shard, retry_failed)
+    if todo and finder is None:
+        finder = config.make_finder()
+    tally = RunTally()
+    i, n = shard
     bar = tqdm(todo, desc=f"extract faces{f' [shard {i}/{n}]' if n > 1 else ''}", unit="video", disable=not progress)
-    for row, key, rel_dir in bar:
-        done_part, failed_part = _part_paths(parts_dir, key)
-        video_path = root / str(row.path)
-        meta = {"video_id": str(row.video_id)}
-        meta.update({c: getattr(row, c) for c in CARRIED_COLUMNS if c in videos.columns})
-        try:
-            finder = finder or config.make_finder()
-            rows = _extract_video(video_path, out_dir, rel_dir, meta, config, finder)
-        except Exception as exc:  # one bad file never stops the run
-            reason = exc.reason if isinstance(exc, VideoError) else f"{type(exc).__name__}: {exc}"
-            _io.write_csv_atomic(pd.DataFrame([(str(video_path), reason)], columns=_io.FAILURE_COLUMNS), failed_part)
-            n_failed += 1
-        else:
-            _io.write_csv_atomic(pd.DataFrame(rows, columns=list(rows[0])), done_part)
-            n_faces += len(rows)
-        bar.set_postfix(faces=n_faces, failed=n_failed)
-    return merge_parts(faces_csv, out_dir, failures_csv, extraction=config.to_dict())
+    for job in bar:
+        tally.add(run_video(job, out_dir, config, finder, stale_after))
+        bar.set_postfix(tally.postfix())
+    faces = merge_parts(faces_csv, out_dir, failures_csv, extraction=config.to_dict())
+    faces.attrs.update(run_counts=dict(tally.counts), n_busy=tally.counts.get("busy", 0))
+    faces.attrs["busy_owners"] = sorted(tally.busy_owners)
+    return faces

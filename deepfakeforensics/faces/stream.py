@@ -6,7 +6,7 @@ import math
 import os
 from collections.abc import Iterator, Sequence
 from dataclasses import asdict, dataclass, field
-from typing import Any
+from typing import Any, Literal
 
 import numpy as np
 
@@ -16,45 +16,85 @@ from deepfakeforensics.faces.finder import Detections, FaceFinder
 from deepfakeforensics.faces.tracking import IoUTracker, Track, interpolate_box
 from deepfakeforensics.video import SamplingConfig, VideoError, iter_frames, plan_frames, probe_video
 
+MtcnnEngine = Literal["batched", "facenet"]
+
 
 @dataclass(frozen=True)
 class ExtractionConfig:
     """How faces are found, followed and cut out of a video."""
 
-    sampling: SamplingConfig = field(default_factory=SamplingConfig)  # which frames to use
-    detect_size: int | None = 800  # long side (pixels) of the frames MTCNN sees; None = full resolution
-    detect_every: int | None = None  # detect on every k-th sampled frame (and the last); None = auto from detect_gap
-    detect_gap: int = 5  # auto detect_every: detections about this many video frames apart (1 for sparse samples)
-    batch_size: int = 16  # detection frames per MTCNN call
-    buffer_mb: int = 256  # flush the detection batch early once buffered frames take this much memory
-    margin: float = 1.3  # crop side = margin * max(box width, box height)
-    crop_size: int = 256  # crops are crop_size x crop_size pixels
-    min_face_size: int = 40  # smallest face kept: longer box side in full-resolution pixels...
-    min_face_fraction: float = 1 / 16  # ...and at least this share of the frame's short side (sets detection cost)
-    min_prob: float = 0.95  # smallest MTCNN face probability kept (0.9 lets through many false positives)
-    thresholds: tuple[float, float, float] = (0.6, 0.7, 0.7)  # MTCNN P-, R-, O-net thresholds
-    iou_threshold: float = 0.3  # smallest IoU to continue a track from one detection frame to the next
-    max_shift: float = 1.0  # ...or, failing that, centre moved at most this many box sides
-    patience: int = 2  # detection rounds a track may be missed before it ends
-    min_track_detections: int = 2  # tracks detected fewer times are dropped (capped at the detection frames)
-    min_track_fraction: float = 0.1  # tracks detected in fewer than this share of detection frames are dropped
-    track_confirm_hits: int = 5  # ...but a track detected this many times is always kept (bounds held memory)
-    jpeg_quality: int = 95  # quality of written crops
-    prefetch: int = 8  # frames decoded ahead in a background thread, overlapping decoding with detection
-    device: str | None = None  # torch device for MTCNN; None = GPU when there is one
-    channels_last: bool = True  # MTCNN's networks in channels_last memory (about 30 % faster detection on CPU)
-    mtcnn_engine: str = "batched"  # "batched": our MTCNN stage runner; "facenet": facenet-pytorch's MTCNN.detect
+    sampling: SamplingConfig = field(
+        default_factory=SamplingConfig, metadata={"help": "which frames of a video to use"}
+    )
+    detect_size: int | None = field(
+        default=800, metadata={"help": "long side (pixels) of the frames MTCNN sees; 0 or None: full resolution"}
+    )
+    detect_every: int | None = field(
+        default=None, metadata={"help": "detect on every k-th sampled frame (and the last); default: from detect_gap"}
+    )
+    detect_gap: int = field(
+        default=5, metadata={"help": "automatic detect_every: detections about this many video frames apart"}
+    )
+    batch_size: int = field(default=16, metadata={"help": "detection frames per MTCNN call"})
+    buffer_mb: int = field(
+        default=256, metadata={"help": "flush the detection batch early once buffered frames take this many MB"}
+    )
+    margin: float = field(default=1.3, metadata={"help": "crop side = margin * max(box width, box height)"})
+    crop_size: int = field(default=256, metadata={"help": "crops are crop_size x crop_size pixels"})
+    min_face_size: int = field(
+        default=40, metadata={"help": "smallest face kept: longer box side in full-resolution pixels"}
+    )
+    min_face_fraction: float = field(
+        default=1 / 16, metadata={"help": "...and at least this share of the frame's short side (sets detection cost)"}
+    )
+    min_prob: float = field(
+        default=0.95, metadata={"help": "smallest MTCNN face probability kept (0.9 lets through many false positives)"}
+    )
+    thresholds: tuple[float, float, float] = field(
+        default=(0.6, 0.7, 0.7), metadata={"help": "MTCNN P-, R- and O-net thresholds"}
+    )
+    iou_threshold: float = field(
+        default=0.3, metadata={"help": "smallest IoU to continue a track from one detection frame to the next"}
+    )
+    max_shift: float = field(
+        default=1.0, metadata={"help": "...or, failing that, the centre moved at most this many box sides"}
+    )
+    patience: int = field(default=2, metadata={"help": "detection rounds a track may be missed before it ends"})
+    min_track_detections: int = field(
+        default=2, metadata={"help": "tracks detected fewer times are dropped (capped at the detection frames)"}
+    )
+    min_track_fraction: float = field(
+        default=0.1, metadata={"help": "tracks detected in fewer than this share of detection frames are dropped"}
+    )
+    track_confirm_hits: int = field(
+        default=5, metadata={"help": "...but a track detected this many times is always kept (bounds held memory)"}
+    )
+    jpeg_quality: int = field(default=95, metadata={"help": "JPEG quality of the written crops"})
+    prefetch: int = field(
+        default=8, metadata={"help": "frames decoded ahead in a background thread (overlaps decoding and detection)"}
+    )
+    device: str = field(
+        default="auto",
+        metadata={"help": "torch device for MTCNN (cpu, cuda, cuda:1...); auto: a GPU when there is one"},
+    )
+    channels_last: bool = field(
+        default=True, metadata={"help": "MTCNN's networks in channels_last memory (about 30 percent faster on CPU)"}
+    )
+    mtcnn_engine: MtcnnEngine = field(
+        default="batched",
+        metadata={"help": "batched: this project's MTCNN stage runner (faster); facenet: facenet-pytorch's detect"},
+    )
 
     def make_finder(self) -> FaceFinder:
         """The `FaceFinder` this config describes."""
         return FaceFinder(
-            detect_size=self.detect_size,
+            detect_size=self.detect_size or None,
             min_face_size=self.min_face_size,
             min_face_fraction=self.min_face_fraction,
             min_prob=self.min_prob,
             thresholds=self.thresholds,
             batch_size=self.batch_size,
-            device=self.device,
+            device=None if self.device in (None, "auto") else self.device,
             channels_last=self.channels_last,
             engine=self.mtcnn_engine,
         )
