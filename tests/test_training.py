@@ -13,10 +13,21 @@ from tiny_data import TinyDetector, TinyTemporal, make_manifest, standard_manife
 
 from deepfakeforensics import cli
 from deepfakeforensics._io import load_table
-from deepfakeforensics.datasets import FrameDataset, WindowDataset, build_dataset
+from deepfakeforensics.datasets import CropReadError, FrameDataset, WindowDataset, build_dataset
 from deepfakeforensics.models import create_model, list_models, load_model, save_checkpoint
-from deepfakeforensics.training import HISTORY_COLUMNS, Callback, TrainConfig, WarmupCosine, train
+from deepfakeforensics.options import dataclass_defaults
+from deepfakeforensics.training import (
+    HISTORY_COLUMNS,
+    Callback,
+    DataConfig,
+    TrainConfig,
+    make_scheduler,
+    read_run_config,
+    train,
+)
+from deepfakeforensics.training.state import is_better
 from deepfakeforensics.transforms import AugmentConfig
+from deepfakeforensics.windows import WindowConfig
 
 FAST = {"batch_size": 8, "num_workers": 0, "lr": 3e-3, "warmup_epochs": 0.5}
 
@@ -56,7 +67,8 @@ def test_two_epochs_lower_loss_and_write_every_file(faces, tmp_path):
     for name in ("epoch_001.pt", "best.pt", "last.pt"):
         torch.load(run / name, map_location="cpu", weights_only=True)
     last = torch.load(run / "last.pt", weights_only=True)
-    assert {"optimizer", "scheduler", "rng", "early_stopping", "history", "sampler"} <= set(last)
+    assert {"optimizer", "scheduler", "scaler", "rng", "progress", "early_stopping", "history", "sampler"} <= set(last)
+    assert last["progress"] == {"epoch": 2, "step": 2 * (len(train_ds) // 8)}
     # best.pt: highest validation AUC, and on equal AUC the lower validation loss
     best_epoch = int(history.sort_values(["val_auc", "val_loss"], ascending=[False, True]).iloc[0]["epoch"])
     best = torch.load(run / "best.pt", weights_only=True)
@@ -69,6 +81,11 @@ def test_two_epochs_lower_loss_and_write_every_file(faces, tmp_path):
     assert conf["train"]["epochs"] == 2 and conf["model"]["name"] == "tiny_test_detector"
     assert conf["train_data"]["split"] == "train" and conf["val_data"]["split"] == "val"
     assert conf["train_data"]["augment"] is not None and conf["val_data"]["augment"] is None
+    # the typed configs come back from config.json
+    saved_train, saved_data = read_run_config(run)
+    assert saved_train == cfg and saved_data.window is None  # a frame model has no windows
+    assert (saved_data.train_split, saved_data.val_split, saved_data.faces) == ("train", "val", str(faces))
+    assert saved_data.augment == AugmentConfig()
     # starting again into the same run without resume is refused (never overwrite a run silently)
     with pytest.raises(FileExistsError, match="resume"):
         train(_model(), train_ds, val_ds, cfg, callbacks=[])
@@ -122,9 +139,12 @@ def test_early_stopping_and_best_selection(faces, tmp_path):
 
 def test_single_class_validation_falls_back_to_loss(tmp_path):
     csv = make_manifest(
-        tmp_path, {("t0", 0): 4, ("t1", 0): 4, ("v0", 0): 4}, {"t0": 0, "t1": 1, "v0": 1},
-        {"t0": "train", "t1": "train", "v0": "val"}, size=32,
-    )  # fmt: skip
+        tmp_path,
+        {("t0", 0): 4, ("t1", 0): 4, ("v0", 0): 4},
+        {"t0": 0, "t1": 1, "v0": 1},
+        {"t0": "train", "t1": "train", "v0": "val"},
+        size=32,
+    )
     model = _model()
     train_ds, val_ds = _datasets(csv, model)
     cfg = TrainConfig(run="one", checkpoints_dir=str(tmp_path), epochs=2, patience=0, **FAST)
@@ -160,12 +180,27 @@ def test_callbacks_see_every_batch_and_epoch(faces, tmp_path):
     assert len(batches) == len(train_ds) // 8 and all(b[3] for b in batches)
 
 
+def _lrs(config: TrainConfig, steps_per_epoch: int) -> list[float]:
+    """The learning rate of every optimiser step of a run, and the one after its last step."""
+    opt = torch.optim.AdamW([torch.nn.Parameter(torch.zeros(2))], lr=config.lr)
+    sched = make_scheduler(opt, config, steps_per_epoch)
+    lrs = []
+    for _ in range(config.epochs * steps_per_epoch + 1):
+        lrs.append(opt.param_groups[0]["lr"])
+        opt.step()
+        sched.step()
+    return lrs
+
+
 def test_warmup_cosine_schedule():
-    s = WarmupCosine(warmup_steps=4, total_steps=20, min_ratio=0.1)
-    assert [s(i) for i in range(4)] == [0.25, 0.5, 0.75, 1.0]
-    values = [s(i) for i in range(4, 21)]
-    assert all(a >= b for a, b in zip(values, values[1:], strict=False))
-    assert values[-1] == pytest.approx(0.1)
+    """torch's LinearLR + CosineAnnealingLR: warm-up over a fractional number of epochs, then down to lr * ratio."""
+    lrs = _lrs(TrainConfig(lr=2.0, epochs=5, warmup_epochs=0.5, min_lr_ratio=0.1), steps_per_epoch=8)
+    assert lrs[:4] == pytest.approx([0.5, 1.0, 1.5, 2.0])  # 0.5 epoch = 4 steps
+    decay = lrs[4:]
+    assert decay[0] == pytest.approx(2.0) and all(a > b for a, b in zip(decay, decay[1:], strict=False))
+    assert decay[-1] == pytest.approx(0.2)
+    no_warmup = _lrs(TrainConfig(lr=1.0, epochs=2, warmup_epochs=0, min_lr_ratio=0.0), steps_per_epoch=5)
+    assert no_warmup[0] == pytest.approx(1.0) and no_warmup[5] == pytest.approx(0.5) and no_warmup[-1] < 1e-12
 
 
 def test_temporal_model_trains_on_windows(faces, tmp_path):
@@ -179,6 +214,7 @@ def test_temporal_model_trains_on_windows(faces, tmp_path):
     assert len(history) == 1 and math.isfinite(history["train_loss"][0])
     conf = json.loads((tmp_path / "tmp" / "config.json").read_text())
     assert conf["train_data"]["window"] == 3 and conf["train_data"]["n_padded"] == train_ds.n_padded
+    assert read_run_config(tmp_path / "tmp")[1].window == WindowConfig(window=3, stride=2)
 
 
 def test_init_backbone_from_frame_checkpoint(faces, tmp_path):
@@ -206,18 +242,59 @@ def test_test_split_is_never_read(tmp_path):
     df = load_table(csv)
     for rel in df.loc[df["split"] == "test", "path"]:
         (tmp_path / rel).unlink()
-    code = cli.main(["train", "--model", "tiny_test_detector", "--faces", str(csv), "--run", "cli",
-                     "--checkpoints-dir", str(tmp_path / "ck"), "--epochs", "1", "--batch-size", "4",
-                     "--num-workers", "0", "--model-arg", "width=4", "--aug-p-noise", "1.0"])  # fmt: skip
+    code = cli.main(
+        [
+            "train",
+            "--model",
+            "tiny_test_detector",
+            "--faces",
+            str(csv),
+            "--run",
+            "cli",
+            "--checkpoints-dir",
+            str(tmp_path / "ck"),
+            "--epochs",
+            "1",
+            "--batch-size",
+            "4",
+            "--num-workers",
+            "0",
+            "--model-arg",
+            "width=4",
+            "--aug-p-noise",
+            "1.0",
+        ]
+    )
     assert code == 0
     conf = json.loads((tmp_path / "ck" / "cli" / "config.json").read_text())
     assert conf["model"]["kwargs"] == {"width": 4} and conf["train_data"]["augment"]["p_noise"] == 1.0
     assert conf["command"]["faces"] == str(csv)
+    data = read_run_config(tmp_path / "ck" / "cli")[1]
+    assert data.faces == str(csv) and data.augment.p_noise == 1.0 and data.window is None and data.missing == "error"
     assert len(pd.read_csv(tmp_path / "ck" / "cli" / "history.csv")) == 1
     # --resume with more epochs continues the same run
-    code = cli.main(["train", "--model", "tiny_test_detector", "--faces", str(csv), "--run", "cli",
-                     "--checkpoints-dir", str(tmp_path / "ck"), "--epochs", "2", "--batch-size", "4",
-                     "--num-workers", "0", "--model-arg", "width=4", "--resume"])  # fmt: skip
+    code = cli.main(
+        [
+            "train",
+            "--model",
+            "tiny_test_detector",
+            "--faces",
+            str(csv),
+            "--run",
+            "cli",
+            "--checkpoints-dir",
+            str(tmp_path / "ck"),
+            "--epochs",
+            "2",
+            "--batch-size",
+            "4",
+            "--num-workers",
+            "0",
+            "--model-arg",
+            "width=4",
+            "--resume",
+        ]
+    )
     assert code == 0 and list(pd.read_csv(tmp_path / "ck" / "cli" / "history.csv")["epoch"]) == [1, 2]
     with pytest.raises(SystemExit):
         cli.main(["train", "--model", "tiny_test_detector", "--faces", str(csv), "--run", "x", "--val-split", "test"])
@@ -252,10 +329,57 @@ def test_tiny_temporal_is_temporal():
 
 
 def test_best_epoch_rule_breaks_auc_ties_by_validation_loss() -> None:
-    from deepfakeforensics.training.loop import is_better
-
     assert is_better(0.9, 0.5, 0.8, 0.1)  # higher AUC wins whatever the loss
     assert not is_better(0.8, 0.1, 0.9, 0.5)
     assert is_better(1.0, 0.01, 1.0, 0.4)  # saturated AUC: the better-calibrated epoch wins
     assert not is_better(1.0, 0.4, 1.0, 0.4)  # an exact repeat is no improvement (early stopping counts it)
     assert is_better(0.5, 0.7, float("-inf"), float("inf"))  # the first epoch always sets best.pt
+
+
+def test_dff_train_defaults_are_the_dataclasses_defaults():
+    """One source for every option: the parsed defaults of `dff train` are the config dataclasses' defaults."""
+    args = cli.build_parser().parse_args(["train", "--model", "m", "--faces", "f.csv", "--run", "r"])
+    expected = {
+        **{k: v for k, v in dataclass_defaults(TrainConfig).items() if k != "run"},
+        **dataclass_defaults(WindowConfig),
+        **{f"aug_{k}": v for k, v in dataclass_defaults(AugmentConfig).items()},
+        **{k: v for k, v in dataclass_defaults(DataConfig).items() if k not in ("faces", "window", "augment")},
+    }
+    assert {k: getattr(args, k) for k in expected} == expected
+    assert len(expected) > 40
+
+
+def test_unreadable_crop_stops_the_run_before_the_first_step(tmp_path):
+    """A corrupt validation crop is reported when the run is set up, naming the file, not after an epoch."""
+    csv = standard_manifest(tmp_path, n_videos=8, frames=3, size=32)
+    model = _model()
+    train_ds, val_ds = _datasets(csv, model)
+    bad = val_ds.root / val_ds.meta["path"].iloc[0]
+    bad.write_bytes(bytes(range(256)) * (bad.stat().st_size // 256 + 1))
+    started = []
+
+    class Started(Callback):
+        def on_train_start(self, state):
+            started.append(state.epoch)
+
+    cfg = TrainConfig(run="bad", checkpoints_dir=str(tmp_path / "ck"), epochs=1, **FAST)
+    with pytest.raises(CropReadError, match=bad.name):
+        train(model, train_ds, val_ds, cfg, [Started()])
+    assert not started and not (tmp_path / "ck" / "bad").exists()
+
+
+def test_resume_with_more_epochs_follows_the_longer_schedule(faces, tmp_path):
+    """Resuming a finished 1-epoch run for 3 epochs gives epochs 2-3 the learning rates of a run planned for 3."""
+    cfg = TrainConfig(checkpoints_dir=str(tmp_path), patience=0, **FAST)
+
+    def run(name, epochs, resume=False):
+        model = _model()
+        train_ds, val_ds = _datasets(faces, model)
+        return train(model, train_ds, val_ds, cfg.replace(run=name, epochs=epochs, resume=resume), callbacks=[])
+
+    planned = run("planned", 3)
+    run("extended", 1)
+    extended = run("extended", 3, resume=True)
+    assert list(extended["epoch"]) == [1, 2, 3]
+    assert extended["lr"][1:].tolist() == pytest.approx(planned["lr"][1:].tolist())
+    assert extended["lr"][2] < extended["lr"][1]  # still decaying, not restarted or stuck at the end of the short plan

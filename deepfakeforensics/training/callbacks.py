@@ -2,34 +2,23 @@
 
 A callback overrides any of the hooks below; each receives the `TrainState` (read it, do not modify it). Raising
 from a hook stops training (files already written stay valid: ``last.pt`` is written before ``on_epoch_end``).
-Under DDP only rank 0 calls the callbacks.
+Under DDP only rank 0 calls the callbacks given to `train`.
+
+`EarlyStopping` is the one callback that changes the state: `train` adds it from ``TrainConfig.patience``, calls it
+on every rank (all ranks see the same metrics, so they stop together) and before ``last.pt`` is written, so its
+counters are saved and a resumed run stops where an uninterrupted one would.
 """
 
 from __future__ import annotations
 
 import logging
-import math
-from dataclasses import dataclass, field
 from typing import Any
 
+from tqdm.auto import tqdm
+
+from deepfakeforensics.training.state import TrainState
+
 log = logging.getLogger("deepfakeforensics.training")
-
-
-@dataclass
-class TrainState:
-    """What the loop exposes to callbacks."""
-
-    epoch: int = 0  # current epoch (1-based once training starts)
-    epochs: int = 0  # planned number of epochs
-    step: int = 0  # optimiser steps so far
-    batches: int = 0  # micro-batches per epoch on this process
-    run_dir: str = ""  # folder of this run's files
-    history: list[dict[str, Any]] = field(default_factory=list)  # one row per finished epoch
-    best_epoch: int = 0  # epoch of best.pt
-    best_score: float = -math.inf  # the selection score of best.pt (val AUC, or -val loss when AUC is undefined)
-    best_loss: float = math.inf  # validation loss of best.pt: breaks ties of the score (AUC saturates at 1.0)
-    bad_epochs: int = 0  # epochs since the best one (early stopping)
-    stopped_early: bool = False
 
 
 class Callback:
@@ -78,8 +67,6 @@ class TqdmProgress(Callback):
         self.total = 0.0
 
     def on_epoch_start(self, state: TrainState) -> None:
-        from tqdm.auto import tqdm
-
         self.bar = tqdm(total=state.batches, desc=f"epoch {state.epoch}/{state.epochs}", **self.kwargs)
         self.total = 0.0
 
@@ -101,5 +88,22 @@ class TqdmProgress(Callback):
             self.bar = None
 
 
+class EarlyStopping(Callback):
+    """Stop when `patience` epochs in a row did not beat the best one (``patience=0``: never stop early).
+
+    Counts in ``state.bad_epochs``; sets ``state.stopped_early``, which ends the loop after this epoch. The last
+    planned epoch is never counted as an early stop.
+    """
+
+    def __init__(self, patience: int) -> None:
+        self.patience = int(patience)
+
+    def on_epoch_end(self, state: TrainState, row: dict[str, Any]) -> None:
+        state.bad_epochs = 0 if state.best_epoch == row["epoch"] else state.bad_epochs + 1
+        if 0 < self.patience <= state.bad_epochs and row["epoch"] < state.epochs:
+            state.stopped_early = True
+
+
 def default_callbacks() -> list[Callback]:
+    """What `train` reports through when given no callbacks: a line per epoch and a progress bar."""
     return [ConsoleLogger(), TqdmProgress()]

@@ -1,9 +1,20 @@
-"""The training configuration: one frozen dataclass, its defaults commented next to them."""
+"""The configuration of a training run: `TrainConfig` (how to train), `DataConfig` (on what), `read_run_config`.
+
+Both are frozen dataclasses whose fields carry their help text (``field(metadata={"help": ...})``): ``dff train``
+builds its options from them, notebooks use their defaults, and each run saves them in its ``config.json`` (under
+``"train"`` and ``"data"``), from which `read_run_config` gives them back typed.
+"""
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass, fields
-from typing import Any
+import json
+import os
+from dataclasses import asdict, dataclass, field, fields, replace
+from pathlib import Path
+from typing import Any, Literal
+
+from deepfakeforensics.transforms import AugmentConfig
+from deepfakeforensics.windows import WindowConfig
 
 
 @dataclass(frozen=True)
@@ -16,36 +27,62 @@ class TrainConfig:
         30
     """
 
-    run: str = "run"  # run name: files go to <checkpoints_dir>/<run>/
-    checkpoints_dir: str = "checkpoints"  # parent folder of the runs
-    epochs: int = 10  # passes over the training set
-    batch_size: int = 32  # items per optimiser micro-batch (per process under DDP)
-    val_batch_size: int = 0  # items per validation batch; 0 = 2 x batch_size
-    lr: float = 1e-3  # peak learning rate of AdamW (reached after warm-up)
-    weight_decay: float = 0.01  # AdamW decoupled weight decay (not applied to biases and norm layers)
-    warmup_epochs: float = 1.0  # linear warm-up length, in epochs (fractions allowed)
-    min_lr_ratio: float = 0.01  # the cosine schedule ends at lr * min_lr_ratio
-    grad_clip: float = 1.0  # clip the global gradient norm to this; 0 = no clipping
-    accumulate: int = 1  # micro-batches per optimiser step (gradient accumulation)
-    label_smoothing: float = 0.0  # BCE targets become y * (1 - s) + s / 2
-    balanced: bool = False  # class-balanced sampling: oversample the minority class each epoch
-    patience: int = 5  # stop after this many epochs without a better validation score; 0 = never stop early
-    amp: str = "auto"  # mixed precision: auto (bf16/fp16 on CUDA, off on CPU), off, bf16, fp16
-    channels_last: bool = True  # use channels_last memory when the model's default_cfg asks for it
-    num_workers: int = 2  # DataLoader worker processes (0 = load in the main process)
-    seed: int = 0  # seeds the model init order, sampling orders, augmentations and dropout
-    deterministic: bool = True  # CUDA: deterministic kernels (warn-only), no cuDNN autotuning; CPU is already
-    device: str = "auto"  # auto (CUDA if present, per LOCAL_RANK under torchrun), cpu, cuda, cuda:1, ...
-    resume: bool = False  # continue the run from <run>/last.pt (model, optimiser, schedule, RNG, early stopping)
-    init: str | None = None  # a trained frame model's checkpoint to start a temporal model's backbone from
-    keep_epochs: bool = True  # keep epoch_NNN.pt of every epoch (weights and metrics only)
+    run: str = field(default="run", metadata={"help": "run name: files go to <checkpoints_dir>/<run>/"})
+    checkpoints_dir: str = field(default="checkpoints", metadata={"help": "parent folder of the runs"})
+    epochs: int = field(default=10, metadata={"help": "passes over the training set"})
+    batch_size: int = field(default=32, metadata={"help": "items per optimiser micro-batch (per process under DDP)"})
+    val_batch_size: int = field(default=0, metadata={"help": "items per validation batch; 0 = 2 x batch_size"})
+    lr: float = field(default=1e-3, metadata={"help": "peak learning rate of AdamW (reached after warm-up)"})
+    weight_decay: float = field(
+        default=0.01, metadata={"help": "AdamW decoupled weight decay (not applied to biases and norm layers)"}
+    )
+    warmup_epochs: float = field(
+        default=1.0, metadata={"help": "linear warm-up length, in epochs (fractions allowed; 0 = none)"}
+    )
+    min_lr_ratio: float = field(default=0.01, metadata={"help": "the cosine schedule ends at lr * min_lr_ratio"})
+    grad_clip: float = field(default=1.0, metadata={"help": "clip the global gradient norm to this; 0 = no clipping"})
+    accumulate: int = field(default=1, metadata={"help": "micro-batches per optimiser step (gradient accumulation)"})
+    label_smoothing: float = field(default=0.0, metadata={"help": "BCE targets become y * (1 - s) + s / 2"})
+    balanced: bool = field(
+        default=False, metadata={"help": "class-balanced sampling: oversample the minority class each epoch"}
+    )
+    patience: int = field(
+        default=5,
+        metadata={"help": "stop after this many epochs without a better validation score; 0 = never stop early"},
+    )
+    amp: Literal["auto", "off", "bf16", "fp16"] = field(
+        default="auto", metadata={"help": "mixed precision: auto (bf16/fp16 on CUDA, off on CPU), off, bf16, fp16"}
+    )
+    channels_last: bool = field(
+        default=True, metadata={"help": "use channels_last memory when the model's default_cfg asks for it"}
+    )
+    num_workers: int = field(default=2, metadata={"help": "DataLoader worker processes (0 = load in the main process)"})
+    seed: int = field(
+        default=0, metadata={"help": "seeds the model init order, sampling orders, augmentations and dropout"}
+    )
+    deterministic: bool = field(
+        default=True,
+        metadata={"help": "CUDA: deterministic kernels (warn-only), no cuDNN autotuning; CPU is already"},
+    )
+    device: str = field(
+        default="auto", metadata={"help": "auto (CUDA if present, per LOCAL_RANK under torchrun), cpu, cuda, cuda:1"}
+    )
+    resume: bool = field(
+        default=False,
+        metadata={"help": "continue the run from <run>/last.pt (model, optimiser, schedule, RNG, early stopping)"},
+    )
+    init: str | None = field(
+        default=None,
+        metadata={"help": "a trained frame model's checkpoint to start a temporal model's backbone from"},
+    )
+    keep_epochs: bool = field(
+        default=True, metadata={"help": "keep epoch_NNN.pt of every epoch (weights and metrics only)"}
+    )
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
 
     def replace(self, **changes: Any) -> TrainConfig:
-        from dataclasses import replace
-
         return replace(self, **changes)
 
     @classmethod
@@ -53,3 +90,92 @@ class TrainConfig:
         """Build from a dict (e.g. a saved config.json), ignoring keys that are not fields."""
         names = {f.name for f in fields(cls)}
         return cls(**{k: v for k, v in d.items() if k in names})
+
+
+@dataclass(frozen=True)
+class DataConfig:
+    """The data of a run: which crops it trained and validated on, cut and augmented how.
+
+    Example:
+        >>> data = DataConfig(faces="labels/ffpp_faces.csv", window=WindowConfig(window=8, stride=4))
+        >>> DataConfig.from_dict(data.to_dict()) == data
+        True
+    """
+
+    faces: str | None = field(
+        default=None, metadata={"help": "faces manifest, e.g. labels/ffpp_faces.csv (None: a DataFrame was given)"}
+    )
+    train_split: str = field(default="train", metadata={"help": "split of the manifest to train on"})
+    val_split: str = field(default="val", metadata={"help": "split to validate on (never 'test')"})
+    missing: Literal["error", "skip"] = field(
+        default="error", metadata={"help": "crops listed but missing or unreadable on disk: stop, or skip them"}
+    )
+    window: WindowConfig | None = field(
+        default=None, metadata={"help": "how a temporal model's windows are cut (None for frame models)"}
+    )
+    augment: AugmentConfig | None = field(
+        default=None, metadata={"help": "training augmentations (None: training crops are not augmented)"}
+    )
+
+    def __post_init__(self) -> None:
+        if self.val_split == "test":
+            raise ValueError("val_split='test': checkpoints are chosen on validation, never on the test split")
+        if self.missing not in ("error", "skip"):
+            raise ValueError(f"missing must be 'error' or 'skip', not {self.missing!r}")
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, d: dict[str, Any]) -> DataConfig:
+        """Build from a saved dict (nested window and augment dicts included), ignoring unknown keys."""
+        names = {f.name for f in fields(cls)}
+        values = {k: v for k, v in d.items() if k in names}
+        if values.get("window") is not None:
+            values["window"] = WindowConfig.from_dict(values["window"])
+        if values.get("augment") is not None:
+            values["augment"] = AugmentConfig.from_dict(values["augment"])
+        return cls(**values)
+
+
+def read_run_config(run_dir: str | os.PathLike) -> tuple[TrainConfig, DataConfig]:
+    """The `TrainConfig` and `DataConfig` a run saved in ``<run_dir>/config.json``.
+
+    Runs saved before the ``"data"`` section existed get a `DataConfig` rebuilt from their dataset summaries.
+
+    Raises:
+        FileNotFoundError: the run folder has no config.json.
+        ValueError: config.json is not a run's configuration (no ``"train"`` section).
+    """
+    path = Path(run_dir) / "config.json"
+    if not path.is_file():
+        raise FileNotFoundError(f"{path}: no such file (is {run_dir} a training run folder?)")
+    saved = json.loads(path.read_text())
+    if not isinstance(saved, dict) or not isinstance(saved.get("train"), dict):
+        raise ValueError(f"{path}: not a training run's config.json (no 'train' section)")
+    train = TrainConfig.from_dict(saved["train"])
+    if saved.get("data"):
+        return train, DataConfig.from_dict(saved["data"])
+    return train, data_config_from_summaries(saved.get("train_data") or {}, saved.get("val_data") or {}, saved)
+
+
+def data_config_from_summaries(
+    train: dict[str, Any], val: dict[str, Any], saved: dict[str, Any] | None = None
+) -> DataConfig:
+    """A `DataConfig` rebuilt from the datasets' ``describe()`` summaries (and a config.json's top-level keys).
+
+    For `train` called without a `DataConfig`, and for runs saved before config.json had its ``"data"`` section.
+    """
+    saved = saved or {}
+    window = None
+    if "window" in val:
+        window = WindowConfig.from_dict({k: val[k] for k in ("window", "stride", "short", "pad_mode") if k in val})
+    augment = train.get("augment")
+    return DataConfig(
+        faces=saved.get("faces", val.get("faces")),
+        train_split=str(train.get("split", "train")),
+        val_split=str(val.get("split", "val")),
+        window=window,
+        missing=saved.get("missing", train.get("missing", "error")),
+        augment=AugmentConfig.from_dict(augment) if augment else None,
+    )

@@ -9,11 +9,40 @@ from typing import Any
 import pandas as pd
 import torch
 
+from deepfakeforensics import datasets
 from deepfakeforensics.models import Detector, create_model
 from deepfakeforensics.training.callbacks import Callback
-from deepfakeforensics.training.config import TrainConfig
+from deepfakeforensics.training.config import DataConfig, TrainConfig
 from deepfakeforensics.training.loop import train
 from deepfakeforensics.transforms import AugmentConfig
+from deepfakeforensics.windows import WindowConfig
+
+
+def window_config(
+    window: int | WindowConfig | None = None,
+    stride: int | None = None,
+    short: str | None = None,
+    pad_mode: str | None = None,
+) -> WindowConfig:
+    """A `WindowConfig` from keyword settings: each one left None takes `WindowConfig`'s default."""
+    if isinstance(window, WindowConfig):
+        return window
+    given = {"window": window, "stride": stride, "short": short, "pad_mode": pad_mode}
+    return WindowConfig(**{k: v for k, v in given.items() if v is not None})
+
+
+def build_datasets(
+    faces: str | os.PathLike | pd.DataFrame, model: Detector, data: DataConfig, seed: int
+) -> tuple[datasets.FrameDataset | datasets.WindowDataset, datasets.FrameDataset | datasets.WindowDataset]:
+    """The training and validation datasets of `data` for `model` (windows for temporal models)."""
+    kwargs: dict[str, Any] = {"missing": data.missing, "seed": seed}
+    if data.window is not None:
+        kwargs.update(data.window.to_dict())
+    train_ds = datasets.build_dataset(
+        faces, data.train_split, model, train=data.augment is not None, augment=data.augment, **kwargs
+    )
+    val_ds = datasets.build_dataset(faces, data.val_split, model, train=False, **kwargs)
+    return train_ds, val_ds
 
 
 def train_model(
@@ -27,18 +56,19 @@ def train_model(
     augment: AugmentConfig | bool = True,
     train_split: str = "train",
     val_split: str = "val",
-    window: int = 8,
+    window: int | WindowConfig | None = None,
     stride: int | None = None,
-    short: str = "pad",
-    pad_mode: str = "repeat",
+    short: str | None = None,
+    pad_mode: str | None = None,
     missing: str = "error",
     callbacks: Sequence[Callback] | None = None,
     extra_config: dict[str, Any] | None = None,
 ) -> tuple[Detector, pd.DataFrame]:
     """Create `model_name`, build its train and validation datasets from `faces`, and `train` it.
 
-    Frame models train on face crops (`FrameDataset`), temporal models on windows of `window` crops of one face track
-    (`WindowDataset`), chosen from the model's ``default_cfg``. The test split is never read.
+    Frame models train on face crops (`FrameDataset`), temporal models on windows of crops of one face track
+    (`WindowDataset`), chosen from the model's ``default_cfg``. The test split is never read. The data settings are
+    saved as the run's `DataConfig` (``read_run_config`` gives them back).
 
     Args:
         model_name: a registered model, e.g. ``"mesonet4"`` or ``"mesonet4_lstm"``.
@@ -51,7 +81,7 @@ def train_model(
         augment: training augmentations: ``True`` for `AugmentConfig()`, an `AugmentConfig` to tune them, ``False``
             for none.
         train_split, val_split: the manifest splits to train and validate on (validation is never ``"test"``).
-        window, stride, short, pad_mode: temporal models' windows (see `WindowDataset`).
+        window, stride, short, pad_mode: temporal models' windows: a `WindowConfig`, or its fields (None = default).
         missing: crops listed but missing on disk: ``"error"`` or ``"skip"`` (counted).
         callbacks: training callbacks (default: console and progress bar).
         extra_config: plain data recorded in the run's ``config.json``.
@@ -62,23 +92,19 @@ def train_model(
     Example:
         >>> model, history = train_model("mesonet4", "labels/ffpp_faces.csv", TrainConfig(run="meso", epochs=20))
     """
-    from deepfakeforensics.datasets import build_dataset
-
     if val_split == "test":
         raise ValueError("val_split='test': checkpoints are chosen on validation, never on the test split")
     torch.manual_seed(config.seed)  # the model's initial weights
     model = create_model(model_name, weights=weights, pretrained=pretrained, **(model_kwargs or {}))
-    data_kw: dict[str, Any] = {"window": window, "stride": stride, "short": short, "pad_mode": pad_mode,
-                               "missing": missing, "seed": config.seed}  # fmt: skip
-    if augment is True:
-        augment = AugmentConfig()
-    if augment:
-        train_ds = build_dataset(faces, train_split, model, train=True, augment=augment, **data_kw)
-    else:
-        train_ds = build_dataset(faces, train_split, model, train=False, **data_kw)
-    val_ds = build_dataset(faces, val_split, model, train=False, **data_kw)
-    extra = {"model_name": model_name, "model_kwargs": dict(model_kwargs or {}), "window": window, "stride": stride,
-             "short": short, "faces": str(faces) if not isinstance(faces, pd.DataFrame) else None,
-             "train_split": train_split, "val_split": val_split, **(extra_config or {})}  # fmt: skip
-    history = train(model, train_ds, val_ds, config, callbacks=callbacks, extra_config=extra)
+    data = DataConfig(
+        faces=None if isinstance(faces, pd.DataFrame) else str(faces),
+        train_split=train_split,
+        val_split=val_split,
+        missing=missing,
+        window=window_config(window, stride, short, pad_mode) if model.default_cfg.temporal else None,
+        augment=(AugmentConfig() if augment is True else augment) or None,
+    )
+    train_ds, val_ds = build_datasets(faces, model, data, config.seed)
+    extra = {"model_name": model_name, "model_kwargs": dict(model_kwargs or {}), **(extra_config or {})}
+    history = train(model, train_ds, val_ds, config, callbacks=callbacks, extra_config=extra, data=data)
     return model, history
