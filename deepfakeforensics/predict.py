@@ -2,7 +2,8 @@
 
 Faces are found and tracked exactly as in extraction (`deepfakeforensics.faces.iter_face_crops`) and scored in
 batches as they stream out of the decoder, so memory does not grow with a video's length. Temporal models get their
-windows built per track on the fly, with a buffer of one window per track.
+windows cut per track on the fly by the rule `WindowDataset` uses (`deepfakeforensics.windows`), with a buffer of one
+window per track. The options are the fields of `PredictConfig` (``dff predict`` is generated from them).
 
 Example:
     >>> model = load_model("checkpoints/meso/best.pt")  # doctest: +SKIP
@@ -17,8 +18,9 @@ import logging
 import os
 from collections import deque
 from collections.abc import Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -27,14 +29,47 @@ from tqdm.auto import tqdm
 
 from deepfakeforensics._io import write_csv_atomic
 from deepfakeforensics._memory import release_free_memory
-from deepfakeforensics.evaluation.aggregate import AGGREGATIONS, aggregate
+from deepfakeforensics.evaluation.aggregate import AGGREGATIONS, Aggregation, aggregate
+from deepfakeforensics.faces import ExtractionConfig, FaceFinder, crop_face, iter_face_crops, read_rgb
+from deepfakeforensics.training.distributed import resolve_device
 from deepfakeforensics.transforms import to_tensor
+from deepfakeforensics.video import VIDEO_EXTENSIONS
+from deepfakeforensics.windows import WindowConfig, is_window_start, make_windows
 
 log = logging.getLogger(__name__)
 
-VIDEO_EXTENSIONS = frozenset({".mp4", ".avi", ".mov", ".mkv", ".webm", ".m4v", ".mpg", ".mpeg", ".wmv", ".flv"})
 IMAGE_EXTENSIONS = frozenset({".jpg", ".jpeg", ".png", ".bmp", ".webp", ".tif", ".tiff"})
 PREDICTION_COLUMNS = ["path", "kind", "score", "label", "frames_used", "faces_found", "track_scores", "error"]
+
+
+@dataclass(frozen=True)
+class PredictConfig:
+    """How `predict_folder` scores files; ``dff predict`` exposes each field (but `windows`) as an option.
+
+    Example:
+        >>> PredictConfig(aggregation="track_max", windows=WindowConfig(window=4)).windows.step
+        4
+    """
+
+    threshold: float = field(default=0.5, metadata={"help": "a file is called fake (label 1) when its score >= this"})
+    aggregation: Aggregation = field(
+        default="mean",
+        metadata={
+            "help": "file score from its face scores: mean, track_max (the most fake-looking face), median, vote"
+        },
+    )
+    batch_size: int = field(default=32, metadata={"help": "crops (or windows) per forward pass"})
+    device: str = field(default="auto", metadata={"help": "torch device: auto (a GPU when there is one), cpu, cuda..."})
+    windows: WindowConfig = field(
+        default_factory=WindowConfig,
+        metadata={"help": "temporal models: how windows are cut from a face track (use the run's, as trained)"},
+    )
+
+    def __post_init__(self) -> None:
+        if self.aggregation not in AGGREGATIONS:
+            raise ValueError(f"unknown aggregation {self.aggregation!r}; choose one of {', '.join(AGGREGATIONS)}")
+        if self.batch_size < 1:
+            raise ValueError(f"batch_size must be >= 1, not {self.batch_size}")
 
 
 @dataclass
@@ -60,18 +95,28 @@ def list_media(folder: str | os.PathLike) -> list[Path]:
 class StreamScorer:
     """Scores face crops as they arrive, in batches; keeps only one batch (and one window per track) in memory.
 
-    Frame models score every crop. Temporal models score windows of `window` consecutive crops of a track, starting
-    every `stride` crops (as `WindowDataset`); a track shorter than a window is padded by repeating its last crop.
+    Frame models score every crop. Temporal models score the windows `make_windows` cuts from each track (the rule
+    `WindowDataset` follows): full windows as soon as their last crop arrives (`is_window_start`), and a track
+    shorter than a window padded (repeat or loop) or dropped at `finish`, as ``windows`` says.
+
+    Example:
+        >>> scorer = StreamScorer(model, windows=WindowConfig(window=8, stride=4))  # doctest: +SKIP
+        >>> for crop in iter_face_crops(video): scorer.add(crop.track, crop.frame, crop.image)  # doctest: +SKIP
+        >>> scores = scorer.finish()  # doctest: +SKIP
     """
 
-    def __init__(self, model: torch.nn.Module, batch_size: int = 32, window: int = 8, stride: int | None = None,
-                 device: str | torch.device = "cpu") -> None:  # fmt: skip
+    def __init__(
+        self,
+        model: torch.nn.Module,
+        batch_size: int = 32,
+        windows: WindowConfig | None = None,
+        device: str | torch.device = "cpu",
+    ) -> None:
         self.model = model
         self.cfg = model.default_cfg
         self.temporal = bool(self.cfg.temporal)
         self.batch_size = max(1, batch_size)
-        self.window = int(window)
-        self.stride = int(stride or window)
+        self.windows = windows or WindowConfig()
         self.device = torch.device(device)
         self._x: list[torch.Tensor] = []
         self._keys: list[tuple[int, int]] = []
@@ -84,11 +129,11 @@ class StreamScorer:
         if not self.temporal:
             self._push(to_tensor([image], self.cfg)[0], (track, frame))
             return
-        buf = self._buffers.setdefault(track, deque(maxlen=self.window))
+        buf = self._buffers.setdefault(track, deque(maxlen=self.windows.window))
         buf.append((frame, image))
         n = self._seen[track] = self._seen.get(track, 0) + 1
-        start = n - self.window
-        if start >= 0 and start % self.stride == 0:
+        start = n - self.windows.window
+        if start >= 0 and is_window_start(start, n, self.windows):
             self._push(to_tensor([im for _, im in buf], self.cfg), (track, buf[0][0]))
 
     def _push(self, x: torch.Tensor, key: tuple[int, int]) -> None:
@@ -109,6 +154,15 @@ class StreamScorer:
         self._x, self._keys = [], []
         release_free_memory()  # the batch's activations: keeps long videos' peak memory flat
 
+    def _push_short_tracks(self) -> None:
+        """The windows of tracks that never filled one: all their crops are still in the buffer."""
+        for track, n in self._seen.items():
+            if n >= self.windows.window:
+                continue
+            crops = list(self._buffers[track])
+            for rows in make_windows(n, self.windows)[0]:
+                self._push(to_tensor([crops[i][1] for i in rows], self.cfg), (track, crops[rows[0]][0]))
+
     def reset(self) -> None:
         """Forget every pending crop and score (after a file failed half-way)."""
         self._x, self._keys, self._rows = [], [], []
@@ -117,24 +171,18 @@ class StreamScorer:
     def finish(self) -> pd.DataFrame:
         """Score what is left; rows ``track, frame`` (or ``start_frame`` for windows), ``logit, score``."""
         if self.temporal:
-            for track, n in self._seen.items():
-                if n < self.window:  # never filled a window: pad with its last crop, as WindowDataset does
-                    frames = [im for _, im in self._buffers[track]]
-                    frames += [frames[-1]] * (self.window - n)
-                    self._push(to_tensor(frames, self.cfg), (track, self._buffers[track][0][0]))
-            self._buffers.clear()
+            self._push_short_tracks()
         self._flush()
         col = "start_frame" if self.temporal else "frame"
         df = pd.DataFrame(self._rows, columns=["track", col, "logit"])
         df["score"] = 1.0 / (1.0 + np.exp(-df["logit"].to_numpy(dtype=np.float64)))
-        self._rows = []
-        self._seen = {}
+        self.reset()
         return df
 
 
-def _score_video(path: Path, scorer: StreamScorer, config, finder) -> tuple[pd.DataFrame, set[int]]:
-    from deepfakeforensics.faces import iter_face_crops
-
+def _score_video(
+    path: Path, scorer: StreamScorer, config: ExtractionConfig, finder: FaceFinder
+) -> tuple[pd.DataFrame, set[int]]:
     frames: set[int] = set()
     for crop in iter_face_crops(path, config, finder):
         scorer.add(crop.track, crop.frame, crop.image)
@@ -142,9 +190,9 @@ def _score_video(path: Path, scorer: StreamScorer, config, finder) -> tuple[pd.D
     return scorer.finish(), frames
 
 
-def _score_image(path: Path, scorer: StreamScorer, config, finder) -> tuple[pd.DataFrame, set[int]]:
-    from deepfakeforensics.faces import crop_face, read_rgb
-
+def _score_image(
+    path: Path, scorer: StreamScorer, config: ExtractionConfig, finder: FaceFinder
+) -> tuple[pd.DataFrame, set[int]]:
     if path.stat().st_size == 0:
         raise ValueError(f"{path}: empty file (0 bytes)")
     rgb = read_rgb(path)
@@ -154,19 +202,64 @@ def _score_image(path: Path, scorer: StreamScorer, config, finder) -> tuple[pd.D
     return scorer.finish(), ({0} if len(dets) else set())
 
 
+def _failure_reason(error: Exception, path: Path) -> str:
+    """Why a file could not be scored, without its path (expected errors) or with the error's type (others)."""
+    reason = getattr(error, "reason", None) or str(error).replace(f"{path}: ", "")
+    if not isinstance(error, LookupError | ValueError | OSError) and not hasattr(error, "reason"):
+        reason = f"{type(error).__name__}: {reason}"
+    return reason
+
+
+def _predict_file(
+    path: Path, rel: str, scorer: StreamScorer, config: PredictConfig, extraction: ExtractionConfig, finder: FaceFinder
+) -> dict[str, Any]:
+    """One file's prediction row (`PREDICTION_COLUMNS`); a file that cannot be scored gets its reason in ``error``."""
+    kind = "image" if path.suffix.lower() in IMAGE_EXTENSIONS else "video"
+    row = {"path": rel, "kind": kind, "score": np.nan, "label": pd.NA, "frames_used": 0, "faces_found": 0}
+    row.update(track_scores="{}", error="")
+    try:
+        scores, frames = (_score_image if kind == "image" else _score_video)(path, scorer, extraction, finder)
+        if scores.empty:
+            raise LookupError("no face found in the sampled frames")
+    except Exception as e:  # one bad file never stops the run; its reason is reported
+        scorer.reset()  # drop anything half-scored
+        row["error"] = _failure_reason(e, path)
+        log.warning("%s: %s", path, row["error"])
+        return row
+    tracks = scores.groupby("track", sort=True)["score"].mean()
+    file_score = float(aggregate(scores.assign(video_id=rel), config.aggregation)["score"].iat[0])
+    row.update(score=file_score, label=int(file_score >= config.threshold), frames_used=len(frames))
+    row.update(
+        faces_found=len(tracks), track_scores=json.dumps({str(t): round(float(s), 6) for t, s in tracks.items()})
+    )
+    return row
+
+
+def _read_done(out_csv: str | os.PathLike | None) -> pd.DataFrame:
+    """Rows of an earlier run's `out_csv` that were predicted without error (kept on resume)."""
+    if out_csv is None or not Path(out_csv).is_file():
+        return pd.DataFrame(columns=PREDICTION_COLUMNS)
+    prev = pd.read_csv(out_csv, dtype={"path": str, "error": str, "track_scores": str}, keep_default_na=False)
+    return prev[prev["error"] == ""].reindex(columns=PREDICTION_COLUMNS)
+
+
+def _in_folder_order(rows: list[dict], files: list[Path], folder: Path) -> pd.DataFrame:
+    preds = pd.DataFrame(rows, columns=PREDICTION_COLUMNS)
+    preds["label"] = preds["label"].astype("Int64")
+    order = {p.relative_to(folder).as_posix(): i for i, p in enumerate(files)}
+    return preds.sort_values("path", key=lambda s: s.map(order)).reset_index(drop=True)
+
+
 def predict_folder(
     folder: str | os.PathLike,
     model: torch.nn.Module,
-    threshold: float = 0.5,
-    extraction_config=None,
-    aggregation: str = "mean",
-    batch_size: int = 32,
-    window: int = 8,
-    stride: int | None = None,
-    device: str | torch.device = "cpu",
-    finder=None,
+    config: PredictConfig | None = None,
+    *,
+    extraction_config: ExtractionConfig | None = None,
+    finder: FaceFinder | None = None,
     out_csv: str | os.PathLike | None = None,
     progress: bool = True,
+    **options: Any,
 ) -> PredictionResult:
     """Score every video and image under `folder` (recursively) with one detector.
 
@@ -177,71 +270,36 @@ def predict_folder(
     Args:
         folder: the folder to walk.
         model: a detector (frame or temporal), e.g. from ``load_model`` or ``create_model(name, weights=...)``.
-        threshold: ``label = score >= threshold`` (1 = fake).
+        config: the options (`PredictConfig`: threshold, aggregation, batch size, device, windows); default
+            `PredictConfig()`.
         extraction_config: face sampling/detection/tracking settings (`ExtractionConfig`, default as extraction).
-        aggregation: file-level rule, one of ``mean``, ``track_max``, ``median``, ``vote``.
-        batch_size: crops (or windows) per forward pass.
-        window: frames per window for temporal models (use the model's training window).
-        stride: crops between window starts for temporal models (default: `window`).
-        device: where to run the model (faces use ``extraction_config.device``).
         finder: a `FaceFinder` (face detector) to reuse (default: built from `extraction_config`).
         out_csv: if given, predictions are written there after every file, and files already predicted there
             (without error) are skipped: an interrupted run resumes.
         progress: show a progress bar.
+        **options: fields of `PredictConfig` overriding `config` (``threshold=0.4``, ``aggregation="track_max"``...).
 
     Returns:
         `PredictionResult` (unpacks as ``predictions, failures``). Columns: path (relative to `folder`), kind
         (video or image), score, label, frames_used (frames with a scored face), faces_found (face tracks),
         track_scores (JSON ``{track: mean score}``), error ('' when fine).
     """
-    from deepfakeforensics.faces import ExtractionConfig
-
-    if aggregation not in AGGREGATIONS:
-        raise ValueError(f"unknown aggregation {aggregation!r}; choose one of {', '.join(AGGREGATIONS)}")
-    folder = Path(folder)
-    config = extraction_config or ExtractionConfig()
-    files = list_media(folder)
-    done = pd.DataFrame(columns=PREDICTION_COLUMNS)
-    if out_csv is not None and Path(out_csv).is_file():
-        prev = pd.read_csv(out_csv, dtype={"path": str, "error": str, "track_scores": str}, keep_default_na=False)
-        done = prev[prev["error"] == ""].reindex(columns=PREDICTION_COLUMNS)
-    skip = set(done["path"])
+    config = replace(config or PredictConfig(), **options)
+    device = resolve_device(config.device)
+    folder, extraction = Path(folder), extraction_config or ExtractionConfig()
+    files, done = list_media(folder), _read_done(out_csv)
     rows: list[dict] = done.to_dict("records")
-    failures: list[tuple[str, str]] = []
-    model.eval().to(device)
-    finder = finder or config.make_finder()
-    scorer = StreamScorer(model, batch_size, window, stride, device)
+    skip = set(done["path"])
     todo = [p for p in files if p.relative_to(folder).as_posix() not in skip]
+    model.eval().to(device)
+    finder = finder or extraction.make_finder()
+    scorer = StreamScorer(model, config.batch_size, config.windows, device)
     bar = tqdm(todo, desc="predict", unit="file", disable=not progress)
     for path in bar:
         rel = path.relative_to(folder).as_posix()
         bar.set_postfix_str(rel[-40:], refresh=False)
-        kind = "image" if path.suffix.lower() in IMAGE_EXTENSIONS else "video"
-        row = {"path": rel, "kind": kind, "score": np.nan, "label": pd.NA, "frames_used": 0, "faces_found": 0,
-               "track_scores": "{}", "error": ""}  # fmt: skip
-        try:
-            score_fn = _score_image if kind == "image" else _score_video
-            scores, frames = score_fn(path, scorer, config, finder)
-            if scores.empty:
-                raise LookupError("no face found in the sampled frames")
-            tracks = scores.groupby("track", sort=True)["score"].mean()
-            file_score = float(aggregate(scores.assign(video_id=rel), aggregation)["score"].iat[0])
-            row.update(score=file_score, label=int(file_score >= threshold), frames_used=len(frames),
-                       faces_found=int(len(tracks)),
-                       track_scores=json.dumps({str(t): round(float(s), 6) for t, s in tracks.items()}))  # fmt: skip
-        except Exception as e:  # one bad file never stops the run; its reason is reported
-            scorer.reset()  # drop anything half-scored
-            reason = getattr(e, "reason", None) or str(e).replace(f"{path}: ", "")
-            if not isinstance(e, LookupError | ValueError | OSError) and not hasattr(e, "reason"):
-                reason = f"{type(e).__name__}: {reason}"
-            row["error"] = reason
-            failures.append((rel, reason))
-            log.warning("%s: %s", path, reason)
-        rows.append(row)
+        rows.append(_predict_file(path, rel, scorer, config, extraction, finder))
         if out_csv is not None:
             write_csv_atomic(pd.DataFrame(rows, columns=PREDICTION_COLUMNS), out_csv)
-    preds = pd.DataFrame(rows, columns=PREDICTION_COLUMNS)
-    preds["label"] = preds["label"].astype("Int64")
-    order = {p.relative_to(folder).as_posix(): i for i, p in enumerate(files)}
-    preds = preds.sort_values("path", key=lambda s: s.map(order)).reset_index(drop=True)
-    return PredictionResult(preds, failures)
+    failures = [(r["path"], r["error"]) for r in rows if r["error"]]
+    return PredictionResult(_in_folder_order(rows, files, folder), failures)

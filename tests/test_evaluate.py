@@ -46,9 +46,17 @@ def manifest(tmp_path_factory) -> tuple:
                     (root / rel).parent.mkdir(parents=True, exist_ok=True)
                     cv2.imwrite(str(root / rel), cv2.cvtColor(img, cv2.COLOR_RGB2BGR))
                     rows.append(
-                        {"video_id": vid, "track": track, "frame": frame * 10, "path": rel, "label": label,
-                         "split": split, "group": vid, "method": methods[k]}
-                    )  # fmt: skip
+                        {
+                            "video_id": vid,
+                            "track": track,
+                            "frame": frame * 10,
+                            "path": rel,
+                            "label": label,
+                            "split": split,
+                            "group": vid,
+                            "method": methods[k],
+                        }
+                    )
     csv = root / "faces.csv"
     save_table(pd.DataFrame(rows), csv, root=root)
     return csv, rows
@@ -81,14 +89,17 @@ def runs(tmp_path_factory) -> list[str]:
 def result(manifest, runs, tmp_path_factory):
     out = tmp_path_factory.mktemp("eval")
     robust = RobustnessConfig(strengths={"jpeg": (30,), "blur": (2.0,)})
-    return evaluate(runs, manifest[0], "test", out, robustness=robust, gradcam=2, batch_size=8, progress=False)
+    return evaluate(runs, manifest[0], out, split="test", robustness=robust, gradcam=2, batch_size=8, progress=False)
 
 
 def test_metrics_table_one_row_per_run_and_level(result):
     m = result.metrics
     assert sorted(zip(m["run"], m["level"], strict=True)) == [
-        ("meso_a", "file"), ("meso_a", "frame"), ("meso_b", "file"), ("meso_b", "frame")
-    ]  # fmt: skip
+        ("meso_a", "file"),
+        ("meso_a", "frame"),
+        ("meso_b", "file"),
+        ("meso_b", "frame"),
+    ]
     frame_rows = m[m["level"] == "frame"]
     assert (frame_rows["n"] == 10).all()  # 5 face tracks x 2 frames in test
     assert (m.loc[m["level"] == "file", "n"] == 4).all()
@@ -134,8 +145,17 @@ def test_per_method_and_files_written(result):
 
 
 def test_every_plot_written_and_non_empty(result):
-    expected = {"roc_frame", "roc_file", "score_distributions", "training_curves", "metrics_bars", "per_method_auc",
-                "robustness", "gradcam_meso_a", "gradcam_meso_b"}  # fmt: skip
+    expected = {
+        "roc_frame",
+        "roc_file",
+        "score_distributions",
+        "training_curves",
+        "metrics_bars",
+        "per_method_auc",
+        "robustness",
+        "gradcam_meso_a",
+        "gradcam_meso_b",
+    }
     assert expected <= set(result.plots)
     for p in result.plots.values():
         assert p.is_file() and p.stat().st_size > 5000
@@ -172,7 +192,7 @@ def test_calibration_and_resume(manifest, runs, tmp_path, monkeypatch, result):
 
     shutil.copytree(result.out_dir / "scores", tmp_path / "scores")
     monkeypatch.setattr(compare_mod, "predict_scores", lambda *a, **k: pytest.fail("scores were not reused"))
-    cal = evaluate(runs[:1], manifest[0], "test", tmp_path, calibrate=True, plots=False, progress=False)
+    cal = evaluate(runs[:1], manifest[0], tmp_path, split="test", calibrate=True, plots=False, progress=False)
     row = cal.metrics.query("level == 'frame'").iloc[0]
     ref = result.metrics.query("run == 'meso_a' and level == 'frame'").iloc[0]
     assert row["temperature"] > 0 and row["temperature"] != 1.0
@@ -191,10 +211,62 @@ def test_missing_crops_are_reported_not_fatal(manifest, runs, tmp_path):
     faces = pd.DataFrame(manifest[1])
     (root / faces.query("split == 'test'")["path"].iloc[0]).unlink()
     save_table(faces, root / "faces.csv", root=root)
-    res = evaluate(runs[:1], root / "faces.csv", "test", tmp_path / "out", plots=False, progress=False)
+    res = evaluate(runs[:1], root / "faces.csv", tmp_path / "out", split="test", plots=False, progress=False)
     assert res.metrics.query("level == 'frame'")["n"].item() == 9
     fails = pd.read_csv(tmp_path / "out" / "failures.csv")
     assert len(fails) == 1 and "missing" in fails["reason"].iloc[0]
+
+
+def test_unreadable_crop_is_dropped_and_named_not_scored_as_its_neighbour(manifest, runs, tmp_path):
+    import shutil
+
+    root = tmp_path / "crops"
+    shutil.copytree(load_table(manifest[0]).attrs["root"], root)
+    faces = pd.DataFrame(manifest[1])
+    bad = faces.query("split == 'test'")["path"].iloc[2]
+    size = (root / bad).stat().st_size
+    (root / bad).write_bytes(b"\x00" * size)  # same size, not an image: passes the existence check, fails to decode
+    save_table(faces, root / "faces.csv", root=root)
+    res = evaluate(runs[:1], root / "faces.csv", tmp_path / "out", split="test", plots=False, progress=False)
+    frames = res.scores[("meso_a", "frame")]
+    assert bad not in set(frames["path"]) and len(frames) == 9
+    assert res.metrics.query("level == 'frame'")["n"].item() == 9
+    fails = pd.read_csv(tmp_path / "out" / "failures.csv")
+    assert len(fails) == 1 and fails["path"].iloc[0].endswith(bad) and fails["run"].iloc[0] == "meso_a"
+    # every remaining row carries the score of its own crop
+    ref = evaluate(runs[:1], manifest[0], tmp_path / "ref", split="test", plots=False, progress=False)
+    clean = ref.scores[("meso_a", "frame")].set_index("path")["score"]
+    np.testing.assert_allclose(frames.set_index("path")["score"], clean.loc[frames["path"]], atol=1e-6)
+    # the scores are reused from the cache though an item was dropped, and the failure is reported again
+    again = evaluate(runs[:1], root / "faces.csv", tmp_path / "out", split="test", plots=False, progress=False)
+    assert len(again.failures) == 1 and len(pd.read_csv(tmp_path / "out" / "failures.csv")) == 1
+
+
+def test_run_window_config_reads_the_run_windows(tmp_path):
+    from deepfakeforensics.training import DataConfig, TrainConfig
+    from deepfakeforensics.windows import WindowConfig
+
+    assert compare_mod.run_window_config(tmp_path) == WindowConfig()  # not a run folder: the defaults
+    windows = WindowConfig(window=2, short="drop", pad_mode="loop")
+    saved = {"train": TrainConfig().to_dict(), "data": DataConfig(window=windows).to_dict()}
+    (tmp_path / "config.json").write_text(json.dumps(saved))
+    assert compare_mod.run_window_config(tmp_path) == windows
+    # a run saved before config.json had its "data" section: the validation dataset's summary
+    old = {"train": {}, "train_data": {"window": 4, "stride": 4}, "val_data": {"window": 3, "stride": 1, "items": 7}}
+    (tmp_path / "config.json").write_text(json.dumps(old))
+    assert compare_mod.run_window_config(tmp_path) == WindowConfig(window=3, stride=1)
+
+
+def test_dff_evaluate_defaults_are_the_config_defaults():
+    from deepfakeforensics.cli import build_parser
+    from deepfakeforensics.evaluation import EvaluateConfig
+    from deepfakeforensics.options import dataclass_defaults
+
+    args = build_parser().parse_args(["evaluate", "--runs", "r", "--faces", "f.csv", "--out", "o"])
+    assert {k: getattr(args, k) for k in dataclass_defaults(EvaluateConfig)} == dataclass_defaults(EvaluateConfig)
+    assert EvaluateConfig().device == "auto" and EvaluateConfig().gradcam == 4
+    with pytest.raises(ValueError, match="unknown aggregation"):
+        EvaluateConfig(aggregation="max")
 
 
 def test_resolve_runs_names_and_errors(runs, tmp_path):
@@ -245,8 +317,25 @@ def test_dff_evaluate_cli(manifest, runs, tmp_path):
     from deepfakeforensics.cli import main
 
     out = tmp_path / "cli"
-    code = main(["evaluate", "--runs", runs[0], "--faces", str(manifest[0]), "--split", "test", "--out", str(out),
-                 "--aggregation", "track_max", "--gradcam", "0", "--batch-size", "8"])  # fmt: skip
+    code = main(
+        [
+            "evaluate",
+            "--runs",
+            runs[0],
+            "--faces",
+            str(manifest[0]),
+            "--split",
+            "test",
+            "--out",
+            str(out),
+            "--aggregation",
+            "track_max",
+            "--gradcam",
+            "0",
+            "--batch-size",
+            "8",
+        ]
+    )
     assert code == 0
     m = pd.read_csv(out / "metrics.csv")
     assert set(m["level"]) == {"frame", "file"} and (m["aggregation"] == "track_max").all()
@@ -259,12 +348,13 @@ def test_temporal_run_is_scored_per_window(manifest, tmp_path):
     torch.manual_seed(0)
     save_checkpoint(run / "best.pt", create_model("mesonet4_lstm"))
     (run / "config.json").write_text(
-        json.dumps({"train_data": {"window": 4, "stride": 4}, "val_data": {"window": 2, "stride": 1}})
+        json.dumps({"train": {}, "train_data": {"window": 4, "stride": 4}, "val_data": {"window": 1, "stride": 1}})
     )
-    res = evaluate([run], manifest[0], "test", tmp_path / "out", gradcam=2, batch_size=4, progress=False)
+    res = evaluate([run], manifest[0], tmp_path / "out", split="test", gradcam=2, batch_size=4, progress=False)
     assert set(res.metrics["level"]) == {"window", "file"}
     windows = res.scores[("lstm", "window")]
-    assert len(windows) == 5 and "start_frame" in windows  # one 2-frame window per face track
+    # the run's validation windows (1 frame, stride 1): two per face track of 2 frames, not one padded 8-frame window
+    assert len(windows) == 10 and "start_frame" in windows and (windows["n_frames"] == 1).all()
     assert res.metrics.query("level == 'file'")["n"].item() == 4
     assert "gradcam_lstm" not in res.plots and (tmp_path / "out" / "roc_window.png").is_file()
 
@@ -274,11 +364,13 @@ def test_evaluate_a_run_written_by_train(manifest, tmp_path):
     from deepfakeforensics.datasets import build_dataset
     from deepfakeforensics.training import TrainConfig, train
 
+    faces = load_table(manifest[0])
+    faces["split"] = faces["split"].map({"val": "train", "test": "val"})  # checkpoints are never chosen on test
     torch.manual_seed(0)
     model = create_model("mesonet4")
     cfg = TrainConfig(run="tiny", checkpoints_dir=str(tmp_path), epochs=1, batch_size=4, num_workers=0, patience=0)
-    train(model, build_dataset(manifest[0], "val", model, train=True), build_dataset(manifest[0], "test", model), cfg,
-          callbacks=[])  # fmt: skip
-    res = evaluate([tmp_path / "tiny"], manifest[0], "test", tmp_path / "out", val_split="val", progress=False)
+    train_ds, val_ds = build_dataset(faces, "train", model, train=True), build_dataset(faces, "val", model)
+    train(model, train_ds, val_ds, cfg, callbacks=[])
+    res = evaluate([tmp_path / "tiny"], faces, tmp_path / "out", split="val", val_split=None, progress=False)
     assert "training_curves" in res.plots
     assert len(res.metrics) == 2

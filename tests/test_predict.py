@@ -12,10 +12,11 @@ import torch
 from synth_videos import face_photo, write_face_video
 
 from deepfakeforensics.faces import ExtractionConfig, iter_face_crops
-from deepfakeforensics.models import create_model, save_checkpoint
-from deepfakeforensics.predict import StreamScorer, list_media, predict_folder
+from deepfakeforensics.models import ModelCfg, create_model, save_checkpoint
+from deepfakeforensics.predict import PredictConfig, StreamScorer, list_media, predict_folder
 from deepfakeforensics.transforms import to_tensor
 from deepfakeforensics.video import SamplingConfig
+from deepfakeforensics.windows import WindowConfig, make_windows
 
 CONFIG = ExtractionConfig(sampling=SamplingConfig(strategy="uniform", n_frames=6), detect_size=320)
 
@@ -76,10 +77,21 @@ def result(folder, model, finder):
 def test_every_media_file_gets_one_row(result, folder):
     preds, _ = result
     assert list(preds["path"]) == [
-        "a/one_face.mp4", "a/portrait.jpg", "b/broken.avi", "b/deep/two_faces.MP4", "empty.mp4", "no_face.mp4"
-    ]  # fmt: skip
-    assert [p.name for p in list_media(folder)] == ["one_face.mp4", "portrait.jpg", "broken.avi", "two_faces.MP4",
-                                                    "empty.mp4", "no_face.mp4"]  # fmt: skip
+        "a/one_face.mp4",
+        "a/portrait.jpg",
+        "b/broken.avi",
+        "b/deep/two_faces.MP4",
+        "empty.mp4",
+        "no_face.mp4",
+    ]
+    assert [p.name for p in list_media(folder)] == [
+        "one_face.mp4",
+        "portrait.jpg",
+        "broken.avi",
+        "two_faces.MP4",
+        "empty.mp4",
+        "no_face.mp4",
+    ]
 
 
 def test_failures_are_named_and_the_run_goes_on(result):
@@ -114,8 +126,15 @@ def test_streamed_scores_equal_scoring_all_crops_at_once(result, folder, model, 
 
 
 def test_track_max_and_threshold(folder, model, finder):
-    preds, _ = predict_folder(folder / "b", model, threshold=0.0, aggregation="track_max", extraction_config=CONFIG,
-                              finder=finder, progress=False)  # fmt: skip
+    preds, _ = predict_folder(
+        folder / "b",
+        model,
+        threshold=0.0,
+        aggregation="track_max",
+        extraction_config=CONFIG,
+        finder=finder,
+        progress=False,
+    )
     two = preds.set_index("path").loc["deep/two_faces.MP4"]
     assert two["score"] == pytest.approx(max(json.loads(two["track_scores"]).values()), abs=1e-5)
     assert two["label"] == 1
@@ -124,7 +143,7 @@ def test_track_max_and_threshold(folder, model, finder):
 def test_stream_scorer_windows_match_window_dataset_rules():
     torch.manual_seed(0)
     model = create_model("mesonet4_lstm").eval()
-    scorer = StreamScorer(model, batch_size=2, window=3, stride=2)
+    scorer = StreamScorer(model, batch_size=2, windows=WindowConfig(window=3, stride=2))
     rng = np.random.default_rng(0)
     crops = {t: [rng.integers(0, 255, (32, 32, 3), dtype=np.uint8) for _ in range(n)] for t, n in [(0, 7), (1, 2)]}
     for f in range(7):  # tracks interleave, as from iter_face_crops
@@ -142,6 +161,42 @@ def test_stream_scorer_windows_match_window_dataset_rules():
     assert got[(1, 0)] == pytest.approx(padded, abs=1e-4)
 
 
+class _Recording(torch.nn.Module):
+    """A temporal 'model' that records which crops (encoded in their pixel value) each window it scores holds."""
+
+    default_cfg = ModelCfg(input_size=(3, 4, 4), temporal=True, channels_last=False)
+
+    def __init__(self):
+        super().__init__()
+        self.windows: list[list[int]] = []
+
+    def forward(self, x):
+        self.windows += (x[:, :, 0, 0, 0] * 255 / 10).round().long().tolist()
+        return torch.zeros(len(x))
+
+
+@pytest.mark.parametrize(
+    "cfg",
+    [
+        WindowConfig(window=3, stride=2),
+        WindowConfig(window=4),
+        WindowConfig(window=2, stride=1),
+        WindowConfig(window=5, stride=3, pad_mode="loop"),
+        WindowConfig(window=4, short="drop"),
+    ],
+)
+def test_stream_scorer_cuts_the_windows_of_make_windows(cfg):
+    for n in (1, 2, 3, 4, 5, 7, 10):
+        model = _Recording()
+        scorer = StreamScorer(model, batch_size=3, windows=cfg)
+        for k in range(n):  # crop k of the track has pixel value 10 * k
+            scorer.add(0, 100 + k, np.full((4, 4, 3), 10 * k, np.uint8))
+        scores = scorer.finish()
+        expected = make_windows(n, cfg)[0]
+        assert sorted(model.windows) == sorted(expected.tolist()), (n, cfg)
+        assert sorted(scores["start_frame"]) == sorted(100 + expected[:, 0]) if len(expected) else scores.empty
+
+
 class _Counting(torch.nn.Module):
     def __init__(self, inner):
         super().__init__()
@@ -154,11 +209,9 @@ class _Counting(torch.nn.Module):
 
 def test_resume_skips_files_already_predicted(folder, model, finder, tmp_path):
     out = tmp_path / "preds.csv"
-    first = predict_folder(folder / "a", model, extraction_config=CONFIG, finder=finder, out_csv=out,
-                           progress=False)  # fmt: skip
+    first = predict_folder(folder / "a", model, extraction_config=CONFIG, finder=finder, out_csv=out, progress=False)
     counting = _Counting(model)
-    again = predict_folder(folder / "a", counting, extraction_config=CONFIG, finder=finder, out_csv=out,
-                           progress=False)  # fmt: skip
+    again = predict_folder(folder / "a", counting, extraction_config=CONFIG, finder=finder, out_csv=out, progress=False)
     assert counting.calls == 0
     pd.testing.assert_series_equal(first.predictions["score"], again.predictions["score"], atol=1e-6)
 
@@ -169,8 +222,22 @@ def test_dff_predict_cli(folder, model, tmp_path):
     ckpt = tmp_path / "run" / "best.pt"
     save_checkpoint(ckpt, model)
     out = tmp_path / "out" / "predictions.csv"
-    code = main(["predict", str(folder / "b"), "--weights", str(ckpt), "--out", str(out), "--frames", "4",
-                 "--detect-size", "320", "--threshold", "0.4"])  # fmt: skip
+    code = main(
+        [
+            "predict",
+            str(folder / "b"),
+            "--weights",
+            str(ckpt),
+            "--out",
+            str(out),
+            "--frames",
+            "4",
+            "--detect-size",
+            "320",
+            "--threshold",
+            "0.4",
+        ]
+    )
     assert code == 0
     preds = pd.read_csv(out, keep_default_na=False)
     assert list(preds["path"]) == ["broken.avi", "deep/two_faces.MP4"]
@@ -178,18 +245,53 @@ def test_dff_predict_cli(folder, model, tmp_path):
     assert list(fails["path"]) == ["broken.avi"]
 
 
+def test_dff_predict_defaults_are_the_config_defaults_and_windows_come_from_the_run(tmp_path):
+    import json
+
+    from deepfakeforensics.cli import build_parser
+    from deepfakeforensics.commands.predict import windows_from_args
+    from deepfakeforensics.options import dataclass_defaults
+
+    args = build_parser().parse_args(["predict", "folder", "--weights", str(tmp_path / "run" / "best.pt")])
+    expected = {k: v for k, v in dataclass_defaults(PredictConfig).items() if k != "windows"}
+    assert {k: getattr(args, k) for k in expected} == expected
+    assert PredictConfig().device == "auto"
+    temporal = _Recording()
+    assert windows_from_args(args, temporal) == WindowConfig()  # no config.json beside the checkpoint
+    (tmp_path / "run").mkdir()
+    saved = {"train": {}, "val_data": {"window": 4, "pad_mode": "loop"}}  # a run saved before the "data" section
+    (tmp_path / "run" / "config.json").write_text(json.dumps(saved))
+    assert windows_from_args(args, temporal) == WindowConfig(window=4, pad_mode="loop")
+    args = build_parser().parse_args(["predict", "f", "--weights", str(tmp_path / "run" / "best.pt"), "--stride", "2"])
+    assert windows_from_args(args, temporal) == WindowConfig(window=4, stride=2, pad_mode="loop")
+
+
 @pytest.mark.slow
 def test_dff_predict_on_shared_samples_with_authors_h5_weights(samples_dir, mesonet_dir, tmp_path):
     from deepfakeforensics.cli import main
 
     out = tmp_path / "samples.csv"
-    code = main(["predict", str(samples_dir), "--model", "mesonet4", "--weights",
-                 str(mesonet_dir / "weights" / "Meso4_DF.h5"), "--out", str(out), "--frames", "4"])  # fmt: skip
+    code = main(
+        [
+            "predict",
+            str(samples_dir),
+            "--model",
+            "mesonet4",
+            "--weights",
+            str(mesonet_dir / "weights" / "Meso4_DF.h5"),
+            "--out",
+            str(out),
+            "--frames",
+            "4",
+        ]
+    )
     assert code == 0
     rows = pd.read_csv(out, keep_default_na=False).set_index("path")
-    assert {"ffpp/original_sequences/youtube/c23/videos/519.mp4",
-            "ffpp/manipulated_sequences/Deepfakes/c23/videos/519_515.mp4",
-            "dfdc/dfdc_train_part_0/brtujopkby.mp4"} <= set(rows.index)  # fmt: skip
+    assert {
+        "ffpp/original_sequences/youtube/c23/videos/519.mp4",
+        "ffpp/manipulated_sequences/Deepfakes/c23/videos/519_515.mp4",
+        "dfdc/dfdc_train_part_0/brtujopkby.mp4",
+    } <= set(rows.index)
     assert (rows["error"] == "").all() and (rows["faces_found"] >= 1).all()
     assert rows["score"].astype(float).between(0, 1).all()
     assert pd.read_csv(tmp_path / "samples_failures.csv").empty

@@ -1,15 +1,17 @@
 """Evaluation: scoring datasets, file-level aggregation, metrics, thresholds, calibration, comparison plots."""
 
-from deepfakeforensics.evaluation.aggregate import AGGREGATIONS, aggregate, track_scores
+from deepfakeforensics.evaluation.aggregate import AGGREGATIONS, Aggregation, aggregate, track_scores
 from deepfakeforensics.evaluation.calibration import (
+    THRESHOLD_RULES,
+    ThresholdRule,
     apply_temperature,
     choose_threshold,
     fit_temperature,
     logit,
     sigmoid,
 )
-from deepfakeforensics.evaluation.compare import EvaluationResult, evaluate
-from deepfakeforensics.evaluation.gradcam import GradCAM, plot_gradcam_grid
+from deepfakeforensics.evaluation.compare import EvaluateConfig, EvaluationResult, evaluate, run_window_config
+from deepfakeforensics.evaluation.gradcam import GradCAM, plot_gradcam_grid, plot_scored_gradcam
 from deepfakeforensics.evaluation.metrics import (
     METRIC_COLUMNS,
     compute_metrics,
@@ -23,13 +25,18 @@ from deepfakeforensics.evaluation.scores import predict_logits, predict_scores
 __all__ = [
     "AGGREGATIONS",
     "METRIC_COLUMNS",
+    "THRESHOLD_RULES",
+    "Aggregation",
+    "EvaluateConfig",
     "EvaluationResult",
     "GradCAM",
     "PerturbedDataset",
     "RobustnessConfig",
+    "ThresholdRule",
     "evaluate",
     "perturb",
     "plot_gradcam_grid",
+    "plot_scored_gradcam",
     "robustness_sweep",
     "aggregate",
     "apply_temperature",
@@ -41,6 +48,7 @@ __all__ = [
     "metrics_by_group",
     "predict_logits",
     "predict_scores",
+    "run_window_config",
     "sigmoid",
     "tpr_at_fpr",
     "track_scores",

@@ -6,10 +6,13 @@ A file's score is computed by grouping on ``video_id`` (and ``track`` where a ru
 from __future__ import annotations
 
 from collections.abc import Callable
+from typing import Literal, get_args
 
 import pandas as pd
 
-AGGREGATIONS = ("mean", "track_max", "median", "vote")
+# The file-level rules: the one list (argparse choices and config types come from this Literal).
+Aggregation = Literal["mean", "track_max", "median", "vote"]
+AGGREGATIONS: tuple[str, ...] = get_args(Aggregation)
 
 # Per-row columns that are not properties of the file (dropped when carrying file metadata over).
 _ROW_COLUMNS = {"track", "frame", "start_frame", "end_frame", "score", "logit", "path", "x0", "y0", "x1", "y1", "prob"}

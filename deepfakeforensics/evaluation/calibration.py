@@ -3,12 +3,15 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import Literal, get_args
 
 import numpy as np
 from scipy.optimize import minimize_scalar
 from sklearn import metrics as skm
 
-THRESHOLD_RULES = ("eer", "f1", "fpr", "fixed")
+# How a decision threshold is chosen on validation scores (the one list; config types come from this Literal).
+ThresholdRule = Literal["eer", "f1", "fpr", "fixed"]
+THRESHOLD_RULES: tuple[str, ...] = get_args(ThresholdRule)
 
 
 def sigmoid(x: np.ndarray | Sequence[float]) -> np.ndarray:

@@ -8,12 +8,15 @@ from pathlib import Path
 
 import cv2
 import numpy as np
+import pandas as pd
 import torch
 from matplotlib import colormaps
 from matplotlib.figure import Figure
 from torch import nn
 
 from deepfakeforensics._io import atomic_path
+from deepfakeforensics.datasets import read_crop
+from deepfakeforensics.faces import iter_face_crops
 from deepfakeforensics.transforms import resize_to, to_tensor
 
 
@@ -126,8 +129,6 @@ def plot_video_gradcam(
         labels: the videos' true labels for the titles, when known.
         extraction_config: face detection settings (`ExtractionConfig`, default as extraction).
     """
-    from deepfakeforensics.faces import iter_face_crops
-
     crops, names, kept = [], [], []
     for i, video in enumerate(videos):
         faces = [c for c in iter_face_crops(video, extraction_config) if c.track == 0]
@@ -139,3 +140,34 @@ def plot_video_gradcam(
         raise ValueError(f"no face found in any of {len(videos)} videos: nothing to plot")
     kept_labels = None if labels is None else [int(labels[i]) for i in kept]
     return plot_gradcam_grid(model, crops, kept_labels, path, titles=names)
+
+
+def _pick_rows(scores: pd.DataFrame, per_class: int) -> list[int]:
+    """Positions of up to `per_class` real and `per_class` fake rows, from different videos when there are enough."""
+    picks: list[int] = []
+    for label in (0, 1):
+        idx = np.flatnonzero(scores["label"].to_numpy() == label)
+        firsts = pd.Series(idx).groupby(scores["video_id"].to_numpy()[idx], sort=False).first().to_numpy()
+        chosen = firsts if len(firsts) >= per_class else idx
+        if len(chosen):
+            picks += list(chosen[np.linspace(0, len(chosen) - 1, min(per_class, len(chosen))).astype(int)])
+    return picks
+
+
+def plot_scored_gradcam(
+    model: nn.Module, scores: pd.DataFrame, root: str | os.PathLike, path: str | os.PathLike, per_class: int = 4
+) -> Path:
+    """Grad-CAM grid of `per_class` real and fake crops of a frame score table, taken from different videos.
+
+    Args:
+        model: the frame model that scored them.
+        scores: frame scores with ``path`` (relative to `root`), ``label`` and ``video_id`` (e.g. from evaluation).
+        root: the folder the crops' paths are relative to.
+        path: the PNG to write.
+        per_class: crops per class.
+    """
+    picks = _pick_rows(scores, per_class)
+    crops = [read_crop(Path(root) / scores["path"].iat[i]) for i in picks]
+    labels = [int(scores["label"].iat[i]) for i in picks]
+    titles = [str(scores["video_id"].iat[i]) for i in picks]
+    return plot_gradcam_grid(model, crops, labels, path, titles=titles)

@@ -9,6 +9,8 @@ import numpy as np
 import pandas as pd
 from sklearn import metrics as skm
 
+from deepfakeforensics.evaluation.aggregate import AGGREGATIONS, aggregate
+
 METRIC_COLUMNS = [
     "n",
     "n_real",
@@ -145,14 +147,12 @@ def metrics_by_group(
 
 
 def metrics_by_aggregation(
-    scores: pd.DataFrame, hows: Sequence[str] = ("mean", "track_max", "median", "vote"), threshold: float = 0.5
+    scores: pd.DataFrame, hows: Sequence[str] = AGGREGATIONS, threshold: float = 0.5
 ) -> pd.DataFrame:
     """File-level metrics of one frame (or window) score table under each aggregation rule, one row per rule.
 
     The same threshold applies to every rule (``vote`` scores are shares of fake-looking frames, also in [0, 1]).
     """
-    from deepfakeforensics.evaluation.aggregate import aggregate
-
     rows = []
     for how in hows:
         files = aggregate(scores, how=how)

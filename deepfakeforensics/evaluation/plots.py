@@ -17,6 +17,7 @@ from matplotlib.figure import Figure
 from sklearn.metrics import roc_curve
 
 from deepfakeforensics._io import atomic_path
+from deepfakeforensics.faces.crop import read_rgb
 
 DPI = 150
 
@@ -75,9 +76,17 @@ def plot_score_distributions(
     for ax, (name, df) in zip(axes, scores.items(), strict=False):
         d = df.assign(cls=np.where(df["label"].astype(int) == 1, "fake", "real"))
         sns.histplot(
-            data=d, x="score", hue="cls", hue_order=["real", "fake"], bins=np.linspace(0, 1, 26), stat="density",
-            common_norm=False, element="step", ax=ax, palette={"real": "tab:blue", "fake": "tab:red"},
-        )  # fmt: skip
+            data=d,
+            x="score",
+            hue="cls",
+            hue_order=["real", "fake"],
+            bins=np.linspace(0, 1, 26),
+            stat="density",
+            common_norm=False,
+            element="step",
+            ax=ax,
+            palette={"real": "tab:blue", "fake": "tab:red"},
+        )
         if threshold and name in threshold:
             ax.axvline(threshold[name], c="k", ls="--", lw=1, label="threshold")
         ax.set_xlim(0, 1)
@@ -190,8 +199,6 @@ def plot_face_samples(faces: pd.DataFrame, path: str | os.PathLike, per_class: i
         per_class: crops per row.
         seed: which videos are drawn.
     """
-    from deepfakeforensics.faces.crop import read_rgb
-
     root = Path(faces.attrs.get("root", "."))
     rows = []
     for label in (0, 1):
@@ -209,15 +216,24 @@ def plot_face_samples(faces: pd.DataFrame, path: str | os.PathLike, per_class: i
                 ax.imshow(read_rgb(root / str(row["path"])))
                 method = f"{row['method']}\n" if "method" in chosen.columns else ""
                 ax.set_title(f"{method}{row['video_id']}", fontsize=7)
-        axes[r, 0].text(-0.1, 0.5, ["real", "fake"][r], transform=axes[r, 0].transAxes, rotation=90, va="center",
-                        ha="right", fontsize=10)  # fmt: skip
+        axes[r, 0].text(
+            -0.1,
+            0.5,
+            ["real", "fake"][r],
+            transform=axes[r, 0].transAxes,
+            rotation=90,
+            va="center",
+            ha="right",
+            fontsize=10,
+        )
     return _save(fig, path)
 
 
 def plot_faces_per_video(faces: pd.DataFrame, path: str | os.PathLike) -> Path:
     """Histogram of face crops per video and of face tracks per video, by class (how extraction went)."""
-    per_video = faces.groupby("video_id").agg(crops=("frame", "size"), tracks=("track", "nunique"),
-                                               label=("label", "first"))  # fmt: skip
+    per_video = faces.groupby("video_id").agg(
+        crops=("frame", "size"), tracks=("track", "nunique"), label=("label", "first")
+    )
     per_video["class"] = per_video["label"].map({0: "real", 1: "fake"})
     fig = Figure(figsize=(8, 3.2))
     ax1, ax2 = fig.subplots(1, 2)

@@ -15,8 +15,10 @@ import pandas as pd
 import torch
 from torch import nn
 from torch.utils.data import Dataset
+from tqdm.auto import tqdm
 
-from deepfakeforensics.evaluation.aggregate import aggregate
+from deepfakeforensics.datasets import WindowDataset, read_crop
+from deepfakeforensics.evaluation.aggregate import Aggregation, aggregate
 from deepfakeforensics.evaluation.metrics import compute_metrics
 from deepfakeforensics.evaluation.scores import predict_scores
 from deepfakeforensics.transforms import AugmentParams, apply_augment, to_tensor
@@ -57,9 +59,6 @@ class PerturbedDataset(Dataset):
 
     def __init__(self, base: Dataset, kind: str, strength: float, seed: int = 0) -> None:
         perturbation_params(kind, strength)  # validate early
-        from deepfakeforensics.datasets import WindowDataset, read_crop
-
-        self._read = read_crop
         self.base = base
         self.kind, self.strength, self.seed = kind, strength, seed
         self.meta = base.meta
@@ -71,7 +70,7 @@ class PerturbedDataset(Dataset):
     def __getitem__(self, index: int) -> tuple[torch.Tensor, torch.Tensor]:
         rows = self.base._item_rows(index)
         # One noise pattern per item (shared by the frames of a window), reproducible.
-        frames = [perturb(self._read(self.base._paths[r]), self.kind, self.strength, self.seed + index) for r in rows]
+        frames = [perturb(read_crop(self.base._paths[r]), self.kind, self.strength, self.seed + index) for r in rows]
         x = to_tensor(frames, self.base.model_cfg)
         if not self._temporal:
             x = x[0]
@@ -90,7 +89,7 @@ class RobustnessConfig:
             "noise": (2.0, 5.0, 10.0, 20.0),  # Gaussian std on 0-255 pixels
         }
     )
-    aggregation: str = "mean"  # file-level aggregation rule
+    aggregation: Aggregation | None = None  # file-level aggregation rule (None: mean, or the evaluation's)
     batch_size: int = 32  # items per forward pass
     num_workers: int = 0  # DataLoader workers
     seed: int = 0  # seed of the noise patterns
@@ -131,14 +130,12 @@ def robustness_sweep(
 
     jobs = [("none", 0.0)] + [(k, float(v)) for k, vs in config.strengths.items() for v in vs]
     item_level = "window" if "start_frame" in dataset.meta else "frame"
-    from tqdm.auto import tqdm
-
     for kind, strength in tqdm(jobs, desc="robustness", disable=not progress):
         if kind == "none":
             s = clean_scores if clean_scores is not None else score(dataset)
         else:
             s = score(PerturbedDataset(dataset, kind, strength, config.seed))
-        files = aggregate(s, config.aggregation)
+        files = aggregate(s, config.aggregation or "mean")
         for level, table in ((item_level, s), ("file", files)):
             m = compute_metrics(table["label"], table["score"], threshold)
             rows.append({"perturbation": kind, "strength": strength, "level": level, **m})
