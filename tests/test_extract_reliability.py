@@ -75,6 +75,7 @@ def assert_same_result(work: Path, faces: pd.DataFrame, reference: tuple[Path, p
     assert not list(work.rglob("*.tmp")) and not list(work.rglob("*.claim"))
 
 
+@pytest.mark.slow
 def test_two_runs_on_one_output_share_the_work(dataset, reference, tmp_path):
     index = copy_index(dataset, tmp_path)
     out = tmp_path / "extracted"
@@ -232,6 +233,7 @@ def test_read_only_output_folder(dataset, finder, tmp_path, monkeypatch):
     assert not list((tmp_path / "synth_faces.parts").glob("*.failed.csv"))
 
 
+@pytest.mark.slow
 def test_ctrl_c_exits_130_and_the_rerun_completes(dataset, reference, finder, tmp_path):
     index = copy_index(dataset, tmp_path)
     parts = tmp_path / "synth_faces.parts"

@@ -172,6 +172,30 @@ def _with_track(crop: FaceCrop, track: int) -> FaceCrop:
     return FaceCrop(track, crop.frame, crop.box, crop.prob, crop.image, crop.detected)
 
 
+def _sampled_indices(
+    video_path: str | os.PathLike, config: ExtractionConfig, frame_indices: Sequence[int] | None
+) -> list[int]:
+    """The sorted frame indices to decode: `frame_indices` within the video, or those `config.sampling` plans."""
+    info = probe_video(video_path)
+    if frame_indices is None:
+        indices = plan_frames(video_path, config.sampling, info)
+    else:
+        indices = sorted({int(i) for i in frame_indices if 0 <= int(i) < info.n_frames})
+    if not indices:
+        raise VideoError(video_path, "no frames to sample")
+    return indices
+
+
+def confirm_hits(n_sampled: int, every: int, config: ExtractionConfig) -> int:
+    """Detections a track needs to be kept, given `n_sampled` frames with detection on every `every`-th and the last."""
+    n_detect = len(set(range(0, n_sampled, every)) | {n_sampled - 1})
+    return max(
+        1,
+        min(config.min_track_detections, n_detect),
+        min(config.track_confirm_hits, math.ceil(config.min_track_fraction * n_detect)),
+    )
+
+
 def iter_face_crops(
     video_path: str | os.PathLike,
     config: ExtractionConfig | None = None,
@@ -197,23 +221,11 @@ def iter_face_crops(
         VideoError: the video is missing, empty, unreadable or has no frames.
     """
     config = config or ExtractionConfig()
-    info = probe_video(video_path)
-    if frame_indices is None:
-        indices = plan_frames(video_path, config.sampling, info)
-    else:
-        indices = sorted({int(i) for i in frame_indices if 0 <= int(i) < info.n_frames})
-    if not indices:
-        raise VideoError(video_path, "no frames to sample")
+    indices = _sampled_indices(video_path, config, frame_indices)
     every = resolve_detect_every(indices, config)
     n = len(indices)
-    n_detect = len({p for p in range(0, n, every)} | {n - 1})
-    confirm = max(
-        1,
-        min(config.min_track_detections, n_detect),
-        min(config.track_confirm_hits, math.ceil(config.min_track_fraction * n_detect)),
-    )
     finder = finder or config.make_finder()
-    assembler = _Assembler(config, confirm)
+    assembler = _Assembler(config, confirm_hits(n, every, config))
     limit = config.buffer_mb * 2**20
     buffer: list[tuple[int, np.ndarray, bool]] = []
     n_buffered_detections = 0
