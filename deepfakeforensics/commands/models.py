@@ -11,30 +11,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("pattern", nargs="?", default="*", help="shell-style filter on model names (default: all)")
 
 
-def describe_models(pattern: str = "*") -> list[dict[str, object]]:
-    """One row per registered model matching `pattern`: name, params, input_size, temporal, normalisation."""
-    import torch
-
-    from deepfakeforensics.models import create_model, list_models
-
-    rows = []
-    for name in list_models(pattern):
-        with torch.device("meta"):  # shapes only: no memory, no initialisation cost
-            model = create_model(name)
-        cfg = model.default_cfg
-        rows.append(
-            {
-                "name": name,
-                "params": sum(p.numel() for p in model.parameters()),
-                "input_size": cfg.input_size,
-                "temporal": cfg.temporal,
-                "normalisation": "imagenet" if cfg.std != (1.0, 1.0, 1.0) else "[0, 1]",
-            }
-        )
-    return rows
-
-
 def run(args: argparse.Namespace) -> int:
+    from deepfakeforensics.models import describe_models
+
     rows = describe_models(args.pattern)
     if not rows:
         print(f"no registered model matches {args.pattern!r}")

@@ -9,7 +9,7 @@ the loader; ``temporal`` builds its backbones through ``_factory``. ``tests/test
 # Importing the architecture modules registers their models.
 from deepfakeforensics.models import efficientnet, mesonet, temporal  # noqa: F401
 from deepfakeforensics.models._base import IMAGENET_MEAN, IMAGENET_STD, Detector, ModelCfg
-from deepfakeforensics.models._factory import create_model, load_model
+from deepfakeforensics.models._factory import create_model, describe_models, load_model
 from deepfakeforensics.models._registry import is_model, list_models, register_model
 from deepfakeforensics.models._weights import WeightsError, load_checkpoint, save_checkpoint
 from deepfakeforensics.models.temporal import init_backbone
@@ -21,6 +21,7 @@ __all__ = [
     "ModelCfg",
     "WeightsError",
     "create_model",
+    "describe_models",
     "init_backbone",
     "is_model",
     "list_models",

@@ -9,8 +9,10 @@ from __future__ import annotations
 import os
 from typing import Any
 
+import torch
+
 from deepfakeforensics.models._base import Detector
-from deepfakeforensics.models._registry import get_factory, is_model
+from deepfakeforensics.models._registry import get_factory, is_model, list_models
 from deepfakeforensics.models._weights import WeightsError, load_checkpoint, load_state_dict_strict, load_weights
 
 
@@ -60,3 +62,22 @@ def load_model(path: str | os.PathLike, **overrides: Any) -> Detector:
     model = create_model(name, **{**ckpt.get("model_kwargs", {}), **overrides})
     load_state_dict_strict(model, ckpt["state_dict"], path)
     return model
+
+
+def describe_models(pattern: str = "*") -> list[dict[str, object]]:
+    """One row per registered model matching `pattern`: name, params, input_size, temporal, normalisation."""
+    rows = []
+    for name in list_models(pattern):
+        with torch.device("meta"):  # shapes only: no memory, no initialisation cost
+            model = create_model(name)
+        cfg = model.default_cfg
+        rows.append(
+            {
+                "name": name,
+                "params": sum(p.numel() for p in model.parameters()),
+                "input_size": cfg.input_size,
+                "temporal": cfg.temporal,
+                "normalisation": "imagenet" if cfg.std != (1.0, 1.0, 1.0) else "[0, 1]",
+            }
+        )
+    return rows
