@@ -40,6 +40,7 @@ import torch
 from torch.utils.data import Dataset, default_collate
 from tqdm.auto import tqdm
 
+from deepfakeforensics.errors import DFFError
 from deepfakeforensics.faces.crop import jpeg_header_problem, read_jpeg_strict
 from deepfakeforensics.manifest import PathEscapeError, read_manifest, resolve_inside, validate_manifest
 from deepfakeforensics.models._base import Detector, ModelCfg
@@ -59,7 +60,7 @@ SHOWN_PROBLEMS = 20
 FrameMap = Callable[[list[np.ndarray], int], list[np.ndarray]]
 
 
-class CropReadError(OSError):
+class CropReadError(DFFError, OSError):
     """Face crops listed in the manifest that are missing or cannot be decoded; the message names the files.
 
     Attributes:

@@ -3,32 +3,20 @@
 The library raises an *expected* error when the input or the environment is at fault (a truncated checkpoint, a
 manifest without a column, a full disk, another run holding the output); its message names the file and says what to
 do. ``dff`` prints such an error in one or two lines with exit status 1; anything else is a bug and keeps its
-traceback. Errors of this project derive from `DFFError`; a few older ones derive from built-in types instead (they
-are recognised by `is_expected` through `KNOWN_ERRORS`).
+traceback. Every error class of this project derives from `DFFError` (most also from the built-in type callers
+already catch: `WeightsError` is a `ValueError`, `CropReadError` an `OSError`).
 """
 
 from __future__ import annotations
 
 import contextlib
 import errno
-import sys
 import traceback
 from collections.abc import Iterator
 from pathlib import Path
 
 #: errno values that mean the environment, not the data, is at fault: no space, quota, permission, read-only.
 ENVIRONMENT_ERRNOS = frozenset({errno.ENOSPC, errno.EDQUOT, errno.EACCES, errno.EPERM, errno.EROFS})
-
-#: (module, class name) of expected errors defined elsewhere in the package, looked up only when that module is
-#: loaded (an exception of a class whose module was never imported cannot occur), so checking costs no import.
-KNOWN_ERRORS = (
-    ("deepfakeforensics.models._weights", "WeightsError"),
-    ("deepfakeforensics.datasets", "CropReadError"),
-    ("deepfakeforensics.manifest", "ManifestError"),
-    ("deepfakeforensics.manifest", "PathEscapeError"),
-    ("deepfakeforensics.indexing._common", "SplitLeakError"),
-    ("deepfakeforensics.indexing._common", "LayoutError"),
-)
 
 _PACKAGE_DIR = Path(__file__).resolve().parent
 
@@ -83,15 +71,6 @@ def output_errors(path: str | Path, what: str = "write", hint: str = "", any_os_
         raise OutputError(path, exc, what, hint) from exc
 
 
-def _known_classes() -> tuple[type, ...]:
-    classes = []
-    for module_name, class_name in KNOWN_ERRORS:
-        cls = getattr(sys.modules.get(module_name), class_name, None)
-        if isinstance(cls, type):
-            classes.append(cls)
-    return tuple(classes)
-
-
 def _raised_in_package(exc: BaseException) -> bool:
     """True when the innermost frame of `exc`'s traceback is code of this package (not pandas, torch, ...)."""
     frames = traceback.extract_tb(exc.__traceback__)
@@ -106,11 +85,11 @@ def _raised_in_package(exc: BaseException) -> bool:
 def is_expected(exc: BaseException) -> bool:
     """Whether `exc` is a fault of the input or the environment (print its message) rather than a bug (traceback).
 
-    Expected: `DFFError` and the package's other error classes (`KNOWN_ERRORS`); `FileNotFoundError`,
+    Expected: `DFFError` (every error class of the package); `FileNotFoundError`,
     `PermissionError`, an `OSError` that names a file or comes from the environment; a `ValueError` raised by the
     library's own code (its messages name the file and the value at fault).
     """
-    if isinstance(exc, DFFError | FileNotFoundError | PermissionError) or isinstance(exc, _known_classes()):
+    if isinstance(exc, DFFError | FileNotFoundError | PermissionError):
         return True
     if isinstance(exc, OSError):
         return exc.filename is not None or is_environment_error(exc)

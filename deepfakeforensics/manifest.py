@@ -23,12 +23,13 @@ from typing import Literal
 import pandas as pd
 
 from deepfakeforensics._io import load_table, save_table
+from deepfakeforensics.errors import DFFError
 
 #: Rows shown in a validation error, per problem.
 SHOWN_ROWS = 5
 
 
-class ManifestError(ValueError):
+class ManifestError(DFFError, ValueError):
     """A manifest that does not hold what its kind requires; the message names the file, the column and the rows.
 
     Attributes:
@@ -42,7 +43,7 @@ class ManifestError(ValueError):
         super().__init__(f"{source}: invalid manifest: " + "; ".join(self.problems))
 
 
-class PathEscapeError(ValueError):
+class PathEscapeError(DFFError, ValueError):
     """A path listed in a manifest that leads outside its root (the message names both)."""
 
 

@@ -13,6 +13,7 @@ from pathlib import Path
 
 import pandas as pd
 
+from deepfakeforensics.errors import DFFError
 from deepfakeforensics.video import VIDEO_EXTENSIONS
 
 #: Columns of every video index, in order. ``label`` is 1 for fake, 0 for real; ``path`` is relative to the root.
@@ -24,11 +25,11 @@ SPLITS = ("train", "val", "test")
 Failure = tuple[str, str]
 
 
-class LayoutError(ValueError):
+class LayoutError(DFFError, ValueError):
     """The root does not look like the dataset asked for (the message names the root and what was expected)."""
 
 
-class SplitLeakError(ValueError):
+class SplitLeakError(DFFError, ValueError):
     """A group spans two splits (the message names the group and the splits)."""
 
 

@@ -18,6 +18,7 @@ from typing import Any
 import torch
 
 from deepfakeforensics._io import atomic_path
+from deepfakeforensics.errors import DFFError
 from deepfakeforensics.models._base import Detector
 
 FORMAT = "deepfakeforensics"
@@ -26,7 +27,7 @@ _ZIP_MAGIC = b"PK\x03\x04"  # torch.save writes a zip archive
 _PICKLE_MAGIC = b"\x80"  # torch's legacy (pre-1.6) format starts with a pickle protocol byte
 
 
-class WeightsError(ValueError):
+class WeightsError(DFFError, ValueError):
     """A weights file that cannot be loaded into a model; the message names the file and the mismatch."""
 
 
