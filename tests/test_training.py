@@ -383,3 +383,31 @@ def test_resume_with_more_epochs_follows_the_longer_schedule(faces, tmp_path):
     assert list(extended["epoch"]) == [1, 2, 3]
     assert extended["lr"][1:].tolist() == pytest.approx(planned["lr"][1:].tolist())
     assert extended["lr"][2] < extended["lr"][1]  # still decaying, not restarted or stuck at the end of the short plan
+
+
+def test_read_run_config_of_older_runs_and_of_folders_that_are_not_runs(tmp_path):
+    """A config.json written before its "data" section still gives typed settings; other folders are refused."""
+    window = {"window": 4, "stride": 2, "short": "drop", "pad_mode": "loop"}
+    legacy = {
+        "train": {**TrainConfig(epochs=3).to_dict(), "removed_option": 1},
+        "train_data": {"split": "train", "faces": "labels/x_faces.csv", "augment": {"p_flip": 0.0}, **window},
+        "val_data": {"split": "dev", "faces": "labels/x_faces.csv", "augment": None, **window},
+    }
+    (tmp_path / "config.json").write_text(json.dumps(legacy))
+    train_cfg, data = read_run_config(tmp_path)
+    assert train_cfg == TrainConfig(epochs=3)
+    assert data == DataConfig(
+        faces="labels/x_faces.csv",
+        train_split="train",
+        val_split="dev",
+        window=WindowConfig(**window),
+        augment=AugmentConfig(p_flip=0.0),
+    )
+    assert DataConfig.from_dict(json.loads(json.dumps(data.to_dict()))) == data
+    with pytest.raises(FileNotFoundError, match="config.json"):
+        read_run_config(tmp_path / "nothing")
+    (tmp_path / "config.json").write_text(json.dumps({"model": "mesonet4"}))
+    with pytest.raises(ValueError, match="not a training run"):
+        read_run_config(tmp_path)
+    with pytest.raises(ValueError, match="never on the test split"):
+        DataConfig(val_split="test")
