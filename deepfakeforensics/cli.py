@@ -1,7 +1,7 @@
 """The ``dff`` command line. Each subcommand lives in ``deepfakeforensics/commands/<name>.py`` and exposes
 
-``NAME`` (the subcommand, defaults to the module name with ``_`` -> ``-``), ``HELP`` (one line),
-``add_arguments(parser)`` and ``run(args) -> int``. Heavy imports belong inside ``run`` so ``dff --help`` stays fast.
+``add_arguments(parser)`` and ``run(args) -> int``; ``commands.COMMANDS`` holds each one's help line. Only the module of
+the command being run is imported, so ``dff --help`` and each command start without loading the others.
 
 Errors: an expected error of the library (`deepfakeforensics.errors.is_expected`: a bad input file, a full disk, a
 bad option value) prints one or two lines naming the file, exit status 1; Ctrl-C prints one line, exit status 130;
@@ -14,12 +14,11 @@ from __future__ import annotations
 import argparse
 import importlib
 import os
-import pkgutil
 import sys
 import traceback
 from collections.abc import Sequence
 
-from deepfakeforensics import commands
+from deepfakeforensics.commands import COMMANDS, module_name
 from deepfakeforensics.errors import is_expected
 
 EXIT_ERROR = 1
@@ -40,7 +39,9 @@ def _debug_parent(top_level: bool) -> argparse.ArgumentParser:
     return parent
 
 
-def build_parser() -> argparse.ArgumentParser:
+def build_parser(command: str | None = None) -> argparse.ArgumentParser:
+    """The ``dff`` parser. Only `command`'s module is imported and given its options; None: every command's ("": none,
+    enough for ``dff --help``)."""
     parser = argparse.ArgumentParser(
         prog="dff",
         description="deepfakeforensics: index datasets, extract faces, train, evaluate and predict deepfake detectors.",
@@ -48,15 +49,18 @@ def build_parser() -> argparse.ArgumentParser:
     )
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
     sub_parent = _debug_parent(top_level=False)
-    for info in sorted(pkgutil.iter_modules(commands.__path__), key=lambda m: m.name):
-        if info.name.startswith("_"):
-            continue
-        module = importlib.import_module(f"{commands.__name__}.{info.name}")
-        name = getattr(module, "NAME", info.name.replace("_", "-"))
-        p = sub.add_parser(name, help=module.HELP, description=module.HELP, parents=[sub_parent])
-        module.add_arguments(p)
-        p.set_defaults(_run=module.run)
+    for name, help_text in COMMANDS.items():
+        p = sub.add_parser(name, help=help_text, description=help_text, parents=[sub_parent])
+        if command is None or name == command:
+            module = importlib.import_module(module_name(name))
+            module.add_arguments(p)
+            p.set_defaults(_run=module.run)
     return parser
+
+
+def requested_command(argv: Sequence[str]) -> str | None:
+    """The subcommand named in `argv` (the first argument that is one), or None."""
+    return next((a for a in argv if a in COMMANDS), None)
 
 
 def debug_requested(args: argparse.Namespace | None = None) -> bool:
@@ -96,7 +100,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     """
     args = None
     try:
-        parser = build_parser()
+        argv = sys.argv[1:] if argv is None else list(argv)
+        parser = build_parser(requested_command(argv) or "")
         args = parser.parse_args(argv)
         if getattr(args, "_run", None) is None:
             parser.print_help()

@@ -124,3 +124,22 @@ def test_which_errors_are_expected(truncated_checkpoint, tmp_path):
     with pytest.raises(ValueError) as err:  # a ValueError raised by the library's own code
         SamplingConfig(n_frames=0)
     assert is_expected(err.value)
+
+
+def test_help_imports_no_command_and_each_command_only_its_own():
+    """``dff --help`` lists every command without importing one; running a command imports only its module."""
+    code = (
+        "import sys\n"
+        "from deepfakeforensics import cli\n"
+        "argv = sys.argv[1:]\n"
+        "parser = cli.build_parser(cli.requested_command(argv) or '')\n"
+        "loaded = sorted(m for m in sys.modules if m.startswith('deepfakeforensics.commands.'))\n"
+        "print(','.join(loaded))\n"
+    )
+    run = lambda *argv: subprocess.run(  # noqa: E731
+        [sys.executable, "-c", code, *argv], capture_output=True, text=True, check=True
+    ).stdout.strip()
+    assert run("--help") == ""
+    assert run("models", "--help") == "deepfakeforensics.commands.models"
+    full = cli.build_parser()  # every command's options, as the tests of each command's defaults use
+    assert set(full._subparsers._group_actions[0].choices) == set(cli.COMMANDS)

@@ -1,1 +1,22 @@
-"""Subcommands of ``dff``; see ``deepfakeforensics.cli``."""
+"""Subcommands of ``dff``: one module per command (``dff demo-data`` is ``commands/demo_data.py``).
+
+Each module exposes ``add_arguments(parser)`` and ``run(args) -> int``; its one-line help lives here, so ``dff --help``
+lists every command without importing any of them (``deepfakeforensics.cli`` imports only the command being run).
+"""
+
+#: command name -> one-line help
+COMMANDS: dict[str, str] = {
+    "demo": "Build demo videos, index, extract faces, train and compare models, evaluate, predict; print where it all is.",
+    "demo-data": "Build the demo dataset (real and fake face videos in FaceForensics++'s layout) from bundled face photos.",
+    "evaluate": "Evaluate and compare trained runs: metrics at frame/window and file level, thresholds from validation, plots.",
+    "extract": "Detect, track and crop the faces of every video in an index (resumable, shardable, safe to run twice).",
+    "index": "Index a dataset's videos (label, group, leak-free split) into labels/NAME.csv.",
+    "models": "List the registered models with their parameter count and input size.",
+    "predict": "Predict P(fake) for every video and image under a folder (faces detected and tracked as in extraction).",
+    "train": "Train a detector on a faces manifest (frame models on face crops, temporal models on windows of a track).",
+}
+
+
+def module_name(command: str) -> str:
+    """The module of a command: ``demo-data`` -> ``deepfakeforensics.commands.demo_data``."""
+    return f"{__name__}.{command.replace('-', '_')}"

@@ -4,8 +4,6 @@ from __future__ import annotations
 
 import argparse
 
-HELP = "Build demo videos, index, extract faces, train and compare models, evaluate, predict; print where it all is."
-
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--out", default="demo_run", help="folder for everything the demo writes (default: demo_run)")

@@ -4,8 +4,6 @@ from __future__ import annotations
 
 import argparse
 
-HELP = "Build the demo dataset (real and fake face videos in FaceForensics++'s layout) from bundled face photos."
-
 
 def _size(text: str) -> tuple[int, int]:
     try:

@@ -11,8 +11,6 @@ import argparse
 from deepfakeforensics.evaluation.compare import EvaluateConfig, evaluate
 from deepfakeforensics.options import add_dataclass_arguments, dataclass_from_args
 
-HELP = "Evaluate and compare trained runs: metrics at frame/window and file level, thresholds from validation, plots."
-
 _SHOWN = ["run", "level", "auc", "ap", "eer", "balanced_accuracy", "tpr_at_fpr_5", "threshold"]
 
 

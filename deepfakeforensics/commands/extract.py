@@ -10,8 +10,6 @@ from deepfakeforensics.faces.stream import ExtractionConfig, MtcnnEngine
 from deepfakeforensics.options import add_dataclass_arguments, dataclass_from_args
 from deepfakeforensics.video import STRATEGIES, SamplingConfig
 
-HELP = "Detect, track and crop the faces of every video in an index (resumable, shardable, safe to run twice)."
-
 
 def parse_shard(text: str) -> tuple[int, int]:
     """``"i/N"`` -> (i, N) with 0 <= i < N."""

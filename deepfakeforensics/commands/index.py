@@ -11,7 +11,6 @@ from typing import TYPE_CHECKING
 if TYPE_CHECKING:
     from deepfakeforensics.indexing import IndexResult
 
-HELP = "Index a dataset's videos (label, group, leak-free split) into labels/NAME.csv."
 
 DATASETS = ["ffpp", "celebdf", "deeperforensics", "dfdc", "folder"]
 

@@ -4,8 +4,6 @@ from __future__ import annotations
 
 import argparse
 
-HELP = "list the registered models with their parameter count and input size"
-
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("pattern", nargs="?", default="*", help="shell-style filter on model names (default: all)")

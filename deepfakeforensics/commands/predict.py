@@ -21,8 +21,6 @@ from deepfakeforensics.predict import PredictConfig, PredictionResult, predict_f
 from deepfakeforensics.video import SamplingConfig
 from deepfakeforensics.windows import WindowConfig
 
-HELP = "Predict P(fake) for every video and image under a folder (faces detected and tracked as in extraction)."
-
 _KERAS_SUFFIXES = {".h5", ".hdf5", ".keras"}
 
 

@@ -22,8 +22,6 @@ from deepfakeforensics.training.config import DataConfig, TrainConfig
 from deepfakeforensics.transforms import AugmentConfig
 from deepfakeforensics.windows import WindowConfig
 
-HELP = "Train a detector on a faces manifest (frame models on face crops, temporal models on windows of a track)."
-
 # DataConfig fields the command sets through its own options or from other dataclasses
 _DATA_OWN = ("faces", "window", "augment")
 
