@@ -39,6 +39,8 @@ from deepfakeforensics.windows import WindowConfig, is_window_start, make_window
 log = logging.getLogger(__name__)
 
 IMAGE_EXTENSIONS = frozenset({".jpg", ".jpeg", ".png", ".bmp", ".webp", ".tif", ".tiff"})
+#: The ``error`` of a file in which no face was found (a verdict cannot be given; the file itself is fine).
+NO_FACE = "no face found in the sampled frames"
 PREDICTION_COLUMNS = ["path", "kind", "score", "label", "frames_used", "faces_found", "track_scores", "error"]
 
 
@@ -190,16 +192,27 @@ def _score_video(
     return scorer.finish(), frames
 
 
+def detect_image_faces(
+    rgb: np.ndarray, config: ExtractionConfig, finder: FaceFinder
+) -> list[tuple[tuple[float, float, float, float], np.ndarray]]:
+    """Every face of one RGB image as ``(box, crop)``, in detection order (its index is the face's track number).
+
+    The boxes are x0, y0, x1, y1 in image pixels; the crops are cut as in extraction (`crop_face`, margin and size
+    of `config`). `dff predict` and the server (`deepfakeforensics.serve`) both find image faces here.
+    """
+    [dets] = finder.detect([rgb])
+    return [(tuple(float(v) for v in box), crop_face(rgb, box, config.margin, config.crop_size)) for box in dets.boxes]
+
+
 def _score_image(
     path: Path, scorer: StreamScorer, config: ExtractionConfig, finder: FaceFinder
 ) -> tuple[pd.DataFrame, set[int]]:
     if path.stat().st_size == 0:
         raise ValueError(f"{path}: empty file (0 bytes)")
-    rgb = read_rgb(path)
-    [dets] = finder.detect([rgb])
-    for track, box in enumerate(dets.boxes):
-        scorer.add(track, 0, crop_face(rgb, box, config.margin, config.crop_size))
-    return scorer.finish(), ({0} if len(dets) else set())
+    faces = detect_image_faces(read_rgb(path), config, finder)
+    for track, (_, crop) in enumerate(faces):
+        scorer.add(track, 0, crop)
+    return scorer.finish(), ({0} if faces else set())
 
 
 def _failure_reason(error: Exception, path: Path) -> str:
@@ -210,28 +223,49 @@ def _failure_reason(error: Exception, path: Path) -> str:
     return reason
 
 
-def _predict_file(
-    path: Path, rel: str, scorer: StreamScorer, config: PredictConfig, extraction: ExtractionConfig, finder: FaceFinder
+def summarise_scores(scores: pd.DataFrame, name: str, config: PredictConfig) -> dict[str, Any]:
+    """A file's verdict from its face scores (`StreamScorer.finish`): the `PREDICTION_COLUMNS` fields it decides.
+
+    Returns ``score`` (the `config.aggregation` of every face score), ``label`` (1 when ``score >= threshold``),
+    ``faces_found`` (tracks) and ``track_scores`` (JSON ``{track: mean score}``): the one rule of `dff predict`
+    and the server.
+    """
+    tracks = scores.groupby("track", sort=True)["score"].mean()
+    file_score = float(aggregate(scores.assign(video_id=name), config.aggregation)["score"].iat[0])
+    return {
+        "score": file_score,
+        "label": int(file_score >= config.threshold),
+        "faces_found": len(tracks),
+        "track_scores": json.dumps({str(t): round(float(s), 6) for t, s in tracks.items()}),
+    }
+
+
+def predict_file(
+    path: Path,
+    rel: str,
+    scorer: StreamScorer,
+    config: PredictConfig,
+    extraction: ExtractionConfig,
+    finder: FaceFinder,
+    kind: str | None = None,
 ) -> dict[str, Any]:
-    """One file's prediction row (`PREDICTION_COLUMNS`); a file that cannot be scored gets its reason in ``error``."""
-    kind = "image" if path.suffix.lower() in IMAGE_EXTENSIONS else "video"
+    """One file's prediction row (`PREDICTION_COLUMNS`); a file that cannot be scored gets its reason in ``error``.
+
+    `kind` (``image`` or ``video``) defaults to what the file's extension says; `rel` is the name the row carries.
+    """
+    kind = kind or ("image" if path.suffix.lower() in IMAGE_EXTENSIONS else "video")
     row = {"path": rel, "kind": kind, "score": np.nan, "label": pd.NA, "frames_used": 0, "faces_found": 0}
     row.update(track_scores="{}", error="")
     try:
         scores, frames = (_score_image if kind == "image" else _score_video)(path, scorer, extraction, finder)
         if scores.empty:
-            raise LookupError("no face found in the sampled frames")
+            raise LookupError(NO_FACE)
     except Exception as e:  # one bad file never stops the run; its reason is reported
         scorer.reset()  # drop anything half-scored
         row["error"] = _failure_reason(e, path)
         log.warning("%s: %s", path, row["error"])
         return row
-    tracks = scores.groupby("track", sort=True)["score"].mean()
-    file_score = float(aggregate(scores.assign(video_id=rel), config.aggregation)["score"].iat[0])
-    row.update(score=file_score, label=int(file_score >= config.threshold), frames_used=len(frames))
-    row.update(
-        faces_found=len(tracks), track_scores=json.dumps({str(t): round(float(s), 6) for t, s in tracks.items()})
-    )
+    row.update(summarise_scores(scores, rel, config), frames_used=len(frames))
     return row
 
 
@@ -298,7 +332,7 @@ def predict_folder(
     for path in bar:
         rel = path.relative_to(folder).as_posix()
         bar.set_postfix_str(rel[-40:], refresh=False)
-        rows.append(_predict_file(path, rel, scorer, config, extraction, finder))
+        rows.append(predict_file(path, rel, scorer, config, extraction, finder))
         if out_csv is not None:
             write_csv_atomic(pd.DataFrame(rows, columns=PREDICTION_COLUMNS), out_csv)
     failures = [(r["path"], r["error"]) for r in rows if r["error"]]
