@@ -1,0 +1,242 @@
+"""The detection behind the routes: one model per worker, scored on the same code path as ``dff predict``.
+
+An image's faces come from `predict.detect_image_faces` and are scored by `predict.StreamScorer`; its verdict and a
+video's whole row come from `predict.summarise_scores` / `predict.predict_file`: detection, tracking, scoring and
+aggregation are those of ``dff predict``, nothing is re-implemented here.
+"""
+
+from __future__ import annotations
+
+import base64
+import copy
+import json
+import math
+import os
+import queue
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import cv2
+import numpy as np
+import pandas as pd
+
+from deepfakeforensics.evaluation.compare import resolve_runs
+from deepfakeforensics.evaluation.gradcam import GradCAM, overlay
+from deepfakeforensics.faces import ExtractionConfig, FaceFinder, read_rgb
+from deepfakeforensics.models import Detector
+from deepfakeforensics.predict import (
+    NO_FACE,
+    PredictConfig,
+    StreamScorer,
+    detect_image_faces,
+    predict_file,
+    summarise_scores,
+)
+from deepfakeforensics.serve.config import ServeConfig
+from deepfakeforensics.serve.uploads import Upload, UploadError
+from deepfakeforensics.training.distributed import resolve_device
+from deepfakeforensics.video import SamplingConfig
+from deepfakeforensics.windows import WindowConfig
+
+NO_THRESHOLD = "0.5 (no validation threshold recorded)"
+
+
+@dataclass(frozen=True)
+class Threshold:
+    """The decision threshold served, where it came from, and the file-score rule it was chosen for."""
+
+    value: float
+    source: str
+    aggregation: str
+
+
+def _metrics_row(metrics_csv: str | os.PathLike, checkpoint: Path) -> pd.Series:
+    """The file-level row of `checkpoint`'s run in an evaluation's ``metrics.csv`` (run named as evaluate names it)."""
+    run = resolve_runs([checkpoint])[0].name
+    table = pd.read_csv(metrics_csv)
+    missing = {"run", "level", "threshold"} - set(table.columns)
+    if missing:
+        raise ValueError(f"{metrics_csv}: not a metrics.csv of dff evaluate (no column {sorted(missing)})")
+    rows = table[(table["run"].astype(str) == run) & (table["level"] == "file")]
+    if rows.empty:
+        raise ValueError(f"{metrics_csv}: no file-level row for run {run!r} (runs: {sorted(set(table['run']))})")
+    return rows.iloc[0]
+
+
+def resolve_threshold(checkpoint: Path, config: ServeConfig) -> Threshold:
+    """The threshold to serve: given, else the run's validation threshold from `metrics_csv`, else 0.5 (said so)."""
+    aggregation = config.aggregation or "mean"
+    if config.threshold is not None:
+        return Threshold(float(config.threshold), "given on the command line (--threshold)", aggregation)
+    if config.metrics_csv is None:
+        return Threshold(0.5, NO_THRESHOLD, aggregation)
+    row = _metrics_row(config.metrics_csv, checkpoint)
+    rule, agg = str(row.get("threshold_rule", "?")), str(row.get("aggregation", aggregation))
+    if config.aggregation is not None and config.aggregation != agg:
+        raise ValueError(
+            f"{config.metrics_csv}: the threshold was chosen for aggregation {agg!r}, not {config.aggregation!r}"
+        )
+    source = f"chosen on validation by rule {rule!r} (file level, aggregation {agg!r}) in {config.metrics_csv}"
+    temperature = row.get("temperature")
+    if temperature is not None and not pd.isna(temperature) and not math.isclose(float(temperature), 1.0):
+        source += f"; evaluation calibrated scores with temperature {float(temperature):.3g}, the server does not"
+    return Threshold(float(row["threshold"]), source, agg)
+
+
+@dataclass
+class Worker:
+    """What one detection needs for itself: a model (Grad-CAM hooks it) and a face finder."""
+
+    model: Detector
+    finder: FaceFinder
+
+
+def _png_base64(rgb: np.ndarray) -> str:
+    ok, buf = cv2.imencode(".png", cv2.cvtColor(rgb, cv2.COLOR_RGB2BGR))
+    if not ok:
+        raise RuntimeError("PNG encoding failed")
+    return base64.b64encode(buf.tobytes()).decode("ascii")
+
+
+class Engine:
+    """The served model: its description (`describe`), a pool of workers, and the image and video detections.
+
+    Args:
+        model: the detector (frame or temporal).
+        checkpoint: the weights file it came from (shown by /model, and names the run in a metrics.csv).
+        config: the server's options.
+        windows: a temporal model's windows (its run's).
+    """
+
+    def __init__(self, model: Detector, checkpoint: Path, config: ServeConfig, windows: WindowConfig | None = None):
+        self.checkpoint = Path(checkpoint)
+        self.threshold = resolve_threshold(self.checkpoint, config)
+        self.device = resolve_device(config.device)
+        self.predict_config = PredictConfig(
+            threshold=self.threshold.value,
+            aggregation=self.threshold.aggregation,
+            batch_size=config.batch_size,
+            device=str(self.device),
+            windows=windows or WindowConfig(),
+        )
+        sampling = SamplingConfig(strategy="uniform", n_frames=config.frames)
+        self.extraction = ExtractionConfig(sampling=sampling, detect_size=config.detect_size or None, device="auto")
+        model = model.eval().to(self.device)
+        self.model = model
+        self.gradcam = hasattr(model, "gradcam_layer") and not model.default_cfg.temporal
+        self._pool: queue.Queue[Worker] = queue.Queue()
+        for i in range(config.workers):
+            self._pool.put(Worker(model if i == 0 else copy.deepcopy(model), self.extraction.make_finder()))
+
+    def describe(self) -> dict[str, Any]:
+        """What /model answers."""
+        cfg = self.model.default_cfg
+        return {
+            "name": getattr(self.model, "name", type(self.model).__name__),
+            "checkpoint": self.checkpoint.name,
+            "run": resolve_runs([self.checkpoint])[0].name,
+            "temporal": bool(cfg.temporal),
+            "input_size": list(cfg.input_size),
+            "threshold": self.threshold.value,
+            "threshold_source": self.threshold.source,
+            "aggregation": self.predict_config.aggregation,
+            "frames_per_video": self.extraction.sampling.n_frames,
+            "heatmaps": self.gradcam,
+            "device": str(self.device),
+        }
+
+    @contextmanager
+    def worker(self) -> Iterator[Worker]:
+        """A free worker for the duration of one detection (the admission bounds how many wait)."""
+        w = self._pool.get()
+        try:
+            yield w
+        finally:
+            self._pool.put(w)
+
+    def warm_up(self) -> None:
+        """One forward pass per worker, so the first request does not pay for lazy initialisation."""
+        cfg = self.model.default_cfg
+        blank = np.zeros((cfg.input_size[1], cfg.input_size[2], 3), np.uint8)
+        with self.worker() as w:
+            scorer = StreamScorer(w.model, 1, self.predict_config.windows, self.device)
+            scorer.add(0, 0, blank)
+            scorer.finish()
+
+    def _scorer(self, w: Worker) -> StreamScorer:
+        return StreamScorer(w.model, self.predict_config.batch_size, self.predict_config.windows, self.device)
+
+    def detect_image(self, upload: Upload, heatmaps: bool) -> dict[str, Any]:
+        """Every face of an image with its score and box (and Grad-CAM heatmap), and the image's verdict."""
+        try:
+            rgb = read_rgb(upload.path)
+        except ValueError:
+            raise UploadError(415, "undecodable_image", f"{upload.name!r}: not a decodable image") from None
+        with self.worker() as w:
+            faces = detect_image_faces(rgb, self.extraction, w.finder)
+            scorer = self._scorer(w)
+            for track, (_, crop) in enumerate(faces):
+                scorer.add(track, 0, crop)
+            scores = scorer.finish()
+            maps = self._heatmaps(w, [crop for _, crop in faces]) if heatmaps and faces else [None] * len(faces)
+        per_face = scores.groupby("track")["score"].mean() if faces else pd.Series(dtype=float)
+        out = {"name": upload.name, "kind": "image", "width": int(rgb.shape[1]), "height": int(rgb.shape[0])}
+        out["faces"] = [
+            {"face": t, "box": [round(v, 1) for v in box], "score": float(per_face[t]), "heatmap_png": maps[t]}
+            for t, (box, _) in enumerate(faces)
+        ]
+        out.update(self._verdict(scores, upload.name) if faces else self._no_verdict())
+        return out
+
+    def _heatmaps(self, w: Worker, crops: list[np.ndarray]) -> list[str | None]:
+        if not self.gradcam:
+            return [None] * len(crops)
+        heat, _ = GradCAM(w.model)(crops)
+        return [_png_base64(overlay(c, h)) for c, h in zip(crops, heat, strict=True)]
+
+    def _verdict(self, scores: pd.DataFrame, name: str) -> dict[str, Any]:
+        summary = summarise_scores(scores, name, self.predict_config)
+        return {
+            "score": summary["score"],
+            "verdict": "fake" if summary["label"] == 1 else "real",
+            "threshold": self.threshold.value,
+            "aggregation": self.predict_config.aggregation,
+            "error": None,
+        }
+
+    def _no_verdict(self) -> dict[str, Any]:
+        return {
+            "score": None,
+            "verdict": None,
+            "threshold": self.threshold.value,
+            "aggregation": self.predict_config.aggregation,
+            "error": NO_FACE,
+        }
+
+    def detect_video(self, upload: Upload) -> dict[str, Any]:
+        """A video's per-track and file scores, as ``dff predict`` computes them (`predict_file`)."""
+        with self.worker() as w:
+            row = predict_file(
+                upload.path, upload.name, self._scorer(w), self.predict_config, self.extraction, w.finder, "video"
+            )
+        if row["error"] and row["error"] != NO_FACE:
+            raise UploadError(422, "unreadable_video", f"{upload.name!r}: {row['error']}")
+        tracks = json.loads(row["track_scores"])
+        out = {"name": upload.name, "kind": "video", "frames_sampled": self.extraction.sampling.n_frames}
+        out["frames_used"] = int(row["frames_used"])
+        out["tracks"] = [{"track": int(t), "score": float(s)} for t, s in tracks.items()]
+        if row["error"]:
+            out.update(self._no_verdict())
+            return out
+        label = int(row["label"])
+        out.update(
+            score=float(row["score"]),
+            verdict="fake" if label == 1 else "real",
+            threshold=self.threshold.value,
+            aggregation=self.predict_config.aggregation,
+            error=None,
+        )
+        return out
