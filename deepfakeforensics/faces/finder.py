@@ -111,8 +111,14 @@ class FaceFinder:
             return 1.0
         return self.detect_size / max(height, width)
 
-    def detect(self, frames: Sequence[np.ndarray]) -> list[Detections]:
-        """Detect faces in RGB uint8 frames (any mix of sizes); one `Detections` per frame, in order."""
+    def detect(self, frames: Sequence[np.ndarray], min_prob: float | None = None) -> list[Detections]:
+        """Detect faces in RGB uint8 frames (any mix of sizes); one `Detections` per frame, in order.
+
+        Args:
+            frames: RGB uint8 frames.
+            min_prob: smallest probability kept this time (default: the finder's `min_prob`).
+        """
+        min_prob = self.min_prob if min_prob is None else min_prob
         out: list[Detections | None] = [None] * len(frames)
         by_size: dict[tuple[int, int], list[int]] = {}
         for i, frame in enumerate(frames):
@@ -120,21 +126,60 @@ class FaceFinder:
         for (h, w), idx in by_size.items():
             scale = self.scale_for(h, w)
             size = (max(1, round(w * scale)), max(1, round(h * scale)))
+            min_face = self.min_face_for(h, w)
             for start in range(0, len(idx), self.batch_size):
                 chunk = idx[start : start + self.batch_size]
                 small = [
                     frames[i] if scale == 1.0 else cv2.resize(frames[i], size, interpolation=cv2.INTER_AREA)
                     for i in chunk
                 ]
-                min_face = self.min_face_for(h, w)
-                for i, dets in zip(chunk, self._detect_batch(np.stack(small), scale, min_face), strict=True):
+                found = self._detect_batch(np.stack(small), scale, min_face, min_prob, min_face)
+                for i, dets in zip(chunk, found, strict=True):
                     out[i] = dets
         return out  # type: ignore[return-value]
 
-    def _detect_batch(self, batch: np.ndarray, scale: float, min_face: float) -> list[Detections]:
+    def detect_near(self, frame: np.ndarray, box: np.ndarray, min_prob: float | None = None) -> Detections:
+        """Search the region around `box` again, at full resolution where it fits `detect_size`.
+
+        The region is `box` grown by one box side on every side, clipped to the frame; the search covers faces from
+        half the box's side (or the frame's size floor) up. A face that the whole, downscaled frame showed
+        too small or too blurred to pass `min_prob` is often found here: this is how a tracked face is followed
+        through the frames where the cheap detection misses it.
+
+        Args:
+            frame: the RGB uint8 frame.
+            box: x0, y0, x1, y1 in the frame's pixels, e.g. a track's last box.
+            min_prob: smallest probability kept (default: the finder's `min_prob`).
+
+        Returns:
+            The faces found in the region, in the frame's pixels.
+        """
+        min_prob = self.min_prob if min_prob is None else min_prob
+        h, w = frame.shape[:2]
+        x0, y0, x1, y1 = (float(v) for v in box)
+        side = max(x1 - x0, y1 - y0, 1.0)
+        c0, r0 = max(0, int(x0 - side)), max(0, int(y0 - side))
+        c1, r1 = min(w, int(np.ceil(x1 + side))), min(h, int(np.ceil(y1 + side)))
+        if c1 - c0 < 12 or r1 - r0 < 12:
+            return _empty()
+        region = frame[r0:r1, c0:c1]
+        scale = self.scale_for(r1 - r0, c1 - c0)
+        if scale != 1.0:
+            size = (max(1, round((c1 - c0) * scale)), max(1, round((r1 - r0) * scale)))
+            region = cv2.resize(region, size, interpolation=cv2.INTER_AREA)
+        min_face = self.min_face_for(h, w)
+        [dets] = self._detect_batch(region[None], scale, min_face, min_prob, max(0.5 * side, min_face))
+        offset = np.array([c0, r0, c0, r0], np.float32)
+        return Detections(dets.boxes + offset, dets.probs)
+
+    def _detect_batch(
+        self, batch: np.ndarray, scale: float, min_face: float, min_prob: float, search_from: float
+    ) -> list[Detections]:
+        """MTCNN on equal-sized frames resized by `scale`; boxes in unscaled pixels, filtered by `min_prob` and by
+        `min_face` (longer side); the search starts at faces of `search_from` unscaled pixels."""
         # Boxes are not clipped to the frame (MTCNN's may overhang it); crops pad instead.
-        # The pyramid starts at the smallest face we keep, in the detection frame's pixels (MTCNN's floor is ~12).
-        min_face_px = max(12.0, min_face * scale)
+        # The pyramid starts at the smallest face we search for, in the detection frame's pixels (MTCNN's floor is ~12).
+        min_face_px = max(12.0, search_from * scale)
         if self.engine == "batched":
             m = self._mtcnn
             found = detect_faces(
@@ -160,6 +205,6 @@ class FaceFinder:
             b = np.asarray(b, dtype=np.float32).reshape(-1, 4) / scale
             p = np.asarray(p, dtype=np.float32).reshape(-1)
             side = np.maximum(b[:, 2] - b[:, 0], b[:, 3] - b[:, 1])
-            keep = (p >= self.min_prob) & (side >= min_face)
+            keep = (p >= min_prob) & (side >= min_face)
             results.append(Detections(b[keep], p[keep]))
         return results

@@ -13,7 +13,7 @@ import numpy as np
 from deepfakeforensics._memory import release_free_memory
 from deepfakeforensics.faces.crop import crop_face
 from deepfakeforensics.faces.finder import Detections, FaceFinder
-from deepfakeforensics.faces.tracking import IoUTracker, Track, interpolate_box
+from deepfakeforensics.faces.tracking import IoUTracker, Track, box_iou, interpolate_box
 from deepfakeforensics.video import SamplingConfig, VideoError, iter_frames, plan_frames, probe_video
 
 MtcnnEngine = Literal["batched", "facenet"]
@@ -59,7 +59,18 @@ class ExtractionConfig:
     max_shift: float = field(
         default=1.0, metadata={"help": "...or, failing that, the centre moved at most this many box sides"}
     )
-    patience: int = field(default=2, metadata={"help": "detection rounds a track may be missed before it ends"})
+    patience: int = field(
+        default=2,
+        metadata={"help": "detection rounds a track may be missed before it ends (a gap it comes back from is filled)"},
+    )
+    track_prob: float = field(
+        default=0.8,
+        metadata={"help": "hysteresis: a track detected min_track_detections times continues down to this probability"},
+    )
+    redetect: bool = field(
+        default=True,
+        metadata={"help": "search again at full resolution around a missed established track's last box"},
+    )
     min_track_detections: int = field(
         default=2, metadata={"help": "tracks detected fewer times are dropped (capped at the detection frames)"}
     )
@@ -99,6 +110,11 @@ class ExtractionConfig:
             engine=self.mtcnn_engine,
         )
 
+    @property
+    def keep_prob(self) -> float:
+        """The weakest detection extraction asks the finder for: new tracks still need `min_prob`."""
+        return min(self.min_prob, self.track_prob)
+
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
 
@@ -126,13 +142,22 @@ def resolve_detect_every(indices: Sequence[int], config: ExtractionConfig) -> in
 
 
 class _Assembler:
-    """Turns detection rounds into crops: tracking, interpolation, and dropping tracks too short to be faces."""
+    """Turns detection rounds into crops: tracking, re-detection of missed tracks, interpolation over the frames
+    between a track's detections, and dropping tracks too short to be faces."""
 
-    def __init__(self, config: ExtractionConfig, confirm_hits: int):
+    def __init__(self, config: ExtractionConfig, confirm_hits: int, finder: FaceFinder):
         self.config = config
         self.confirm_hits = confirm_hits
-        self.tracker = IoUTracker(config.iou_threshold, config.patience, config.max_shift)
-        self.prev: dict[int, tuple[int, np.ndarray, float]] = {}  # track id -> (frame, box, prob) last round
+        self.finder = finder
+        self.tracker = IoUTracker(
+            config.iou_threshold,
+            config.patience,
+            config.max_shift,
+            start_prob=config.min_prob,
+            established_hits=max(1, min(config.min_track_detections, confirm_hits)),
+        )
+        self.last: dict[int, tuple[int, np.ndarray, float]] = {}  # live track id -> (frame, box, prob) last detected
+        self.recent: list[tuple[int, np.ndarray]] = []  # sampled frames after the oldest of those detections
         self.public: dict[int, int] = {}  # internal track id -> public id (confirmed tracks)
         self.pending: dict[int, list[FaceCrop]] = {}  # crops of unconfirmed tracks
         self.next_public = 0
@@ -150,22 +175,50 @@ class _Assembler:
             for held in self.pending.pop(track.id):
                 yield _with_track(held, self.public[track.id])
 
-    def on_detection(
-        self, frame: int, rgb: np.ndarray, dets: Detections, between: list[tuple[int, np.ndarray]]
-    ) -> Iterator[FaceCrop]:
+    def add_frame(self, frame: int, rgb: np.ndarray) -> None:
+        """A sampled frame without detection: kept while a live track may still need it interpolated."""
+        if self.last:
+            self.recent.append((frame, rgb))
+
+    def _recover(self, rgb: np.ndarray, dets: Detections) -> Detections:
+        """`dets` plus what a full-resolution search around each missed established track's last box finds."""
+        if not self.config.redetect:
+            return dets
+        boxes, probs = [dets.boxes], [dets.probs]
+        for track in self.tracker.unmatched(dets.boxes, dets.probs):
+            if not self.tracker.is_established(track):
+                continue
+            found = self.finder.detect_near(rgb, track.box, min_prob=self.config.keep_prob)
+            if len(found):
+                best = int(np.argmax(box_iou(track.box, found.boxes)[0] + found.probs))
+                boxes.append(found.boxes[best : best + 1])
+                probs.append(found.probs[best : best + 1])
+        return Detections(np.concatenate(boxes), np.concatenate(probs))
+
+    def on_detection(self, frame: int, rgb: np.ndarray, dets: Detections) -> Iterator[FaceCrop]:
+        """Take one detection frame; yield the crops it completes (a track's frames since its last detection)."""
+        dets = self._recover(rgb, dets)
         tracks, ended = self.tracker.update(frame, dets.boxes, dets.probs)
         for track in ended:
             self.pending.pop(track.id, None)
-        current = {t.id: (t, dets.boxes[i].astype(np.float64), float(dets.probs[i])) for i, t in enumerate(tracks)}
-        for f, img in between:  # frames since the previous detection: only tracks seen at both ends
-            for tid, (track, box1, p1) in current.items():
-                if tid in self.prev:
-                    f0, box0, p0 = self.prev[tid]
-                    t = (f - f0) / (frame - f0)
-                    yield from self._crop(track, f, img, interpolate_box(box0, box1, t), (1 - t) * p0 + t * p1, False)
-        for track, box, prob in current.values():
+            self.last.pop(track.id, None)
+        for track, box, prob in zip(tracks, dets.boxes.astype(np.float64), dets.probs.astype(float), strict=True):
+            if track is None:
+                continue
+            if track.id in self.last:  # the frames since its last detection, missed detection frames included
+                f0, box0, p0 = self.last[track.id]
+                for f, img in self.recent:
+                    if f0 < f:
+                        t = (f - f0) / (frame - f0)
+                        yield from self._crop(
+                            track, f, img, interpolate_box(box0, box, t), (1 - t) * p0 + t * prob, False
+                        )
             yield from self._crop(track, frame, rgb, box, prob, True)
-        self.prev = {tid: (frame, box, prob) for tid, (_, box, prob) in current.items()}
+            self.last[track.id] = (frame, box, prob)
+        oldest = min((f for f, _, _ in self.last.values()), default=frame)
+        self.recent = [(f, img) for f, img in self.recent if f > oldest]
+        if oldest < frame:
+            self.recent.append((frame, rgb))
 
 
 def _with_track(crop: FaceCrop, track: int) -> FaceCrop:
@@ -225,22 +278,20 @@ def iter_face_crops(
     every = resolve_detect_every(indices, config)
     n = len(indices)
     finder = finder or config.make_finder()
-    assembler = _Assembler(config, confirm_hits(n, every, config))
+    assembler = _Assembler(config, confirm_hits(n, every, config), finder)
     limit = config.buffer_mb * 2**20
     buffer: list[tuple[int, np.ndarray, bool]] = []
     n_buffered_detections = 0
     buffered_bytes = 0
 
     def flush() -> Iterator[FaceCrop]:
-        results = iter(finder.detect([rgb for _, rgb, is_det in buffer if is_det]))
+        results = iter(finder.detect([rgb for _, rgb, is_det in buffer if is_det], min_prob=config.keep_prob))
         release_free_memory()  # the batch's freed buffers: keeps long videos' peak memory flat
-        between: list[tuple[int, np.ndarray]] = []
         for frame, rgb, is_det in buffer:
             if is_det:
-                yield from assembler.on_detection(frame, rgb, next(results), between)
-                between = []
+                yield from assembler.on_detection(frame, rgb, next(results))
             else:
-                between.append((frame, rgb))
+                assembler.add_frame(frame, rgb)
 
     decoded = 0
     for pos, (frame, rgb) in enumerate(iter_frames(video_path, indices, prefetch=config.prefetch)):

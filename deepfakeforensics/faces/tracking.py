@@ -66,6 +66,11 @@ class Track:
     frame: int  # frame index of the last detection
     hits: int = 1  # detections assigned so far
     misses: int = 0  # consecutive detection rounds without a match
+    strict_hits: int = 1  # detections at or above the tracker's start probability
+
+
+def _box_side(boxes: np.ndarray) -> np.ndarray:
+    return np.maximum(boxes[:, 2] - boxes[:, 0], boxes[:, 3] - boxes[:, 1]).clip(1e-6, None)
 
 
 class IoUTracker:
@@ -76,39 +81,77 @@ class IoUTracker:
     goes unmatched for more than `patience` consecutive detection rounds ends; a detection matching no live track
     starts a new one. Ids are never reused.
 
+    Hysteresis: only a box with probability >= `start_prob` starts a track or continues a young one; a track detected
+    that way `established_hits` times is established and also continues with weaker boxes (the caller decides how weak
+    a box it passes). A weak box that continues no established track is dropped (its slot in `update`'s answer is
+    None).
+
     Args:
         iou_threshold: smallest IoU between a track's last box and a new box to continue the track.
         patience: detection rounds a track may be missed before it ends.
         max_shift: largest centre distance, in track box sides, for the fallback pairing (0 disables it).
+        start_prob: smallest probability that starts a track (0: every box is strong).
+        established_hits: strong detections after which a track continues with weak ones.
     """
 
-    def __init__(self, iou_threshold: float = 0.3, patience: int = 2, max_shift: float = 1.0):
+    def __init__(
+        self,
+        iou_threshold: float = 0.3,
+        patience: int = 2,
+        max_shift: float = 1.0,
+        start_prob: float = 0.0,
+        established_hits: int = 2,
+    ):
         self.iou_threshold = iou_threshold
         self.patience = patience
         self.max_shift = max_shift
+        self.start_prob = start_prob
+        self.established_hits = established_hits
         self.live: list[Track] = []
         self._next_id = 0
 
-    def update(self, frame: int, boxes: np.ndarray, probs: np.ndarray) -> tuple[list[Track], list[Track]]:
-        """Take one detection round; return (the track of each box, in box order; tracks that ended now)."""
-        boxes = np.asarray(boxes, dtype=np.float64).reshape(-1, 4)
+    def is_established(self, track: Track) -> bool:
+        """Whether `track` continues with weak boxes (and is worth searching for when it is missed)."""
+        return track.strict_hits >= self.established_hits
+
+    def _pair(self, boxes: np.ndarray, probs: np.ndarray) -> list[tuple[int, int]]:
+        """(live track index, box index) pairs: greedy IoU, then greedy centre distance; weak boxes only to
+        established tracks."""
         old = np.array([t.box for t in self.live]).reshape(-1, 4)
-        iou = box_iou(old, boxes)
+        allowed = np.ones((len(old), len(boxes)), bool)
+        weak = np.asarray(probs, dtype=np.float64) < self.start_prob
+        for r, track in enumerate(self.live):
+            if not self.is_established(track):
+                allowed[r, weak] = False
+        iou = np.where(allowed, box_iou(old, boxes), -1.0)
         pairs = greedy_match(iou, self.iou_threshold)
         if self.max_shift > 0 and len(pairs) < min(len(old), len(boxes)):
             closeness = 1.0 - center_distance(old, boxes) / self.max_shift  # >= 0 within max_shift
-            side = lambda x: np.maximum(x[:, 2] - x[:, 0], x[:, 3] - x[:, 1]).clip(1e-6, None)  # noqa: E731
-            ratio = side(old)[:, None] / side(boxes)[None, :]
-            closeness[(ratio > 1.5) | (ratio < 1 / 1.5)] = -1.0
+            ratio = _box_side(old)[:, None] / _box_side(boxes)[None, :]
+            closeness[(ratio > 1.5) | (ratio < 1 / 1.5) | ~allowed] = -1.0
             closeness[[r for r, _ in pairs], :] = -1.0
             closeness[:, [c for _, c in pairs]] = -1.0
             pairs += greedy_match(closeness, 1e-9)
+        return pairs
+
+    def unmatched(self, boxes: np.ndarray, probs: np.ndarray) -> list[Track]:
+        """The live tracks that this round's `boxes` would leave unmatched (the tracker is not changed)."""
+        boxes = np.asarray(boxes, dtype=np.float64).reshape(-1, 4)
+        paired = {r for r, _ in self._pair(boxes, probs)}
+        return [t for r, t in enumerate(self.live) if r not in paired]
+
+    def update(self, frame: int, boxes: np.ndarray, probs: np.ndarray) -> tuple[list[Track | None], list[Track]]:
+        """Take one detection round; return (the track of each box, in box order, None for a dropped weak box;
+        tracks that ended now)."""
+        boxes = np.asarray(boxes, dtype=np.float64).reshape(-1, 4)
+        probs = np.asarray(probs, dtype=np.float64).reshape(-1)
         assigned: list[Track | None] = [None] * len(boxes)
         matched: set[int] = set()
-        for r, c in pairs:
+        for r, c in self._pair(boxes, probs):
             track = self.live[r]
             track.box, track.prob, track.frame = boxes[c], float(probs[c]), frame
             track.hits += 1
+            track.strict_hits += int(probs[c] >= self.start_prob)
             track.misses = 0
             assigned[c] = track
             matched.add(r)
@@ -122,10 +165,10 @@ class IoUTracker:
                     continue
             still.append(track)
         for c in range(len(boxes)):
-            if assigned[c] is None:
+            if assigned[c] is None and probs[c] >= self.start_prob:
                 track = Track(id=self._next_id, box=boxes[c], prob=float(probs[c]), frame=frame)
                 self._next_id += 1
                 still.append(track)
                 assigned[c] = track
         self.live = still
-        return assigned, ended  # type: ignore[return-value]
+        return assigned, ended
