@@ -24,6 +24,7 @@ from deepfakeforensics.models import (
     load_model,
     register_model,
     save_checkpoint,
+    timm_models,
 )
 from deepfakeforensics.models._registry import get_factory
 from deepfakeforensics.models._weights import load_weights
@@ -115,9 +116,10 @@ def test_checkpoint_of_other_model_and_truncated_file_fail(tmp_path):
 FRAME_MODELS = ["mesonet4", "mesoinception4"] + [f"efficientnet_b{i}" for i in range(8)]
 
 
-def test_registry_lists_every_frame_model_and_its_lstm_variant():
+def test_registry_lists_every_frame_model_and_its_temporal_variants():
     library = [n for n in list_models() if not n.startswith("tiny_test_")]  # tests/tiny_data.py registers those
-    assert library == sorted(FRAME_MODELS + [f"{n}_lstm" for n in FRAME_MODELS])
+    frame = FRAME_MODELS + list(timm_models.MODEL_NAMES)
+    assert library == sorted(frame + [f"{n}_{head}" for n in frame for head in ("lstm", "transformer")])
     assert list_models("meso*4") == ["mesoinception4", "mesonet4"]
 
 
@@ -363,10 +365,10 @@ def test_dff_models_lists_names_params_and_sizes(capsys):
     assert main(["models", "meso*"]) == 0
     out = capsys.readouterr().out
     lines = {line.split()[0]: line for line in out.splitlines()[1:]}
-    assert set(lines) == {"mesonet4", "mesoinception4", "mesonet4_lstm", "mesoinception4_lstm"}
+    assert set(lines) == {f"{n}{v}" for n in ("mesonet4", "mesoinception4") for v in ("", "_lstm", "_transformer")}
     assert f"{sum(p.numel() for p in create_model('mesonet4').parameters()):,}" in lines["mesonet4"]
     assert "3x256x256" in lines["mesonet4"] and "temporal" in lines["mesonet4_lstm"]
-    assert main(["models", "resnet*"]) == 1
+    assert main(["models", "nosuchnet*"]) == 1
 
 
 def test_frame_checkpoint_as_temporal_weights_points_to_init_backbone(tmp_path):

@@ -7,7 +7,7 @@ the loader; ``temporal`` builds its backbones through ``_factory``. ``tests/test
 """
 
 # Importing the architecture modules registers their models.
-from deepfakeforensics.models import efficientnet, mesonet, temporal  # noqa: F401
+from deepfakeforensics.models import efficientnet, mesonet, temporal, timm_models  # noqa: F401
 from deepfakeforensics.models._base import IMAGENET_MEAN, IMAGENET_STD, Detector, ModelCfg
 from deepfakeforensics.models._factory import create_model, describe_models, load_model
 from deepfakeforensics.models._registry import is_model, list_models, register_model

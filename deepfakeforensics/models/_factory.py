@@ -11,8 +11,8 @@ from typing import Any
 
 import torch
 
-from deepfakeforensics.models._base import Detector
-from deepfakeforensics.models._registry import get_factory, is_model, list_models
+from deepfakeforensics.models._base import IMAGENET_MEAN, IMAGENET_STD, Detector
+from deepfakeforensics.models._registry import get_factory, is_model, list_models, model_options
 from deepfakeforensics.models._weights import WeightsError, load_checkpoint, load_state_dict_strict, load_weights
 
 
@@ -27,19 +27,45 @@ def create_model(
             Loaded strictly: a file that does not fit raises, naming the file and what did not match.
         pretrained: backbone initialisation: ``True`` for the published ImageNet weights (needs the internet),
             or a path to a local copy of them.
-        **kwargs: the model's own parameters (e.g. ``hidden_size`` of an LSTM variant).
+        **kwargs: the model's own parameters (e.g. ``hidden_size`` of an LSTM variant) and the registered model
+            options that wrap any model (``srm=True``, ``frequency="fft"``, ``peft="lora"``, ``temporal="lstm"``...:
+            see ``models.list_options()``); all are saved in checkpoints, so `load_model` rebuilds the same model.
 
     Example:
         >>> model = create_model("mesonet4")
         >>> model.default_cfg.input_size
         (3, 256, 256)
     """
-    model = get_factory(name)(pretrained=pretrained, **kwargs)
+    factory = get_factory(name)
+    options, own = _split_options(factory, kwargs)
+    model = factory(pretrained=pretrained, **own)
+    model.name, model.init_kwargs = name, dict(own)  # the frame model inside any option's wrapper
+    for option in model_options():
+        if options.get(option.name) not in (None, False):
+            extras = {k: v for k, v in options.items() if k in option.extras}
+            model = option.apply(model, options[option.name], **extras)
     model.name = name
     model.init_kwargs = dict(kwargs)
     if weights is not None:
         load_weights(model, weights)
     return model
+
+
+def _split_options(factory: Any, kwargs: dict[str, Any]) -> tuple[dict[str, Any], dict[str, Any]]:
+    """Split `kwargs` into registered model options (with their extras) and the builder's own keywords.
+
+    A builder that forwards options (a temporal variant, which passes them on to its frame model) takes them all.
+    """
+    if getattr(factory, "forwards_options", False):
+        return {}, dict(kwargs)
+    options, own = {}, dict(kwargs)
+    for option in model_options():
+        if option.name in own:
+            given = own.pop(option.name)
+            options[option.name] = given
+            if given not in (None, False):
+                options.update({k: own.pop(k) for k in option.extras if k in own})
+    return options, own
 
 
 def load_model(path: str | os.PathLike, **overrides: Any) -> Detector:
@@ -77,7 +103,17 @@ def describe_models(pattern: str = "*") -> list[dict[str, object]]:
                 "params": sum(p.numel() for p in model.parameters()),
                 "input_size": cfg.input_size,
                 "temporal": cfg.temporal,
-                "normalisation": "imagenet" if cfg.std != (1.0, 1.0, 1.0) else "[0, 1]",
+                "normalisation": _normalisation(cfg.mean, cfg.std),
             }
         )
     return rows
+
+
+def _normalisation(mean: tuple[float, ...], std: tuple[float, ...]) -> str:
+    """A short name of an input normalisation, for model listings."""
+    known = {
+        (IMAGENET_MEAN, IMAGENET_STD): "imagenet",
+        ((0.0,) * 3, (1.0,) * 3): "[0, 1]",
+        ((0.5,) * 3, (0.5,) * 3): "[-1, 1]",
+    }
+    return known.get((tuple(mean), tuple(std)), "mean " + ",".join(f"{v:.3f}" for v in mean))

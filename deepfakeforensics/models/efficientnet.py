@@ -8,7 +8,6 @@ loads a local copy of them. The classifier is always new: one fake logit.
 from __future__ import annotations
 
 import os
-import socket
 from pathlib import Path
 from urllib.parse import urlparse
 
@@ -18,6 +17,7 @@ from efficientnet_pytorch.utils import efficientnet_params, url_map
 from torch import nn
 
 from deepfakeforensics.models._base import IMAGENET_MEAN, IMAGENET_STD, Detector, ModelCfg
+from deepfakeforensics.models._hub import internet_reachable as _internet_reachable
 from deepfakeforensics.models._registry import register_model
 from deepfakeforensics.models._weights import WeightsError, load_state_dict_strict
 
@@ -79,6 +79,10 @@ class EfficientNetDetector(Detector):
         """The 1x1 head convolution producing the final feature map."""
         return self.net._conv_head
 
+    def get_classifier(self) -> nn.Module:
+        """The one-logit classifier (what parameter-efficient tuning trains besides its adapters)."""
+        return self.net._fc
+
     def load_imagenet_weights(self, path: str | os.PathLike) -> None:
         """Load efficientnet-pytorch's ImageNet weights from a local file; the one-logit classifier stays as is.
 
@@ -99,16 +103,6 @@ class EfficientNetDetector(Detector):
         full = {f"net.{k}": v for k, v in state.items() if not k.startswith("_fc.")}
         full.update({k: v for k, v in self.state_dict().items() if k.startswith("net._fc.")})
         load_state_dict_strict(self, full, path)
-
-
-def _internet_reachable(url: str, timeout: float = 3.0) -> bool:
-    """Whether the host of `url` accepts a TCP connection within `timeout` seconds (fails at once without DNS)."""
-    parsed = urlparse(url)
-    try:
-        with socket.create_connection((parsed.hostname, parsed.port or 443), timeout=timeout):
-            return True
-    except OSError:
-        return False
 
 
 def _download_imagenet_weights(variant: str) -> Path:

@@ -127,6 +127,10 @@ class MesoNet(Detector):
         """The last convolution's activations (after its ReLU and BatchNorm, before the 4x4 pool): 16x32x32 maps."""
         return self.block4.bn
 
+    def get_classifier(self) -> nn.Module:
+        """The last Dense layer (the fake logit)."""
+        return self.fc2
+
 
 def _build(inception: bool, pretrained: bool | str | os.PathLike, name: str, **kwargs) -> MesoNet:
     model = MesoNet(inception=inception, **kwargs)
