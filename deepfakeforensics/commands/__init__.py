@@ -13,6 +13,7 @@ COMMANDS: dict[str, str] = {
     "index": "Index a dataset's videos (label, group, leak-free split) into labels/NAME.csv.",
     "models": "List the registered models with their parameter count and input size.",
     "predict": "Predict P(fake) for every video and image under a folder (faces detected and tracked as in extraction).",
+    "report": "Write a self-contained HTML report of a dff predict CSV (sortable table, face tracks, timelines, heatmaps).",
     "serve": "Serve a trained detector over HTTP (FastAPI): images, videos, batches, heatmaps, metrics; API key, limits.",
     "train": "Train a detector on a faces manifest (frame models on face crops, temporal models on windows of a track).",
 }

@@ -18,6 +18,7 @@ from deepfakeforensics.faces import ExtractionConfig
 from deepfakeforensics.models import Detector, create_model, load_model
 from deepfakeforensics.options import add_dataclass_arguments, dataclass_from_args
 from deepfakeforensics.predict import PredictConfig, PredictionResult, predict_folder
+from deepfakeforensics.report import collect_folder_details, write_report
 from deepfakeforensics.video import SamplingConfig
 from deepfakeforensics.windows import WindowConfig
 
@@ -41,6 +42,13 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
         help="long side of frames given to MTCNN (default: as in extraction; 0: full resolution)",
     )
     p.add_argument("--restart", action="store_true", help="ignore an existing --out file instead of resuming it")
+    p.add_argument("--report", default=None, help="also write this self-contained HTML report (e.g. report.html)")
+    p.add_argument(
+        "--report-details",
+        type=int,
+        default=20,
+        help="files of the report (the most suspicious) with thumbnails, score timeline and heatmaps (re-scored)",
+    )
     add_dataclass_arguments(p.add_argument_group("prediction (PredictConfig)"), PredictConfig, skip=["windows"])
     windows = p.add_argument_group("windows of a temporal model (WindowConfig; default: the run's config.json)")
     add_dataclass_arguments(windows, WindowConfig, defaults={f.name: None for f in dataclasses.fields(WindowConfig)})
@@ -101,4 +109,16 @@ def run(args: argparse.Namespace) -> int:
     failures_csv = out.with_name(out.stem + "_failures.csv")
     write_csv_atomic(pd.DataFrame(result.failures, columns=["path", "reason"]), failures_csv)
     _report(result, out, failures_csv)
+    if args.report:
+        write_html_report(result, args, model, config)
     return 0
+
+
+def write_html_report(
+    result: PredictionResult, args: argparse.Namespace, model: Detector, config: PredictConfig
+) -> None:
+    """The ``--report`` HTML file: every file, with details for the ``--report-details`` most suspicious ones."""
+    extraction = extraction_from_args(args)
+    details = collect_folder_details(result.predictions, args.folder, model, config, extraction, args.report_details)
+    path = write_report(result.predictions, args.report, details, threshold=config.threshold)
+    print(f"report: {path}")
