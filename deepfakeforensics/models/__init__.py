@@ -1,13 +1,18 @@
 """Model zoo. Create models only through `create_model` and list them with `list_models`.
 
-Import direction (timm's): ``_base`` <- ``_registry`` (names -> builders) <- architecture modules (``mesonet``,
-``efficientnet``); ``_weights`` reads and writes weight files and knows no model (a model converts foreign weights
+Families: MesoNet (``mesonet4``...), EfficientNet (efficientnet-pytorch, ``efficientnet_b0``...), timm backbones
+(``xception``, ``convnext_tiny``, ``resnet50``, ``tf_efficientnet_b0``..., ``clip_vit_b16``/``l14`` and any
+``timm/<name>``), temporal heads (``<frame>_lstm``, ``<frame>_transformer`` or ``temporal=``), and options that wrap
+any model: ``srm=``, ``frequency=`` (``branches``), ``peft=`` (``peft_tuning``).
+
+Import direction (timm's): ``_base`` <- ``_registry`` (names, families and options -> builders) <- architecture
+modules (``mesonet``, ``efficientnet``, ``timm_models``, ``branches``, ``peft_tuning``); ``_weights`` reads and writes weight files and knows no model (a model converts foreign weights
 through its own ``Detector.weight_converters``); ``_factory`` (`create_model`, `load_model`) uses the registry and
 the loader; ``temporal`` builds its backbones through ``_factory``. ``tests/test_imports.py`` keeps it so.
 """
 
 # Importing the architecture modules registers their models.
-from deepfakeforensics.models import efficientnet, mesonet, temporal, timm_models  # noqa: F401
+from deepfakeforensics.models import branches, efficientnet, mesonet, temporal, timm_models  # noqa: F401
 from deepfakeforensics.models._base import IMAGENET_MEAN, IMAGENET_STD, Detector, ModelCfg
 from deepfakeforensics.models._factory import create_model, describe_models, load_model
 from deepfakeforensics.models._registry import is_model, list_models, register_model
