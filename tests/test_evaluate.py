@@ -374,3 +374,54 @@ def test_evaluate_a_run_written_by_train(manifest, tmp_path):
     res = evaluate([tmp_path / "tiny"], faces, tmp_path / "out", split="val", val_split=None, progress=False)
     assert "training_curves" in res.plots
     assert len(res.metrics) == 2
+
+
+def test_intervals_and_paired_tests_in_the_tables(result):
+    m = result.metrics
+    assert (m["auc_lo"] <= m["auc"] + 1e-12).all() and (m["auc"] <= m["auc_hi"] + 1e-12).all()
+    assert (m["n_boot"] == 1000).all() and (m["boot_seed"] == 0).all() and (m["protocol"] == "own").all()
+    p = result.paired
+    assert set(p["level"]) == {"frame", "file"} and set(zip(p["run_a"], p["run_b"], strict=True)) == {
+        ("meso_a", "meso_b")
+    }
+    file_row = p[p["level"] == "file"].iloc[0]
+    assert 0 <= file_row["p_delong"] <= 1 and 0 <= file_row["p_bootstrap"] <= 1 and file_row["n_videos"] == 4
+    assert (result.out_dir / "paired.csv").is_file() and "auc_ci" in result.plots
+
+
+def test_cross_dataset_thresholds_come_from_the_training_validation_split(manifest, runs, tmp_path):
+    import shutil
+
+    from deepfakeforensics.training import DataConfig, TrainConfig
+
+    other = tmp_path / "other_faces.csv"
+    faces = load_table(manifest[0])
+    save_table(faces, other, root=faces.attrs["root"])
+    run = tmp_path / "trained_on_other"
+    shutil.copytree(runs[0], run)
+    saved = {"train": TrainConfig().to_dict(), "data": DataConfig(faces=str(other), val_split="val").to_dict()}
+    (run / "config.json").write_text(json.dumps(saved))
+    res = evaluate(
+        [run, runs[1]], [manifest[0], other], tmp_path / "out", gradcam=0, bootstrap=50, batch_size=8, progress=False
+    )
+    c = res.cross_dataset
+    assert set(c["dataset"]) == {"faces", "other"} and len(c) == 2 * 2 * 2  # runs x datasets x levels
+    assert set(c.loc[c["run"] == "trained_on_other", "threshold_on"]) == {"other:val"}
+    assert set(c.loc[c["run"] == "meso_b", "threshold_on"]) == {"faces:val"}  # no training manifest recorded
+    # the same crops under two names: the same metrics on both
+    a = c.query("run == 'meso_b' and level == 'file'").set_index("dataset")
+    assert a.loc["faces", "auc"] == pytest.approx(a.loc["other", "auc"])
+    assert (tmp_path / "out" / "cross_dataset.csv").is_file() and "cross_dataset_auc" in res.plots
+    assert (tmp_path / "out" / "scores" / "other" / "trained_on_other_test_frame.csv").is_file()
+    assert set(res.scores) == {(r, lv) for r in ("trained_on_other", "meso_b") for lv in ("frame", "file")}
+
+
+def test_deepfakebench_protocol_is_stated_and_forces_the_mean(manifest, runs, tmp_path):
+    res = evaluate(
+        runs[:1], manifest[0], tmp_path, aggregation="track_max", protocol="deepfakebench", plots=False, bootstrap=0
+    )
+    m = res.metrics
+    assert (m["protocol"] == "deepfakebench").all() and (m["aggregation"] == "mean").all()
+    # one face per frame: video x3's second track is dropped
+    assert m.query("level == 'frame'")["n"].item() == 8
+    assert m["auc_lo"].isna().all() and (m["n_boot"] == 0).all()

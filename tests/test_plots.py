@@ -75,3 +75,27 @@ def test_robustness(tmp_path):
                 {"run": r, "perturbation": kind, "strength": s, "auc": 0.9 - 0.05 * i} for i, s in enumerate(strengths)
             ]
     _assert_png(plots.plot_robustness(pd.DataFrame(rows), tmp_path / "robust.png"))
+
+
+def test_auc_intervals_with_reference_marks_and_cross_dataset_heatmap(tmp_path):
+    from deepfakeforensics.evaluation.baselines import load_baselines, matching_baselines
+
+    rows = [
+        {
+            "run": r,
+            "dataset": d,
+            "level": lv,
+            "protocol": "deepfakebench",
+            "auc": a,
+            "auc_lo": a - 0.05,
+            "auc_hi": a + 0.03,
+        }
+        for r, a in (("meso", 0.7), ("effb4", 0.9))
+        for d in ("ffpp", "celebdf")
+        for lv in ("frame", "file")
+    ]
+    m = pd.DataFrame(rows)
+    published = matching_baselines(load_baselines(), "deepfakebench")
+    _assert_png(plots.plot_auc_intervals(m, tmp_path / "ci.png", baselines=published))
+    _assert_png(plots.plot_auc_intervals(m.drop(columns="dataset"), tmp_path / "ci_plain.png"))
+    _assert_png(plots.plot_cross_dataset_heatmap(m, tmp_path / "cross.png"))

@@ -1,6 +1,9 @@
-"""Evaluation: scoring datasets, file-level aggregation, metrics, thresholds, calibration, comparison plots."""
+"""Evaluation: scoring datasets, file-level aggregation, metrics with bootstrap intervals and paired tests,
+thresholds, calibration, cross-dataset tables, protocols, published baselines, comparison plots."""
 
 from deepfakeforensics.evaluation.aggregate import AGGREGATIONS, Aggregation, aggregate, track_scores
+from deepfakeforensics.evaluation.baselines import load_baselines, matching_baselines
+from deepfakeforensics.evaluation.bootstrap import bootstrap_ci, delong_test, paired_bootstrap, paired_delong
 from deepfakeforensics.evaluation.calibration import (
     THRESHOLD_RULES,
     ThresholdRule,
@@ -11,6 +14,7 @@ from deepfakeforensics.evaluation.calibration import (
     sigmoid,
 )
 from deepfakeforensics.evaluation.compare import EvaluateConfig, EvaluationResult, evaluate, run_window_config
+from deepfakeforensics.evaluation.crossdataset import cross_dataset_table, paired_tests
 from deepfakeforensics.evaluation.gradcam import GradCAM, plot_gradcam_grid, plot_scored_gradcam
 from deepfakeforensics.evaluation.metrics import (
     METRIC_COLUMNS,
@@ -19,10 +23,23 @@ from deepfakeforensics.evaluation.metrics import (
     metrics_by_group,
     tpr_at_fpr,
 )
+from deepfakeforensics.evaluation.protocols import PROTOCOL_NAMES, PROTOCOLS, Protocol, apply_protocol
 from deepfakeforensics.evaluation.robustness import PerturbedDataset, RobustnessConfig, perturb, robustness_sweep
 from deepfakeforensics.evaluation.scores import predict_logits, predict_scores
 
 __all__ = [
+    "PROTOCOLS",
+    "PROTOCOL_NAMES",
+    "Protocol",
+    "apply_protocol",
+    "bootstrap_ci",
+    "cross_dataset_table",
+    "delong_test",
+    "load_baselines",
+    "matching_baselines",
+    "paired_bootstrap",
+    "paired_delong",
+    "paired_tests",
     "AGGREGATIONS",
     "METRIC_COLUMNS",
     "THRESHOLD_RULES",

@@ -17,6 +17,7 @@ from matplotlib.figure import Figure
 from sklearn.metrics import roc_curve
 
 from deepfakeforensics._io import atomic_path
+from deepfakeforensics.evaluation.baselines import matching_baselines
 from deepfakeforensics.faces.crop import read_rgb
 
 DPI = 150
@@ -179,6 +180,65 @@ def plot_robustness(robustness: pd.DataFrame, path: str | os.PathLike, value: st
         ax.set(xlabel=_STRENGTH_LABEL.get(kind, "strength"), ylabel=value.upper(), title=kind)
         ax.grid(alpha=0.3)
     axes[0].legend(fontsize=8)
+    return _save(fig, path)
+
+
+def _reference_marks(ax, baselines: pd.DataFrame | None, dataset: str, level: str) -> None:
+    """Published figures of the same protocol, level and test data: grey dashed lines labelled with their source."""
+    if baselines is None or baselines.empty:
+        return
+    for _, b in matching_baselines(baselines, str(baselines["protocol"].iloc[0]), level, dataset).iterrows():
+        ax.axhline(b["value"], c="grey", ls="--", lw=0.8)
+        ax.annotate(
+            f"published {b['detector']} {b['value']:.3f}",
+            (1.0, b["value"]),
+            xycoords=("axes fraction", "data"),
+            ha="right",
+            va="bottom",
+            fontsize=6,
+            color="grey",
+        )
+
+
+def plot_auc_intervals(metrics: pd.DataFrame, path: str | os.PathLike, baselines: pd.DataFrame | None = None) -> Path:
+    """AUC of each run with its 95 % bootstrap interval, one panel per dataset and level.
+
+    Args:
+        metrics: rows with ``run, level, auc, auc_lo, auc_hi`` (and ``dataset``), from `evaluate`.
+        path: the PNG to write.
+        baselines: published figures measured under the SAME protocol as `metrics` (`matching_baselines`): drawn as
+            grey dashed reference lines, apart from the runs' own points, never as runs.
+    """
+    m = metrics if "dataset" in metrics else metrics.assign(dataset="")
+    panels = list(dict.fromkeys(zip(m["dataset"], m["level"], strict=True)))
+    fig = Figure(figsize=(3.6 * len(panels) + 0.5, 3.6))
+    axes = np.atleast_1d(fig.subplots(1, len(panels), squeeze=False)).ravel()
+    for ax, (dataset, level) in zip(axes, panels, strict=True):
+        d = m[(m["dataset"] == dataset) & (m["level"] == level)].reset_index(drop=True)
+        lo = (d["auc"] - d.get("auc_lo", d["auc"])).clip(lower=0).fillna(0)
+        hi = (d.get("auc_hi", d["auc"]) - d["auc"]).clip(lower=0).fillna(0)
+        ax.errorbar(range(len(d)), d["auc"], yerr=[lo, hi], fmt="o", capsize=4, c="tab:blue")
+        ax.set_xticks(range(len(d)), d["run"], rotation=30, ha="right", fontsize=8)
+        _reference_marks(ax, baselines, str(dataset), str(level))
+        ax.set_ylim(0, 1.02)
+        ax.set(ylabel="AUC (95 % CI over videos)", title=f"{dataset} {level}".strip())
+        ax.grid(axis="y", alpha=0.3)
+    return _save(fig, path)
+
+
+def plot_cross_dataset_heatmap(cross: pd.DataFrame, path: str | os.PathLike, level: str = "file") -> Path:
+    """Heatmap of AUC per run (rows) and test dataset (columns) at one level, annotated with the 95 % interval."""
+    d = cross[cross["level"] == level]
+    table = d.pivot_table(index="run", columns="dataset", values="auc", aggfunc="first", sort=False)
+    labels = table.copy().astype(object)
+    for _, r in d.iterrows():
+        ci = f"\n[{r['auc_lo']:.2f}, {r['auc_hi']:.2f}]" if "auc_lo" in r and pd.notna(r.get("auc_lo")) else ""
+        labels.loc[r["run"], r["dataset"]] = f"{r['auc']:.3f}{ci}"
+    fig = Figure(figsize=(max(5, 1.8 * table.shape[1] + 3), max(2.5, 0.8 * table.shape[0] + 1.5)))
+    ax = fig.subplots()
+    sns.heatmap(table.astype(float), annot=labels.to_numpy(), fmt="", vmin=0.5, vmax=1, cmap="viridis", ax=ax)
+    protocol = f", protocol {d['protocol'].iloc[0]}" if "protocol" in d and len(d) else ""
+    ax.set_title(f"AUC across datasets ({level} level{protocol})")
     return _save(fig, path)
 
 
