@@ -166,6 +166,10 @@ class UploadReceiver:
         def on_part_data(data: bytes, start: int, end: int) -> None:
             if state["sink"] is not None:
                 state["sink"].write(data[start:end])
+                return
+            self.budget[0] -= end - start  # other fields are discarded, but count against the limit too
+            if self.budget[0] < 0:
+                raise UploadError(413, "too_large", "request larger than the server's limit (max_upload_mb)")
 
         def on_part_begin() -> None:
             state["headers"], state["sink"] = {}, None
