@@ -223,7 +223,8 @@ def test_model_machinery_knows_no_concrete_model(package_imports):
     """The registry, the factory and the weight loader never reach an architecture module (timm's direction)."""
     graph = {src: set(targets) for src, targets in _graph(package_imports).items()}
     concrete = {
-        f"{PACKAGE}.models.{m}" for m in ("mesonet", "efficientnet", "temporal", "_keras", "timm_models", "branches")
+        f"{PACKAGE}.models.{m}"
+        for m in ("mesonet", "efficientnet", "temporal", "_keras", "timm_models", "branches", "peft_tuning")
     }
     for machinery in ("_base", "_registry", "_weights", "_factory"):
         seen, todo = set(), [f"{PACKAGE}.models.{machinery}"]

@@ -12,11 +12,12 @@ the loader; ``temporal`` builds its backbones through ``_factory``. ``tests/test
 """
 
 # Importing the architecture modules registers their models.
-from deepfakeforensics.models import branches, efficientnet, mesonet, temporal, timm_models  # noqa: F401
+from deepfakeforensics.models import branches, efficientnet, mesonet, peft_tuning, temporal, timm_models  # noqa: F401
 from deepfakeforensics.models._base import IMAGENET_MEAN, IMAGENET_STD, Detector, ModelCfg
 from deepfakeforensics.models._factory import create_model, describe_models, load_model
 from deepfakeforensics.models._registry import is_model, list_models, register_model
 from deepfakeforensics.models._weights import WeightsError, load_checkpoint, save_checkpoint
+from deepfakeforensics.models.peft_tuning import export_merged, merge_peft, trainable_summary
 from deepfakeforensics.models.temporal import init_backbone
 
 __all__ = [
@@ -27,11 +28,14 @@ __all__ = [
     "WeightsError",
     "create_model",
     "describe_models",
+    "export_merged",
     "init_backbone",
     "is_model",
     "list_models",
     "load_checkpoint",
     "load_model",
+    "merge_peft",
     "register_model",
     "save_checkpoint",
+    "trainable_summary",
 ]
