@@ -79,7 +79,9 @@ def resolve_threshold(checkpoint: Path, config: ServeConfig) -> Threshold:
         raise ValueError(
             f"{config.metrics_csv}: the threshold was chosen for aggregation {agg!r}, not {config.aggregation!r}"
         )
-    source = f"chosen on validation by rule {rule!r} (file level, aggregation {agg!r}) in {config.metrics_csv}"
+    on = row.get("threshold_on")
+    where = f" of {on}" if isinstance(on, str) and on else ""
+    source = f"chosen on validation{where} by rule {rule!r} (file level, aggregation {agg!r}) in {config.metrics_csv}"
     temperature = row.get("temperature")
     if temperature is not None and not pd.isna(temperature) and not math.isclose(float(temperature), 1.0):
         source += f"; evaluation calibrated scores with temperature {float(temperature):.3g}, the server does not"
