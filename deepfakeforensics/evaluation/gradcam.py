@@ -1,4 +1,11 @@
-"""Grad-CAM (Selvaraju et al. 2017) for frame detectors: where in the face crop the fake logit comes from."""
+"""Heatmaps of where in the face crop the fake logit comes from: one call, `explain`, for every frame model.
+
+CNNs get Grad-CAM (Selvaraju et al. 2017) on their declared ``gradcam_layer()``; ViTs (``model.explanation ==
+"attention_rollout"``: timm ViTs and CLIP encoders, tuned or fused) get attention rollout (Abnar & Zuidema 2020):
+the head-averaged attention of every block, plus the residual identity, multiplied through the depth, read from the
+class token to the patches. `explainer(model)` picks the method; both return heatmaps in [0, 1] at crop size and
+P(fake).
+"""
 
 from __future__ import annotations
 
@@ -20,13 +27,43 @@ from deepfakeforensics.faces import iter_face_crops
 from deepfakeforensics.transforms import resize_to, to_tensor
 
 
-class GradCAM:
+class Explainer:
+    """Heatmaps of a batch of RGB crops: subclasses implement `maps` on the model's input tensor."""
+
+    model: nn.Module
+    method: str = ""
+
+    def maps(self, x: torch.Tensor) -> tuple[np.ndarray, np.ndarray]:
+        """Heatmaps (B, h, w) at the method's resolution, each scaled to [0, 1], and the logits (B,)."""
+        raise NotImplementedError
+
+    def __call__(self, crops: Sequence[np.ndarray]) -> tuple[list[np.ndarray], np.ndarray]:
+        """Heatmaps resized to each RGB crop's size, and P(fake) of each crop."""
+        x = to_tensor(list(crops), self.model.default_cfg)
+        cams, logits = self.maps(x)
+        heat = [
+            cv2.resize(c, (img.shape[1], img.shape[0]), interpolation=cv2.INTER_LINEAR)
+            for c, img in zip(cams, crops, strict=True)
+        ]
+        return heat, 1.0 / (1.0 + np.exp(-logits))
+
+
+def _scale_each(cam: torch.Tensor) -> torch.Tensor:
+    """Scale each map of a (B, h, w) batch to [0, 1]."""
+    flat = cam.flatten(1)
+    lo, hi = flat.min(dim=1).values[:, None, None], flat.max(dim=1).values[:, None, None]
+    return (cam - lo) / (hi - lo).clamp_min(1e-8)
+
+
+class GradCAM(Explainer):
     """Class-activation maps of the fake logit on ``model.gradcam_layer()`` (forward and backward hooks).
 
     Example:
         >>> cam = GradCAM(model)  # doctest: +SKIP
         >>> heatmaps, scores = cam(crops)  # crops: RGB uint8 face crops; heatmaps in [0, 1] at crop size
     """
+
+    method = "Grad-CAM"
 
     def __init__(self, model: nn.Module, layer: nn.Module | None = None) -> None:
         if layer is None:
@@ -61,21 +98,83 @@ class GradCAM:
             self.model.train(was_training)
         acts, grads = self._acts.detach().float(), self._grads.detach().float()
         weights = grads.mean(dim=(2, 3), keepdim=True)  # global-average-pooled gradients per channel
-        cam = torch.relu((weights * acts).sum(dim=1))
-        flat = cam.flatten(1)
-        lo, hi = flat.min(dim=1).values[:, None, None], flat.max(dim=1).values[:, None, None]
-        cam = (cam - lo) / (hi - lo).clamp_min(1e-8)
+        cam = _scale_each(torch.relu((weights * acts).sum(dim=1)))
         return cam.cpu().numpy(), logits.detach().float().cpu().numpy()
 
-    def __call__(self, crops: Sequence[np.ndarray]) -> tuple[list[np.ndarray], np.ndarray]:
-        """Heatmaps resized to each RGB crop's size, and P(fake) of each crop."""
-        x = to_tensor(list(crops), self.model.default_cfg)
-        cams, logits = self.maps(x)
-        heat = [
-            cv2.resize(c, (img.shape[1], img.shape[0]), interpolation=cv2.INTER_LINEAR)
-            for c, img in zip(cams, crops, strict=True)
-        ]
-        return heat, 1.0 / (1.0 + np.exp(-logits))
+
+def _is_attention(module: nn.Module) -> bool:
+    """A timm self-attention block (fused qkv projection, heads): the kind attention rollout reads."""
+    return all(hasattr(module, a) for a in ("qkv", "num_heads", "head_dim", "scale", "q_norm", "k_norm"))
+
+
+class AttentionRollout(Explainer):
+    """Attention rollout of a ViT's class token over its patches (Abnar & Zuidema 2020).
+
+    Each timm attention block's weights are recomputed from its input (timm's fused kernel does not expose them),
+    averaged over heads, mixed with the identity for the residual path (``(A + I) / 2`` row-normalised) and multiplied
+    through the blocks; the class token's row over the patch tokens, on the patch grid, is the heatmap.
+
+    Example:
+        >>> heatmaps, scores = AttentionRollout(create_model("clip_vit_b16"))(crops)  # doctest: +SKIP
+    """
+
+    method = "attention rollout"
+
+    def __init__(self, model: nn.Module) -> None:
+        self.model = model
+        self.blocks = [m for m in model.modules() if _is_attention(m)]
+        if not self.blocks:
+            raise TypeError(f"{type(model).__name__} has no timm attention blocks: attention rollout needs a ViT")
+        self.prefix = next(
+            (
+                int(m.num_prefix_tokens)
+                for m in model.modules()
+                if isinstance(getattr(m, "num_prefix_tokens", None), int)
+            ),
+            1,
+        )
+        self._attn: list[torch.Tensor] = []
+
+    def _hook(self, module: nn.Module, inputs: tuple, _out: torch.Tensor) -> None:
+        x = inputs[0]
+        b, n, _ = x.shape
+        qkv = module.qkv(x).reshape(b, n, 3, module.num_heads, module.head_dim).permute(2, 0, 3, 1, 4)
+        q, k = module.q_norm(qkv[0]), module.k_norm(qkv[1])
+        attn = ((q * module.scale) @ k.transpose(-2, -1)).float().softmax(dim=-1)
+        self._attn.append(attn.mean(dim=1))
+
+    def maps(self, x: torch.Tensor) -> tuple[np.ndarray, np.ndarray]:
+        handles = [m.register_forward_hook(self._hook) for m in self.blocks]
+        was_training, self._attn = self.model.training, []
+        self.model.eval()
+        try:
+            with torch.no_grad():
+                logits = self.model(x)
+        finally:
+            for h in handles:
+                h.remove()
+            self.model.train(was_training)
+        eye = torch.eye(self._attn[0].shape[-1])
+        rollout = eye.expand_as(self._attn[0])
+        for attn in self._attn:
+            mixed = (attn.cpu() + eye) / 2
+            rollout = (mixed / mixed.sum(dim=-1, keepdim=True)) @ rollout
+        cls = rollout[:, 0, self.prefix :]
+        gh = max(1, round((cls.shape[1] * x.shape[-2] / x.shape[-1]) ** 0.5))
+        cam = _scale_each(cls.reshape(len(cls), gh, cls.shape[1] // gh))
+        return cam.numpy(), logits.float().cpu().numpy()
+
+
+def explainer(model: nn.Module) -> Explainer:
+    """The explanation of `model`: attention rollout for ViTs (``model.explanation``), Grad-CAM otherwise."""
+    if getattr(model, "explanation", "gradcam") == "attention_rollout":
+        return AttentionRollout(model)
+    return GradCAM(model)
+
+
+def explain(model: nn.Module, crops: Sequence[np.ndarray]) -> tuple[list[np.ndarray], np.ndarray]:
+    """Heatmaps in [0, 1] at each RGB crop's size (Grad-CAM or attention rollout, as fits `model`) and P(fake)."""
+    return explainer(model)(crops)
 
 
 def overlay(img: np.ndarray, heatmap: np.ndarray, alpha: float = 0.45) -> np.ndarray:
@@ -92,8 +191,9 @@ def plot_gradcam_grid(
     path: str | os.PathLike,
     titles: Sequence[str] | None = None,
 ) -> Path:
-    """A grid PNG: each crop above its Grad-CAM overlay, titled with its true label (when known) and P(fake)."""
-    heat, probs = GradCAM(model)(crops)
+    """A grid PNG: each crop above its heatmap overlay (Grad-CAM, or attention rollout for ViTs), titled with its true label (when known) and P(fake)."""
+    method = explainer(model)
+    heat, probs = method(crops)
     n = len(crops)
     fig = Figure(figsize=(2.2 * n, 4.6))
     axes = fig.subplots(2, n, squeeze=False)
@@ -105,7 +205,8 @@ def plot_gradcam_grid(
         axes[1, i].imshow(overlay(crops[i], heat[i]))
         for ax in axes[:, i]:
             ax.axis("off")
-    fig.suptitle(f"Grad-CAM of the fake logit ({getattr(model, 'name', '') or type(model).__name__})", fontsize=10)
+    name = getattr(model, "name", "") or type(model).__name__
+    fig.suptitle(f"{method.method} of the fake logit ({name})", fontsize=10)
     fig.tight_layout()
     path = Path(path)
     with atomic_path(path) as tmp:

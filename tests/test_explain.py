@@ -1,0 +1,58 @@
+"""One explanation call for every frame model: Grad-CAM for CNNs, attention rollout for ViTs."""
+
+from __future__ import annotations
+
+import numpy as np
+import torch
+
+from deepfakeforensics.evaluation.gradcam import AttentionRollout, GradCAM, explain, explainer, plot_gradcam_grid
+from deepfakeforensics.models import create_model
+
+TINY = {"img_size": 64, "depth": 2}  # 4x4 patches of 16 pixels
+
+
+def _vit(**kwargs):
+    torch.manual_seed(0)
+    return create_model("timm/vit_tiny_patch16_224", **TINY, **kwargs).eval()
+
+
+def test_explainer_picks_the_method_of_each_family():
+    assert type(explainer(create_model("timm/resnet18"))) is GradCAM
+    assert type(explainer(create_model("mesonet4"))) is GradCAM
+    assert type(explainer(_vit())) is AttentionRollout
+    assert type(explainer(_vit(peft="lora", peft_r=2))) is AttentionRollout
+    assert type(explainer(_vit(frequency="fft", frequency_dim=16, fusion_hidden=8))) is AttentionRollout
+
+
+def test_rollout_reads_the_attention_timm_computes():
+    model = _vit()
+    timm_attn = []
+    for block in model.net.blocks:
+        block.attn.fused_attn = False  # the explicit path, whose weights pass through attn_drop
+        block.attn.attn_drop.register_forward_hook(lambda m, i, o: timm_attn.append(o.mean(dim=1)))
+    rollout = AttentionRollout(model)
+    x = torch.rand(2, 3, 64, 64)
+    cams, logits = rollout.maps(x)
+    assert len(rollout._attn) == len(timm_attn) == 2
+    for ours, theirs in zip(rollout._attn, timm_attn, strict=True):
+        torch.testing.assert_close(ours, theirs, atol=1e-5, rtol=1e-5)
+    eye = torch.eye(17)
+    expected = eye
+    for a in timm_attn:
+        mixed = (a + eye) / 2
+        expected = (mixed / mixed.sum(-1, keepdim=True)) @ expected
+    cls = expected[:, 0, 1:].reshape(2, 4, 4)
+    lo, hi = cls.flatten(1).min(1).values[:, None, None], cls.flatten(1).max(1).values[:, None, None]
+    np.testing.assert_allclose(cams, ((cls - lo) / (hi - lo)).numpy(), atol=1e-5)
+    with torch.no_grad():
+        np.testing.assert_allclose(logits, model(x).numpy(), atol=1e-6)
+
+
+def test_explain_returns_heatmaps_at_crop_size_for_cnns_and_vits(tmp_path):
+    crops = [np.random.default_rng(i).integers(0, 255, (48 + 8 * i, 40, 3), dtype=np.uint8) for i in range(2)]
+    for model in (_vit(), create_model("timm/resnet18").eval()):
+        heat, probs = explain(model, crops)
+        assert [h.shape for h in heat] == [c.shape[:2] for c in crops]
+        assert all(0 <= h.min() and h.max() <= 1 for h in heat) and ((0 < probs) & (probs < 1)).all()
+    path = plot_gradcam_grid(_vit(), crops, [0, 1], tmp_path / "vit.png")
+    assert path.stat().st_size > 1000
