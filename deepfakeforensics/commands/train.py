@@ -8,6 +8,10 @@ Examples:
     dff train --model mesonet4_lstm --faces labels/ffpp_faces.csv --run meso_lstm --window 8 --stride 4 \\
         --init checkpoints/meso_ffpp/best.pt
     dff train --model mesonet4 --faces labels/ffpp_faces.csv --run meso_ffpp --epochs 30 --resume
+    dff train --model xception --pretrained true --faces labels/ffpp_faces.csv --run xc --phases head:1:1e-3,all:0:2e-4
+    dff train --model convnext_tiny --model-arg frequency=fft --model-arg srm=true --faces ... --run cnx_fft
+    dff train --model clip_vit_l14 --pretrained true --model-arg peft=lora --model-arg peft_r=8 --faces ... --run clip
+    dff train --model efficientnet_b0 --faces ... --run b0_mt --method-column method --loss focal --supcon-weight 0.1
     torchrun --nproc_per_node 4 -m deepfakeforensics.cli train --model efficientnet_b0 ...   # DDP
 """
 
@@ -49,10 +53,13 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         action="append",
         default=[],
         metavar="KEY=VALUE",
-        help="model keyword argument (JSON value), e.g. hidden_size=256; repeatable",
+        help="model keyword argument or option (JSON value), e.g. hidden_size=256, frequency=fft, srm=true, "
+        "peft=lora, temporal=transformer; repeatable",
     )
     parser.add_argument("--weights", default=None, help="start from this checkpoint's weights (whole model)")
-    parser.add_argument("--pretrained", default=None, help="backbone ImageNet weights: 'true' (download) or a path")
+    parser.add_argument(
+        "--pretrained", default=None, help="backbone's published weights: 'true' (cache or download) or a local file"
+    )
     parser.add_argument("--augment", action=argparse.BooleanOptionalAction, default=True, help="training augmentation")
     add_dataclass_arguments(parser.add_argument_group("data (DataConfig)"), DataConfig, skip=_DATA_OWN)
     add_dataclass_arguments(parser.add_argument_group("temporal models' windows (WindowConfig)"), WindowConfig)

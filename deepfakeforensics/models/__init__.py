@@ -3,7 +3,8 @@
 Families: MesoNet (``mesonet4``...), EfficientNet (efficientnet-pytorch, ``efficientnet_b0``...), timm backbones
 (``xception``, ``convnext_tiny``, ``resnet50``, ``tf_efficientnet_b0``..., ``clip_vit_b16``/``l14`` and any
 ``timm/<name>``), temporal heads (``<frame>_lstm``, ``<frame>_transformer`` or ``temporal=``), and options that wrap
-any model: ``srm=``, ``frequency=`` (``branches``), ``peft=`` (``peft_tuning``).
+any model: ``srm=``, ``frequency=`` (``branches``), ``peft=`` (``peft_tuning``), ``methods=`` (``heads``: a
+manipulation-method head beside the fake logit).
 
 Import direction (timm's): ``_base`` <- ``_registry`` (names, families and options -> builders) <- architecture
 modules (``mesonet``, ``efficientnet``, ``timm_models``, ``branches``, ``peft_tuning``); ``_weights`` reads and writes weight files and knows no model (a model converts foreign weights
@@ -12,7 +13,15 @@ the loader; ``temporal`` builds its backbones through ``_factory``. ``tests/test
 """
 
 # Importing the architecture modules registers their models.
-from deepfakeforensics.models import branches, efficientnet, mesonet, peft_tuning, temporal, timm_models  # noqa: F401
+from deepfakeforensics.models import (  # noqa: F401
+    branches,
+    efficientnet,
+    heads,
+    mesonet,
+    peft_tuning,
+    temporal,
+    timm_models,
+)
 from deepfakeforensics.models._base import IMAGENET_MEAN, IMAGENET_STD, Detector, ModelCfg
 from deepfakeforensics.models._factory import create_model, describe_models, load_model
 from deepfakeforensics.models._registry import is_model, list_models, register_model

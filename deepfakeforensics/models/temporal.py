@@ -29,6 +29,7 @@ from deepfakeforensics.models._base import Detector
 from deepfakeforensics.models._factory import create_model
 from deepfakeforensics.models._registry import forwards_options, register_model, register_option
 from deepfakeforensics.models._weights import WeightsError, load_weights
+from deepfakeforensics.models.heads import MultiTaskDetector
 
 FRAME_MODELS = mesonet.MODEL_NAMES + efficientnet.MODEL_NAMES + timm_models.MODEL_NAMES
 LSTM_ARGS = ("hidden_size", "num_layers", "bidirectional", "dropout")
@@ -204,8 +205,10 @@ def _register_temporal(frame_name: str, head: str) -> None:
 
     def factory(pretrained: bool | str | os.PathLike = False, **kwargs: Any) -> Detector:
         head_kwargs = {k: kwargs.pop(k) for k in head_args if k in kwargs}
+        methods = kwargs.pop("methods", None)  # a method head goes over the window, not each frame
         backbone = create_model(frame_name, pretrained=pretrained, **kwargs)
-        return make_temporal(backbone, head, **head_kwargs)
+        model = make_temporal(backbone, head, **head_kwargs)
+        return MultiTaskDetector(model, methods) if methods else model
 
     factory.__name__ = factory.__qualname__ = f"{frame_name}_{head}"
     factory.__doc__ = (

@@ -16,6 +16,7 @@ from typing import Any
 
 from tqdm.auto import tqdm
 
+from deepfakeforensics.models import trainable_summary
 from deepfakeforensics.training.state import TrainState
 
 log = logging.getLogger("deepfakeforensics.training")
@@ -43,7 +44,7 @@ class ConsoleLogger(Callback):
 
     def on_train_start(self, state: TrainState) -> None:
         start = f" (resumed after epoch {state.epoch})" if state.epoch else ""
-        self.emit(f"training {state.epochs} epochs into {state.run_dir}{start}")
+        self.emit(f"training {state.epochs} epochs into {state.run_dir}{start}; {trainable_summary(state.model)}")
 
     def on_epoch_end(self, state: TrainState, row: dict[str, Any]) -> None:
         best = " *best*" if state.best_epoch == row["epoch"] else ""

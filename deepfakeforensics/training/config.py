@@ -78,6 +78,29 @@ class TrainConfig:
     keep_epochs: bool = field(
         default=True, metadata={"help": "keep epoch_NNN.pt of every epoch (weights and metrics only)"}
     )
+    loss: Literal["bce", "focal"] = field(
+        default="bce", metadata={"help": "loss of the fake logit: bce, or focal (Lin et al. 2017)"}
+    )
+    focal_gamma: float = field(default=2.0, metadata={"help": "focusing exponent of the focal loss"})
+    supcon_weight: float = field(
+        default=0.0,
+        metadata={"help": "weight of a supervised contrastive loss on a training-only projection head; 0 = off"},
+    )
+    supcon_temperature: float = field(default=0.1, metadata={"help": "temperature of the supervised contrastive loss"})
+    supcon_dim: int = field(default=128, metadata={"help": "output width of the training-only projection head"})
+    method_column: str | None = field(
+        default=None,
+        metadata={"help": "manifest column of the manipulation method: adds a method softmax head (multi-task)"},
+    )
+    method_weight: float = field(default=0.1, metadata={"help": "weight of the method head's cross-entropy"})
+    phases: str = field(
+        default="",
+        metadata={
+            "help": "phased fine-tuning, PART:EPOCHS:LR,... with PART head (backbone frozen), last (its last stage "
+            "too) or all, e.g. head:2:1e-3,last:2:3e-4,all:0:1e-4 (0 = the remaining epochs); empty = all from the "
+            "start at --lr"
+        },
+    )
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)

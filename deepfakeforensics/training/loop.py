@@ -17,7 +17,7 @@ import os
 import random
 import time
 from collections.abc import Callable, Iterator, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -41,14 +41,16 @@ from deepfakeforensics.training.distributed import (
     barrier,
     setup_distributed,
 )
+from deepfakeforensics.training.objectives import Objective, TrainNet, method_targets, needs_train_net
 from deepfakeforensics.training.optim import (
     amp_dtype,
-    bce_loss,
+    bce_loss,  # noqa: F401  (re-exported: pass_epoch callers import it from here)
     make_optimizer,
     make_scheduler,
     replan_scheduler,
     schedule_plan,
 )
+from deepfakeforensics.training.phases import Phase, enter_phase, parse_phases, phase_at
 from deepfakeforensics.training.sampling import EpochSampler, worker_init
 from deepfakeforensics.training.state import TrainState
 
@@ -66,18 +68,27 @@ def _optimizer_step(
     scheduler: torch.optim.lr_scheduler.LRScheduler | None,
     scaler: torch.amp.GradScaler | None,
     grad_clip: float,
+    lr_scale: float = 1.0,
 ) -> float:
-    """Unscale, clip, step, zero the gradients and advance the schedule; returns the learning rate just used."""
+    """Unscale, clip, step (the schedule's lr times `lr_scale`: a phase's), zero the gradients, advance the schedule.
+
+    Returns the learning rate just used.
+    """
     if scaler is not None:
         scaler.unscale_(optimizer)
     if grad_clip > 0:
         nn.utils.clip_grad_norm_(model.parameters(), grad_clip)
+    scheduled = [group["lr"] for group in optimizer.param_groups]
+    for group in optimizer.param_groups:
+        group["lr"] *= lr_scale
     lr = optimizer.param_groups[0]["lr"]
     if scaler is not None:
         scaler.step(optimizer)
         scaler.update()
     else:
         optimizer.step()
+    for group, value in zip(optimizer.param_groups, scheduled, strict=True):
+        group["lr"] = value
     optimizer.zero_grad(set_to_none=True)
     if scheduler is not None:
         scheduler.step()
@@ -97,15 +108,20 @@ def pass_epoch(
     grad_clip: float = 0.0,
     accumulate: int = 1,
     on_batch: Callable[[int, float], None] | None = None,
+    lr_scale: float = 1.0,
 ) -> dict[str, Any]:
     """One pass over `loader`: trains when `optimizer` is given, otherwise evaluates (no gradients).
+
+    `model` returns fake logits, or a dict with ``"logit"`` (`objectives.TrainNet`); a `loss_fn` with
+    ``takes_outputs`` (`objectives.Objective`) receives the outputs, labels and the batch's item ids, any other
+    ``loss_fn(logits, labels)``. `lr_scale` multiplies the scheduled learning rate at each step (phased fine-tuning).
 
     Returns ``{"loss_sum", "n", "lr"}`` and, when evaluating, ``"scores"`` (P(fake)) and ``"labels"`` arrays.
     """
     device, training = torch.device(device), optimizer is not None
     model.train(training)
     n_batches, is_ddp = len(loader), hasattr(model, "no_sync")
-    out: dict[str, Any] = {"loss_sum": 0.0, "n": 0, "lr": float("nan")}
+    res: dict[str, Any] = {"loss_sum": 0.0, "n": 0, "lr": float("nan")}
     scores, labels = [], []
     autocast = torch.autocast(device.type, dtype=autocast_dtype) if autocast_dtype else contextlib.nullcontext()
     with torch.set_grad_enabled(training):
@@ -117,24 +133,28 @@ def pass_epoch(
             no_sync = training and is_ddp and not step_now  # DDP: all-reduce gradients on the stepping batch only
             with model.no_sync() if no_sync else contextlib.nullcontext():
                 with autocast:
-                    logits = model(x)
-                loss = loss_fn(logits.float(), y)
+                    out = model(x)
+                logits = out["logit"] if isinstance(out, dict) else out
+                if getattr(loss_fn, "takes_outputs", False):
+                    loss = loss_fn(out, y, batch[2] if len(batch) > 2 else None)
+                else:
+                    loss = loss_fn(logits.float(), y)
                 if training:
                     (scaler.scale(loss / accumulate) if scaler is not None else loss / accumulate).backward()
             if training and step_now:
-                out["lr"] = _optimizer_step(model, optimizer, scheduler, scaler, grad_clip)
+                res["lr"] = _optimizer_step(model, optimizer, scheduler, scaler, grad_clip, lr_scale)
             if not training:
                 scores.append(torch.sigmoid(logits.float()).cpu().numpy())
                 labels.append(y.cpu().numpy())
             batch_loss = float(loss.detach())
-            out["loss_sum"] += batch_loss * len(y)
-            out["n"] += len(y)
+            res["loss_sum"] += batch_loss * len(y)
+            res["n"] += len(y)
             if on_batch is not None:
                 on_batch(i, batch_loss)
     if not training:
-        out["scores"] = np.concatenate(scores) if scores else np.zeros(0, np.float32)
-        out["labels"] = np.concatenate(labels) if labels else np.zeros(0, np.float32)
-    return out
+        res["scores"] = np.concatenate(scores) if scores else np.zeros(0, np.float32)
+        res["labels"] = np.concatenate(labels) if labels else np.zeros(0, np.float32)
+    return res
 
 
 def binary_metrics(scores: np.ndarray, labels: np.ndarray) -> tuple[float, float]:
@@ -166,6 +186,9 @@ class Run:
     state: TrainState
     stoppers: list[Callback]  # change the state: every rank, before last.pt is written
     callbacks: list[Callback]  # report: rank 0 only, after the epoch's files
+    phases: list[Phase] = field(default_factory=list)  # phased fine-tuning (empty: all parameters throughout)
+    trainable: set[str] = field(default_factory=set)  # the model's parameters trainable before the run
+    lr_scale: float = 1.0  # the current phase's lr / config.lr
 
 
 def train(
@@ -218,6 +241,7 @@ def fit(run: Run) -> None:
             started = time.perf_counter()
             for obj in (run.train_sampler, run.train_ds, run.val_ds):
                 obj.set_epoch(state.epoch)
+            start_phase(run)
             _notify(run.callbacks, "on_epoch_start", state)
             trained = train_epoch(run)
             state.step += run.steps_per_epoch
@@ -249,7 +273,20 @@ def train_epoch(run: Run) -> dict[str, Any]:
         grad_clip=config.grad_clip,
         accumulate=config.accumulate,
         on_batch=lambda i, loss: _notify(run.callbacks, "on_batch_end", state, i, loss),
+        lr_scale=run.lr_scale,
     )
+
+
+def start_phase(run: Run) -> None:
+    """Enter the phase of the current epoch: which parameters train, at which lr (no-op without phases)."""
+    if not run.phases:
+        return
+    phase = phase_at(run.phases, run.state.epoch)
+    enter_phase(run.state.model, phase, run.trainable)
+    run.lr_scale = phase.lr / run.config.lr
+    if run.dist.distributed:  # DDP registers the trainable parameters when it wraps: wrap again
+        device_ids = [run.device.index] if run.device.type == "cuda" else None
+        run.net = nn.parallel.DistributedDataParallel(unwrap(run.net), device_ids=device_ids)
 
 
 def _notify(callbacks: Sequence[Callback], hook: str, *args: Any) -> None:
@@ -317,10 +354,13 @@ def build_run(
     base, use_cl = _place_model(model, config, device)
     sampler, train_loader, val_loader = _make_loaders(train_ds, val_ds, config, dist, device)
     steps_per_epoch = -(-len(train_loader) // config.accumulate)
-    optimizer = make_optimizer(base, config)
+    trainer, objective = make_objective(base, train_ds, config)
+    trainer.to(device)
+    optimizer = make_optimizer(trainer, config)
     dtype = amp_dtype(config, device)
     state = TrainState(
         model=base,
+        aux=getattr(trainer, "projection", None),
         optimizer=optimizer,
         scheduler=make_scheduler(optimizer, config, steps_per_epoch),
         scaler=torch.amp.GradScaler(device.type) if dtype == torch.float16 else None,
@@ -329,9 +369,9 @@ def build_run(
         batches=len(train_loader),
         run_dir=str(run_dir),
     )
-    net = base
+    net = trainer
     if dist.distributed:
-        net = nn.parallel.DistributedDataParallel(base, device_ids=[device.index] if device.type == "cuda" else None)
+        net = nn.parallel.DistributedDataParallel(net, device_ids=[device.index] if device.type == "cuda" else None)
     return Run(
         config,
         dist,
@@ -343,14 +383,35 @@ def build_run(
         sampler,
         train_loader,
         val_loader,
-        bce_loss(config.label_smoothing),
+        objective,
         dtype,
         use_cl,
         steps_per_epoch,
         state,
         stoppers=[EarlyStopping(config.patience)],
         callbacks=reporters,
+        phases=parse_phases(config.phases),
+        trainable={n for n, p in base.named_parameters() if p.requires_grad},
     )
+
+
+def make_objective(model: nn.Module, train_ds: Dataset, config: TrainConfig) -> tuple[nn.Module, Objective]:
+    """The module the run optimises (`model`, or a `TrainNet` around it for extra terms) and the loss.
+
+    Raises:
+        ValueError: ``method_column`` without a model method head, or a training set that returns no item ids.
+    """
+    targets = None
+    if config.method_column:
+        if not hasattr(model, "methods"):
+            raise ValueError("method_column needs a model with a method head: create_model(..., methods=[...])")
+        if not getattr(train_ds, "return_meta", False):
+            raise ValueError("method_column needs a training set built with return_meta=True (item ids)")
+        targets = method_targets(train_ds.meta, config.method_column, model.methods)
+    objective = Objective(config, targets)
+    if not needs_train_net(config, model):
+        return model, objective
+    return TrainNet(model, config.supcon_dim if config.supcon_weight > 0 else 0), objective
 
 
 def _check_run(config: TrainConfig, train_ds: Dataset, val_ds: Dataset, run_dir: Path) -> None:

@@ -10,10 +10,12 @@ import pandas as pd
 import torch
 
 from deepfakeforensics import datasets
+from deepfakeforensics.manifest import read_manifest
 from deepfakeforensics.models import Detector, create_model
 from deepfakeforensics.training.callbacks import Callback
 from deepfakeforensics.training.config import DataConfig, TrainConfig
 from deepfakeforensics.training.loop import train
+from deepfakeforensics.training.objectives import method_classes
 from deepfakeforensics.transforms import AugmentConfig
 from deepfakeforensics.windows import WindowConfig
 
@@ -32,17 +34,32 @@ def window_config(
 
 
 def build_datasets(
-    faces: str | os.PathLike | pd.DataFrame, model: Detector, data: DataConfig, seed: int
+    faces: str | os.PathLike | pd.DataFrame, model: Detector, data: DataConfig, seed: int, item_ids: bool = False
 ) -> tuple[datasets.FrameDataset | datasets.WindowDataset, datasets.FrameDataset | datasets.WindowDataset]:
-    """The training and validation datasets of `data` for `model` (windows for temporal models)."""
+    """The training and validation datasets of `data` for `model` (windows for temporal models).
+
+    `item_ids`: training items come with their ids (``return_meta``), which a method head's targets need.
+    """
     kwargs: dict[str, Any] = {"missing": data.missing, "seed": seed}
     if data.window is not None:
         kwargs.update(data.window.to_dict())
     train_ds = datasets.build_dataset(
-        faces, data.train_split, model, train=data.augment is not None, augment=data.augment, **kwargs
+        faces,
+        data.train_split,
+        model,
+        train=data.augment is not None,
+        augment=data.augment,
+        return_meta=item_ids,
+        **kwargs,
     )
     val_ds = datasets.build_dataset(faces, data.val_split, model, train=False, **kwargs)
     return train_ds, val_ds
+
+
+def train_methods(faces: str | os.PathLike | pd.DataFrame, split: str, column: str) -> list[str]:
+    """The method classes of a manifest's training split (``"real"``, then the fakes' methods, sorted)."""
+    table = faces if isinstance(faces, pd.DataFrame) else read_manifest(faces, kind="faces")
+    return method_classes(table[table["split"] == split], column)
 
 
 def train_model(
@@ -75,7 +92,8 @@ def train_model(
         faces: the faces manifest (``labels/NAME_faces.csv``) or a DataFrame from ``load_table``.
         config: training settings; files go to ``config.checkpoints_dir/config.run``. ``config.init`` starts a
             temporal model's backbone from a trained frame model's checkpoint.
-        model_kwargs: the model's own parameters (e.g. ``hidden_size``).
+        model_kwargs: the model's own parameters and options (e.g. ``hidden_size``, ``frequency="fft"``,
+            ``peft="lora"``); with ``config.method_column``, ``methods`` defaults to the training split's methods.
         weights: start from this checkpoint's weights (the whole model).
         pretrained: backbone ImageNet weights (``True`` downloads; or a local file).
         augment: training augmentations: ``True`` for `AugmentConfig()`, an `AugmentConfig` to tune them, ``False``
@@ -94,8 +112,11 @@ def train_model(
     """
     if val_split == "test":
         raise ValueError("val_split='test': checkpoints are chosen on validation, never on the test split")
+    model_kwargs = dict(model_kwargs or {})
+    if config.method_column and "methods" not in model_kwargs:  # a method head over the training set's methods
+        model_kwargs["methods"] = train_methods(faces, train_split, config.method_column)
     torch.manual_seed(config.seed)  # the model's initial weights
-    model = create_model(model_name, weights=weights, pretrained=pretrained, **(model_kwargs or {}))
+    model = create_model(model_name, weights=weights, pretrained=pretrained, **model_kwargs)
     data = DataConfig(
         faces=None if isinstance(faces, pd.DataFrame) else str(faces),
         train_split=train_split,
@@ -104,7 +125,7 @@ def train_model(
         window=window_config(window, stride, short, pad_mode) if model.default_cfg.temporal else None,
         augment=(AugmentConfig() if augment is True else augment) or None,
     )
-    train_ds, val_ds = build_datasets(faces, model, data, config.seed)
-    extra = {"model_name": model_name, "model_kwargs": dict(model_kwargs or {}), **(extra_config or {})}
+    train_ds, val_ds = build_datasets(faces, model, data, config.seed, item_ids=bool(config.method_column))
+    extra = {"model_name": model_name, "model_kwargs": model_kwargs, **(extra_config or {})}
     history = train(model, train_ds, val_ds, config, callbacks=callbacks, extra_config=extra, data=data)
     return model, history

@@ -68,6 +68,7 @@ class TrainState:
     """
 
     model: nn.Module | None = field(default=None, repr=False)  # the model being trained (unwrapped from DDP)
+    aux: nn.Module | None = field(default=None, repr=False)  # training-only heads (a projection), saved for resuming
     optimizer: torch.optim.Optimizer | None = field(default=None, repr=False)
     scheduler: torch.optim.lr_scheduler.LRScheduler | None = field(default=None, repr=False)
     scaler: torch.amp.GradScaler | None = field(default=None, repr=False)  # fp16 only
@@ -98,6 +99,7 @@ class TrainState:
         """Everything a resume needs, as tensors and plain data (``"state_dict"`` holds the model's weights)."""
         return {
             "state_dict": {k: v.detach().cpu().contiguous() for k, v in self.model.state_dict().items()},
+            "aux": {k: v.detach().cpu() for k, v in self.aux.state_dict().items()} if self.aux is not None else {},
             "optimizer": self.optimizer.state_dict(),
             "scheduler": self.scheduler.state_dict(),
             "scaler": self.scaler.state_dict() if self.scaler is not None else {},
@@ -116,6 +118,8 @@ class TrainState:
     def load_state_dict(self, saved: dict[str, Any]) -> None:
         """Restore what `state_dict` returned (this rank takes its own RNG states, or rank 0's on a new layout)."""
         self.model.load_state_dict(saved["state_dict"])
+        if self.aux is not None and saved.get("aux"):
+            self.aux.load_state_dict(saved["aux"])
         self.optimizer.load_state_dict(saved["optimizer"])
         if self.scaler is not None and saved.get("scaler"):
             self.scaler.load_state_dict(saved["scaler"])
