@@ -26,8 +26,11 @@ from deepfakeforensics.evaluation.metrics import (
 from deepfakeforensics.evaluation.protocols import PROTOCOL_NAMES, PROTOCOLS, Protocol, apply_protocol
 from deepfakeforensics.evaluation.robustness import PerturbedDataset, RobustnessConfig, perturb, robustness_sweep
 from deepfakeforensics.evaluation.scores import predict_logits, predict_scores
+from deepfakeforensics.evaluation.video_robustness import VideoRobustnessConfig, video_robustness
 
 __all__ = [
+    "VideoRobustnessConfig",
+    "video_robustness",
     "PROTOCOLS",
     "PROTOCOL_NAMES",
     "Protocol",

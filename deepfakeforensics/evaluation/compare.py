@@ -48,6 +48,8 @@ from deepfakeforensics.evaluation.metrics import METRIC_COLUMNS, compute_metrics
 from deepfakeforensics.evaluation.protocols import PROTOCOL_NAMES, ProtocolName, apply_protocol, get_protocol
 from deepfakeforensics.evaluation.robustness import RobustnessConfig, robustness_sweep
 from deepfakeforensics.evaluation.scores import failures_table, predict_scores
+from deepfakeforensics.evaluation.video_robustness import VideoRobustnessConfig, video_robustness
+from deepfakeforensics.faces.stream import ExtractionConfig
 from deepfakeforensics.models import Detector, load_model
 from deepfakeforensics.training.config import read_run_config
 from deepfakeforensics.training.distributed import resolve_device
@@ -105,8 +107,19 @@ class EvaluateConfig:
     calibrate: bool = field(default=False, metadata={"help": "temperature scaling fitted on validation logits"})
     robustness: bool = field(
         default=False,
-        metadata={"help": "sweep JPEG quality, blur, downscale and noise on the split (one scoring pass per strength)"},
+        metadata={
+            "help": "QUICK crop-level sweep: JPEG quality, blur, downscale and noise applied to the extracted crops "
+            "(one scoring pass per strength)"
+        },
     )
+    perturb_index: str | None = field(
+        default=None,
+        metadata={
+            "help": "video index CSV: its split's VIDEOS are perturbed (DeeperForensics-1.0, 7 distortions x 5 "
+            "levels), faces re-extracted and scored (slow; video_robustness.csv)"
+        },
+    )
+    perturb_mixes: int = field(default=0, metadata={"help": "random mixes of 2-4 distortions added to --perturb-index"})
     gradcam: int = field(default=4, metadata={"help": "crops per class in each frame model's Grad-CAM grid (0: none)"})
     batch_size: int = field(default=32, metadata={"help": "items (crops or windows) per forward pass"})
     num_workers: int = field(default=0, metadata={"help": "DataLoader workers decoding crops"})
@@ -204,6 +217,7 @@ class EvaluationResult:
         cross_dataset: runs x datasets x levels (``cross_dataset.csv``), when several manifests were evaluated.
         dataset_scores: ``(run, dataset, level) -> score table`` for every dataset (`scores` holds the first one's).
         protocol: the protocol every table was produced under (also their ``protocol`` column).
+        video_robustness: the DeeperForensics-1.0 sweep on perturbed videos (``config.perturb_index``), or None.
     """
 
     metrics: pd.DataFrame
@@ -217,6 +231,7 @@ class EvaluationResult:
     cross_dataset: pd.DataFrame | None = None
     dataset_scores: dict[tuple[str, str, str], pd.DataFrame] = field(default_factory=dict)
     protocol: str = "own"
+    video_robustness: pd.DataFrame | None = None
 
 
 def resolve_runs(runs: Sequence[str | os.PathLike]) -> list[RunSpec]:
@@ -571,9 +586,26 @@ def evaluate(
                 figures.update(_gradcam(run, m, out, config))
             done.append((spec, m))
     result = _write_tables(done, robust, failures, out, config)
+    if config.perturb_index is not None:
+        result.video_robustness = _video_sweep(done, out, config)
     if config.plots:
         result.plots = {**_write_plots(result, done), **figures}
     return result
+
+
+def _video_sweep(done: Sequence[tuple[RunSpec, RunMetrics]], out: Path, config: EvaluateConfig) -> pd.DataFrame:
+    """The DeeperForensics-1.0 sweep of every run on ``config.perturb_index`` (``video_robustness.csv``)."""
+    models = {spec.name: load_model(spec.checkpoint).eval() for spec, _ in done}
+    sweep = VideoRobustnessConfig(
+        mixes=config.perturb_mixes,
+        seed=config.seed,
+        split=config.split,
+        aggregation=config.aggregation,
+        batch_size=config.batch_size,
+    )
+    extraction = ExtractionConfig(device=config.device)
+    table = video_robustness(models, config.perturb_index, sweep, extraction, out_csv=out / "video_robustness.csv")
+    return table.assign(protocol=config.protocol)
 
 
 def _gradcam(run: ScoredRun, m: RunMetrics, out: Path, config: EvaluateConfig) -> dict[str, Path]:
@@ -653,4 +685,6 @@ def _write_plots(result: EvaluationResult, done: Sequence[tuple[RunSpec, RunMetr
     if result.robustness is not None:
         r = result.robustness[result.robustness["level"] == "file"]
         paths["robustness"] = P.plot_robustness(r, out / "robustness.png")
+    if result.video_robustness is not None and result.video_robustness["auc"].notna().any():
+        paths["video_robustness"] = P.plot_video_robustness(result.video_robustness, out / "video_robustness.png")
     return paths

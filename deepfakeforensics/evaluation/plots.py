@@ -242,6 +242,36 @@ def plot_cross_dataset_heatmap(cross: pd.DataFrame, path: str | os.PathLike, lev
     return _save(fig, path)
 
 
+def plot_video_robustness(table: pd.DataFrame, path: str | os.PathLike) -> Path:
+    """DeeperForensics-1.0 sweep: one panel per distortion, AUC against level (0 = clean) per run, and the share of
+    faces the detector lost at each level (grey bars, right axis).
+
+    Args:
+        table: rows of `video_robustness` (``run, distortion, level, auc, faces_lost``).
+    """
+    kinds = [d for d in dict.fromkeys(table["distortion"]) if d not in ("none", "mix")]
+    fig = Figure(figsize=(3.2 * max(len(kinds), 1), 3.4))
+    axes = np.atleast_1d(fig.subplots(1, max(len(kinds), 1), squeeze=False)).ravel()
+    runs = list(dict.fromkeys(table["run"]))
+    palette = dict(zip(runs, sns.color_palette(n_colors=len(runs)), strict=False))
+    clean = table[table["distortion"] == "none"]
+    for ax, kind in zip(axes, kinds, strict=False):
+        d = pd.concat([clean, table[table["distortion"] == kind]]).sort_values("level")
+        for run, g in d.groupby("run", sort=False):
+            ax.plot(g["level"], g["auc"], marker="o", c=palette[run], label=run)
+        lost = d.groupby("level")["faces_lost"].first().fillna(0).clip(lower=0)
+        twin = ax.twinx()
+        twin.bar(lost.index, lost.to_numpy(), color="grey", alpha=0.25, width=0.5)
+        twin.set_ylim(0, 1)
+        twin.set_ylabel("faces lost", fontsize=7)
+        ax.set_zorder(twin.get_zorder() + 1)
+        ax.patch.set_visible(False)
+        ax.set(xlabel="level (0 = clean)", ylabel="video AUC", title=kind, ylim=(0, 1.02))
+        ax.grid(alpha=0.3)
+    axes[0].legend(fontsize=7)
+    return _save(fig, path)
+
+
 _STRENGTH_LABEL = {
     "jpeg": "JPEG quality",
     "blur": "Gaussian blur sigma (px)",

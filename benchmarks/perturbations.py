@@ -1,0 +1,48 @@
+"""Time the DeeperForensics-1.0 sweep (7 distortions x 5 levels) on one video: perturb the whole clip, then run the
+normal face extraction on the copy. Prints seconds per perturbation and the total per video.
+
+    .venv/bin/python benchmarks/perturbations.py [VIDEO]   (default: ../shared/samples ffpp 519.mp4)
+"""
+
+from __future__ import annotations
+
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import pandas as pd
+
+from deepfakeforensics.evaluation.video_robustness import perturbed_faces
+from deepfakeforensics.faces.stream import ExtractionConfig
+from deepfakeforensics.perturbations import Perturbation, PerturbationError, single_perturbations
+
+DEFAULT = Path(__file__).resolve().parents[2] / "shared/samples/ffpp/original_sequences/youtube/c23/videos/519.mp4"
+
+
+def main(argv: list[str]) -> int:
+    video = Path(argv[0]) if argv else DEFAULT
+    index = pd.DataFrame([{"video_id": video.stem, "path": video.name, "label": 0, "split": "test", "group": "g"}])
+    index.attrs["root"] = str(video.parent)
+    extraction = ExtractionConfig(device="cpu")
+    finder = extraction.make_finder()
+    total, rows = 0.0, []
+    with tempfile.TemporaryDirectory() as tmp:
+        for p in [Perturbation(()), *single_perturbations()]:
+            t0 = time.perf_counter()
+            try:
+                faces = perturbed_faces(index, p, Path(tmp), extraction, 0, finder)
+            except PerturbationError as e:
+                print(f"{p.name:8s} skipped: {e}", flush=True)
+                continue
+            dt = time.perf_counter() - t0
+            total += dt if p.steps else 0.0
+            rows.append((p.name, dt, len(faces)))
+            print(f"{p.name:8s} {dt:6.1f} s  {len(faces):3d} crops", flush=True)
+    done = len(rows) - 1
+    print(f"{done} perturbations: {total:.0f} s in all, {total / max(done, 1):.1f} s each, on {video.name}")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main(sys.argv[1:]))
