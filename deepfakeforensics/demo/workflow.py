@@ -43,6 +43,9 @@ class ModelPlan:
     frames_per_video: int | None = field(
         default=None, metadata={"help": "train on at most this many crops per track and video (None: all)"}
     )
+    model_kwargs: dict[str, Any] = field(
+        default_factory=dict, metadata={"help": "model parameters and options, e.g. {'frequency': 'fft'}"}
+    )
 
 
 #: The models the demo compares: a frame model, a temporal model started from it, and a slower ImageNet-style model.
@@ -52,18 +55,27 @@ DEFAULT_PLANS = (
     ModelPlan("efficientnet_b0", "efficientnet_b0", epochs=2, lr=3e-4, frames_per_video=8),
 )
 
+#: What notebook 02 compares: the demo's models, timm's EfficientNet-B0 and MesoNet4 with a frequency (FFT) branch.
+COMPARISON_PLANS = (
+    *DEFAULT_PLANS,
+    ModelPlan("tf_efficientnet_b0", "tf_efficientnet_b0", epochs=2, lr=3e-4, frames_per_video=8),
+    ModelPlan("mesonet4", "mesonet4_fft", epochs=6, model_kwargs={"frequency": "fft", "frequency_dim": 32}),
+)
 
-def select_plans(models: Sequence[str] | None = None, epochs: int | None = None) -> tuple[ModelPlan, ...]:
-    """`DEFAULT_PLANS` of the named `models` (None: all, in their order), with every plan's epochs set to `epochs`.
+
+def select_plans(
+    models: Sequence[str] | None = None, epochs: int | None = None, plans: Sequence[ModelPlan] = DEFAULT_PLANS
+) -> tuple[ModelPlan, ...]:
+    """The `plans` with the run names `models` (None: all, in their order), each plan's epochs set to `epochs`.
 
     Raises:
-        ValueError: a name that no default plan trains.
+        ValueError: a name that no plan trains.
     """
-    unknown = set(models or ()) - {p.model for p in DEFAULT_PLANS}
+    unknown = set(models or ()) - {p.run for p in plans}
     if unknown:
-        raise ValueError(f"no demo plan for {sorted(unknown)}; choose from {[p.model for p in DEFAULT_PLANS]}")
-    plans = tuple(p for p in DEFAULT_PLANS if models is None or p.model in models)
-    return plans if epochs is None else tuple(replace(p, epochs=epochs) for p in plans)
+        raise ValueError(f"no demo plan for {sorted(unknown)}; choose from {[p.run for p in plans]}")
+    chosen = tuple(p for p in plans if models is None or p.run in models)
+    return chosen if epochs is None else tuple(replace(p, epochs=epochs) for p in chosen)
 
 
 @dataclass(frozen=True)
@@ -186,7 +198,15 @@ def train_plan(
         resume=(checkpoints / plan.run / "last.pt").is_file(),
     )
     frames = subsample_frames(faces, plan.frames_per_video)
-    _, history = train_model(plan.model, frames, config, window=window, stride=window, callbacks=callbacks)
+    _, history = train_model(
+        plan.model,
+        frames,
+        config,
+        model_kwargs=dict(plan.model_kwargs),
+        window=window,
+        stride=window,
+        callbacks=callbacks,
+    )
     return history
 
 
