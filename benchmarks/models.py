@@ -2,6 +2,8 @@
 
 Usage:
     .venv/bin/python benchmarks/models.py                      # mesonet4, mesoinception4, efficientnet_b0
+    .venv/bin/python benchmarks/models.py --families           # EfficientNet-B0 of efficientnet-pytorch and timm,
+                                                               # Xception, ConvNeXt-Tiny, in the same run
     .venv/bin/python benchmarks/models.py --models efficientnet_b4 --steps 1
     .venv/bin/python benchmarks/models.py --all                 # every frame model: B5-B7 take tens of minutes
 
@@ -22,6 +24,8 @@ import torch
 from deepfakeforensics.models import create_model, list_models
 
 DEFAULT_MODELS = ("mesonet4", "mesoinception4", "efficientnet_b0")
+# efficientnet-pytorch's B0 beside timm's two (the TF port and timm's own), and the field's timm CNNs
+FAMILY_MODELS = ("efficientnet_b0", "tf_efficientnet_b0", "timm/efficientnet_b0", "xception", "convnext_tiny")
 
 
 class _Bench:
@@ -78,6 +82,7 @@ def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--models", nargs="+", default=list(DEFAULT_MODELS), help="frame models to measure")
     parser.add_argument("--all", action="store_true", help="every registered frame model (slow: B5-B7)")
+    parser.add_argument("--families", action="store_true", help=f"the families: {', '.join(FAMILY_MODELS)}")
     parser.add_argument("--batch-size", type=int, default=32)
     parser.add_argument("--steps", type=int, default=4, help="timed steps per measurement (after one warm-up)")
     parser.add_argument("--image-size", type=int, default=None, help="override the native input size (H = W)")
@@ -85,17 +90,21 @@ def main(argv: list[str] | None = None) -> None:
     args = parser.parse_args(argv)
     if args.threads:
         torch.set_num_threads(args.threads)
-    names = [n for n in list_models() if not n.endswith("_lstm")] if args.all else args.models
+    names = args.models
+    if args.all:
+        names = [n for n in list_models() if not n.endswith(("_lstm", "_transformer"))]
+    elif args.families:
+        names = list(FAMILY_MODELS)
 
     print(f"torch {torch.__version__}, {torch.get_num_threads()} threads, batch {args.batch_size}, {args.steps} steps")
-    header = f"{'model':<18}{'input':>9} | {'train NCHW':>11}{'train CL':>10}{'ratio':>7} | {'infer NCHW':>11}{'infer CL':>10}{'ratio':>7}"
+    header = f"{'model':<22}{'input':>7} | {'train NCHW':>11}{'train CL':>10}{'ratio':>7} | {'infer NCHW':>11}{'infer CL':>10}{'ratio':>7}"
     print(header)
     print("-" * len(header))
     for name in names:
         size = args.image_size or create_model(name).default_cfg.input_size[1]
         r = throughput(name, args.batch_size, args.steps, args.image_size)
         print(
-            f"{name:<18}{size:>9} | {r['train_nchw']:>11.1f}{r['train_cl']:>10.1f}{r['train_cl'] / r['train_nchw']:>7.2f} | "
+            f"{name:<22}{size:>7} | {r['train_nchw']:>11.1f}{r['train_cl']:>10.1f}{r['train_cl'] / r['train_nchw']:>7.2f} | "
             f"{r['infer_nchw']:>11.1f}{r['infer_cl']:>10.1f}{r['infer_cl'] / r['infer_nchw']:>7.2f}",
             flush=True,
         )

@@ -15,6 +15,7 @@ from deepfakeforensics.models import (
     create_model,
     init_backbone,
     is_model,
+    list_options,
     load_model,
     save_checkpoint,
     timm_models,
@@ -47,6 +48,32 @@ def test_registered_timm_models_take_their_config_from_timm(name, size, mean, fe
     assert model.default_cfg.input_size == (3, size, size) and model.default_cfg.mean == pytest.approx(mean)
     assert model.num_features == features and model.get_classifier().out_features == 1
     assert model.default_cfg.channels_last == (not name.startswith("clip"))
+
+
+@pytest.mark.parametrize("name", ["xception", "tf_efficientnet_b0", "resnet50"])  # convnext_tiny: on meta above
+def test_registered_timm_cnns_run_and_have_a_gradcam_map(name):
+    torch.manual_seed(0)
+    model = create_model(name).eval()
+    with torch.no_grad():
+        feats = model.forward_features(torch.rand(1, 3, 64, 64))
+        assert feats.ndim == 4 and model.forward_head(feats, pre_logits=True).shape == (1, model.num_features)
+        assert model(torch.rand(1, 3, 64, 64)).shape == (1,)
+    assert model.explanation == "gradcam" and isinstance(model.gradcam_layer(), torch.nn.Module)
+
+
+@pytest.mark.parametrize("name", ["clip_vit_b16", "clip_vit_l14"])
+def test_clip_encoders_take_224_crops_and_give_one_logit(name):
+    with torch.device("meta"):  # shapes only: 86 M and 303 M parameters
+        model = create_model(name).eval()
+        tokens = model.forward_features(torch.empty(2, 3, 224, 224))
+        assert model.forward_head(tokens, pre_logits=True).shape == (2, model.num_features)
+        assert model(torch.empty(2, 3, 224, 224)).shape == (2,)
+    patches = (224 // (16 if name.endswith("b16") else 14)) ** 2
+    assert tokens.shape[1] == patches + 1 and model.explanation == "attention_rollout"
+
+
+def test_model_options_are_listed_in_the_order_they_apply():
+    assert list_options() == ["srm", "frequency", "peft", "temporal", "methods"]
 
 
 def test_every_timm_efficientnet_is_distinct_from_efficientnet_pytorch():

@@ -24,7 +24,7 @@ from deepfakeforensics.models import (  # noqa: F401
 )
 from deepfakeforensics.models._base import IMAGENET_MEAN, IMAGENET_STD, Detector, ModelCfg
 from deepfakeforensics.models._factory import create_model, describe_models, load_model
-from deepfakeforensics.models._registry import is_model, list_models, register_model
+from deepfakeforensics.models._registry import is_model, list_models, list_options, register_model
 from deepfakeforensics.models._weights import WeightsError, load_checkpoint, save_checkpoint
 from deepfakeforensics.models.peft_tuning import export_merged, merge_peft, trainable_summary
 from deepfakeforensics.models.temporal import init_backbone
@@ -41,6 +41,7 @@ __all__ = [
     "init_backbone",
     "is_model",
     "list_models",
+    "list_options",
     "load_checkpoint",
     "load_model",
     "merge_peft",

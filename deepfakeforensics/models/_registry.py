@@ -79,6 +79,11 @@ def model_options() -> list[ModelOption]:
     return sorted(_OPTIONS.values(), key=lambda o: o.order)
 
 
+def list_options() -> list[str]:
+    """Names of the registered model options (keywords of `create_model` that wrap any model), in applied order."""
+    return [o.name for o in model_options()]
+
+
 def forwards_options(fn: Callable[..., Detector]) -> Callable[..., Detector]:
     """Mark a builder that passes model options on to the frame model it builds (temporal variants)."""
     fn.forwards_options = True  # type: ignore[attr-defined]
