@@ -39,7 +39,8 @@ class FaceFinder:
     `Detections` instead of breaking the batch. Boxes are returned in the original frame's pixels and filtered by
     `min_prob` and by size: the longer box side must reach ``max(min_face_size, min_face_fraction * short side)``
     full-resolution pixels. That floor also starts MTCNN's image pyramid, so it sets most of the detection cost
-    (which grows with frame area / min face size squared).
+    (which grows with frame area / min face size squared). `detect_near` searches one region of a frame again at full
+    resolution: a face the downscaled frame lost (too small, too blurred to pass `min_prob`) is often found there.
 
     Args:
         detect_size: long side, in pixels, of the frames MTCNN sees (None: full resolution).

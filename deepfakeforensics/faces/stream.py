@@ -257,11 +257,16 @@ def iter_face_crops(
 ) -> Iterator[FaceCrop]:
     """Yield every tracked face crop of a video, decoding only the sampled frames.
 
-    Detection runs on every `detect_every`-th sampled frame and always on the last one; the boxes of a track on the
-    sampled frames in between are interpolated linearly, so nothing is extrapolated. Tracks detected fewer than
-    ``max(min(min_track_detections, detection frames), min(track_confirm_hits, ceil(min_track_fraction * detection
-    frames)))`` times are dropped as false positives.
-    Memory is bounded by about `buffer_mb` plus one batch, whatever the video's length. Crops of one track come in
+    Detection runs on every `detect_every`-th sampled frame and always on the last one. A track starts with a face
+    of probability >= `min_prob`; once detected `min_track_detections` times it is established and continues with
+    faces down to `track_prob` (hysteresis), and when a detection frame misses it, the region around its last box is
+    searched again at full resolution (`redetect`). A track missed for at most `patience` detection frames and then
+    found again is bridged: its boxes on the sampled frames in between, missed detection frames included, are
+    interpolated linearly, so nothing is extrapolated. Tracks detected fewer than ``max(min(min_track_detections,
+    detection frames), min(track_confirm_hits, ceil(min_track_fraction * detection frames)))`` times are dropped as
+    false positives.
+    Memory is bounded by about `buffer_mb` plus one batch plus the frames since a live track's last detection (at most
+    ``(patience + 1) * detect_every``), whatever the video's length. Crops of one track come in
     frame order; tracks interleave.
 
     Args:
