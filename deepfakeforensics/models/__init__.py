@@ -7,9 +7,11 @@ any model: ``srm=``, ``frequency=`` (``branches``), ``peft=`` (``peft_tuning``),
 manipulation-method head beside the fake logit).
 
 Import direction (timm's): ``_base`` <- ``_registry`` (names, families and options -> builders) <- architecture
-modules (``mesonet``, ``efficientnet``, ``timm_models``, ``branches``, ``peft_tuning``); ``_weights`` reads and writes weight files and knows no model (a model converts foreign weights
-through its own ``Detector.weight_converters``); ``_factory`` (`create_model`, `load_model`) uses the registry and
-the loader; ``temporal`` builds its backbones through ``_factory``. ``tests/test_imports.py`` keeps it so.
+modules (``mesonet``, ``efficientnet``, ``timm_models``, ``branches``, ``heads``); ``_weights`` reads and writes
+weight files and knows no model (a model converts foreign weights through its own ``Detector.weight_converters``);
+``_factory`` (`create_model`, `load_model`) uses the registry and the loader and applies the registered options;
+``temporal`` (whose builders build a backbone by name) and ``peft_tuning`` (`export_merged`) use ``_factory``.
+``tests/test_imports.py`` keeps it so.
 """
 
 # Importing the architecture modules registers their models.
