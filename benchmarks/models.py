@@ -78,11 +78,38 @@ def throughput(name: str, batch: int, steps: int, image_size: int | None) -> dic
     return {k: batch * steps / v for k, v in seconds.items()}
 
 
+def interleaved_throughput(
+    names: list[str], batch: int, steps: int, image_size: int | None
+) -> dict[str, dict[str, float]]:
+    """`throughput` of several models measured together: each step visits every (model, format) pair, in forward
+    order on even steps and reversed on odd ones, so a change of the machine's load affects every model alike."""
+    benches = {(n, fmt): _Bench(n, fmt == "cl", batch, image_size) for n in names for fmt in ("nchw", "cl")}
+    for b in benches.values():
+        b.train_step()
+        b.infer_step()
+    seconds = {key: {"train": 0.0, "infer": 0.0} for key in benches}
+    for mode in ("train", "infer"):
+        for i in range(steps):
+            for key in list(benches) if i % 2 == 0 else list(benches)[::-1]:
+                b = benches[key]
+                seconds[key][mode] += b.train_step() if mode == "train" else b.infer_step()
+    return {
+        n: {
+            f"{mode}_{fmt}": batch * steps / seconds[(n, fmt)][mode]
+            for mode in ("train", "infer")
+            for fmt in ("nchw", "cl")
+        }
+        for n in names
+    }
+
+
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--models", nargs="+", default=list(DEFAULT_MODELS), help="frame models to measure")
     parser.add_argument("--all", action="store_true", help="every registered frame model (slow: B5-B7)")
-    parser.add_argument("--families", action="store_true", help=f"the families: {', '.join(FAMILY_MODELS)}")
+    parser.add_argument(
+        "--families", action="store_true", help=f"the families, interleaved step by step: {', '.join(FAMILY_MODELS)}"
+    )
     parser.add_argument("--batch-size", type=int, default=32)
     parser.add_argument("--steps", type=int, default=4, help="timed steps per measurement (after one warm-up)")
     parser.add_argument("--image-size", type=int, default=None, help="override the native input size (H = W)")
@@ -100,9 +127,10 @@ def main(argv: list[str] | None = None) -> None:
     header = f"{'model':<22}{'input':>7} | {'train NCHW':>11}{'train CL':>10}{'ratio':>7} | {'infer NCHW':>11}{'infer CL':>10}{'ratio':>7}"
     print(header)
     print("-" * len(header))
+    together = interleaved_throughput(names, args.batch_size, args.steps, args.image_size) if args.families else {}
     for name in names:
         size = args.image_size or create_model(name).default_cfg.input_size[1]
-        r = throughput(name, args.batch_size, args.steps, args.image_size)
+        r = together.get(name) or throughput(name, args.batch_size, args.steps, args.image_size)
         print(
             f"{name:<22}{size:>7} | {r['train_nchw']:>11.1f}{r['train_cl']:>10.1f}{r['train_cl'] / r['train_nchw']:>7.2f} | "
             f"{r['infer_nchw']:>11.1f}{r['infer_cl']:>10.1f}{r['infer_cl'] / r['infer_nchw']:>7.2f}",
