@@ -15,7 +15,15 @@ from deepfakeforensics.evaluation.calibration import (
 )
 from deepfakeforensics.evaluation.compare import EvaluateConfig, EvaluationResult, evaluate, run_window_config
 from deepfakeforensics.evaluation.crossdataset import cross_dataset_table, paired_tests
-from deepfakeforensics.evaluation.gradcam import GradCAM, plot_gradcam_grid, plot_scored_gradcam
+from deepfakeforensics.evaluation.gradcam import (
+    AttentionRollout,
+    Explainer,
+    GradCAM,
+    explain,
+    explainer,
+    plot_gradcam_grid,
+    plot_scored_gradcam,
+)
 from deepfakeforensics.evaluation.metrics import (
     METRIC_COLUMNS,
     compute_metrics,
@@ -29,6 +37,10 @@ from deepfakeforensics.evaluation.scores import predict_logits, predict_scores
 from deepfakeforensics.evaluation.video_robustness import VideoRobustnessConfig, video_robustness
 
 __all__ = [
+    "AttentionRollout",
+    "Explainer",
+    "explain",
+    "explainer",
     "VideoRobustnessConfig",
     "video_robustness",
     "PROTOCOLS",
