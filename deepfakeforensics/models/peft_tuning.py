@@ -21,8 +21,6 @@ import os
 import re
 from typing import Any
 
-from peft import LoraConfig, inject_adapter_in_model
-from peft.tuners.lora import LoraLayer
 from torch import nn
 
 from deepfakeforensics.models._base import Detector
@@ -95,6 +93,9 @@ def apply_peft(
         }
         keep |= norms
     else:
+        # peft pulls in transformers (seconds and hundreds of MB): imported only when adapters are asked for
+        from peft import LoraConfig, inject_adapter_in_model
+
         config = LoraConfig(
             r=peft_r,
             lora_alpha=peft_alpha,
@@ -122,6 +123,8 @@ def merge_peft(model: Detector) -> Detector:
     Its ``init_kwargs`` lose the peft options, so a checkpoint of it loads without peft. LayerNorm-tuned models have
     nothing to fold and come back as a plain copy.
     """
+    from peft.tuners.lora import LoraLayer  # heavy, see apply_peft
+
     merged = copy.deepcopy(model)
     for name, module in list(merged.named_modules()):
         if isinstance(module, LoraLayer):
