@@ -14,6 +14,7 @@ from synth_videos import face_photo, write_face_video
 from deepfakeforensics.faces import ExtractionConfig, iter_face_crops
 from deepfakeforensics.models import ModelCfg, create_model, save_checkpoint
 from deepfakeforensics.predict import PredictConfig, StreamScorer, list_media, predict_folder
+from deepfakeforensics.thresholds import write_thresholds
 from deepfakeforensics.transforms import to_tensor
 from deepfakeforensics.video import SamplingConfig
 from deepfakeforensics.windows import WindowConfig, make_windows
@@ -245,6 +246,32 @@ def test_dff_predict_cli(folder, model, tmp_path):
     assert list(fails["path"]) == ["broken.avi"]
 
 
+def test_dff_predict_uses_the_threshold_training_chose_on_validation(folder, model, tmp_path, capsys):
+    from deepfakeforensics.cli import main
+
+    ckpt = tmp_path / "run" / "best.pt"
+    save_checkpoint(ckpt, model)
+    levels = {"frame": {"threshold": 0.3, "aggregation": None}, "file": {"threshold": 1e-9, "aggregation": "mean"}}
+    write_thresholds(
+        ckpt.parent, {"epoch": 2, "split": "val", "rule": "eer", "checkpoint": "best.pt", "levels": levels}
+    )
+    out = tmp_path / "p.csv"
+    common = ["predict", str(folder / "a"), "--weights", str(ckpt), "--frames", "2", "--detect-size", "320"]
+    assert main([*common, "--out", str(out)]) == 0
+    printed = capsys.readouterr().out
+    assert "threshold 1e-09: chosen on validation (split 'val', epoch 2 = best.pt)" in printed
+    assert "run/thresholds.json" in printed
+    preds = pd.read_csv(out, keep_default_na=False)
+    assert (preds.loc[preds["faces_found"] > 0, "label"] == 1).all()  # every scored file is over a tiny threshold
+    assert main([*common, "--out", str(out), "--restart", "--threshold", "1.0"]) == 0  # --threshold wins
+    assert "threshold 1: given (--threshold)" in capsys.readouterr().out
+    assert (pd.read_csv(out)["label"] == 0).all()
+    assert main([*common, "--out", str(out), "--restart", "--aggregation", "track_max"]) == 0  # chosen for mean only
+    assert (
+        "threshold 0.5: 0.5 (no validation threshold recorded for aggregation 'track_max')" in capsys.readouterr().out
+    )
+
+
 def test_dff_predict_defaults_are_the_config_defaults_and_windows_come_from_the_run(tmp_path):
     import json
 
@@ -254,6 +281,7 @@ def test_dff_predict_defaults_are_the_config_defaults_and_windows_come_from_the_
 
     args = build_parser().parse_args(["predict", "folder", "--weights", str(tmp_path / "run" / "best.pt")])
     expected = {k: v for k, v in dataclass_defaults(PredictConfig).items() if k != "windows"}
+    expected["threshold"] = None  # the run's validation threshold, else PredictConfig's 0.5
     assert {k: getattr(args, k) for k in expected} == expected
     assert PredictConfig().device == "auto"
     temporal = _Recording()

@@ -34,6 +34,7 @@ from deepfakeforensics.serve import (
     running_server,
     sniff_kind,
 )
+from deepfakeforensics.thresholds import validation_thresholds, write_thresholds
 from deepfakeforensics.video import SamplingConfig
 
 KEY = "k3y-for-tests"
@@ -324,6 +325,30 @@ def test_threshold_chosen_on_validation_comes_from_the_evaluation(checkpoint, tm
     pd.DataFrame([{"run": "x", "level": "file", "threshold": 0.1}]).to_csv(metrics, index=False)
     with pytest.raises(ValueError, match="no file-level row for run 'tiny'"):
         resolve_threshold(checkpoint, ServeConfig(metrics_csv=str(metrics)))
+
+
+def test_model_reports_the_threshold_training_chose_on_validation(tmp_path):
+    from deepfakeforensics.models import load_model
+
+    torch.manual_seed(0)
+    run = tmp_path / "trained"
+    run.mkdir()
+    save_checkpoint(run / "best.pt", create_model("mesonet4"))
+    scores, labels = np.array([0.1, 0.3, 0.35, 0.8, 0.6, 0.9]), np.array([0, 0, 1, 1, 1, 1])
+    write_thresholds(run, validation_thresholds(scores, labels, ["a", "a", "b", "b", "c", "c"], epoch=3))
+    # file level, mean per video: a 0.2 (real), b 0.575 and c 0.75 (fake): EER at the lowest fake video
+    config = ServeConfig(**{**CONFIG.__dict__, "upload_dir": str(tmp_path)})
+    app = create_app(Engine(load_model(run / "best.pt"), run / "best.pt", config), config)
+    with running_server(app) as url:
+        info = httpx.get(f"{url}/model", timeout=60).json()
+    assert info["threshold"] == pytest.approx(0.575) and info["aggregation"] == "mean"
+    assert "chosen on validation" in info["threshold_source"] and "epoch 3" in info["threshold_source"]
+    assert "trained/thresholds.json" in info["threshold_source"] and str(tmp_path) not in info["threshold_source"]
+    # --threshold wins; a file not named best.pt, or another aggregation, has no recorded threshold
+    assert resolve_threshold(run / "best.pt", ServeConfig(threshold=0.8)).value == 0.8
+    assert resolve_threshold(run / "best.pt", ServeConfig(aggregation="track_max")).source == NO_THRESHOLD
+    (run / "last.pt").write_bytes((run / "best.pt").read_bytes())
+    assert resolve_threshold(run / "last.pt", ServeConfig()).source == NO_THRESHOLD
 
 
 def test_dff_serve_defaults_are_the_config_defaults():

@@ -16,6 +16,7 @@ from deepfakeforensics._io import load_table
 from deepfakeforensics.datasets import CropReadError, FrameDataset, WindowDataset, build_dataset
 from deepfakeforensics.models import create_model, list_models, load_model, save_checkpoint
 from deepfakeforensics.options import dataclass_defaults
+from deepfakeforensics.thresholds import choose_threshold
 from deepfakeforensics.training import (
     HISTORY_COLUMNS,
     Callback,
@@ -25,6 +26,7 @@ from deepfakeforensics.training import (
     read_run_config,
     train,
 )
+from deepfakeforensics.training.loop import pass_epoch
 from deepfakeforensics.training.state import is_better
 from deepfakeforensics.transforms import AugmentConfig
 from deepfakeforensics.windows import WindowConfig
@@ -152,6 +154,29 @@ def test_single_class_validation_falls_back_to_loss(tmp_path):
     assert history["val_auc"].isna().all()
     best = torch.load(tmp_path / "one" / "best.pt", weights_only=True)
     assert best["metrics"]["val_loss"] == pytest.approx(history["val_loss"].min())
+    recorded = json.loads((tmp_path / "one" / "thresholds.json").read_text())
+    assert recorded["epoch"] == best["epoch"] and recorded["levels"]["file"]["threshold"] is None
+    assert "one class" in recorded["levels"]["frame"]["note"]
+
+
+def test_thresholds_of_best_epoch_are_recorded_beside_best_pt(faces, tmp_path):
+    model = _model()
+    train_ds, val_ds = _datasets(faces, model)
+    cfg = TrainConfig(run="th", checkpoints_dir=str(tmp_path), epochs=2, patience=0, **FAST)
+    train(model, train_ds, val_ds, cfg, callbacks=[])
+    best = torch.load(tmp_path / "th" / "best.pt", weights_only=True)
+    recorded = json.loads((tmp_path / "th" / "thresholds.json").read_text())
+    assert (recorded["epoch"], recorded["split"], recorded["rule"]) == (best["epoch"], "val", "eer")
+    # the same thresholds again from best.pt's own validation scores, by the evaluation's rule
+    loader = torch.utils.data.DataLoader(val_ds, batch_size=16)
+    res = pass_epoch(load_model(tmp_path / "th" / "best.pt"), loader, torch.nn.BCEWithLogitsLoss())
+    frame = recorded["levels"]["frame"]
+    assert frame["n"] == len(val_ds) and frame["aggregation"] is None
+    assert frame["threshold"] == pytest.approx(choose_threshold(res["labels"], res["scores"], "eer"))
+    files = val_ds.meta.assign(score=res["scores"]).groupby("video_id").agg(s=("score", "mean"), y=("label", "first"))
+    file = recorded["levels"]["file"]
+    assert (file["aggregation"], file["n"]) == ("mean", len(files))
+    assert file["threshold"] == pytest.approx(choose_threshold(files["y"], files["s"], "eer"))
 
 
 def test_callbacks_see_every_batch_and_epoch(faces, tmp_path):

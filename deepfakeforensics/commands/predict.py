@@ -1,7 +1,9 @@
 """``dff predict``: score every video and image under a folder; one row per file, failures listed beside.
 
 The scoring options are the fields of `PredictConfig`; the window options of a temporal model default to the run's
-(read from the checkpoint's ``config.json``) and override it field by field when given.
+(read from the checkpoint's ``config.json``) and override it field by field when given. Without ``--threshold``, a
+run's best.pt is judged with the file-level threshold its training chose on validation (``thresholds.json``, for the
+``mean`` aggregation), else 0.5; the command says which.
 """
 
 from __future__ import annotations
@@ -19,6 +21,7 @@ from deepfakeforensics.models import Detector, create_model, load_model
 from deepfakeforensics.options import add_dataclass_arguments, dataclass_from_args
 from deepfakeforensics.predict import PredictConfig, PredictionResult, predict_folder
 from deepfakeforensics.report import collect_folder_details, write_report
+from deepfakeforensics.thresholds import recorded_threshold
 from deepfakeforensics.video import SamplingConfig
 from deepfakeforensics.windows import WindowConfig
 
@@ -49,7 +52,12 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
         default=20,
         help="files of the report (the most suspicious) with thumbnails, score timeline and heatmaps (re-scored)",
     )
-    add_dataclass_arguments(p.add_argument_group("prediction (PredictConfig)"), PredictConfig, skip=["windows"])
+    add_dataclass_arguments(
+        p.add_argument_group("prediction (PredictConfig)"),
+        PredictConfig,
+        skip=["windows"],
+        defaults={"threshold": None},  # None: the run's validation threshold (thresholds.json), else 0.5
+    )
     windows = p.add_argument_group("windows of a temporal model (WindowConfig; default: the run's config.json)")
     add_dataclass_arguments(windows, WindowConfig, defaults={f.name: None for f in dataclasses.fields(WindowConfig)})
 
@@ -64,6 +72,14 @@ def load_detector_model(name: str | None, weights: str) -> Detector:
     if name is not None and model.name != name:
         raise SystemExit(f"{weights}: checkpoint is of model {model.name!r}, not --model {name!r}")
     return model
+
+
+def threshold_from_args(args: argparse.Namespace) -> tuple[float, str]:
+    """The decision threshold and where it came from: ``--threshold``, else the run's validation one, else 0.5."""
+    if args.threshold is not None:
+        return float(args.threshold), "given (--threshold)"
+    recorded = recorded_threshold(args.weights, args.aggregation)
+    return recorded or (0.5, f"0.5 (no validation threshold recorded for aggregation {args.aggregation!r})")
 
 
 def windows_from_args(args: argparse.Namespace, model: Detector) -> WindowConfig:
@@ -100,7 +116,9 @@ def _report(result: PredictionResult, out: Path, failures_csv: Path) -> None:
 
 def run(args: argparse.Namespace) -> int:
     model = load_detector_model(args.model, args.weights)
-    config = dataclass_from_args(PredictConfig, args, windows=windows_from_args(args, model))
+    threshold, source = threshold_from_args(args)
+    print(f"threshold {threshold:.4g}: {source}")
+    config = dataclass_from_args(PredictConfig, args, windows=windows_from_args(args, model), threshold=threshold)
     out = Path(args.out)
     if args.restart:
         out.unlink(missing_ok=True)

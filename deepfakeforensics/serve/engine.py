@@ -37,6 +37,7 @@ from deepfakeforensics.predict import (
 )
 from deepfakeforensics.serve.config import ServeConfig
 from deepfakeforensics.serve.uploads import Upload, UploadError
+from deepfakeforensics.thresholds import recorded_threshold
 from deepfakeforensics.training.distributed import resolve_device
 from deepfakeforensics.video import SamplingConfig
 from deepfakeforensics.windows import WindowConfig
@@ -67,12 +68,17 @@ def _metrics_row(metrics_csv: str | os.PathLike, checkpoint: Path) -> pd.Series:
 
 
 def resolve_threshold(checkpoint: Path, config: ServeConfig) -> Threshold:
-    """The threshold to serve: given, else the run's validation threshold from `metrics_csv`, else 0.5 (said so)."""
+    """The threshold to serve and where it came from.
+
+    In order: ``--threshold``; the file-level threshold of `metrics_csv` (``dff evaluate``); the one training chose
+    on validation for a run's best.pt (``thresholds.json``, aggregation ``mean``); else 0.5, said so.
+    """
     aggregation = config.aggregation or "mean"
     if config.threshold is not None:
         return Threshold(float(config.threshold), "given on the command line (--threshold)", aggregation)
     if config.metrics_csv is None:
-        return Threshold(0.5, NO_THRESHOLD, aggregation)
+        recorded = recorded_threshold(checkpoint, aggregation)
+        return Threshold(*recorded, aggregation) if recorded else Threshold(0.5, NO_THRESHOLD, aggregation)
     row = _metrics_row(config.metrics_csv, checkpoint)
     rule, agg = str(row.get("threshold_rule", "?")), str(row.get("aggregation", aggregation))
     if config.aggregation is not None and config.aggregation != agg:

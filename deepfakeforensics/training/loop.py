@@ -3,7 +3,8 @@
 Files of a run, in ``<checkpoints_dir>/<run>/``: ``epoch_001.pt`` ... (weights and metrics of each epoch), ``best.pt``
 (best validation AUC; on equal AUC the lower validation loss; when the validation set holds a single class, AUC is
 undefined and the lowest validation loss selects instead), ``last.pt`` (the whole `TrainState`: model, optimiser,
-schedule, scaler, RNG states, early-stopping state, history), ``history.csv`` and ``config.json`` (the run's
+schedule, scaler, RNG states, early-stopping state, history), ``thresholds.json`` (the EER thresholds of best.pt's validation scores at frame or window level and at file
+level with the ``mean`` aggregation: see `thresholds.validation_thresholds`), ``history.csv`` and ``config.json`` (the run's
 `TrainConfig` under ``"train"``, its `DataConfig` under ``"data"``: see `read_run_config`). All are written atomically
 by rank 0, at the end of each epoch, in that order; every ``.pt`` loads with ``torch.load(weights_only=True)`` and
 ``models.load_model``. The test split is never read: `train` only sees the datasets it is given.
@@ -32,6 +33,7 @@ from deepfakeforensics._io import write_csv_atomic, write_json_atomic
 from deepfakeforensics.datasets import FrameDataset, WindowDataset, verify_crops
 from deepfakeforensics.models import init_backbone, load_checkpoint, save_checkpoint
 from deepfakeforensics.models._weights import unwrap
+from deepfakeforensics.thresholds import validation_thresholds, write_thresholds
 from deepfakeforensics.training.callbacks import Callback, EarlyStopping, TqdmProgress, default_callbacks
 from deepfakeforensics.training.config import DataConfig, TrainConfig, data_config_from_summaries
 from deepfakeforensics.training.distributed import (
@@ -189,6 +191,7 @@ class Run:
     phases: list[Phase] = field(default_factory=list)  # phased fine-tuning (empty: all parameters throughout)
     trainable: set[str] = field(default_factory=set)  # the model's parameters trainable before the run
     lr_scale: float = 1.0  # the current phase's lr / config.lr
+    thresholds: dict[str, Any] | None = None  # the last validation's thresholds.json record (rank 0)
 
 
 def train(
@@ -309,8 +312,12 @@ def validate(run: Run, trained: dict[str, Any], started: float) -> dict[str, Any
         channels_last=run.channels_last,
     )
     tr_sum, tr_n, va_sum, va_n = all_reduce_sum([trained["loss_sum"], trained["n"], va["loss_sum"], va["n"]], run.dist)
-    parts = all_gather_objects((va["scores"], va["labels"]), run.dist)
-    auc, acc = binary_metrics(np.concatenate([p[0] for p in parts]), np.concatenate([p[1] for p in parts]))
+    order = np.fromiter(iter(run.val_loader.sampler), dtype=np.int64)  # this rank's items, in the loader's order
+    parts = all_gather_objects((va["scores"], va["labels"], order), run.dist)
+    scores, labels = np.concatenate([p[0] for p in parts]), np.concatenate([p[1] for p in parts])
+    auc, acc = binary_metrics(scores, labels)
+    if run.dist.is_main:
+        run.thresholds = epoch_thresholds(run, scores, labels, np.concatenate([p[2] for p in parts]))
     return {
         "epoch": run.state.epoch,
         "train_loss": tr_sum / max(tr_n, 1),
@@ -322,14 +329,24 @@ def validate(run: Run, trained: dict[str, Any], started: float) -> dict[str, Any
     }
 
 
+def epoch_thresholds(run: Run, scores: np.ndarray, labels: np.ndarray, items: np.ndarray) -> dict[str, Any]:
+    """The epoch's validation thresholds (`thresholds.validation_thresholds`); `items` index the validation set."""
+    meta = getattr(run.val_ds, "meta", None)
+    ids = meta["video_id"].to_numpy()[items] if meta is not None and "video_id" in meta else None
+    level = "window" if isinstance(run.val_ds, WindowDataset) else "frame"
+    return validation_thresholds(scores, labels, ids, run.state.epoch, level=level)
+
+
 def write_epoch_files(run: Run, row: dict[str, Any], improved: bool, saved: dict[str, Any]) -> None:
-    """Write the epoch's files: epoch_NNN.pt, best.pt (if improved), history.csv, then last.pt (`saved` state)."""
+    """Write the epoch's files: epoch_NNN.pt, best.pt and thresholds.json (if improved), history.csv, last.pt."""
     common = {"epoch": row["epoch"], "metrics": dict(row), "config": run.config.to_dict()}
     model = run.state.model
     if run.config.keep_epochs:
         save_checkpoint(run.run_dir / f"epoch_{row['epoch']:03d}.pt", model, **common)
     if improved:
         save_checkpoint(run.run_dir / "best.pt", model, **common)
+        if run.thresholds is not None:
+            write_thresholds(run.run_dir, run.thresholds)
     write_csv_atomic(pd.DataFrame(run.state.history, columns=HISTORY_COLUMNS), run.run_dir / "history.csv")
     state = {k: v for k, v in saved.items() if k != "state_dict"}  # save_checkpoint writes the weights itself
     sampler = {"seed": run.config.seed, "epoch": row["epoch"], "balanced": run.config.balanced}

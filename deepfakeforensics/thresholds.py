@@ -1,0 +1,162 @@
+"""Decision thresholds chosen on validation scores, and the ``thresholds.json`` a training run records beside best.pt.
+
+A module of its own (not under ``evaluation``) because training records the thresholds of its best epoch and must not
+import the evaluation package (which reads training's run configs). ``evaluation.calibration`` re-exports
+`choose_threshold`.
+
+``thresholds.json`` (written atomically by `train` each time best.pt is written)::
+
+    {"epoch": 3, "split": "val", "rule": "eer", "checkpoint": "best.pt",
+     "levels": {"frame": {"threshold": 0.41, "aggregation": null, "n": 120, "n_real": 60, "n_fake": 60},
+                "file": {"threshold": 0.47, "aggregation": "mean", "n": 8, "n_real": 4, "n_fake": 4}}}
+
+The first level is ``"frame"`` or ``"window"`` (temporal models); a level whose validation scores hold one class has
+``"threshold": null`` and a ``"note"``.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any, Literal, get_args
+
+import numpy as np
+import pandas as pd
+from sklearn import metrics as skm
+
+from deepfakeforensics._io import write_json_atomic
+
+THRESHOLDS_FILE = "thresholds.json"
+
+# How a decision threshold is chosen on validation scores (the one list; config types come from this Literal).
+ThresholdRule = Literal["eer", "f1", "fpr", "fixed"]
+THRESHOLD_RULES: tuple[str, ...] = get_args(ThresholdRule)
+
+
+def _finite(thresholds: np.ndarray, scores: np.ndarray) -> np.ndarray:
+    # roc_curve's first threshold is +inf ("flag nothing"): replace it by a value just above the highest score.
+    return np.where(np.isinf(thresholds), np.nextafter(scores.max(), np.inf), thresholds)
+
+
+def choose_threshold(
+    labels: Sequence[float] | np.ndarray,
+    scores: Sequence[float] | np.ndarray,
+    rule: str = "eer",
+    target_fpr: float = 0.01,
+) -> float:
+    """A decision threshold (``score >= t`` means fake) chosen on validation scores.
+
+    Args:
+        labels: 1 = fake, 0 = real; both classes must be present.
+        scores: P(fake).
+        rule: ``"eer"`` (where FPR = FNR), ``"f1"`` (best F1), ``"fpr"`` (highest TPR with FPR <= `target_fpr`),
+            or ``"fixed"`` (0.5).
+        target_fpr: the false positive rate for ``rule="fpr"``.
+
+    Raises:
+        ValueError: unknown rule, or labels with one class only.
+    """
+    if rule == "fixed":
+        return 0.5
+    if rule not in THRESHOLD_RULES:
+        raise ValueError(f"unknown threshold rule {rule!r}; choose one of {', '.join(THRESHOLD_RULES)}")
+    y = np.asarray(labels).astype(int)
+    s = np.asarray(scores, dtype=np.float64)
+    if not ((y == 0).any() and (y == 1).any()):
+        raise ValueError(f"choosing a threshold by {rule!r} needs real and fake scores; got one class only")
+    if rule == "f1":
+        precision, recall, thresholds = skm.precision_recall_curve(y, s)
+        f1 = 2 * precision[:-1] * recall[:-1] / np.maximum(precision[:-1] + recall[:-1], 1e-12)
+        return float(thresholds[int(np.argmax(f1))])
+    fpr, tpr, thresholds = skm.roc_curve(y, s, drop_intermediate=False)
+    thresholds = _finite(thresholds, s)
+    if rule == "eer":
+        return float(thresholds[int(np.argmin(np.abs(fpr - (1 - tpr))))])
+    ok = np.flatnonzero(fpr <= target_fpr)  # never empty: the first point has FPR 0
+    return float(thresholds[ok[np.argmax(tpr[ok])]])
+
+
+def _level_record(labels: np.ndarray, scores: np.ndarray, rule: str, aggregation: str | None) -> dict[str, Any]:
+    """One level's threshold by `rule` with its counts; ``None`` and a note when the scores hold one class."""
+    y = np.asarray(labels).astype(int)
+    record: dict[str, Any] = {"threshold": None, "aggregation": aggregation, "n": int(len(y))}
+    record.update(n_real=int((y == 0).sum()), n_fake=int((y == 1).sum()))
+    if record["n_real"] and record["n_fake"]:
+        record["threshold"] = choose_threshold(y, scores, rule)
+    else:
+        record["note"] = "validation scores of one class only: no threshold"
+    return record
+
+
+def validation_thresholds(
+    scores: np.ndarray,
+    labels: np.ndarray,
+    video_ids: Sequence[Any] | None,
+    epoch: int,
+    level: str = "frame",
+    rule: str = "eer",
+) -> dict[str, Any]:
+    """The ``thresholds.json`` record of one epoch's validation scores.
+
+    Args:
+        scores, labels: one P(fake) and label per validation item (frame or window).
+        video_ids: each item's ``video_id``; ``None`` (a dataset without ids) records the item level only.
+        epoch: the epoch the scores come from (best.pt's).
+        level: ``"frame"`` or ``"window"``: what one item is.
+        rule: a `THRESHOLD_RULES` rule (EER by default: no target to choose, symmetric errors).
+
+    Returns:
+        The record: ``epoch, split, rule, checkpoint, levels`` (`level` and, with ids, ``"file"``: the ``mean`` of
+        each video's item scores, the default aggregation of ``dff evaluate``, ``dff predict`` and ``dff serve``).
+    """
+    scores, labels = np.asarray(scores, dtype=np.float64), np.asarray(labels)
+    levels = {level: _level_record(labels, scores, rule, None)}
+    if video_ids is not None:
+        table = pd.DataFrame({"video_id": list(video_ids), "score": scores, "label": labels})
+        files = table.groupby("video_id", sort=False).agg(score=("score", "mean"), label=("label", "first"))
+        levels["file"] = _level_record(files["label"].to_numpy(), files["score"].to_numpy(), rule, "mean")
+    return {"epoch": int(epoch), "split": "val", "rule": rule, "checkpoint": "best.pt", "levels": levels}
+
+
+def write_thresholds(run_dir: str | os.PathLike, record: dict[str, Any]) -> Path:
+    """Write `record` to ``<run_dir>/thresholds.json`` atomically; returns the path."""
+    path = Path(run_dir) / THRESHOLDS_FILE
+    write_json_atomic(path, record)
+    return path
+
+
+def read_thresholds(checkpoint: str | os.PathLike) -> dict[str, Any] | None:
+    """The ``thresholds.json`` recorded for `checkpoint` (a run folder or its best.pt), or ``None`` if there is none.
+
+    Only a run's best.pt has recorded thresholds (they were chosen with its weights).
+    """
+    path = Path(checkpoint)
+    if path.is_file():
+        if path.name != "best.pt":
+            return None
+        path = path.parent
+    file = path / THRESHOLDS_FILE
+    if not file.is_file():
+        return None
+    return json.loads(file.read_text())
+
+
+def recorded_threshold(checkpoint: str | os.PathLike, aggregation: str = "mean") -> tuple[float, str] | None:
+    """The file-level validation threshold recorded for `checkpoint` and a sentence saying where it came from.
+
+    ``None`` when there is none: no ``thresholds.json``, a one-class validation set, or another `aggregation` than
+    the one the threshold was chosen for.
+    """
+    record = read_thresholds(checkpoint)
+    file = (record or {}).get("levels", {}).get("file")
+    if not file or file.get("threshold") is None or file.get("aggregation") != aggregation:
+        return None
+    path = Path(checkpoint)
+    where = path.parent if path.is_file() else path
+    source = (
+        f"chosen on validation (split {record['split']!r}, epoch {record['epoch']} = best.pt) by rule "
+        f"{record['rule']!r} (file level, aggregation {aggregation!r}) in {where.name}/{THRESHOLDS_FILE}"
+    )
+    return float(file["threshold"]), source
