@@ -14,6 +14,7 @@ from deepfakeforensics import _io, cli
 from deepfakeforensics.commands import extract as extract_command
 from deepfakeforensics.faces import ExtractionConfig, FaceFinder, crop_face, extract_faces, read_rgb, shard_of
 from deepfakeforensics.faces import extract as extract_module
+from deepfakeforensics.faces.crop import LANDMARK_COLUMNS
 from deepfakeforensics.options import dataclass_defaults
 from deepfakeforensics.video import SamplingConfig, iter_frames
 
@@ -55,6 +56,7 @@ def test_manifest_crops_and_failures(reference):
         "y1",
         "prob",
         "detected",
+        *LANDMARK_COLUMNS,
         "label",
         "split",
         "group",

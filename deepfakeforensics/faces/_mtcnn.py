@@ -182,7 +182,22 @@ def _refine(
     out = _run_chunked(net, _normalise(crops))
     offsets, score = out[0], out[-1][:, 1]
     keep = score > threshold
-    return torch.cat([boxes[keep, :4], score[keep, None]], dim=1), frame_index[keep], offsets[keep]
+    kept = torch.cat([boxes[keep, :4], score[keep, None]], dim=1)
+    if len(out) == 3:  # O-net also regresses the five landmarks, relative to the box before its own regression
+        return kept, frame_index[keep], torch.cat([offsets[keep], _landmarks(kept, out[1][keep])], dim=1)
+    return kept, frame_index[keep], offsets[keep]
+
+
+def _landmarks(boxes: torch.Tensor, points: torch.Tensor) -> torch.Tensor:
+    """O-net's landmark outputs (N, 10: five x then five y, in box units) to pixels (N, 10: x0, y0, ..., x4, y4).
+
+    Same rule as facenet-pytorch: relative to the candidate box before regression, its side counted plus one pixel.
+    """
+    width = (boxes[:, 2] - boxes[:, 0] + 1)[:, None]
+    height = (boxes[:, 3] - boxes[:, 1] + 1)[:, None]
+    xs = width * points[:, :5] + boxes[:, 0:1] - 1
+    ys = height * points[:, 5:] + boxes[:, 1:2] - 1
+    return torch.stack([xs, ys], dim=2).reshape(len(boxes), 10)
 
 
 def min_nms(boxes: np.ndarray, scores: np.ndarray, threshold: float) -> np.ndarray:
@@ -216,7 +231,8 @@ def detect_faces(
     factor: float,
     device: str | torch.device = "cpu",
     progressive: bool = True,
-) -> list[tuple[np.ndarray, np.ndarray]]:
+    landmarks: bool = False,
+) -> list[tuple[np.ndarray, ...]]:
     """MTCNN face detection on a batch of equal-sized frames.
 
     Args:
@@ -230,9 +246,12 @@ def detect_faces(
         device: torch device the networks are on.
         progressive: build each pyramid level from the previous one (see `pyramid`); False resizes every level from
             the frame, as facenet-pytorch does.
+        landmarks: also return O-net's five landmarks (no extra cost: O-net computes them for every box anyway).
 
     Returns:
-        One (boxes (N, 4) float32 x0, y0, x1, y1; probabilities (N,) float32) per frame, highest probability first.
+        One (boxes (N, 4) float32 x0, y0, x1, y1; probabilities (N,) float32) per frame, highest probability first;
+        with `landmarks`, a third item: points (N, 5, 2) float32 x, y of the left eye, right eye, nose, left and right
+        mouth corners (the subject's left/right as MTCNN labels them: image left first).
 
     Example:
         >>> mtcnn = MTCNN()
@@ -244,19 +263,27 @@ def detect_faces(
     images = torch.as_tensor(frames, device=device).permute(0, 3, 1, 2).to(dtype).contiguous()
     scales = pyramid_scales(height, width, min_face_size, factor)
     if not scales:  # frames smaller than the smallest face searched for
-        return [(np.zeros((0, 4), np.float32), np.zeros((0,), np.float32)) for _ in range(batch)]
+        return _per_frame(np.zeros((0, 15), np.float32), np.zeros((0,), np.int64), batch, landmarks)
     boxes, index = _pnet_candidates(pyramid(images, scales, progressive), pnet, scales, thresholds[0])
     if len(boxes):
         boxes, index, offsets = _refine(frames, boxes, index, rnet, 24, thresholds[1])
         keep = batched_nms(boxes[:, :4], boxes[:, 4], index, 0.7)
         boxes, index = _square(_regress(boxes[keep], offsets[keep])), index[keep]
+    points = boxes.new_zeros((0, 10))
     if len(boxes):
         boxes, index, offsets = _refine(frames, boxes, index, onet, 48, thresholds[2])
-        boxes = _regress(boxes, offsets)
-    boxes_np, index_np = boxes.cpu().numpy().astype(np.float32), index.cpu().numpy()
+        boxes, points = _regress(boxes, offsets[:, :4]), offsets[:, 4:]
+    boxes, index = boxes[: len(points)], index[: len(points)]  # none survive when O-net did not run
+    table = torch.cat([boxes[:, :5], points.reshape(len(boxes), 10)], dim=1).cpu().numpy().astype(np.float32)
+    return _per_frame(table, index.cpu().numpy(), batch, landmarks)
+
+
+def _per_frame(table: np.ndarray, index: np.ndarray, batch: int, landmarks: bool) -> list[tuple[np.ndarray, ...]]:
+    """Rows (box, score, 10 landmark coordinates) split by frame, each frame's NMS-ed by min-area overlap."""
     results = []
     for i in range(batch):
-        mine = boxes_np[index_np == i]
-        mine = mine[min_nms(mine[:, :4], mine[:, 4], 0.7)] if len(mine) else mine.reshape(0, 5)
-        results.append((mine[:, :4].copy(), mine[:, 4].copy()))
+        mine = table[index == i].reshape(-1, 15)
+        mine = mine[min_nms(mine[:, :4], mine[:, 4], 0.7)] if len(mine) else mine
+        found = (mine[:, :4].copy(), mine[:, 4].copy())
+        results.append((*found, mine[:, 5:].reshape(-1, 5, 2).copy()) if landmarks else found)
     return results

@@ -18,6 +18,9 @@ import simplejpeg
 
 JPEG_SOI = b"\xff\xd8"  # start-of-image marker: the first two bytes of every JPEG file
 JPEG_EOI = b"\xff\xd9"  # end-of-image marker: the last two of a complete one
+# MTCNN's five landmarks in a faces manifest, in crop pixels: left eye, right eye, nose, left and right mouth corners
+# (image left first). Manifests written before these columns existed load without them.
+LANDMARK_COLUMNS = [f"lm{i}_{axis}" for i in range(5) for axis in ("x", "y")]
 
 
 def square_region(box: Sequence[float], margin: float) -> tuple[int, int, int]:
@@ -26,6 +29,23 @@ def square_region(box: Sequence[float], margin: float) -> tuple[int, int, int]:
     side = max(1, int(round(margin * max(x1 - x0, y1 - y0))))
     cx, cy = (x0 + x1) / 2, (y0 + y1) / 2
     return int(round(cx - side / 2)), int(round(cy - side / 2)), side
+
+
+def landmarks_in_crop(points: np.ndarray, box: Sequence[float], margin: float = 1.3, size: int = 256) -> np.ndarray:
+    """Frame-pixel points (..., 2) mapped into the crop `crop_face` cuts for `box` with this `margin` and `size`.
+
+    Args:
+        points: x, y in the frame's pixels (NaN stays NaN).
+        box: the face box the crop is centred on.
+        margin: the crop's margin, as given to `crop_face`.
+        size: the crop's side in pixels.
+
+    Returns:
+        float32 x, y in the crop's pixels (pixel centres at integer coordinates, as in the frame).
+    """
+    x, y, side = square_region(box, margin)
+    scale = size / side  # cv2.resize maps pixel centres: x' = (x + 0.5) * scale - 0.5
+    return ((np.asarray(points, np.float64) - (x, y) + 0.5) * scale - 0.5).astype(np.float32)
 
 
 def crop_face(frame: np.ndarray, box: Sequence[float], margin: float = 1.3, size: int = 256) -> np.ndarray:

@@ -32,12 +32,13 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from urllib.parse import quote
 
+import numpy as np
 import pandas as pd
 
 from deepfakeforensics import _io
 from deepfakeforensics.errors import OutputError, output_errors
 from deepfakeforensics.faces.claims import CLAIM_SUFFIX, STALE_AFTER_S, ClaimOwner, VideoClaim, try_claim
-from deepfakeforensics.faces.crop import write_jpeg
+from deepfakeforensics.faces.crop import LANDMARK_COLUMNS, write_jpeg
 from deepfakeforensics.faces.finder import FaceFinder
 from deepfakeforensics.faces.stream import ExtractionConfig, FaceCrop, iter_face_crops
 from deepfakeforensics.video import VideoError
@@ -47,7 +48,7 @@ try:
 except ImportError:  # not POSIX: merges are not serialised
     fcntl = None
 
-MANIFEST_COLUMNS = ["video_id", "track", "frame", "path", "x0", "y0", "x1", "y1", "prob", "detected"]
+MANIFEST_COLUMNS = ["video_id", "track", "frame", "path", "x0", "y0", "x1", "y1", "prob", "detected", *LANDMARK_COLUMNS]
 CARRIED_COLUMNS = ["label", "split", "group", "method", "dataset", "compression"]  # copied from the index
 FAILED_SUFFIX = ".failed.csv"
 RESUME_HINT = (
@@ -188,6 +189,8 @@ def _manifest_row(job: VideoJob, crop: FaceCrop, name: str) -> dict:
     x0, y0, x1, y1 = crop.box
     row = {"video_id": job.meta["video_id"], "track": crop.track, "frame": crop.frame, "path": f"{job.rel_dir}/{name}"}
     row.update({"x0": x0, "y0": y0, "x1": x1, "y1": y1, "prob": crop.prob, "detected": crop.detected})
+    points = np.full((5, 2), np.nan) if crop.landmarks is None else crop.landmarks
+    row.update(zip(LANDMARK_COLUMNS, (round(float(v), 2) for v in points.reshape(-1)), strict=True))
     row.update({k: v for k, v in job.meta.items() if k != "video_id"})
     return row
 

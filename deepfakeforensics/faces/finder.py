@@ -18,13 +18,22 @@ class Detections:
 
     boxes: np.ndarray  # (N, 4) float32 x0, y0, x1, y1
     probs: np.ndarray  # (N,) float32 MTCNN face probability
+    points: np.ndarray | None = (
+        None  # (N, 5, 2) float32 MTCNN's five landmarks (eyes, nose, mouth corners); None: unknown
+    )
 
     def __len__(self) -> int:
         return len(self.boxes)
 
+    def landmarks(self) -> np.ndarray:
+        """The five landmarks of each face, (N, 5, 2) float32; NaN where they are unknown."""
+        if self.points is None:
+            return np.full((len(self.boxes), 5, 2), np.nan, np.float32)
+        return self.points
+
 
 def _empty() -> Detections:
-    return Detections(np.zeros((0, 4), np.float32), np.zeros((0,), np.float32))
+    return Detections(np.zeros((0, 4), np.float32), np.zeros((0,), np.float32), np.zeros((0, 5, 2), np.float32))
 
 
 def default_device() -> str:
@@ -171,7 +180,7 @@ class FaceFinder:
         min_face = self.min_face_for(h, w)
         [dets] = self._detect_batch(region[None], scale, min_face, min_prob, max(0.5 * side, min_face))
         offset = np.array([c0, r0, c0, r0], np.float32)
-        return Detections(dets.boxes + offset, dets.probs)
+        return Detections(dets.boxes + offset, dets.probs, dets.landmarks() + offset[:2])
 
     def _detect_batch(
         self, batch: np.ndarray, scale: float, min_face: float, min_prob: float, search_from: float
@@ -193,19 +202,21 @@ class FaceFinder:
                 self.factor,
                 self.device,
                 progressive=self.progressive_pyramid,
+                landmarks=True,
             )
-            boxes, probs = [b for b, _ in found], [p for _, p in found]
+            boxes, probs, points = ([f[k] for f in found] for k in range(3))
         else:
             self._mtcnn.min_face_size = min_face_px
-            boxes, probs = self._mtcnn.detect(batch)
+            boxes, probs, points = self._mtcnn.detect(batch, landmarks=True)
         results = []
-        for b, p in zip(boxes, probs, strict=True):
+        for b, p, pts in zip(boxes, probs, points, strict=True):
             if b is None or len(b) == 0:
                 results.append(_empty())
                 continue
             b = np.asarray(b, dtype=np.float32).reshape(-1, 4) / scale
             p = np.asarray(p, dtype=np.float32).reshape(-1)
+            pts = np.asarray(pts, dtype=np.float32).reshape(-1, 5, 2) / scale
             side = np.maximum(b[:, 2] - b[:, 0], b[:, 3] - b[:, 1])
             keep = (p >= min_prob) & (side >= min_face)
-            results.append(Detections(b[keep], p[keep]))
+            results.append(Detections(b[keep], p[keep], pts[keep]))
         return results

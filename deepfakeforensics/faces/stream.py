@@ -5,13 +5,13 @@ from __future__ import annotations
 import math
 import os
 from collections.abc import Iterator, Sequence
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from typing import Any, Literal
 
 import numpy as np
 
 from deepfakeforensics._memory import release_free_memory
-from deepfakeforensics.faces.crop import crop_face
+from deepfakeforensics.faces.crop import crop_face, landmarks_in_crop
 from deepfakeforensics.faces.finder import Detections, FaceFinder
 from deepfakeforensics.faces.tracking import IoUTracker, Track, box_iou, interpolate_box
 from deepfakeforensics.video import SamplingConfig, VideoError, iter_frames, plan_frames, probe_video
@@ -129,6 +129,7 @@ class FaceCrop:
     prob: float  # MTCNN probability (linearly interpolated between detections)
     image: np.ndarray  # RGB uint8 crop, crop_size x crop_size x 3
     detected: bool  # True: the box comes from a detection on this frame; False: interpolated
+    landmarks: np.ndarray | None = None  # (5, 2) float32 MTCNN's five points in crop pixels (interpolated like box)
 
 
 def resolve_detect_every(indices: Sequence[int], config: ExtractionConfig) -> int:
@@ -156,15 +157,27 @@ class _Assembler:
             start_prob=config.min_prob,
             established_hits=max(1, min(config.min_track_detections, confirm_hits)),
         )
-        self.last: dict[int, tuple[int, np.ndarray, float]] = {}  # live track id -> (frame, box, prob) last detected
+        self.last: dict[
+            int, tuple[int, np.ndarray, float, np.ndarray]
+        ] = {}  # live track -> last (frame, box, prob, points)
         self.recent: list[tuple[int, np.ndarray]] = []  # sampled frames after the oldest of those detections
         self.public: dict[int, int] = {}  # internal track id -> public id (confirmed tracks)
         self.pending: dict[int, list[FaceCrop]] = {}  # crops of unconfirmed tracks
         self.next_public = 0
 
-    def _crop(self, track: Track, frame: int, rgb: np.ndarray, box: np.ndarray, prob: float, detected: bool):
+    def _crop(
+        self,
+        track: Track,
+        frame: int,
+        rgb: np.ndarray,
+        box: np.ndarray,
+        prob: float,
+        detected: bool,
+        points: np.ndarray,
+    ) -> Iterator[FaceCrop]:
         image = crop_face(rgb, box, self.config.margin, self.config.crop_size)
-        crop = FaceCrop(-1, frame, tuple(float(v) for v in box), float(prob), image, detected)
+        crop_points = landmarks_in_crop(points, box, self.config.margin, self.config.crop_size)
+        crop = FaceCrop(-1, frame, tuple(float(v) for v in box), float(prob), image, detected, crop_points)
         if track.id in self.public:
             yield _with_track(crop, self.public[track.id])
             return
@@ -184,7 +197,7 @@ class _Assembler:
         """`dets` plus what a full-resolution search around each missed established track's last box finds."""
         if not self.config.redetect:
             return dets
-        boxes, probs = [dets.boxes], [dets.probs]
+        boxes, probs, points = [dets.boxes], [dets.probs], [dets.landmarks()]
         for track in self.tracker.unmatched(dets.boxes, dets.probs):
             if not self.tracker.is_established(track):
                 continue
@@ -193,7 +206,8 @@ class _Assembler:
                 best = int(np.argmax(box_iou(track.box, found.boxes)[0] + found.probs))
                 boxes.append(found.boxes[best : best + 1])
                 probs.append(found.probs[best : best + 1])
-        return Detections(np.concatenate(boxes), np.concatenate(probs))
+                points.append(found.landmarks()[best : best + 1])
+        return Detections(np.concatenate(boxes), np.concatenate(probs), np.concatenate(points))
 
     def on_detection(self, frame: int, rgb: np.ndarray, dets: Detections) -> Iterator[FaceCrop]:
         """Take one detection frame; yield the crops it completes (a track's frames since its last detection)."""
@@ -202,27 +216,29 @@ class _Assembler:
         for track in ended:
             self.pending.pop(track.id, None)
             self.last.pop(track.id, None)
-        for track, box, prob in zip(tracks, dets.boxes.astype(np.float64), dets.probs.astype(float), strict=True):
+        found = zip(tracks, dets.boxes.astype(np.float64), dets.probs.astype(float), dets.landmarks(), strict=True)
+        for track, box, prob, points in found:
             if track is None:
                 continue
             if track.id in self.last:  # the frames since its last detection, missed detection frames included
-                f0, box0, p0 = self.last[track.id]
+                f0, box0, p0, pts0 = self.last[track.id]
                 for f, img in self.recent:
                     if f0 < f:
                         t = (f - f0) / (frame - f0)
+                        mid = ((1 - t) * pts0 + t * points).astype(np.float32)
                         yield from self._crop(
-                            track, f, img, interpolate_box(box0, box, t), (1 - t) * p0 + t * prob, False
+                            track, f, img, interpolate_box(box0, box, t), (1 - t) * p0 + t * prob, False, mid
                         )
-            yield from self._crop(track, frame, rgb, box, prob, True)
-            self.last[track.id] = (frame, box, prob)
-        oldest = min((f for f, _, _ in self.last.values()), default=frame)
+            yield from self._crop(track, frame, rgb, box, prob, True, points)
+            self.last[track.id] = (frame, box, prob, points)
+        oldest = min((f for f, *_ in self.last.values()), default=frame)
         self.recent = [(f, img) for f, img in self.recent if f > oldest]
         if oldest < frame:
             self.recent.append((frame, rgb))
 
 
 def _with_track(crop: FaceCrop, track: int) -> FaceCrop:
-    return FaceCrop(track, crop.frame, crop.box, crop.prob, crop.image, crop.detected)
+    return replace(crop, track=track)
 
 
 def _sampled_indices(
