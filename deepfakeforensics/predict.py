@@ -44,6 +44,16 @@ NO_FACE = "no face found in the sampled frames"
 PREDICTION_COLUMNS = ["path", "kind", "score", "label", "frames_used", "faces_found", "track_scores", "error"]
 
 
+def method_columns(model: torch.nn.Module) -> list[str]:
+    """``p_<method>`` per class of a model's method head (`models.heads.MultiTaskDetector`); none without one."""
+    return [f"p_{m}" for m in model.methods] if hasattr(model, "method_probabilities") else []
+
+
+def prediction_columns(model: torch.nn.Module) -> list[str]:
+    """The columns of `predict_folder`'s table for `model`: `PREDICTION_COLUMNS`, method probabilities before error."""
+    return [*PREDICTION_COLUMNS[:-1], *method_columns(model), "error"]
+
+
 @dataclass(frozen=True)
 class PredictConfig:
     """How `predict_folder` scores files; ``dff predict`` exposes each field (but `windows`) as an option.
@@ -122,7 +132,8 @@ class StreamScorer:
         self.device = torch.device(device)
         self._x: list[torch.Tensor] = []
         self._keys: list[tuple[int, int]] = []
-        self._rows: list[tuple[int, int, float]] = []
+        self._rows: list[tuple] = []  # (track, frame, logit, P(method)...)
+        self.method_columns = method_columns(model)
         self._buffers: dict[int, deque] = {}
         self._seen: dict[int, int] = {}
 
@@ -152,7 +163,9 @@ class StreamScorer:
         if self.cfg.channels_last and x.dim() == 4:
             x = x.contiguous(memory_format=torch.channels_last)
         logits = self.model(x).float().reshape(-1).cpu().numpy()
-        self._rows.extend((t, f, float(z)) for (t, f), z in zip(self._keys, logits, strict=True))
+        probs = self.model.method_probabilities(x).cpu().numpy() if self.method_columns else np.zeros((len(x), 0))
+        rows = zip(self._keys, logits, probs.tolist(), strict=True)
+        self._rows.extend((t, f, float(z), *p) for (t, f), z, p in rows)
         self._x, self._keys = [], []
         release_free_memory()  # the batch's activations: keeps long videos' peak memory flat
 
@@ -171,12 +184,13 @@ class StreamScorer:
         self._buffers, self._seen = {}, {}
 
     def finish(self) -> pd.DataFrame:
-        """Score what is left; rows ``track, frame`` (or ``start_frame`` for windows), ``logit, score``."""
+        """Score what is left; rows ``track, frame`` (or ``start_frame`` for windows), ``logit``, the model's
+        `method_columns` (P(method) of a method head) and ``score``."""
         if self.temporal:
             self._push_short_tracks()
         self._flush()
         col = "start_frame" if self.temporal else "frame"
-        df = pd.DataFrame(self._rows, columns=["track", col, "logit"])
+        df = pd.DataFrame(self._rows, columns=["track", col, "logit", *self.method_columns])
         df["score"] = 1.0 / (1.0 + np.exp(-df["logit"].to_numpy(dtype=np.float64)))
         self.reset()
         return df
@@ -228,16 +242,20 @@ def summarise_scores(scores: pd.DataFrame, name: str, config: PredictConfig) -> 
 
     Returns ``score`` (the `config.aggregation` of every face score), ``label`` (1 when ``score >= threshold``),
     ``faces_found`` (tracks) and ``track_scores`` (JSON ``{track: mean score}``): the one rule of `dff predict`
-    and the server.
+    and the server. A method head's ``p_<method>`` columns are aggregated like the score (``vote``: their mean).
     """
     tracks = scores.groupby("track", sort=True)["score"].mean()
     file_score = float(aggregate(scores.assign(video_id=name), config.aggregation)["score"].iat[0])
-    return {
+    out = {
         "score": file_score,
         "label": int(file_score >= config.threshold),
         "faces_found": len(tracks),
         "track_scores": json.dumps({str(t): round(float(s), 6) for t, s in tracks.items()}),
     }
+    how = "mean" if config.aggregation == "vote" else config.aggregation
+    for col in (c for c in scores.columns if c.startswith("p_")):
+        out[col] = float(aggregate(scores.assign(video_id=name, score=scores[col]), how)["score"].iat[0])
+    return out
 
 
 def predict_file(
@@ -269,16 +287,16 @@ def predict_file(
     return row
 
 
-def _read_done(out_csv: str | os.PathLike | None) -> pd.DataFrame:
+def _read_done(out_csv: str | os.PathLike | None, columns: list[str]) -> pd.DataFrame:
     """Rows of an earlier run's `out_csv` that were predicted without error (kept on resume)."""
     if out_csv is None or not Path(out_csv).is_file():
-        return pd.DataFrame(columns=PREDICTION_COLUMNS)
+        return pd.DataFrame(columns=columns)
     prev = pd.read_csv(out_csv, dtype={"path": str, "error": str, "track_scores": str}, keep_default_na=False)
-    return prev[prev["error"] == ""].reindex(columns=PREDICTION_COLUMNS)
+    return prev[prev["error"] == ""].reindex(columns=columns)
 
 
-def _in_folder_order(rows: list[dict], files: list[Path], folder: Path) -> pd.DataFrame:
-    preds = pd.DataFrame(rows, columns=PREDICTION_COLUMNS)
+def _in_folder_order(rows: list[dict], files: list[Path], folder: Path, columns: list[str]) -> pd.DataFrame:
+    preds = pd.DataFrame(rows, columns=columns)
     preds["label"] = preds["label"].astype("Int64")
     order = {p.relative_to(folder).as_posix(): i for i, p in enumerate(files)}
     return preds.sort_values("path", key=lambda s: s.map(order)).reset_index(drop=True)
@@ -316,12 +334,14 @@ def predict_folder(
     Returns:
         `PredictionResult` (unpacks as ``predictions, failures``). Columns: path (relative to `folder`), kind
         (video or image), score, label, frames_used (frames with a scored face), faces_found (face tracks),
-        track_scores (JSON ``{track: mean score}``), error ('' when fine).
+        track_scores (JSON ``{track: mean score}``), ``p_<method>`` for a model with a method head (P(method),
+        aggregated like the score), error ('' when fine).
     """
     config = replace(config or PredictConfig(), **options)
     device = resolve_device(config.device)
     folder, extraction = Path(folder), extraction_config or ExtractionConfig()
-    files, done = list_media(folder), _read_done(out_csv)
+    columns = prediction_columns(model)
+    files, done = list_media(folder), _read_done(out_csv, columns)
     rows: list[dict] = done.to_dict("records")
     skip = set(done["path"])
     todo = [p for p in files if p.relative_to(folder).as_posix() not in skip]
@@ -334,6 +354,6 @@ def predict_folder(
         bar.set_postfix_str(rel[-40:], refresh=False)
         rows.append(predict_file(path, rel, scorer, config, extraction, finder))
         if out_csv is not None:
-            write_csv_atomic(pd.DataFrame(rows, columns=PREDICTION_COLUMNS), out_csv)
+            write_csv_atomic(pd.DataFrame(rows, columns=columns), out_csv)
     failures = [(r["path"], r["error"]) for r in rows if r["error"]]
-    return PredictionResult(_in_folder_order(rows, files, folder), failures)
+    return PredictionResult(_in_folder_order(rows, files, folder, columns), failures)

@@ -13,7 +13,7 @@ from synth_videos import face_photo, write_face_video
 
 from deepfakeforensics.faces import ExtractionConfig, iter_face_crops
 from deepfakeforensics.models import ModelCfg, create_model, save_checkpoint
-from deepfakeforensics.predict import PredictConfig, StreamScorer, list_media, predict_folder
+from deepfakeforensics.predict import PREDICTION_COLUMNS, PredictConfig, StreamScorer, list_media, predict_folder
 from deepfakeforensics.thresholds import write_thresholds
 from deepfakeforensics.transforms import to_tensor
 from deepfakeforensics.video import SamplingConfig
@@ -124,6 +124,24 @@ def test_streamed_scores_equal_scoring_all_crops_at_once(result, folder, model, 
     with torch.no_grad():
         p = torch.sigmoid(model(to_tensor([c.image for c in crops], model.default_cfg))).numpy()
     assert result.predictions.set_index("path").loc["a/one_face.mp4", "score"] == pytest.approx(p.mean(), abs=1e-5)
+
+
+def test_method_head_probabilities_are_reported_per_file(folder, finder, tmp_path):
+    torch.manual_seed(0)
+    methods = ["real", "Deepfakes", "FaceSwap"]
+    multi = create_model("mesonet4", methods=methods).eval()
+    out = tmp_path / "methods.csv"
+    preds, _ = predict_folder(folder / "a", multi, extraction_config=CONFIG, finder=finder, progress=False, out_csv=out)
+    assert list(preds.columns) == [*PREDICTION_COLUMNS[:-1], "p_real", "p_Deepfakes", "p_FaceSwap", "error"]
+    video = preds.set_index("path").loc["one_face.mp4"]
+    crops = list(iter_face_crops(folder / "a" / "one_face.mp4", CONFIG, finder))
+    probs = multi.method_probabilities(to_tensor([c.image for c in crops], multi.default_cfg)).numpy()
+    for k, m in enumerate(methods):  # the mean over the file's crops, as the fake score
+        assert video[f"p_{m}"] == pytest.approx(probs[:, k].mean(), abs=1e-5)
+    assert video[["p_real", "p_Deepfakes", "p_FaceSwap"]].sum() == pytest.approx(1.0, abs=1e-5)
+    assert list(pd.read_csv(out).columns) == list(preds.columns)  # the CSV too (and resume reads it back)
+    again, _ = predict_folder(folder / "a", multi, extraction_config=CONFIG, finder=finder, progress=False, out_csv=out)
+    pd.testing.assert_frame_equal(again, preds, check_dtype=False)
 
 
 def test_track_max_and_threshold(folder, model, finder):
