@@ -41,9 +41,10 @@ from torch.utils.data import Dataset, default_collate
 from tqdm.auto import tqdm
 
 from deepfakeforensics.errors import DFFError
-from deepfakeforensics.faces.crop import jpeg_header_problem, read_jpeg_strict
+from deepfakeforensics.faces.crop import LANDMARK_COLUMNS, jpeg_header_problem, read_jpeg_strict
 from deepfakeforensics.manifest import PathEscapeError, read_manifest, resolve_inside, validate_manifest
 from deepfakeforensics.models._base import Detector, ModelCfg
+from deepfakeforensics.sbi import self_blend_frames
 from deepfakeforensics.transforms import AugmentConfig, augment_frames, to_tensor
 from deepfakeforensics.windows import WindowConfig, make_windows
 
@@ -58,6 +59,9 @@ MAX_REPLACEMENTS = 16
 SHOWN_PROBLEMS = 20
 
 FrameMap = Callable[[list[np.ndarray], int], list[np.ndarray]]
+PSEUDO_FAKES = ("sbi",)
+#: `method` of a self-blended pseudo-fake item in `meta`
+SBI_METHOD = "sbi"
 
 
 class CropReadError(DFFError, OSError):
@@ -167,6 +171,13 @@ def _load_faces(faces: str | os.PathLike | pd.DataFrame) -> pd.DataFrame:
     return validate_manifest(faces, "faces")
 
 
+def _landmarks(df: pd.DataFrame) -> np.ndarray:
+    """Each row's five landmarks in crop pixels (n, 5, 2) float32; NaN for manifests written without them."""
+    if not set(LANDMARK_COLUMNS) <= set(df.columns):
+        return np.full((len(df), 5, 2), np.nan, np.float32)
+    return df[LANDMARK_COLUMNS].to_numpy(dtype=np.float32).reshape(-1, 5, 2)
+
+
 def _select_split(df: pd.DataFrame, split: str | Sequence[str] | None) -> pd.DataFrame:
     if split is None:
         out = df
@@ -223,9 +234,15 @@ class _FaceDataset(Dataset):
         seed: int = 0,
         return_meta: bool = False,
         verify: bool = False,
+        pseudo_fakes: str | None = None,
+        vary_pseudo_fakes: bool | None = None,
     ) -> None:
         if missing not in ("error", "skip"):
             raise ValueError(f"missing must be 'error' or 'skip', not {missing!r}")
+        if pseudo_fakes not in (None, "none", *PSEUDO_FAKES):
+            raise ValueError(f"pseudo_fakes must be None or one of {PSEUDO_FAKES}, not {pseudo_fakes!r}")
+        self.pseudo_fakes = None if pseudo_fakes == "none" else pseudo_fakes
+        self.vary_pseudo_fakes = train if vary_pseudo_fakes is None else vary_pseudo_fakes
         df = self._arrange(_select_split(_load_faces(faces), split))
         self.root = Path(df.attrs["root"])
         self.source = df.attrs.get("source")
@@ -251,6 +268,7 @@ class _FaceDataset(Dataset):
             paths = [p for p in paths if p is not None]
         self.faces = df
         self._paths: list[str] = paths
+        self._points = _landmarks(df)
 
     def _arrange(self, df: pd.DataFrame) -> pd.DataFrame:
         """Row order of `faces` (the window dataset sorts by track and frame)."""
@@ -273,10 +291,31 @@ class _FaceDataset(Dataset):
         return [index]
 
     def _set_meta(self, meta: pd.DataFrame, id_columns: Sequence[str]) -> None:
-        """Set the per-item table, and the labels and ids `__getitem__` reads (plain lists: fast per item)."""
+        """Set the per-item table, and the labels and ids `__getitem__` reads (plain lists: fast per item).
+
+        With pseudo-fakes, one more item (label 1, method ``"sbi"``) follows for each real item that has landmarks.
+        """
+        self._n_base = len(meta)
+        self._blend_of = self._blendable(meta) if self.pseudo_fakes else np.zeros(0, dtype=np.int64)
+        if len(self._blend_of):
+            fakes = meta.iloc[self._blend_of].assign(label=1)
+            if "method" in fakes.columns:
+                fakes["method"] = SBI_METHOD
+            meta = pd.concat([meta, fakes], ignore_index=True)
+        elif self.pseudo_fakes:
+            log.warning("%s: no real item with landmarks: no pseudo-fakes", self.source or "faces")
         self.meta = meta
         self._y = meta["label"].to_numpy(dtype=np.float32)
         self._ids = {c: meta[c].tolist() for c in id_columns}
+
+    def _blendable(self, meta: pd.DataFrame) -> np.ndarray:
+        """Items that get a pseudo-fake: real ones whose every frame has its five landmarks."""
+        known = np.isfinite(self._points).all(axis=(1, 2))
+        real = meta["label"].to_numpy() == 0
+        return np.array([i for i in range(len(meta)) if real[i] and known[list(self._item_rows(i))].all()], np.int64)
+
+    def __len__(self) -> int:
+        return len(self._y)
 
     def _item_ids(self, index: int) -> dict[str, Any]:
         return {**{c: values[index] for c, values in self._ids.items()}, "index": index}
@@ -288,7 +327,13 @@ class _FaceDataset(Dataset):
 
     def _load(self, index: int, draw: int) -> tuple[torch.Tensor, torch.Tensor, dict[str, Any]]:
         """Item `index` as ``(x, y, ids)``, augmented with draw ``(seed, epoch, draw)``; raises `CropReadError`."""
-        frames = [read_crop(self._paths[r]) for r in self._item_rows(index)]
+        base = index if index < self._n_base else int(self._blend_of[index - self._n_base])
+        rows = list(self._item_rows(base))
+        frames = [read_crop(self._paths[r]) for r in rows]
+        if base != index:  # a pseudo-fake: one self-blending draw for all frames of the item
+            epoch = self.epoch if self.vary_pseudo_fakes else 0
+            blended = self_blend_frames(frames, self._points[rows], (self.seed, epoch, index, 2))
+            frames = [fake for fake, _, _ in blended]
         if self.augment is not None:
             frames = augment_frames(frames, self.augment, (self.seed, self.epoch, draw))
         if self._frame_map is not None:
@@ -344,6 +389,8 @@ class _FaceDataset(Dataset):
             "fake": int((labels == 1).sum()),
             "real": int((labels == 0).sum()),
             "n_missing": self.n_missing,
+            "pseudo_fakes": self.pseudo_fakes,
+            "n_pseudo_fakes": len(self._blend_of),
             "train": self.train,
             "augment": self.augment.to_dict() if self.augment is not None else None,
         }
@@ -367,6 +414,13 @@ class FrameDataset(_FaceDataset):
         seed: seed of the augmentation draws (with the epoch and the item index).
         return_meta: also return ``{"video_id", "track", "frame", "index"}`` with each item (``index``: its row in
             `meta`).
+        pseudo_fakes: ``"sbi"``: after the manifest's items, one self-blended pseudo-fake (`deepfakeforensics.sbi`,
+            label 1, method ``"sbi"`` in `meta`) per real item whose crops have landmarks (manifests from before
+            landmarks have none: no pseudo-fakes). A real-only manifest thus gives half reals, half pseudo-fakes;
+            fakes in the manifest stay and mix in. The blend is drawn from ``(seed, epoch, index)`` after reading and
+            before augmentation, one draw for all frames of a window.
+        vary_pseudo_fakes: draw new pseudo-fakes each epoch (default: when `train`); otherwise epoch 0's, so a
+            validation set stays the same from epoch to epoch.
 
     Example:
         >>> ds = FrameDataset("labels/ffpp_faces.csv", "val", model.default_cfg)  # doctest: +SKIP
@@ -385,9 +439,6 @@ class FrameDataset(_FaceDataset):
         meta = self.faces.copy()
         meta.attrs = {}
         self._set_meta(meta, ID_COLUMNS)
-
-    def __len__(self) -> int:
-        return len(self.faces)
 
 
 class WindowDataset(_FaceDataset):
@@ -464,7 +515,7 @@ class WindowDataset(_FaceDataset):
     def _window_meta(self, n_real: np.ndarray) -> pd.DataFrame:
         """One row per window: ids, frame span, real frames, and the video-level columns of the manifest."""
         faces = self.faces
-        per_face = {"track", "frame", "path", "x0", "y0", "x1", "y1", "prob", "detected"}
+        per_face = {"track", "frame", "path", "x0", "y0", "x1", "y1", "prob", "detected", *LANDMARK_COLUMNS}
         video_cols = [c for c in faces.columns if c not in per_face]
         first = self.windows[:, 0]
         meta = faces.loc[first, video_cols].reset_index(drop=True)
@@ -476,9 +527,6 @@ class WindowDataset(_FaceDataset):
         meta.insert(3, "end_frame", frames[last_real] if len(self.windows) else np.zeros(0, dtype=np.int64))
         meta.insert(4, "n_frames", n_real.astype(np.int64))
         return meta
-
-    def __len__(self) -> int:
-        return len(self.windows)
 
     def _item_rows(self, index: int) -> Sequence[int]:
         return self.windows[index]
@@ -520,7 +568,7 @@ def build_dataset(
     """The dataset a model trains on: `WindowDataset` for temporal models, `FrameDataset` otherwise.
 
     `kwargs` go to the dataset (window, which may be a `WindowConfig`, stride, short, pad_mode for windows; augment,
-    missing, seed, return_meta, verify for both). Window options are ignored for frame models.
+    missing, seed, return_meta, verify, pseudo_fakes, vary_pseudo_fakes for both). Window options are ignored for frame models.
     """
     cfg = model.default_cfg
     if cfg.temporal:

@@ -1,11 +1,20 @@
-"""Self-blended pseudo-fakes: where the mask may reach, where the fake differs from the real, reproducible draws."""
+"""Self-blended pseudo-fakes: where the mask may reach, where the fake differs from the real, reproducible draws;
+the datasets' ``pseudo_fakes="sbi"``."""
 
 from __future__ import annotations
+
+import logging
 
 import cv2
 import numpy as np
 import pytest
+import torch
+from tiny_data import TINY_CFG, make_manifest
 
+from deepfakeforensics import datasets as datasets_module
+from deepfakeforensics._io import load_table, save_table
+from deepfakeforensics.datasets import SBI_METHOD, FrameDataset, WindowDataset
+from deepfakeforensics.faces.crop import LANDMARK_COLUMNS
 from deepfakeforensics.sbi import BLEND_RATIOS, SBIConfig, draw_blend, face_polygon, self_blend, self_blend_frames
 
 SIZE = 96
@@ -74,3 +83,79 @@ def test_window_frames_share_one_draw_and_follow_their_landmarks():
     assert not np.array_equal(f0, f1)
     with pytest.raises(ValueError, match="square"):
         self_blend(real[:, :80], POINTS, (0,))
+
+
+# --- the datasets' pseudo_fakes="sbi" ---------------------------------------------------------------------------
+
+TRACKS = {("r1", 0): 4, ("r2", 0): 3, ("f1", 0): 3, ("r3", 0): 2}
+LABELS = {"r1": 0, "r2": 0, "f1": 1, "r3": 0}
+
+
+def _manifest(root, with_landmarks=("r1", "r2", "f1")) -> str:
+    """Tiny 48-px crops; landmarks (crop pixels) on the rows of the videos in `with_landmarks`, NaN elsewhere."""
+    csv = make_manifest(root, TRACKS, LABELS, dict.fromkeys(LABELS, "train"))
+    df = load_table(csv)
+    has = df["video_id"].isin(with_landmarks).to_numpy()
+    values = np.where(has[:, None], (POINTS * 0.5).reshape(1, 10), np.nan)
+    df[LANDMARK_COLUMNS] = values
+    save_table(df, csv, root=root)
+    return str(csv)
+
+
+@pytest.fixture(scope="module")
+def sbi_manifest(tmp_path_factory) -> str:
+    return _manifest(tmp_path_factory.mktemp("sbi"))
+
+
+def test_frame_dataset_adds_one_pseudo_fake_per_real_crop_with_landmarks(sbi_manifest):
+    plain = FrameDataset(sbi_manifest, "train", TINY_CFG)
+    ds = FrameDataset(sbi_manifest, "train", TINY_CFG, pseudo_fakes="sbi", return_meta=True)
+    n_real_with_points = 4 + 3  # r1, r2 (r3 has no landmarks, f1 is fake)
+    assert len(plain) == 12 and len(ds) == 12 + n_real_with_points
+    assert ds.labels[:12].tolist() == plain.labels.tolist() and (ds.labels[12:] == 1).all()
+    assert (ds.meta["method"].iloc[12:] == SBI_METHOD).all() and set(ds.meta["video_id"].iloc[12:]) == {"r1", "r2"}
+    assert ds.describe()["n_pseudo_fakes"] == n_real_with_points
+    for i in range(12, len(ds)):
+        x, y, ids = ds[i]
+        base = ds._blend_of[i - 12]
+        assert float(y) == 1.0 and ids["frame"] == plain.meta["frame"].iloc[base]
+        assert not torch.equal(x, plain[base][0])  # blended
+        assert torch.equal(x, ds[i][0])  # reproducible
+    ds.set_epoch(1)
+    assert torch.equal(ds[12][0], FrameDataset(sbi_manifest, "train", TINY_CFG, pseudo_fakes="sbi")[12][0])  # fixed
+    train = FrameDataset(sbi_manifest, "train", TINY_CFG, pseudo_fakes="sbi", vary_pseudo_fakes=True)  # no augment
+    first = train[12][0]
+    train.set_epoch(1)
+    assert not torch.equal(first, train[12][0])  # training draws change with the epoch ...
+    train.set_epoch(0)
+    assert torch.equal(first, train[12][0])  # ... and come back with it
+    other = FrameDataset(sbi_manifest, "train", TINY_CFG, pseudo_fakes="sbi", seed=1)
+    assert not torch.equal(ds[12][0], other[12][0])
+
+
+def test_window_pseudo_fake_is_one_draw_for_all_its_frames(sbi_manifest, monkeypatch):
+    calls = []
+
+    def spy(frames, points, seed, cfg=None):
+        calls.append((len(frames), len(points), seed))
+        return self_blend_frames(frames, points, seed, cfg)
+
+    monkeypatch.setattr(datasets_module, "self_blend_frames", spy)
+    ds = WindowDataset(sbi_manifest, "train", TINY_CFG, window=2, pseudo_fakes="sbi")
+    n = int((ds.labels == 0).sum()) - 1  # r3's window has no landmarks
+    assert len(ds._blend_of) == n and (ds.labels[-n:] == 1).all()
+    x, y = ds[len(ds) - 1]
+    assert x.shape[0] == 2 and float(y) == 1.0
+    assert calls == [(2, 2, (0, 0, len(ds) - 1, 2))]
+
+
+def test_manifests_without_landmarks_load_and_give_no_pseudo_fakes(tmp_path, caplog):
+    csv = make_manifest(tmp_path, TRACKS, LABELS, dict.fromkeys(LABELS, "train"))
+    assert not set(LANDMARK_COLUMNS) & set(load_table(csv).columns)
+    assert len(FrameDataset(csv, "train", TINY_CFG)) == 12
+    assert len(WindowDataset(csv, "train", TINY_CFG, window=2)) > 0
+    with caplog.at_level(logging.WARNING):
+        ds = FrameDataset(csv, "train", TINY_CFG, pseudo_fakes="sbi")
+    assert len(ds) == 12 and "no pseudo-fakes" in caplog.text
+    with pytest.raises(ValueError, match="pseudo_fakes"):
+        FrameDataset(csv, "train", TINY_CFG, pseudo_fakes="blend")

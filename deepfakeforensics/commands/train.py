@@ -8,6 +8,7 @@ Examples:
     dff train --model mesonet4_lstm --faces labels/ffpp_faces.csv --run meso_lstm --window 8 --stride 4 \\
         --init checkpoints/meso_ffpp/best.pt
     dff train --model mesonet4 --faces labels/ffpp_faces.csv --run meso_ffpp --epochs 30 --resume
+    dff train --model efficientnet_b0 --faces labels/reals_faces.csv --run b0_sbi --pseudo-fakes sbi   # reals only
     dff train --model xception --pretrained true --faces labels/ffpp_faces.csv --run xc --phases head:1:1e-3,all:0:2e-4
     dff train --model convnext_tiny --model-arg frequency=fft --model-arg srm=true --faces ... --run cnx_fft
     dff train --model clip_vit_l14 --pretrained true --model-arg peft=lora --model-arg peft_r=8 --faces ... --run clip
@@ -97,6 +98,7 @@ def run(args: argparse.Namespace) -> int:
             val_split=args.val_split,
             window=dataclass_from_args(WindowConfig, args),
             missing=args.missing,
+            pseudo_fakes=args.pseudo_fakes,
             extra_config=extra,
         )
     finally:

@@ -139,12 +139,21 @@ class DataConfig:
     augment: AugmentConfig | None = field(
         default=None, metadata={"help": "training augmentations (None: training crops are not augmented)"}
     )
+    pseudo_fakes: Literal["none", "sbi"] = field(
+        default="none",
+        metadata={
+            "help": "sbi: add one self-blended pseudo-fake (label 1) per real crop with landmarks, new each epoch in "
+            "training, fixed in validation; trains on real videos only, or mixes with the manifest's fakes"
+        },
+    )
 
     def __post_init__(self) -> None:
         if self.val_split == "test":
             raise ValueError("val_split='test': checkpoints are chosen on validation, never on the test split")
         if self.missing not in ("error", "skip"):
             raise ValueError(f"missing must be 'error' or 'skip', not {self.missing!r}")
+        if self.pseudo_fakes not in ("none", "sbi"):
+            raise ValueError(f"pseudo_fakes must be 'none' or 'sbi', not {self.pseudo_fakes!r}")
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)

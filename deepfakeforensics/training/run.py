@@ -40,7 +40,7 @@ def build_datasets(
 
     `item_ids`: training items come with their ids (``return_meta``), which a method head's targets need.
     """
-    kwargs: dict[str, Any] = {"missing": data.missing, "seed": seed}
+    kwargs: dict[str, Any] = {"missing": data.missing, "seed": seed, "pseudo_fakes": data.pseudo_fakes}
     if data.window is not None:
         kwargs.update(data.window.to_dict())
     train_ds = datasets.build_dataset(
@@ -50,6 +50,7 @@ def build_datasets(
         train=data.augment is not None,
         augment=data.augment,
         return_meta=item_ids,
+        vary_pseudo_fakes=True,
         **kwargs,
     )
     val_ds = datasets.build_dataset(faces, data.val_split, model, train=False, **kwargs)
@@ -78,6 +79,7 @@ def train_model(
     short: str | None = None,
     pad_mode: str | None = None,
     missing: str = "error",
+    pseudo_fakes: str = "none",
     callbacks: Sequence[Callback] | None = None,
     extra_config: dict[str, Any] | None = None,
 ) -> tuple[Detector, pd.DataFrame]:
@@ -101,6 +103,8 @@ def train_model(
         train_split, val_split: the manifest splits to train and validate on (validation is never ``"test"``).
         window, stride, short, pad_mode: temporal models' windows: a `WindowConfig`, or its fields (None = default).
         missing: crops listed but missing on disk: ``"error"`` or ``"skip"`` (counted).
+        pseudo_fakes: ``"sbi"`` adds a self-blended pseudo-fake per real crop with landmarks to the training and
+            validation sets (`deepfakeforensics.sbi`); ``"none"`` trains on the manifest's items only.
         callbacks: training callbacks (default: console and progress bar).
         extra_config: plain data recorded in the run's ``config.json``.
 
@@ -122,6 +126,7 @@ def train_model(
         train_split=train_split,
         val_split=val_split,
         missing=missing,
+        pseudo_fakes=pseudo_fakes,
         window=window_config(window, stride, short, pad_mode) if model.default_cfg.temporal else None,
         augment=(AugmentConfig() if augment is True else augment) or None,
     )
