@@ -161,6 +161,36 @@ def test_every_plot_written_and_non_empty(result):
         assert p.is_file() and p.stat().st_size > 5000
 
 
+def test_error_analysis_lists_the_worst_videos_of_each_class(result, manifest):
+    files = result.scores[("meso_a", "file")]
+    frames = result.scores[("meso_a", "frame")]
+    t = result.metrics.query("run == 'meso_a' and level == 'file'")["threshold"].item()
+    table = pd.read_csv(result.out_dir / "errors_meso_a.csv", keep_default_na=False)
+    pd.testing.assert_frame_equal(table.drop(columns=["run", "dataset"]), result.errors["meso_a"], check_dtype=False)
+    assert set(table["run"]) == {"meso_a"}
+    for label, worst in (
+        (0, files.loc[files["label"] == 0, "score"].max()),
+        (1, files.loc[files["label"] == 1].score.min()),
+    ):
+        first = table[(table["label"] == label) & (table["rank"] == 1)].iloc[0]
+        assert first["score"] == pytest.approx(worst)  # the real video scored most fake, the fake scored least
+        assert first["error"] == ((first["score"] >= t) if label == 0 else (first["score"] < t))
+        wrong, right = ("false_positive", "hardest_real") if label == 0 else ("false_negative", "hardest_fake")
+        assert first["kind"] == (wrong if first["error"] else right)
+        video = frames[frames["video_id"] == first["video_id"]]
+        key = video["score"].max() if label == 0 else video["score"].min()  # its most / least suspicious frame
+        assert first["frame_score"] == pytest.approx(key)
+        crop = video[(video["track"] == first["track"]) & (video["frame"] == first["frame"])]
+        assert crop["path"].item() == first["path"] and crop["score"].item() == pytest.approx(key)
+        tracks = video.groupby("track")["score"].mean()
+        assert json.loads(first["track_scores"]) == pytest.approx({str(k): v for k, v in tracks.items()}, abs=1e-6)
+    assert (table.groupby("label")["rank"].max() <= 3).all() and len(table) == sum(
+        min(3, n) for n in files["label"].value_counts()
+    )
+    png = result.plots["errors_meso_a"]
+    assert png == result.out_dir / "errors_meso_a.png" and png.stat().st_size > 5000
+
+
 def test_robustness_table(result):
     r = result.robustness
     assert set(r["perturbation"]) == {"none", "jpeg", "blur"}
@@ -357,6 +387,8 @@ def test_temporal_run_is_scored_per_window(manifest, tmp_path):
     assert len(windows) == 10 and "start_frame" in windows and (windows["n_frames"] == 1).all()
     assert res.metrics.query("level == 'file'")["n"].item() == 4
     assert "gradcam_lstm" not in res.plots and (tmp_path / "out" / "roc_window.png").is_file()
+    errors = res.errors["lstm"]  # window runs: the key crop is the first frame of the window
+    assert (errors["path"] != "").all() and res.plots["errors_lstm"].is_file()
 
 
 @pytest.mark.slow

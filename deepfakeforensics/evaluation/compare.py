@@ -43,6 +43,7 @@ from deepfakeforensics.evaluation.crossdataset import (
     paired_tests,
     training_validation,
 )
+from deepfakeforensics.evaluation.errors import plot_errors, worst_errors
 from deepfakeforensics.evaluation.gradcam import plot_scored_gradcam
 from deepfakeforensics.evaluation.metrics import METRIC_COLUMNS, compute_metrics, metrics_by_group
 from deepfakeforensics.evaluation.protocols import PROTOCOL_NAMES, ProtocolName, apply_protocol, get_protocol
@@ -121,6 +122,10 @@ class EvaluateConfig:
     )
     perturb_mixes: int = field(default=0, metadata={"help": "random mixes of 2-4 distortions added to --perturb-index"})
     gradcam: int = field(default=4, metadata={"help": "crops per class in each frame model's Grad-CAM grid (0: none)"})
+    errors: int = field(
+        default=3,
+        metadata={"help": "worst false positives and negatives per run in errors_<run>.csv and .png (0: none)"},
+    )
     batch_size: int = field(default=32, metadata={"help": "items (crops or windows) per forward pass"})
     num_workers: int = field(default=0, metadata={"help": "DataLoader workers decoding crops"})
     device: str = field(default="auto", metadata={"help": "torch device: auto (a GPU when there is one), cpu, cuda..."})
@@ -218,6 +223,8 @@ class EvaluationResult:
         dataset_scores: ``(run, dataset, level) -> score table`` for every dataset (`scores` holds the first one's).
         protocol: the protocol every table was produced under (also their ``protocol`` column).
         video_robustness: the DeeperForensics-1.0 sweep on perturbed videos (``config.perturb_index``), or None.
+        errors: run name -> its worst false positives and negatives at video level (`errors.worst_errors`, on the
+            first dataset; ``errors_<run>.csv``).
     """
 
     metrics: pd.DataFrame
@@ -232,6 +239,7 @@ class EvaluationResult:
     dataset_scores: dict[tuple[str, str, str], pd.DataFrame] = field(default_factory=dict)
     protocol: str = "own"
     video_robustness: pd.DataFrame | None = None
+    errors: dict[str, pd.DataFrame] = field(default_factory=dict)
 
 
 def resolve_runs(runs: Sequence[str | os.PathLike]) -> list[RunSpec]:
@@ -545,11 +553,12 @@ def evaluate(
     split is the one of the manifest the run was trained on (cross-dataset protocol). Crops that cannot be read are
     left out of the scores and listed in ``failures.csv``. Every table carries the ``protocol`` it was produced under.
 
-    Writes into `out_dir`: ``metrics.csv``, ``per_method.csv``, ``paired.csv``, ``failures.csv``,
+    Writes into `out_dir`: ``metrics.csv``, ``per_method.csv``, ``paired.csv``, ``failures.csv``, ``errors_<run>.csv``
+    (`errors.worst_errors`: the worst false positives and negatives at video level, ``config.errors`` per class),
     ``scores/[<dataset>/]<run>_<split>_<level>.csv``, ``cross_dataset.csv`` (several manifests), ``robustness.csv``
     (when asked) and the plots (``roc_file.png``, ``roc_<item level>.png``, ``score_distributions.png``,
     ``training_curves.png``, ``metrics_bars.png``, ``auc_ci.png``, ``per_method_auc.png``, ``cross_dataset_auc.png``,
-    ``robustness.png``, ``gradcam_<run>.png``).
+    ``robustness.png``, ``gradcam_<run>.png``, ``errors_<run>.png``: key face crop, score timeline, track scores).
 
     Args:
         runs: run folders (``checkpoints/RUN`` with best.pt, config.json, history.csv) or checkpoint files.
@@ -575,7 +584,7 @@ def evaluate(
     (out / "scores").mkdir(parents=True, exist_ok=True)
     datasets = _protocol_faces(load_datasets(faces_csv), config.protocol)
     done: list[tuple[RunSpec, RunMetrics]] = []
-    robust, figures, failures = [], {}, []
+    robust, figures, failures, errors = [], {}, [], {}
     for spec in resolve_runs(runs):
         for k, (_, run, m) in enumerate(_evaluate_run(spec, datasets, out, config, progress)):
             failures += run.failures
@@ -584,8 +593,11 @@ def evaluate(
                 robust.append(_sweep(run, m, sweep, config, progress).assign(protocol=config.protocol))
             if k == 0 and config.plots:
                 figures.update(_gradcam(run, m, out, config))
+            if k == 0 and config.errors > 0:
+                errors[spec.name] = _error_analysis(run, m, out, config, figures)
             done.append((spec, m))
     result = _write_tables(done, robust, failures, out, config)
+    result.errors = errors
     if config.perturb_index is not None:
         result.video_robustness = _video_sweep(done, out, config)
     if config.plots:
@@ -618,6 +630,22 @@ def _gradcam(run: ScoredRun, m: RunMetrics, out: Path, config: EvaluateConfig) -
             run.model, m.scores["frame"], run.dataset.root, path, per_class=config.gradcam
         )
     }
+
+
+def _error_analysis(
+    run: ScoredRun, m: RunMetrics, out: Path, config: EvaluateConfig, figures: dict[str, Path]
+) -> pd.DataFrame:
+    """``errors_<run>.csv`` (and with plots ``errors_<run>.png``, added to `figures`): the run's worst videos."""
+    items = m.scores[run.item_level]
+    table = worst_errors(items, m.scores["file"], m.thresholds["file"], run.dataset.faces, config.errors)
+    name = _safe(run.spec.name)
+    write_csv_atomic(table.assign(run=run.spec.name, dataset=m.dataset), out / f"errors_{name}.csv")
+    if config.plots:
+        title = f"{run.spec.name}: worst videos of {config.split} (file level, {config.aggregation})"
+        figures[f"errors_{run.spec.name}"] = plot_errors(
+            table, items, run.dataset.root, out / f"errors_{name}.png", title
+        )
+    return table
 
 
 def _write_tables(
