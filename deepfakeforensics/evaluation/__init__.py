@@ -15,6 +15,7 @@ from deepfakeforensics.evaluation.calibration import (
 )
 from deepfakeforensics.evaluation.compare import EvaluateConfig, EvaluationResult, evaluate, run_window_config
 from deepfakeforensics.evaluation.crossdataset import cross_dataset_table, paired_tests
+from deepfakeforensics.evaluation.errors import ERROR_COLUMNS, plot_errors, worst_errors
 from deepfakeforensics.evaluation.gradcam import (
     AttentionRollout,
     Explainer,
@@ -66,6 +67,9 @@ __all__ = [
     "RobustnessConfig",
     "ThresholdRule",
     "evaluate",
+    "ERROR_COLUMNS",
+    "plot_errors",
+    "worst_errors",
     "perturb",
     "plot_gradcam_grid",
     "plot_scored_gradcam",
