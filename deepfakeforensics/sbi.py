@@ -43,7 +43,7 @@ class SBIConfig:
     dilated by ``mask_shift + elastic`` of the side plus the two blur radii (``2 * blur[1] / 2`` of the side).
     """
 
-    grow: tuple[float, float] = (0.9, 1.2)  # random scale of the face ellipse fitted to the five points
+    grow: tuple[float, float] = (0.9, 1.1)  # random scale of the face ellipse fitted to the five points
     mask_scale: float = 0.05  # mask affine: scaled by a factor in [1 - s, 1 + s] about the face centre
     mask_shift: float = 0.03  # mask affine: shift of at most this much along each axis
     elastic: float = 0.03  # largest elastic displacement of the mask
@@ -113,9 +113,9 @@ def draw_blend(seed: Sequence[int] | int, size: int, cfg: SBIConfig | None = Non
 def face_polygon(points: np.ndarray, grow: float = 1.0) -> np.ndarray:
     """A face-shaped ellipse fitted to the five landmarks, as an (N, 2) float32 polygon.
 
-    The ellipse is centred a little below the eyes' midpoint (between eyes and mouth), tilted with the eye line; its
-    half-height reaches from above the brows to the chin (1.6 eye-to-mouth distances), its half-width to the cheeks
-    (1.1 eye distances), both times `grow`.
+    The ellipse is tilted with the eye line and centred a quarter of the way from the eyes to the mouth; its
+    half-height (1.35 eye-to-mouth distances) reaches from the forehead to the chin, its half-width (1.0 eye
+    distance) to the cheeks, both times `grow`: about the hull of dense face landmarks.
 
     Args:
         points: (5, 2) x, y of left eye, right eye, nose, left and right mouth corners.
@@ -127,8 +127,8 @@ def face_polygon(points: np.ndarray, grow: float = 1.0) -> np.ndarray:
     angle = np.degrees(np.arctan2(eye_vec[1], eye_vec[0]))
     vertical = max(np.linalg.norm(mouth - eyes), 1.0)
     horizontal = max(np.linalg.norm(eye_vec), 1.0)
-    centre = eyes + 0.55 * (mouth - eyes)
-    axes = (1.1 * horizontal * grow, 1.6 * vertical * grow)
+    centre = eyes + 0.25 * (mouth - eyes)
+    axes = (1.0 * horizontal * grow, 1.35 * vertical * grow)
     t = np.radians(np.arange(0, 360, 5))
     local = np.stack([axes[0] * np.cos(t), axes[1] * np.sin(t)], 1)
     rot = np.radians(angle)

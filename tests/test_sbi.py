@@ -79,7 +79,8 @@ def test_window_frames_share_one_draw_and_follow_their_landmarks():
     moved = POINTS + (6, 0)
     (f0, m0, _), (f1, m1, _) = self_blend_frames([real, real], [POINTS, moved], (3, 0, 1))
     assert m0.max() == pytest.approx(m1.max())  # one ratio
-    assert np.allclose(np.roll(m0, 6, axis=1)[:, 10:-10], m1[:, 10:-10], atol=0.05)  # same mask, shifted with the face
+    diff = np.abs(np.roll(m0, 6, axis=1) - m1)[:, 10:-10]  # the same mask moved with the face (the elastic field
+    assert diff.mean() < 0.01 and diff.max() < 0.25  # stays on the pixel grid: edges move by a fraction of a pixel)
     assert not np.array_equal(f0, f1)
     with pytest.raises(ValueError, match="square"):
         self_blend(real[:, :80], POINTS, (0,))
