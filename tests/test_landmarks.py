@@ -7,9 +7,9 @@ import pandas as pd
 import pytest
 
 from deepfakeforensics import _io
-from deepfakeforensics.faces import ExtractionConfig, extract_faces
+from deepfakeforensics.faces import ExtractionConfig, FaceFinder, extract_faces
 from deepfakeforensics.faces.crop import LANDMARK_COLUMNS, crop_face, landmarks_in_crop
-from deepfakeforensics.video import SamplingConfig
+from deepfakeforensics.video import SamplingConfig, iter_frames
 
 
 def test_landmarks_in_crop_follow_the_crop_geometry():
@@ -49,3 +49,17 @@ def test_manifest_landmarks_sit_on_the_face(faces):
     assert (points[:, 0, 0] < points[:, 1, 0]).all() and (points[:, 3, 0] < points[:, 4, 0]).all()  # image left first
     # The crop is centred on the face box: the nose lies near the middle, eyes in the upper half.
     assert (np.abs(points[:, 2] - 64) < 24).all() and (eyes_y < 64).all()
+
+
+def test_both_engines_give_the_same_landmarks(samples_dir):
+    """The batched engine's O-net landmarks agree with facenet-pytorch's ``detect(landmarks=True)`` within jitter."""
+    path = samples_dir / "ffpp/original_sequences/youtube/c23/videos/519.mp4"
+    frame = next(iter(iter_frames(path, [0])))[1]
+    [ours] = FaceFinder(detect_size=640, device="cpu").detect([frame])
+    [theirs] = FaceFinder(detect_size=640, device="cpu", engine="facenet").detect([frame])
+    assert len(ours) >= 1 and len(theirs) >= 1 and ours.points.shape == (len(ours), 5, 2)
+    side = ours.boxes[0, 2] - ours.boxes[0, 0]
+    assert np.abs(ours.points[0] - theirs.points[0]).max() < 0.05 * side
+    x0, y0, x1, y1 = ours.boxes[0]
+    assert ((ours.points[0, :, 0] > x0) & (ours.points[0, :, 0] < x1)).all()
+    assert ((ours.points[0, :, 1] > y0) & (ours.points[0, :, 1] < y1)).all()
