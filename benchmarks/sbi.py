@@ -10,6 +10,12 @@ them. File-level AUC (mean of the frame probabilities of each video) and frame-l
 
 Run:
     .venv/bin/python benchmarks/sbi.py --out /tmp/sbi_bench
+
+Measured (2 shared CPU cores, demo seed 0: 16 identities, 16 faces per video; test split: 4 real and 4 FaceSwap
+videos, so an AUC here moves in steps of 1/16): mesonet4, 20 epochs: sbi file AUC 1.000 (frame 1.000; its own
+validation, real vs pseudo-fake, 0.82), fakes 1.000 (1.000); 6 epochs: sbi 0.812 (frame 0.778), fakes 1.000.
+The demo's FaceSwap fakes are themselves pasted in with a blended mask, the artefact SBI teaches: this shows the
+pipeline works end to end, not how SBI generalises to real face-swap methods (DeepfakeBench's figures do that).
 """
 
 from __future__ import annotations
@@ -73,7 +79,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--out", type=Path, default=Path("sbi_bench"))
     parser.add_argument("--model", default="mesonet4")
-    parser.add_argument("--epochs", type=int, default=6)
+    parser.add_argument("--epochs", type=int, default=20)
     parser.add_argument("--lr", type=float, default=1e-3)
     parser.add_argument("--n-identities", type=int, default=16)
     parser.add_argument("--n-frames", type=int, default=48)
