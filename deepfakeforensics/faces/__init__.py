@@ -6,7 +6,14 @@ Example:
     ...     crop.track, crop.frame, crop.box, crop.image.shape  # (256, 256, 3) RGB
 """
 
-from deepfakeforensics.faces.crop import crop_face, encode_jpeg, read_rgb, write_jpeg
+from deepfakeforensics.faces.crop import (
+    LANDMARK_COLUMNS,
+    crop_face,
+    encode_jpeg,
+    landmarks_in_crop,
+    read_rgb,
+    write_jpeg,
+)
 from deepfakeforensics.faces.extract import (
     MANIFEST_COLUMNS,
     extract_faces,
@@ -20,6 +27,7 @@ from deepfakeforensics.faces.stream import ExtractionConfig, FaceCrop, iter_face
 from deepfakeforensics.faces.tracking import IoUTracker, box_iou, greedy_match
 
 __all__ = [
+    "LANDMARK_COLUMNS",
     "MANIFEST_COLUMNS",
     "Detections",
     "ExtractionConfig",
@@ -34,6 +42,7 @@ __all__ = [
     "failures_csv_for",
     "greedy_match",
     "iter_face_crops",
+    "landmarks_in_crop",
     "merge_parts",
     "read_rgb",
     "shard_of",
