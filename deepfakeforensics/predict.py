@@ -162,8 +162,11 @@ class StreamScorer:
         x = torch.stack(self._x).to(self.device)
         if self.cfg.channels_last and x.dim() == 4:
             x = x.contiguous(memory_format=torch.channels_last)
-        logits = self.model(x).float().reshape(-1).cpu().numpy()
-        probs = self.model.method_probabilities(x).cpu().numpy() if self.method_columns else np.zeros((len(x), 0))
+        if self.method_columns:  # one backbone pass gives both the fake logit and the method head
+            logits_t, probs_t = self.model.logits_and_method_probabilities(x)
+            logits, probs = logits_t.float().cpu().numpy(), probs_t.cpu().numpy()
+        else:
+            logits, probs = self.model(x).float().reshape(-1).cpu().numpy(), np.zeros((len(x), 0))
         rows = zip(self._keys, logits, probs.tolist(), strict=True)
         self._rows.extend((t, f, float(z), *p) for (t, f), z, p in rows)
         self._x, self._keys = [], []

@@ -52,7 +52,14 @@ class MultiTaskDetector(Detector):
     @torch.no_grad()
     def method_probabilities(self, x: torch.Tensor) -> torch.Tensor:
         """(B, len(methods)) softmax probabilities of the methods (columns in the order of `methods`)."""
-        return self.method_logits(self.forward_features(x)).float().softmax(dim=-1)
+        return self.logits_and_method_probabilities(x)[1]
+
+    @torch.no_grad()
+    def logits_and_method_probabilities(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """The fake logits (B,) and the method probabilities (B, len(methods)) from one pass of the backbone."""
+        features = self.forward_features(x)
+        logits = self.forward_head(features).reshape(-1)
+        return logits, self.method_logits(features).float().softmax(dim=-1)
 
     def gradcam_layer(self) -> nn.Module:
         return self.inner.gradcam_layer()
