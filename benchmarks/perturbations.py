@@ -1,11 +1,12 @@
 """Time the DeeperForensics-1.0 sweep (7 distortions x 5 levels) on one video: perturb the whole clip, then run the
 normal face extraction on the copy. Prints seconds per perturbation and the total per video.
 
-    .venv/bin/python benchmarks/perturbations.py [VIDEO]   (default: ../shared/samples ffpp 519.mp4)
+    .venv/bin/python benchmarks/perturbations.py [VIDEO] [--kinds VC GB ...]   (default: ../shared ffpp 519.mp4, all 7)
 """
 
 from __future__ import annotations
 
+import argparse
 import sys
 import tempfile
 import time
@@ -15,20 +16,26 @@ import pandas as pd
 
 from deepfakeforensics.evaluation.video_robustness import perturbed_faces
 from deepfakeforensics.faces.stream import ExtractionConfig
-from deepfakeforensics.perturbations import Perturbation, PerturbationError, single_perturbations
+from deepfakeforensics.perturbations import DISTORTIONS, Perturbation, PerturbationError, single_perturbations
 
 DEFAULT = Path(__file__).resolve().parents[2] / "shared/samples/ffpp/original_sequences/youtube/c23/videos/519.mp4"
 
 
 def main(argv: list[str]) -> int:
-    video = Path(argv[0]) if argv else DEFAULT
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("video", nargs="?", type=Path, default=DEFAULT)
+    parser.add_argument("--kinds", nargs="+", default=None, help="distortion codes to time (default: all)")
+    args = parser.parse_args(argv)
+    video = args.video
+    if not video.is_file():
+        parser.error(f"{video}: no such video")
     index = pd.DataFrame([{"video_id": video.stem, "path": video.name, "label": 0, "split": "test", "group": "g"}])
     index.attrs["root"] = str(video.parent)
     extraction = ExtractionConfig(device="cpu")
     finder = extraction.make_finder()
     total, rows = 0.0, []
     with tempfile.TemporaryDirectory() as tmp:
-        for p in [Perturbation(()), *single_perturbations()]:
+        for p in [Perturbation(()), *single_perturbations(args.kinds or DISTORTIONS)]:
             t0 = time.perf_counter()
             try:
                 faces = perturbed_faces(index, p, Path(tmp), extraction, 0, finder)

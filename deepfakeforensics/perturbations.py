@@ -13,12 +13,15 @@ following those definitions:
 | GNC | Gaussian noise (colour) | 0.001, 0.002, 0.005, 0.01, 0.05 | variance of white noise on YCbCr in [0, 1] |
 | GB | Gaussian blur | 7, 9, 13, 17, 21 | kernel side; sigma = side / 6 |
 | JPEG | "JPEG compression" | 2, 3, 4, 5, 6 | downscale factor, then back up (the published code resamples; it does not JPEG-encode) |
-| VC | video compression | 30, 32, 35, 38, 40 | H.264 CRF of a re-encode of the clip (needs an ``ffmpeg`` binary with libx264) |
+| VC | video compression | 30, 32, 35, 38, 40 | H.264 CRF of a re-encode of the clip (ffmpeg with libx264, see below) |
 
 Differences from the published script, on purpose: frames are RGB here (the conversions use the RGB formulas, so the
 values are the same); values are clipped to [0, 255] before the cast to uint8 (the published cast of an
 out-of-range float is undefined); the distorted frames are written losslessly (FFV1) so the only compression is the
 one asked for (the published script writes XVID then re-encodes with ffmpeg).
+
+The ffmpeg used for VC is ``$DFF_FFMPEG`` if set, else ``ffmpeg`` on the PATH, else the static build (with libx264)
+that the ``imageio-ffmpeg`` wheel ships (installed by ``scripts/install.sh``; extra ``deepfakeforensics[video]``).
 """
 
 from __future__ import annotations
@@ -32,6 +35,11 @@ from pathlib import Path
 
 import cv2
 import numpy as np
+
+try:  # optional: a static ffmpeg with libx264 from PyPI, for the VC distortion
+    import imageio_ffmpeg
+except ImportError:  # pragma: no cover - the install script installs it
+    imageio_ffmpeg = None
 
 from deepfakeforensics.errors import DFFError
 
@@ -184,8 +192,23 @@ def random_mix(rng: np.random.Generator, n_distortions: int | None = None) -> Pe
 
 
 def ffmpeg_binary() -> str | None:
-    """An ffmpeg executable: ``$DFF_FFMPEG``, or ``ffmpeg`` on the PATH, or None."""
-    return os.environ.get("DFF_FFMPEG") or shutil.which("ffmpeg")
+    """An ffmpeg executable: ``$DFF_FFMPEG``, or ``ffmpeg`` on the PATH, or imageio-ffmpeg's bundled one, or None."""
+    found = os.environ.get("DFF_FFMPEG") or shutil.which("ffmpeg")
+    if found or imageio_ffmpeg is None:
+        return found
+    try:
+        return imageio_ffmpeg.get_ffmpeg_exe()
+    except RuntimeError:  # the wheel has no binary for this platform
+        return None
+
+
+def _run_ffmpeg(command: list[str], src: Path) -> None:
+    """Run an ffmpeg command; a failure raises `PerturbationError` naming the video and ffmpeg's own message."""
+    done = subprocess.run(command, capture_output=True, text=True)
+    if done.returncode != 0:
+        message = (done.stderr or done.stdout).strip().splitlines()
+        reason = message[-1] if message else f"exit status {done.returncode}"
+        raise PerturbationError(f"{src}: ffmpeg re-encoding failed ({command[0]}): {reason}")
 
 
 def video_compression_command(src: Path, dst: Path, crf: int, ffmpeg: str = "ffmpeg") -> list[str]:
@@ -237,9 +260,12 @@ def perturb_video(
     if perturbation.crf is not None:
         ffmpeg = ffmpeg_binary()
         if ffmpeg is None:
-            raise PerturbationError("video compression (VC) needs an ffmpeg binary with libx264: set DFF_FFMPEG")
+            raise PerturbationError(
+                "video compression (VC) needs an ffmpeg binary with libx264: pip install imageio-ffmpeg, "
+                "or set DFF_FFMPEG to one"
+            )
         out = dst_dir / f"{src.stem}_crf{perturbation.crf}.mp4"
-        subprocess.run(video_compression_command(current, out, perturbation.crf, ffmpeg), check=True)
+        _run_ffmpeg(video_compression_command(current, out, perturbation.crf, ffmpeg), src)
         if current != src:
             current.unlink()
         current = out

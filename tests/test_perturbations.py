@@ -112,6 +112,49 @@ def test_perturb_video_writes_every_frame_distorted(tmp_path):
         frames.append(cv2.cvtColor(ok_frame[1], cv2.COLOR_BGR2RGB))
     assert len(frames) == 5
     np.testing.assert_array_equal(frames[0], cv2.GaussianBlur(face_photo(64), (21, 21), 21 / 6))  # lossless
-    if P.ffmpeg_binary() is None:
-        with pytest.raises(P.PerturbationError, match="ffmpeg"):
-            P.perturb_video(src, tmp_path / "vc", P.Perturbation((("VC", 1),)))
+
+
+def _write_clip(path, n=8, side=96):
+    from synth_videos import face_photo
+
+    w = cv2.VideoWriter(str(path), cv2.VideoWriter_fourcc(*"FFV1"), 10, (side, side))
+    for i in range(n):
+        w.write(cv2.cvtColor(np.roll(face_photo(side), i, axis=1), cv2.COLOR_RGB2BGR))
+    w.release()
+    return path
+
+
+def _read_all(path):
+    cap = cv2.VideoCapture(str(path))
+    frames = []
+    while (ok_frame := cap.read())[0]:
+        frames.append(ok_frame[1].astype(np.float64))
+    return frames
+
+
+@pytest.mark.skipif(P.ffmpeg_binary() is None, reason="no ffmpeg (imageio-ffmpeg not installed, DFF_FFMPEG unset)")
+def test_video_compression_reencodes_h264_and_a_higher_crf_loses_more(tmp_path):
+    src = _write_clip(tmp_path / "clip.avi")
+    original = _read_all(src)
+    errors = {}
+    for level in (1, 5):  # CRF 30 and 40
+        out = P.perturb_video(src, tmp_path / f"vc{level}", P.Perturbation((("VC", level),)))
+        assert out.suffix == ".mp4" and out.name.endswith(f"_crf{P.level_param('VC', level)}.mp4")
+        cap = cv2.VideoCapture(str(out))
+        codec = int(cap.get(cv2.CAP_PROP_FOURCC)).to_bytes(4, "little").decode()
+        cap.release()
+        assert codec.lower() in ("h264", "avc1")
+        frames = _read_all(out)
+        assert len(frames) == len(original)
+        errors[level] = np.mean([np.mean((a - b) ** 2) for a, b in zip(original, frames, strict=True)])
+    assert 0 < errors[1] < errors[5]
+
+
+def test_video_compression_errors_name_the_reason(tmp_path, monkeypatch):
+    src = _write_clip(tmp_path / "clip.avi", n=2)
+    monkeypatch.setattr(P, "ffmpeg_binary", lambda: None)
+    with pytest.raises(P.PerturbationError, match="needs an ffmpeg"):
+        P.perturb_video(src, tmp_path / "none", P.Perturbation((("VC", 1),)))
+    monkeypatch.setattr(P, "ffmpeg_binary", lambda: "false")  # an ffmpeg that fails
+    with pytest.raises(P.PerturbationError, match="clip.avi: ffmpeg re-encoding failed"):
+        P.perturb_video(src, tmp_path / "bad", P.Perturbation((("VC", 1),)))
