@@ -1,13 +1,15 @@
-"""Self-blended images (SBI): pseudo-fakes made from one real face crop and its five landmarks.
+"""Self-blended images (SBI): pseudo-fakes made from one real face crop and its landmarks (68 dense or MTCNN's five).
 
 Written from the paper (Shiohara and Yamasaki, "Detecting Deepfakes with Self-Blended Images", CVPR 2022), not from
 its code. A copy of the real crop (the *source*) is altered — colour and brightness jitter, then a downscale-upscale
 or a sharpening, then a small random resize and shift — and blended back into the untouched crop (the *target*)
 through a soft face mask: ``fake = source * r * M + target * (1 - r * M)``, with ``r`` drawn from {0.25, 0.5, 0.75,
-1}. The mask ``M`` is a face-shaped ellipse fitted to MTCNN's five points (eyes, nose, mouth corners: the paper uses
-the hull of 81 dense landmarks, which this toolkit does not extract), randomly scaled, shifted, elastically deformed,
-then softened by two Gaussian blurs of random size. A detector trained to tell these from the real crops learns
-blending boundaries and colour/frequency mismatches rather than one generator's fingerprints.
+1}. The mask ``M`` starts from the face's landmarks (`mask_polygon`): the convex hull of dense landmarks when given
+(68 points from ``dff landmarks``, `deepfakeforensics.faces.dense`; the paper uses the hull of 81), else a
+face-shaped ellipse fitted to MTCNN's five points (eyes, nose, mouth corners); it is randomly scaled, shifted,
+elastically deformed, then softened by two Gaussian blurs of random size. A detector trained to tell these from the
+real crops learns blending boundaries and colour/frequency mismatches rather than one generator's fingerprints. The
+68-point model's training data (iBUG 300-W) excludes commercial use; the five-point ellipse has no such restriction.
 
 Two deliberate choices, stated here because they differ from a literal reading of the paper:
 
@@ -39,11 +41,12 @@ BLEND_RATIOS = (0.25, 0.5, 0.75, 1.0)
 class SBIConfig:
     """Ranges of the random draws; lengths are shares of the crop's side.
 
-    The mask's support lies within the face ellipse grown by ``grow[1] * (1 + mask_scale)`` about its centre, then
-    dilated by ``mask_shift + elastic`` of the side plus the two blur radii (``2 * blur[1] / 2`` of the side).
+    The mask's support lies within the face polygon (`mask_polygon`: hull or ellipse) grown by
+    ``grow[1] * (1 + mask_scale)`` about its centre, then dilated by ``mask_shift + elastic`` of the side plus the two
+    blur radii (``2 * blur[1] / 2`` of the side).
     """
 
-    grow: tuple[float, float] = (0.9, 1.1)  # random scale of the face ellipse fitted to the five points
+    grow: tuple[float, float] = (0.9, 1.1)  # random scale of the face polygon (landmark hull or five-point ellipse)
     mask_scale: float = 0.05  # mask affine: scaled by a factor in [1 - s, 1 + s] about the face centre
     mask_shift: float = 0.03  # mask affine: shift of at most this much along each axis
     elastic: float = 0.03  # largest elastic displacement of the mask
@@ -136,10 +139,31 @@ def face_polygon(points: np.ndarray, grow: float = 1.0) -> np.ndarray:
     return (local @ matrix.T + centre).astype(np.float32)
 
 
+def hull_polygon(points: np.ndarray, grow: float = 1.0) -> np.ndarray:
+    """The convex hull of dense landmarks (e.g. dlib's 68) scaled by `grow` about its vertices' mean: (N, 2) float32.
+
+    With 68 points the hull runs along the jaw and over the brows (SBI's paper adds 13 forehead points to reach
+    higher).
+    """
+    hull = cv2.convexHull(np.asarray(points, np.float32).reshape(-1, 1, 2)).reshape(-1, 2).astype(np.float64)
+    centre = hull.mean(0)
+    return ((hull - centre) * grow + centre).astype(np.float32)
+
+
+def mask_polygon(points: np.ndarray, grow: float = 1.0) -> np.ndarray:
+    """The face region a mask starts from, chosen by the landmarks' shape: five points (5, 2) give `face_polygon`'s
+    fitted ellipse, dense ones (N >= 6, e.g. (68, 2)) their convex hull (`hull_polygon`); both scaled by `grow`."""
+    points = np.asarray(points)
+    if points.ndim != 2 or points.shape[1] != 2 or points.shape[0] < 5:
+        raise ValueError(f"landmarks must be (5, 2) MTCNN points or (N, 2) dense ones with N > 5; got {points.shape}")
+    return face_polygon(points, grow) if len(points) == 5 else hull_polygon(points, grow)
+
+
 def blend_mask(points: np.ndarray, draw: BlendDraw) -> np.ndarray:
-    """The soft mask (size, size) float32 in [0, 1]: face ellipse, random affine, elastic deformation, two blurs."""
+    """The soft mask (size, size) float32 in [0, 1]: landmark hull or five-point ellipse (`mask_polygon`), random
+    affine, elastic deformation, two blurs."""
     size = draw.size
-    polygon = face_polygon(points, draw.grow)
+    polygon = mask_polygon(points, draw.grow)
     centre = polygon.mean(0)
     scale, dx, dy = draw.mask_affine
     polygon = (polygon - centre) * scale + centre + (dx, dy)
@@ -196,7 +220,8 @@ def self_blend(
 
     Args:
         image: RGB uint8 square crop (S, S, 3).
-        points: (5, 2) MTCNN landmarks in the crop's pixels (left eye, right eye, nose, mouth corners).
+        points: landmarks in the crop's pixels: (68, 2) dense ones (mask from their hull) or (5, 2) MTCNN ones
+            (left eye, right eye, nose, mouth corners: mask from a fitted ellipse).
         seed: seed of the draw, e.g. ``(seed, epoch, index)``.
         cfg: ranges of the draws.
 

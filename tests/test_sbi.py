@@ -15,10 +15,36 @@ from deepfakeforensics import datasets as datasets_module
 from deepfakeforensics._io import load_table, save_table
 from deepfakeforensics.datasets import SBI_METHOD, FrameDataset, WindowDataset
 from deepfakeforensics.faces.crop import LANDMARK_COLUMNS
-from deepfakeforensics.sbi import BLEND_RATIOS, SBIConfig, draw_blend, face_polygon, self_blend, self_blend_frames
+from deepfakeforensics.sbi import (
+    BLEND_RATIOS,
+    SBIConfig,
+    draw_blend,
+    face_polygon,
+    mask_polygon,
+    self_blend,
+    self_blend_frames,
+)
 
 SIZE = 96
 POINTS = np.array([[34, 40], [62, 40], [48, 54], [37, 68], [59, 68]], np.float32)  # eyes, nose, mouth corners
+
+
+def _dense_points() -> np.ndarray:
+    """A 68-point face in dlib's layout on the same face as `POINTS`: jaw, brows, nose, eyes, mouth."""
+    t = np.radians(np.linspace(180, 0, 17))
+    jaw = np.stack([48 - 26 * np.cos(t), 42 + 36 * np.sin(t)], 1)  # ear to chin to ear
+    brows = np.stack([np.r_[np.linspace(26, 44, 5), np.linspace(52, 70, 5)], np.full(10, 32.0)], 1)
+    nose = np.stack(
+        [np.r_[np.full(4, 48.0), np.linspace(42, 54, 5)], np.r_[np.linspace(40, 52, 4), np.full(5, 56.0)]], 1
+    )
+    t6 = np.radians(np.arange(0, 360, 60))
+    eyes = np.concatenate([np.stack([cx + 6 * np.cos(t6), 40 + 3 * np.sin(t6)], 1) for cx in (34, 62)])
+    t20 = np.radians(np.linspace(0, 360, 20, endpoint=False))
+    mouth = np.stack([48 + 11 * np.cos(t20), 68 + 4 * np.sin(t20)], 1)
+    return np.concatenate([jaw, brows, nose, eyes, mouth]).astype(np.float32)
+
+
+DENSE = _dense_points()
 
 
 def _crop(seed: int = 0) -> np.ndarray:
@@ -27,10 +53,11 @@ def _crop(seed: int = 0) -> np.ndarray:
     return cv2.resize(rng.integers(0, 256, (12, 12, 3), dtype=np.uint8), (SIZE, SIZE), interpolation=cv2.INTER_CUBIC)
 
 
-def _reach(cfg: SBIConfig, seed: int) -> np.ndarray:
-    """Where the mask may be non-zero: the largest face ellipse, dilated by the shift, elastic and blur limits."""
+def _reach(cfg: SBIConfig, seed: int, points: np.ndarray = POINTS) -> np.ndarray:
+    """Where the mask may be non-zero: the largest face polygon (ellipse of five points, hull of dense ones), dilated
+    by the shift, elastic and blur limits."""
     draw = draw_blend((seed,), SIZE, cfg)
-    polygon = face_polygon(POINTS, cfg.grow[1])
+    polygon = mask_polygon(points, cfg.grow[1])
     centre = polygon.mean(0)
     polygon = (polygon - centre) * (1 + cfg.mask_scale) + centre
     region = np.zeros((SIZE, SIZE), np.uint8)
@@ -55,6 +82,34 @@ def test_mask_lies_inside_the_grown_hull_and_the_fake_differs_only_there(seed):
     assert 0 <= mask.min() and mask.max() <= 1 and boundary.max() <= 1 + 1e-6
     ratio = draw_blend((seed,), SIZE, cfg).ratio
     assert ratio in BLEND_RATIOS and mask.max() == pytest.approx(ratio, abs=1e-3)
+
+
+@pytest.mark.parametrize("seed", range(4))
+def test_hull_mask_of_68_points_lies_inside_the_grown_hull_and_the_fake_differs_only_there(seed):
+    cfg = SBIConfig()
+    real = _crop(seed)
+    fake, mask, _ = self_blend(real, DENSE, (seed,), cfg)
+    support = mask > 0
+    assert not (support & ~_reach(cfg, seed, DENSE)).any()
+    assert support[int(DENSE[30, 1]), int(DENSE[30, 0])]  # the nose tip is blended
+    assert not support[0, 0] and not support[-1, -1]
+    assert np.array_equal(fake[~support], real[~support]) and (fake[support] != real[support]).any()
+    # The hull, not the five-point ellipse: the same draw with the five points gives another mask.
+    _, five_mask, _ = self_blend(real, POINTS, (seed,), cfg)
+    assert not np.array_equal(support, five_mask > 0)
+
+
+def test_mask_polygon_dispatches_on_the_landmarks_shape():
+    np.testing.assert_array_equal(mask_polygon(POINTS, 1.1), face_polygon(POINTS, 1.1))
+    hull = mask_polygon(DENSE)
+    assert len(hull) < len(DENSE) and all(any(np.allclose(v, p) for p in DENSE) for v in hull)  # vertices are points
+    region = np.zeros((SIZE, SIZE), np.uint8)
+    cv2.fillPoly(region, [np.round(hull).astype(np.int32)], 1)
+    assert region[np.round(DENSE[:, 1]).astype(int), np.round(DENSE[:, 0]).astype(int)].all()  # it holds every point
+    grown = mask_polygon(DENSE, 1.2)
+    assert np.ptp(grown, 0) == pytest.approx(1.2 * np.ptp(hull, 0), rel=1e-5)
+    with pytest.raises(ValueError, match="landmarks must be"):
+        mask_polygon(DENSE[:3])
 
 
 def test_boundary_marks_the_transition_band():

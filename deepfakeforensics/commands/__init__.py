@@ -11,6 +11,7 @@ COMMANDS: dict[str, str] = {
     "evaluate": "Evaluate and compare trained runs: metrics at frame/window and file level, thresholds from validation, plots.",
     "extract": "Detect, track and crop the faces of every video in an index (resumable, shardable, safe to run twice).",
     "index": "Index a dataset's videos (label, group, leak-free split) into labels/NAME.csv.",
+    "landmarks": "Fit dlib's 68 face landmarks on every crop of a faces manifest (for SBI hull masks; non-commercial model).",
     "models": "List the registered models with their parameter count and input size.",
     "predict": "Predict P(fake) for every video and image under a folder (faces detected and tracked as in extraction).",
     "report": "Write a self-contained HTML report of a dff predict CSV (sortable table, face tracks, timelines, heatmaps).",

@@ -14,6 +14,14 @@ from deepfakeforensics.faces.crop import (
     read_rgb,
     write_jpeg,
 )
+from deepfakeforensics.faces.dense import (
+    DenseLandmarker,
+    LandmarkModelError,
+    StaleLandmarksError,
+    dense_landmarks_path,
+    read_dense_landmarks,
+    write_dense_landmarks,
+)
 from deepfakeforensics.faces.extract import (
     MANIFEST_COLUMNS,
     extract_faces,
@@ -29,13 +37,17 @@ from deepfakeforensics.faces.tracking import IoUTracker, box_iou, greedy_match
 __all__ = [
     "LANDMARK_COLUMNS",
     "MANIFEST_COLUMNS",
+    "DenseLandmarker",
     "Detections",
     "ExtractionConfig",
     "FaceCrop",
     "FaceFinder",
     "IoUTracker",
+    "LandmarkModelError",
+    "StaleLandmarksError",
     "box_iou",
     "crop_face",
+    "dense_landmarks_path",
     "encode_jpeg",
     "extract_faces",
     "faces_csv_for",
@@ -44,7 +56,9 @@ __all__ = [
     "iter_face_crops",
     "landmarks_in_crop",
     "merge_parts",
+    "read_dense_landmarks",
     "read_rgb",
     "shard_of",
+    "write_dense_landmarks",
     "write_jpeg",
 ]

@@ -1,0 +1,346 @@
+"""Dense (68-point) face landmarks on extracted crops, with dlib's shape predictor, stored beside the faces manifest.
+
+Self-blended images (`deepfakeforensics.sbi`) cut their mask from the convex hull of dense landmarks, as the paper
+does; without them the mask is an ellipse fitted to MTCNN's five points. ``dff landmarks labels/NAME_faces.csv``
+(or `write_dense_landmarks`) fits dlib's 68 points (iBUG 300-W's layout: jaw 0-16, brows 17-26, nose 27-35, eyes
+36-47, mouth 48-67) on every crop of a manifest and writes them to ``labels/NAME_faces_landmarks68.npz``;
+`read_dense_landmarks` gives them back row by row, checking that the file belongs to that manifest.
+
+Why dlib: its ``dlib-bin`` wheel installs beside numpy 2 with no other dependency, its model ships inside the
+``face-recognition-models`` package (works offline once installed), it takes about 2-3 ms a face on one CPU core,
+and it is the predictor DeepfakeBench and the SBI paper use. mediapipe 0.10.21 (478 points, model inside the wheel)
+pins numpy<2 and pulls jax and a second OpenCV (opencv-contrib-python); mediapipe 1.x ships no model file;
+face-alignment's models are downloads.
+
+Where the face is: dlib's predictor starts from the box its own HOG detector draws (tighter than MTCNN's, roughly
+brows to chin). Each crop's box is predicted from its five MTCNN points (`face_box_from_points`): a square centred
+0.40 eye-to-mouth distances below the eyes' midpoint, 2.3 such distances wide, the mean relation measured between the
+five points and dlib's detector on real crops. On the sample videos it places the eye centres closer to MTCNN's eyes
+than dlib's own detector box does, and far closer than the MTCNN box itself (see ``benchmarks/landmarks.py``).
+Crops without five points use the centred square of side ``size / margin`` (the detection box, for a square one).
+
+Licence: the 68-point model was trained on the iBUG 300-W data set, whose licence excludes commercial use; so does
+using these landmarks (and anything trained with masks made from them) commercially. dlib itself is Boost-licensed.
+Install with ``pip install 'deepfakeforensics[landmarks]'`` (dlib-bin and face-recognition-models), or point
+``--model-file`` / ``DFF_DLIB_LANDMARKS`` at a local ``shape_predictor_68_face_landmarks.dat``.
+
+Example:
+    >>> run = write_dense_landmarks("labels/ffpp_faces.csv")  # doctest: +SKIP
+    >>> points = read_dense_landmarks(read_manifest("labels/ffpp_faces.csv"))  # (n, 68, 2), NaN where absent
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import logging
+import os
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+from tqdm.auto import tqdm
+
+from deepfakeforensics._io import atomic_path
+from deepfakeforensics.errors import DFFError, output_errors
+from deepfakeforensics.faces.crop import LANDMARK_COLUMNS, read_jpeg_strict
+from deepfakeforensics.manifest import PathEscapeError, read_manifest, resolve_inside
+
+try:
+    import dlib
+except ImportError:  # optional: pip install 'deepfakeforensics[landmarks]'
+    dlib = None
+
+log = logging.getLogger(__name__)
+
+N_DENSE = 68
+MODEL_ENV = "DFF_DLIB_LANDMARKS"
+MODEL_NAME = "shape_predictor_68_face_landmarks.dat"
+MODEL_PACKAGE = "face_recognition_models"  # found, never imported (its __init__ needs pkg_resources)
+SIDECAR_SUFFIX = "_landmarks68.npz"
+INSTALL_HINT = (
+    "install it with `pip install 'deepfakeforensics[landmarks]'` (dlib-bin and face-recognition-models), or pass "
+    f"--model-file / set {MODEL_ENV} to a local {MODEL_NAME} (its training data, iBUG 300-W, excludes commercial use)"
+)
+#: dlib's detector box relative to the five MTCNN points, in eye-to-mouth distances (measured on real crops).
+BOX_SIDE = 2.3
+BOX_CENTRE = 0.40
+#: New faces between two atomic saves of the sidecar, so that an interrupted run keeps its work.
+CHECKPOINT_EVERY = 2000
+PENDING, DONE, UNREADABLE = 0, 1, 2
+KEY_COLUMNS = ["video_id", "track", "frame", "path"]
+
+
+class LandmarkModelError(DFFError, RuntimeError):
+    """dlib or its 68-point model file is not available (the message says what is missing and how to install it)."""
+
+
+class StaleLandmarksError(DFFError, ValueError):
+    """A dense landmarks file that does not belong to the faces manifest it is read with (it names the file)."""
+
+
+def packaged_model_file() -> Path | None:
+    """The model file inside the installed ``face-recognition-models`` package, found without importing it."""
+    try:
+        spec = importlib.util.find_spec(MODEL_PACKAGE)
+    except (ImportError, ValueError):
+        return None
+    if spec is None or not spec.submodule_search_locations:
+        return None
+    path = Path(next(iter(spec.submodule_search_locations))) / "models" / MODEL_NAME
+    return path if path.is_file() else None
+
+
+def find_model_file(model_file: str | os.PathLike | None = None) -> Path:
+    """The predictor's file: `model_file`, else ``$DFF_DLIB_LANDMARKS``, else the packaged one.
+
+    Raises:
+        LandmarkModelError: the named file does not exist, or none is given and none is installed.
+    """
+    given = model_file or os.environ.get(MODEL_ENV) or None
+    if given is not None:
+        path = Path(given).expanduser()
+        if not path.is_file():
+            origin = "--model-file" if model_file else f"${MODEL_ENV}"
+            raise LandmarkModelError(f"{path}: no such 68-point landmark model (given by {origin}); {INSTALL_HINT}")
+        return path
+    path = packaged_model_file()
+    if path is None:
+        raise LandmarkModelError(f"{MODEL_NAME} not found (package {MODEL_PACKAGE} is not installed); {INSTALL_HINT}")
+    return path
+
+
+def face_box_from_points(points: np.ndarray) -> np.ndarray:
+    """The box dlib's detector would draw around a face, predicted from its five MTCNN points.
+
+    Args:
+        points: (5, 2) left eye, right eye, nose, left and right mouth corners.
+
+    Returns:
+        (x0, y0, x1, y1) float64: a square of side `BOX_SIDE` eye-to-mouth distances, centred `BOX_CENTRE` of that
+        distance from the eyes' midpoint towards the mouth's.
+    """
+    points = np.asarray(points, np.float64)
+    eyes, mouth = points[:2].mean(0), points[3:].mean(0)
+    half = BOX_SIDE * max(float(np.linalg.norm(mouth - eyes)), 1.0) / 2
+    centre = eyes + BOX_CENTRE * (mouth - eyes)
+    return np.concatenate([centre - half, centre + half])
+
+
+def face_box_in_crop(points: np.ndarray | None, size: int, margin: float = 1.3) -> np.ndarray:
+    """The face box of a crop: from its five points when they are all known, else the centred detection square."""
+    if points is not None and np.isfinite(points).all():
+        return face_box_from_points(points)
+    half = size / margin / 2
+    c = (size - 1) / 2
+    return np.array([c - half, c - half, c + half, c + half])
+
+
+class DenseLandmarker:
+    """dlib's 68-point shape predictor on RGB face crops.
+
+    Args:
+        model_file: ``shape_predictor_68_face_landmarks.dat``; default ``$DFF_DLIB_LANDMARKS``, else the file of the
+            installed ``face-recognition-models`` package. Trained on iBUG 300-W: no commercial use.
+
+    Raises:
+        LandmarkModelError: dlib is not installed, or the model file is missing or unreadable.
+    """
+
+    def __init__(self, model_file: str | os.PathLike | None = None) -> None:
+        if dlib is None:
+            raise LandmarkModelError(f"dense landmarks need dlib, which is not installed; {INSTALL_HINT}")
+        self.model_file = find_model_file(model_file)
+        try:
+            self._predictor = dlib.shape_predictor(str(self.model_file))
+        except RuntimeError as e:
+            raise LandmarkModelError(f"{self.model_file}: not a dlib shape predictor ({e}); {INSTALL_HINT}") from e
+
+    def __call__(self, crop_rgb: np.ndarray, box: Sequence[float]) -> np.ndarray:
+        """The 68 points (68, 2) float32 in crop pixels of the face inside `box` (x0, y0, x1, y1 in crop pixels)."""
+        image = np.ascontiguousarray(crop_rgb, dtype=np.uint8)
+        x0, y0, x1, y1 = (int(round(float(v))) for v in box)
+        shape = self._predictor(image, dlib.rectangle(x0, y0, x1, y1))
+        return np.array([(p.x, p.y) for p in shape.parts()], np.float32)
+
+    def batch(self, crops: Sequence[np.ndarray], boxes: Sequence[Sequence[float]]) -> np.ndarray:
+        """`__call__` on each crop: (n, 68, 2) float32."""
+        out = np.empty((len(crops), N_DENSE, 2), np.float32)
+        for i, (crop, box) in enumerate(zip(crops, boxes, strict=True)):
+            out[i] = self(crop, box)
+        return out
+
+
+def dense_landmarks_path(faces_csv: str | os.PathLike) -> Path:
+    """The sidecar of a faces manifest: ``labels/NAME_faces.csv`` -> ``labels/NAME_faces_landmarks68.npz``."""
+    faces_csv = Path(faces_csv)
+    return faces_csv.with_name(faces_csv.stem + SIDECAR_SUFFIX)
+
+
+def _keys(df: pd.DataFrame) -> dict[str, np.ndarray]:
+    """The identity of each row, stored with its points: video_id, track, frame and crop path."""
+    return {
+        "video_id": df["video_id"].astype(str).to_numpy(dtype=str),
+        "track": df["track"].to_numpy(np.int64),
+        "frame": df["frame"].to_numpy(np.int64),
+        "path": df["path"].astype(str).to_numpy(dtype=str),
+    }
+
+
+def _load_sidecar(path: Path) -> dict[str, np.ndarray]:
+    """The arrays of a sidecar file; a file that is not one raises `StaleLandmarksError` naming it."""
+    try:
+        with np.load(path, allow_pickle=False) as data:
+            arrays = {k: data[k] for k in data.files}
+    except (OSError, ValueError) as e:
+        raise StaleLandmarksError(
+            f"{path}: unreadable dense landmarks file ({e}); delete it and rerun dff landmarks"
+        ) from e
+    missing = [k for k in (*KEY_COLUMNS, "points", "status") if k not in arrays]
+    if missing:
+        raise StaleLandmarksError(f"{path}: not a dense landmarks file (no {missing}); rerun dff landmarks")
+    return arrays
+
+
+def _save_sidecar(path: Path, arrays: dict[str, np.ndarray]) -> None:
+    """Write the sidecar atomically (readers never see half a file)."""
+    with output_errors(path, "write the dense landmarks", "rerun dff landmarks: it resumes"), atomic_path(path) as tmp:
+        with open(tmp, "wb") as f:  # a file object: np.savez would append ".npz" to a name
+            np.savez(f, **arrays)
+
+
+def _match_rows(df: pd.DataFrame, arrays: dict[str, np.ndarray]) -> np.ndarray:
+    """For each row of `df`, the sidecar row with the same video_id, track, frame and path; -1 where none."""
+    stored = pd.DataFrame({k: arrays[k] for k in KEY_COLUMNS})
+    stored["_row"] = np.arange(len(stored))
+    stored = stored.drop_duplicates(KEY_COLUMNS[:3], keep=False)
+    wanted = pd.DataFrame(_keys(df))
+    merged = wanted.merge(stored, on=KEY_COLUMNS, how="left", sort=False)
+    return merged["_row"].fillna(-1).to_numpy(np.int64)
+
+
+@dataclass(frozen=True)
+class DenseLandmarksRun:
+    """What `write_dense_landmarks` did: the file, faces listed / done in all / fitted now / unreadable, time taken."""
+
+    path: Path
+    n_faces: int
+    n_done: int
+    n_new: int
+    n_unreadable: int
+    seconds: float
+
+    @property
+    def ms_per_face(self) -> float:
+        """Wall time per face fitted by this run (reading the crop included), in milliseconds."""
+        return 1000 * self.seconds / max(self.n_new, 1)
+
+
+def _fit_row(landmarker: DenseLandmarker, root: Path, row: pd.Series, margin: float) -> np.ndarray | None:
+    """The 68 points of one manifest row, or None (logged) when its crop is refused or unreadable."""
+    try:
+        image = read_jpeg_strict(resolve_inside(root, row["path"]))
+    except PathEscapeError as e:
+        log.warning("dense landmarks: refused %s", e)
+        return None
+    except (OSError, ValueError) as e:
+        log.warning("dense landmarks: unreadable crop %s (%s): points left NaN", row["path"], e)
+        return None
+    five = row[LANDMARK_COLUMNS].to_numpy(np.float64).reshape(5, 2) if LANDMARK_COLUMNS[0] in row.index else None
+    return landmarker(image, face_box_in_crop(five, image.shape[0], margin))
+
+
+def _start_arrays(df: pd.DataFrame, path: Path) -> dict[str, np.ndarray]:
+    """The sidecar's arrays for `df`: rows already fitted by an earlier run (same key and path) kept, others pending."""
+    arrays = {**_keys(df), "points": np.full((len(df), N_DENSE, 2), np.nan, np.float32)}
+    arrays["status"] = np.zeros(len(df), np.int8)
+    if path.is_file():
+        old = _load_sidecar(path)
+        rows = _match_rows(df, old)
+        kept = rows >= 0
+        arrays["points"][kept] = old["points"][rows[kept]]
+        arrays["status"][kept] = old["status"][rows[kept]]
+        if (~kept).any() and kept.any():
+            log.info("%s: %d rows kept, %d new or changed", path, int(kept.sum()), int((~kept).sum()))
+    return arrays
+
+
+def write_dense_landmarks(
+    faces_csv: str | os.PathLike,
+    landmarker: DenseLandmarker | None = None,
+    model_file: str | os.PathLike | None = None,
+    limit: int | None = None,
+    progress: bool = False,
+) -> DenseLandmarksRun:
+    """Fit 68 landmarks on every crop of a faces manifest and store them in its sidecar (resumable, atomic).
+
+    Rows fitted by an earlier run (same video_id, track, frame and path) are kept; a crop refused by
+    `resolve_inside` or unreadable keeps NaN points (logged) and is not retried.
+
+    Args:
+        faces_csv: the faces manifest (``labels/NAME_faces.csv``).
+        landmarker: a loaded predictor (default: ``DenseLandmarker(model_file)``).
+        model_file: the model file, when no `landmarker` is given.
+        limit: fit at most this many new faces (the rest stay pending for the next run).
+        progress: show a progress bar.
+    """
+    df = read_manifest(faces_csv, kind="faces")
+    path = dense_landmarks_path(faces_csv)
+    landmarker = landmarker or DenseLandmarker(model_file)
+    arrays = _start_arrays(df, path)
+    arrays["model"] = np.array(landmarker.model_file.name)
+    todo = np.flatnonzero(arrays["status"] == PENDING)[: None if limit is None else max(int(limit), 0)]
+    root, margin = Path(df.attrs["root"]), float(df.attrs.get("extraction", {}).get("margin", 1.3))
+    start = time.perf_counter()
+    for n, i in enumerate(tqdm(todo, desc="dense landmarks", unit="face", disable=not progress), 1):
+        points = _fit_row(landmarker, root, df.iloc[i], margin)
+        arrays["status"][i] = UNREADABLE if points is None else DONE
+        if points is not None:
+            arrays["points"][i] = points
+        if n % CHECKPOINT_EVERY == 0:
+            _save_sidecar(path, arrays)
+    seconds = time.perf_counter() - start
+    _save_sidecar(path, arrays)
+    status = arrays["status"]
+    return DenseLandmarksRun(
+        path, len(df), int((status == DONE).sum()), len(todo), int((status == UNREADABLE).sum()), seconds
+    )
+
+
+def read_dense_landmarks(
+    faces: pd.DataFrame | str | os.PathLike, source: str | os.PathLike | None = None
+) -> np.ndarray | None:
+    """The 68 points of each row of a faces manifest (any subset, any order), or None when it has no sidecar.
+
+    Args:
+        faces: the manifest (a DataFrame from `read_manifest`, which records its file in ``attrs["source"]``), or
+            its path.
+        source: the manifest's file, when ``faces`` is a DataFrame whose ``attrs`` lost it.
+
+    Returns:
+        (n, 68, 2) float32 in crop pixels, rows in `faces`' order; NaN where not fitted (yet) or unreadable.
+
+    Raises:
+        StaleLandmarksError: the sidecar lacks a row of `faces` (same video_id, track, frame and path): it was
+            written for another extraction. The message names the file.
+    """
+    if not isinstance(faces, pd.DataFrame):
+        source, faces = faces, read_manifest(faces, kind="faces")
+    source = source or faces.attrs.get("source")
+    if source is None or not dense_landmarks_path(source).is_file():
+        return None
+    path = dense_landmarks_path(source)
+    arrays = _load_sidecar(path)
+    rows = _match_rows(faces, arrays)
+    if (rows < 0).any():
+        first = faces.iloc[int(np.flatnonzero(rows < 0)[0])]
+        raise StaleLandmarksError(
+            f"{path}: written for another extraction: {int((rows < 0).sum())} of {len(faces)} rows of {source} are "
+            f"not in it (e.g. {first['video_id']} track {first['track']} frame {first['frame']} at {first['path']}); "
+            "rerun `dff landmarks` on the manifest"
+        )
+    points = arrays["points"][rows].astype(np.float32)
+    points[arrays["status"][rows] != DONE] = np.nan
+    return points
