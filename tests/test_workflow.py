@@ -14,7 +14,13 @@ from deepfakeforensics import _io
 from deepfakeforensics.demo.workflow import DEFAULT_PLANS, DemoRunConfig, demo_paths, select_plans, subsample_frames
 from deepfakeforensics.evaluation import aggregate, compute_metrics
 from deepfakeforensics.evaluation.metrics import metrics_by_aggregation
-from deepfakeforensics.evaluation.plots import plot_face_samples, plot_faces_per_video, plot_predictions
+from deepfakeforensics.evaluation.plots import (
+    plot_face_samples,
+    plot_faces_per_video,
+    plot_predictions,
+    plot_pseudo_fakes,
+)
+from deepfakeforensics.faces.crop import LANDMARK_COLUMNS
 
 
 def _frames(n_videos: int = 4, frames: int = 10) -> pd.DataFrame:
@@ -73,6 +79,33 @@ def test_data_plots_are_written(tmp_path) -> None:
     _assert_png(plot_faces_per_video(faces, tmp_path / "per_video.png"))
     preds = pd.DataFrame({"path": ["a.mp4", "b.mp4", "c.mp4"], "score": [0.2, None, 0.9], "label": [0, None, 1]})
     _assert_png(plot_predictions(preds, tmp_path / "preds.png"))
+
+
+def test_pseudo_fake_grid_needs_real_crops_with_landmarks(tmp_path) -> None:
+    from synth_videos import face_photo
+
+    (tmp_path / "crops").mkdir()
+    points = np.array([[95, 110], [161, 110], [128, 145], [100, 180], [156, 180]], np.float32)
+    rows = []
+    for v in range(4):
+        rel = f"crops/v{v}.jpg"
+        cv2.imwrite(str(tmp_path / rel), cv2.cvtColor(cv2.resize(face_photo(128), (256, 256)), cv2.COLOR_RGB2BGR))
+        row = {"video_id": f"v{v}", "track": 0, "frame": 0, "path": rel, "label": v % 2}
+        rows.append(row | dict(zip(LANDMARK_COLUMNS, points.reshape(-1).tolist(), strict=True)))
+    faces = pd.DataFrame(rows)
+    faces.attrs["root"] = str(tmp_path)
+    _assert_png(plot_pseudo_fakes(faces, tmp_path / "sbi.png", n=3))
+    dense = np.zeros((len(faces), 68, 2), np.float32) + 128  # explicit points of another shape are used as given
+    dense[1::2] = np.nan  # only the fakes lack them: the reals are still drawn
+    _assert_png(
+        plot_pseudo_fakes(
+            faces, tmp_path / "sbi_dense.png", n=2, points=dense + np.random.default_rng(0).normal(0, 30, dense.shape)
+        )
+    )
+    with pytest.raises(ValueError, match="no landmark columns"):
+        plot_pseudo_fakes(faces.drop(columns=LANDMARK_COLUMNS), tmp_path / "x.png")
+    with pytest.raises(ValueError, match="no real crop with landmarks"):
+        plot_pseudo_fakes(faces.assign(label=1), tmp_path / "x.png")
 
 
 def test_quick_config_is_smaller_and_paths_follow_the_project_layout(tmp_path) -> None:

@@ -18,7 +18,8 @@ from sklearn.metrics import roc_curve
 
 from deepfakeforensics._io import atomic_path
 from deepfakeforensics.evaluation.baselines import matching_baselines
-from deepfakeforensics.faces.crop import read_rgb
+from deepfakeforensics.faces.crop import LANDMARK_COLUMNS, read_rgb
+from deepfakeforensics.sbi import self_blend
 
 DPI = 150
 
@@ -316,6 +317,53 @@ def plot_face_samples(faces: pd.DataFrame, path: str | os.PathLike, per_class: i
             ha="right",
             fontsize=10,
         )
+    return _save(fig, path)
+
+
+def plot_pseudo_fakes(
+    faces: pd.DataFrame,
+    path: str | os.PathLike,
+    n: int = 6,
+    seed: int = 0,
+    points: np.ndarray | None = None,
+) -> Path:
+    """Self-blended pseudo-fakes (`deepfakeforensics.sbi`) of `n` real crops from different videos, as training sees
+    them: the real crop with its landmarks, the blend mask, the pseudo-fake, and the blending boundary target.
+
+    Args:
+        faces: a faces manifest with landmark columns (``attrs["root"]`` locates the crops).
+        path: the PNG to write.
+        n: crops (columns).
+        seed: which videos are drawn and the blends' draws (``(seed, 0, column)``).
+        points: landmarks per manifest row, (len(faces), K, 2) in crop pixels (e.g. dense 68-point ones); default:
+            the manifest's five MTCNN points.
+
+    Raises:
+        ValueError: no real crop has landmarks.
+    """
+    root = Path(faces.attrs.get("root", "."))
+    if points is None:
+        if not set(LANDMARK_COLUMNS) <= set(faces.columns):
+            raise ValueError("the faces manifest has no landmark columns (extracted before landmarks were recorded)")
+        points = faces[LANDMARK_COLUMNS].to_numpy(np.float32).reshape(len(faces), -1, 2)
+    usable = faces.assign(_row=np.arange(len(faces)))[(faces["label"] == 0) & ~np.isnan(points).any(axis=(1, 2))]
+    if usable.empty:
+        raise ValueError("no real crop with landmarks: nothing to self-blend")
+    firsts = usable.groupby("video_id", sort=True).head(1)
+    chosen = firsts.sample(min(n, len(firsts)), random_state=seed)
+    titles = ("real + landmarks", "blend mask r*M", "pseudo-fake", "boundary 4M(1-M)")
+    fig = Figure(figsize=(1.9 * len(chosen), 7.8))
+    axes = fig.subplots(4, len(chosen), squeeze=False)
+    for c, (_, row) in enumerate(chosen.iterrows()):
+        crop, pts = read_rgb(root / str(row["path"])), points[int(row["_row"])]
+        fake, mask, boundary = self_blend(crop, pts, seed=(seed, 0, c))
+        for r, (image, cmap) in enumerate(((crop, None), (mask, "gray"), (fake, None), (boundary, "magma"))):
+            axes[r, c].imshow(image, cmap=cmap, vmin=0 if cmap else None, vmax=1 if cmap else None)
+            axes[r, c].axis("off")
+        axes[0, c].scatter(pts[:, 0], pts[:, 1], s=4, c="lime")
+        axes[0, c].set_title(str(row["video_id"]), fontsize=7)
+    for r, title in enumerate(titles):
+        axes[r, 0].text(-0.08, 0.5, title, transform=axes[r, 0].transAxes, rotation=90, va="center", ha="right")
     return _save(fig, path)
 
 
