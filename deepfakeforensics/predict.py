@@ -27,10 +27,12 @@ import pandas as pd
 import torch
 from tqdm.auto import tqdm
 
-from deepfakeforensics._io import write_csv_atomic
+from deepfakeforensics._io import load_table, write_csv_atomic
 from deepfakeforensics._memory import release_free_memory
 from deepfakeforensics.evaluation.aggregate import AGGREGATIONS, Aggregation, aggregate
-from deepfakeforensics.faces import ExtractionConfig, FaceFinder, crop_face, iter_face_crops, read_rgb
+from deepfakeforensics.faces import ExtractionConfig, FaceFinder, crops_aligned, iter_face_crops, read_rgb
+from deepfakeforensics.faces.stream import cut_face
+from deepfakeforensics.training.config import read_run_config
 from deepfakeforensics.training.distributed import resolve_device
 from deepfakeforensics.transforms import to_tensor
 from deepfakeforensics.video import VIDEO_EXTENSIONS
@@ -214,11 +216,40 @@ def detect_image_faces(
 ) -> list[tuple[tuple[float, float, float, float], np.ndarray]]:
     """Every face of one RGB image as ``(box, crop)``, in detection order (its index is the face's track number).
 
-    The boxes are x0, y0, x1, y1 in image pixels; the crops are cut as in extraction (`crop_face`, margin and size
-    of `config`). `dff predict` and the server (`deepfakeforensics.serve`) both find image faces here.
+    The boxes are x0, y0, x1, y1 in image pixels; the crops are cut as in extraction (`cut_face`: margin and size
+    of `config`, aligned on the landmarks with `config.align`). `dff predict` and the server
+    (`deepfakeforensics.serve`) both find image faces here.
     """
     [dets] = finder.detect([rgb])
-    return [(tuple(float(v) for v in box), crop_face(rgb, box, config.margin, config.crop_size)) for box in dets.boxes]
+    faces = zip(dets.boxes, dets.landmarks(), strict=True)
+    return [(tuple(float(v) for v in box), cut_face(rgb, box, points, config)[0]) for box, points in faces]
+
+
+def training_crops_aligned(weights: str | os.PathLike) -> bool | None:
+    """Whether the run a checkpoint comes from trained on aligned crops; None when that cannot be told.
+
+    Read from the run's ``config.json`` (its faces manifest) and that manifest's sidecar (`crops_aligned`); a
+    checkpoint outside its run folder, or a run whose manifest has moved, gives None.
+    """
+    try:
+        _, data = read_run_config(Path(weights).parent)
+    except (FileNotFoundError, ValueError):
+        return None
+    if not data.faces or not Path(data.faces).is_file():
+        return None
+    return crops_aligned(load_table(data.faces))
+
+
+def follow_training_alignment(extraction: ExtractionConfig, weights: str | os.PathLike) -> ExtractionConfig:
+    """`extraction` with the crop alignment the checkpoint's run trained on (a model sees faces as it learnt them).
+
+    A change is logged; when the run's alignment cannot be told, `extraction` is returned as it is.
+    """
+    aligned = training_crops_aligned(weights)
+    if aligned is None or aligned == extraction.align:
+        return extraction
+    log.warning("%s was trained on %s crops: predicting on those too", weights, "aligned" if aligned else "plain")
+    return replace(extraction, align=aligned)
 
 
 def _score_image(

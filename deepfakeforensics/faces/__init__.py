@@ -7,7 +7,9 @@ Example:
 """
 
 from deepfakeforensics.faces.crop import (
+    ALIGN_TEMPLATE,
     LANDMARK_COLUMNS,
+    aligned_crop,
     crop_face,
     encode_jpeg,
     landmarks_in_crop,
@@ -24,6 +26,7 @@ from deepfakeforensics.faces.dense import (
 )
 from deepfakeforensics.faces.extract import (
     MANIFEST_COLUMNS,
+    crops_aligned,
     extract_faces,
     faces_csv_for,
     failures_csv_for,
@@ -35,6 +38,7 @@ from deepfakeforensics.faces.stream import ExtractionConfig, FaceCrop, iter_face
 from deepfakeforensics.faces.tracking import IoUTracker, box_iou, greedy_match
 
 __all__ = [
+    "ALIGN_TEMPLATE",
     "LANDMARK_COLUMNS",
     "MANIFEST_COLUMNS",
     "DenseLandmarker",
@@ -45,9 +49,11 @@ __all__ = [
     "IoUTracker",
     "LandmarkModelError",
     "StaleLandmarksError",
+    "aligned_crop",
     "box_iou",
     "crop_face",
     "dense_landmarks_path",
+    "crops_aligned",
     "encode_jpeg",
     "extract_faces",
     "faces_csv_for",

@@ -1,4 +1,4 @@
-"""Square face crops around detected boxes, JPEG writing with exactly one RGB -> BGR conversion, and reading back.
+"""Square face crops around detected boxes (plain, or aligned on five landmarks), JPEG writing with exactly one RGB -> BGR conversion, and reading back.
 
 Two readers: `read_rgb` reads any image a user hands in (OpenCV: every format, EXIF orientation applied);
 `read_jpeg_strict` reads the crops this toolkit wrote, and refuses a JPEG that libjpeg can only decode by guessing
@@ -21,6 +21,20 @@ JPEG_EOI = b"\xff\xd9"  # end-of-image marker: the last two of a complete one
 # MTCNN's five landmarks in a faces manifest, in crop pixels: left eye, right eye, nose, left and right mouth corners
 # (image left first). Manifests written before these columns existed load without them.
 LANDMARK_COLUMNS = [f"lm{i}_{axis}" for i in range(5) for axis in ("x", "y")]
+# The canonical five points (image-left eye, image-right eye, nose tip, image-left and image-right mouth corners) of
+# an aligned face, relative to a unit face box: (0, 0) is the box's centre, the box spans -0.5 .. 0.5 on both axes.
+# Source: the ArcFace / InsightFace 112 x 112 template (`arcface_dst` in insightface's utils/face_align.py:
+# (38.2946, 51.6963), (73.5318, 51.5014), (56.0252, 71.7366), (41.5493, 92.3655), (70.7299, 92.2041)), divided by
+# 112 and centred. DeepfakeBench aligns onto the same template with the 112 x 112 canvas as the face box, a margin of
+# 1.3 and 256 x 256 output (preprocessing/preprocess.py, img_align_crop): our defaults give the same geometry.
+ALIGN_TEMPLATE = (
+    np.array(
+        [[38.2946, 51.6963], [73.5318, 51.5014], [56.0252, 71.7366], [41.5493, 92.3655], [70.7299, 92.2041]],
+        np.float64,
+    )
+    / 112.0
+    - 0.5
+)
 
 
 def square_region(box: Sequence[float], margin: float) -> tuple[int, int, int]:
@@ -65,6 +79,87 @@ def crop_face(frame: np.ndarray, box: Sequence[float], margin: float = 1.3, size
         patch = cv2.copyMakeBorder(patch, top, bottom, left, right, cv2.BORDER_CONSTANT, value=(0, 0, 0))
     interpolation = cv2.INTER_AREA if side > size else cv2.INTER_LINEAR
     return cv2.resize(patch, (size, size), interpolation=interpolation)
+
+
+def template_in_crop(margin: float = 1.3, size: int = 256) -> np.ndarray:
+    """`ALIGN_TEMPLATE` in the pixels of an aligned crop of this `margin` and `size` (pixel centres at integers).
+
+    The unit face box becomes ``size / margin`` pixels wide, centred in the crop, as `crop_face` centres and scales a
+    detection box: the aligned crop shows the same number of face boxes of surroundings as a plain one.
+    """
+    return (ALIGN_TEMPLATE * (size / margin) + (size / 2 - 0.5)).astype(np.float32)
+
+
+def similarity_transform(src: np.ndarray, dst: np.ndarray) -> np.ndarray | None:
+    """The least-squares similarity (rotation, uniform scale, translation) taking points `src` onto `dst`, as 2 x 3.
+
+    Umeyama's closed form (IEEE TPAMI 13(4), 1991), reflections excluded: deterministic, unlike a RANSAC fit, and
+    exact for five points. None when `src` has no spread (all points equal).
+    """
+    src, dst = np.asarray(src, np.float64).reshape(-1, 2), np.asarray(dst, np.float64).reshape(-1, 2)
+    mu_src, mu_dst = src.mean(0), dst.mean(0)
+    src0, dst0 = src - mu_src, dst - mu_dst
+    variance = (src0**2).sum() / len(src)
+    if not variance > 1e-12:
+        return None
+    u, singular, vt = np.linalg.svd(dst0.T @ src0 / len(src))
+    signs = np.array([1.0, -1.0 if np.linalg.det(u) * np.linalg.det(vt) < 0 else 1.0])
+    rotation = (u * signs) @ vt
+    scale = float((singular * signs).sum() / variance)
+    return np.hstack([scale * rotation, (mu_dst - scale * rotation @ mu_src)[:, None]])
+
+
+def _warp(frame: np.ndarray, matrix: np.ndarray, size: int) -> np.ndarray:
+    """`frame` warped by the 2 x 3 similarity `matrix` into a `size` x `size` image, black outside the frame.
+
+    A shrinking warp first low-passes the frame region it reads with a Gaussian of the variance of `crop_face`'s
+    area averaging (a box 1/scale pixels wide, less the one pixel bilinear sampling spans): bilinear sampling alone
+    aliases fine texture, and this keeps an upright aligned crop's pixels those of the plain crop. Black borders, as
+    `crop_face` pads and as DeepfakeBench's warp does: replicated edge pixels would draw stripes a detector could
+    learn.
+    """
+    scale = float(np.sqrt(abs(np.linalg.det(matrix[:, :2]))))
+    if scale < 1:
+        sigma = float(np.sqrt((scale**-2 - 1) / 12))
+        h, w = frame.shape[:2]
+        corners = np.array([[0, 0], [size - 1, 0], [0, size - 1], [size - 1, size - 1]], np.float64)
+        inverse = cv2.invertAffineTransform(matrix)
+        seen = corners @ inverse[:, :2].T + inverse[:, 2]
+        reach = int(np.ceil(3 * sigma)) + 2  # the blur near the region's edge sees real neighbours
+        x0, y0 = np.maximum(np.floor(seen.min(0)).astype(int) - reach, 0)
+        x1, y1 = np.minimum(np.ceil(seen.max(0)).astype(int) + reach + 1, (w, h))
+        if x1 > x0 and y1 > y0:
+            frame = cv2.GaussianBlur(frame[y0:y1, x0:x1], (0, 0), sigma)
+            matrix = np.column_stack([matrix[:, :2], matrix[:, :2] @ (x0, y0) + matrix[:, 2]])  # region pixels in
+    return cv2.warpAffine(frame, matrix, (size, size), flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_CONSTANT)
+
+
+def aligned_crop(
+    frame: np.ndarray, points: np.ndarray, box: Sequence[float], margin: float = 1.3, size: int = 256
+) -> tuple[np.ndarray, np.ndarray, bool]:
+    """A `size` x `size` crop in which the face's five landmarks lie on the canonical template (`template_in_crop`).
+
+    The frame is mapped by the least-squares similarity from its five `points` onto the template, placed as a face
+    box is placed by `crop_face` (centred, ``size / margin`` pixels): the eyes are level and the face has the
+    canonical size, with the same margin of surroundings. Faces without landmarks (any point NaN) get the plain crop.
+
+    Args:
+        frame: the RGB (or any channels) frame.
+        points: (5, 2) landmarks in frame pixels (MTCNN's order: image-left eye, right eye, nose, mouth corners).
+        box: the face box, used only for the plain-crop fallback.
+        margin: crop side in face boxes, as for `crop_face`.
+        size: the crop's side in pixels.
+
+    Returns:
+        (crop, the five points in the crop's pixels as float32 (5, 2), whether the crop is aligned).
+    """
+    points = np.asarray(points, np.float64)
+    usable = points.shape == (5, 2) and bool(np.isfinite(points).all())
+    matrix = similarity_transform(points, template_in_crop(margin, size)) if usable else None
+    if matrix is None:
+        return crop_face(frame, box, margin, size), landmarks_in_crop(points, box, margin, size), False
+    moved = points @ matrix[:, :2].T + matrix[:, 2]
+    return _warp(frame, matrix, size), moved.astype(np.float32), True
 
 
 def encode_jpeg(rgb: np.ndarray, quality: int = 95) -> bytes:

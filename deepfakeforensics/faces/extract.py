@@ -185,12 +185,14 @@ def plan_videos(
     return jobs
 
 
-def _manifest_row(job: VideoJob, crop: FaceCrop, name: str) -> dict:
+def _manifest_row(job: VideoJob, crop: FaceCrop, name: str, align: bool) -> dict:
     x0, y0, x1, y1 = crop.box
     row = {"video_id": job.meta["video_id"], "track": crop.track, "frame": crop.frame, "path": f"{job.rel_dir}/{name}"}
     row.update({"x0": x0, "y0": y0, "x1": x1, "y1": y1, "prob": crop.prob, "detected": crop.detected})
     points = np.full((5, 2), np.nan) if crop.landmarks is None else crop.landmarks
     row.update(zip(LANDMARK_COLUMNS, (round(float(v), 2) for v in points.reshape(-1)), strict=True))
+    if align:  # only in aligned extractions: 0 for a face that had no landmarks and got the plain crop
+        row["aligned"] = int(crop.aligned)
     row.update({k: v for k, v in job.meta.items() if k != "video_id"})
     return row
 
@@ -203,7 +205,7 @@ def _write_crops(job: VideoJob, tmp: Path, config: ExtractionConfig, finder: Fac
         with output_errors(tmp / name, "write a face crop", RESUME_HINT):
             write_jpeg(tmp / name, crop.image, config.jpeg_quality)
         claim.heartbeat()
-        rows.append(_manifest_row(job, crop, name))
+        rows.append(_manifest_row(job, crop, name, config.align))
     if not rows:
         raise VideoError(job.video_path, "no face found")
     return rows
@@ -303,7 +305,22 @@ def _merge_lock(parts_dir: Path) -> Iterator[None]:
 def _merged_table(paths: list[Path], columns: list[str], order: list[str]) -> pd.DataFrame:
     frames = _read_parts(paths)
     table = pd.concat(frames, ignore_index=True) if frames else pd.DataFrame(columns=columns)
+    if "aligned" in table.columns:  # parts of a plain extraction resumed with --align: their crops are plain
+        table["aligned"] = table["aligned"].fillna(0).astype(int)
     return table.sort_values([c for c in order if c in table.columns], kind="stable").reset_index(drop=True)
+
+
+def crops_aligned(faces: pd.DataFrame) -> bool:
+    """Whether a faces manifest's crops were cut aligned (`ExtractionConfig.align`).
+
+    Read from the extraction settings its sidecar records (``attrs["extraction"]``), or, when those are absent (a
+    ``--merge-only`` merge records none), from its ``aligned`` column, which only aligned extractions write (1 per
+    aligned crop, 0 for a face without landmarks, which got the plain crop).
+    """
+    recorded = (faces.attrs.get("extraction") or {}).get("align")
+    if recorded is not None:
+        return bool(recorded)
+    return "aligned" in faces.columns and bool((faces["aligned"] == 1).any())
 
 
 def merge_parts(

@@ -11,7 +11,7 @@ from typing import Any, Literal
 import numpy as np
 
 from deepfakeforensics._memory import release_free_memory
-from deepfakeforensics.faces.crop import crop_face, landmarks_in_crop
+from deepfakeforensics.faces.crop import aligned_crop, crop_face, landmarks_in_crop
 from deepfakeforensics.faces.finder import Detections, FaceFinder
 from deepfakeforensics.faces.tracking import IoUTracker, Track, box_iou, interpolate_box
 from deepfakeforensics.video import SamplingConfig, VideoError, iter_frames, plan_frames, probe_video
@@ -41,6 +41,13 @@ class ExtractionConfig:
     )
     margin: float = field(default=1.3, metadata={"help": "crop side = margin * max(box width, box height)"})
     crop_size: int = field(default=256, metadata={"help": "crops are crop_size x crop_size pixels"})
+    align: bool = field(
+        default=False,
+        metadata={
+            "help": "aligned crops: rotate and scale each face so its five landmarks lie on the ArcFace template "
+            "(eyes level; same margin and size; as DeepfakeBench); a face without landmarks gets the plain crop"
+        },
+    )
     min_face_size: int = field(
         default=40, metadata={"help": "smallest face kept: longer box side in full-resolution pixels"}
     )
@@ -130,6 +137,7 @@ class FaceCrop:
     image: np.ndarray  # RGB uint8 crop, crop_size x crop_size x 3
     detected: bool  # True: the box comes from a detection on this frame; False: interpolated
     landmarks: np.ndarray | None = None  # (5, 2) float32 MTCNN's five points in crop pixels (interpolated like box)
+    aligned: bool = False  # the crop is aligned on the landmarks (`ExtractionConfig.align`), not a plain box crop
 
 
 def resolve_detect_every(indices: Sequence[int], config: ExtractionConfig) -> int:
@@ -175,9 +183,8 @@ class _Assembler:
         detected: bool,
         points: np.ndarray,
     ) -> Iterator[FaceCrop]:
-        image = crop_face(rgb, box, self.config.margin, self.config.crop_size)
-        crop_points = landmarks_in_crop(points, box, self.config.margin, self.config.crop_size)
-        crop = FaceCrop(-1, frame, tuple(float(v) for v in box), float(prob), image, detected, crop_points)
+        image, crop_points, aligned = cut_face(rgb, box, points, self.config)
+        crop = FaceCrop(-1, frame, tuple(float(v) for v in box), float(prob), image, detected, crop_points, aligned)
         if track.id in self.public:
             yield _with_track(crop, self.public[track.id])
             return
@@ -235,6 +242,17 @@ class _Assembler:
         self.recent = [(f, img) for f, img in self.recent if f > oldest]
         if oldest < frame:
             self.recent.append((frame, rgb))
+
+
+def cut_face(
+    rgb: np.ndarray, box: np.ndarray, points: np.ndarray, config: ExtractionConfig
+) -> tuple[np.ndarray, np.ndarray, bool]:
+    """A face's crop as `config` asks (aligned on its landmarks, or plain), its five points in the crop's pixels, and
+    whether it is aligned (a face without landmarks gets the plain crop even with `config.align`)."""
+    if config.align:
+        return aligned_crop(rgb, points, box, config.margin, config.crop_size)
+    image = crop_face(rgb, box, config.margin, config.crop_size)
+    return image, landmarks_in_crop(points, box, config.margin, config.crop_size), False
 
 
 def _with_track(crop: FaceCrop, track: int) -> FaceCrop:
