@@ -1,4 +1,5 @@
-"""Dense 68-point landmarks (dlib) on real face crops: where they fall, the sidecar beside the manifest, ``dff landmarks``."""
+"""Dense 68-point landmarks (dlib) on real face crops: where they fall, the sidecar beside the manifest, and the
+``dff landmarks`` command."""
 
 from __future__ import annotations
 
