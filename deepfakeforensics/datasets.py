@@ -34,6 +34,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal, NamedTuple
 
+import cv2
 import numpy as np
 import pandas as pd
 import torch
@@ -45,7 +46,7 @@ from deepfakeforensics.faces.crop import LANDMARK_COLUMNS, jpeg_header_problem, 
 from deepfakeforensics.manifest import PathEscapeError, read_manifest, resolve_inside, validate_manifest
 from deepfakeforensics.models._base import Detector, ModelCfg
 from deepfakeforensics.sbi import self_blend_frames
-from deepfakeforensics.transforms import AugmentConfig, augment_frames, to_tensor
+from deepfakeforensics.transforms import AugmentConfig, _pipeline, _same_size, _seed_pipeline, augment_frames, to_tensor
 from deepfakeforensics.windows import WindowConfig, make_windows
 
 log = logging.getLogger(__name__)
@@ -62,6 +63,27 @@ FrameMap = Callable[[list[np.ndarray], int], list[np.ndarray]]
 PSEUDO_FAKES = ("sbi",)
 #: `method` of a self-blended pseudo-fake item in `meta`
 SBI_METHOD = "sbi"
+#: The targets an item carries beside its ids with ``boundary > 0``
+BOUNDARY_KEYS = ("boundary", "has_boundary")
+#: Side of the blending-boundary grid `build_dataset` gives training items when asked (``boundary=True``)
+BOUNDARY_GRID = 16
+
+
+def augment_frames_and_maps(
+    frames: Sequence[np.ndarray], maps: Sequence[np.ndarray], cfg: AugmentConfig, seed: Sequence[int]
+) -> tuple[list[np.ndarray], list[np.ndarray]]:
+    """`augment_frames` that also carries per-frame float maps (H, W) through its geometric steps (flip, rescale).
+
+    The frames come out exactly as `augment_frames` gives them for the same `seed`; pixel-only steps (colour, blur,
+    noise, compression) leave the maps alone, so a blending boundary stays aligned with its pseudo-fake.
+    """
+    stack = _same_size(frames)
+    h, w = stack.shape[1:3]
+    pipeline = _pipeline(cfg, h, w)
+    _seed_pipeline(pipeline, seed)
+    sized = np.stack([m if m.shape == (h, w) else cv2.resize(m, (w, h), interpolation=cv2.INTER_LINEAR) for m in maps])
+    out = pipeline(images=stack, masks=sized.astype(np.float32))
+    return [np.ascontiguousarray(f) for f in out["images"]], [np.ascontiguousarray(m) for m in out["masks"]]
 
 
 class CropReadError(DFFError, OSError):
@@ -236,12 +258,16 @@ class _FaceDataset(Dataset):
         verify: bool = False,
         pseudo_fakes: str | None = None,
         vary_pseudo_fakes: bool | None = None,
+        boundary: int = 0,
     ) -> None:
         if missing not in ("error", "skip"):
             raise ValueError(f"missing must be 'error' or 'skip', not {missing!r}")
         if pseudo_fakes not in (None, "none", *PSEUDO_FAKES):
             raise ValueError(f"pseudo_fakes must be None or one of {PSEUDO_FAKES}, not {pseudo_fakes!r}")
+        if int(boundary) < 0:
+            raise ValueError(f"boundary must be the side of the boundary grid (> 0) or 0 (off), not {boundary!r}")
         self.pseudo_fakes = None if pseudo_fakes == "none" else pseudo_fakes
+        self.boundary = int(boundary)
         self.vary_pseudo_fakes = train if vary_pseudo_fakes is None else vary_pseudo_fakes
         df = self._arrange(_select_split(_load_faces(faces), split))
         self.root = Path(df.attrs["root"])
@@ -317,6 +343,20 @@ class _FaceDataset(Dataset):
     def __len__(self) -> int:
         return len(self._y)
 
+    @property
+    def blended_from(self) -> np.ndarray:
+        """(len,) int64: for a pseudo-fake, the index of the real item it is blended from; -1 for manifest items."""
+        out = np.full(len(self), -1, dtype=np.int64)
+        out[self._n_base :] = self._blend_of
+        return out
+
+    @property
+    def pseudo_fake_index(self) -> np.ndarray:
+        """(len,) int64: the index of each item's pseudo-fake; -1 where it has none (fakes, pseudo-fakes, no points)."""
+        out = np.full(len(self), -1, dtype=np.int64)
+        out[self._blend_of] = np.arange(self._n_base, len(self), dtype=np.int64)
+        return out
+
     def _item_ids(self, index: int) -> dict[str, Any]:
         return {**{c: values[index] for c, values in self._ids.items()}, "index": index}
 
@@ -326,21 +366,46 @@ class _FaceDataset(Dataset):
         return tuple(self.model_cfg.input_size)
 
     def _load(self, index: int, draw: int) -> tuple[torch.Tensor, torch.Tensor, dict[str, Any]]:
-        """Item `index` as ``(x, y, ids)``, augmented with draw ``(seed, epoch, draw)``; raises `CropReadError`."""
+        """Item `index` as ``(x, y, ids)``, augmented with draw ``(seed, epoch, draw)``; raises `CropReadError`.
+
+        With `boundary`, `ids` also holds the item's ``"boundary"`` and ``"has_boundary"`` targets.
+        """
         base = index if index < self._n_base else int(self._blend_of[index - self._n_base])
         rows = list(self._item_rows(base))
         frames = [read_crop(self._paths[r]) for r in rows]
+        maps = None  # a pseudo-fake's blending boundary per frame, at crop size
         if base != index:  # a pseudo-fake: one self-blending draw for all frames of the item
             epoch = self.epoch if self.vary_pseudo_fakes else 0
             blended = self_blend_frames(frames, self._points[rows], (self.seed, epoch, index, 2))
             frames = [fake for fake, _, _ in blended]
+            maps = [edge for _, _, edge in blended] if self.boundary else None
         if self.augment is not None:
-            frames = augment_frames(frames, self.augment, (self.seed, self.epoch, draw))
+            seed = (self.seed, self.epoch, draw)
+            if maps is None:
+                frames = augment_frames(frames, self.augment, seed)
+            else:
+                frames, maps = augment_frames_and_maps(frames, maps, self.augment, seed)
         if self._frame_map is not None:
             frames = self._frame_map(frames, index)
         x = to_tensor(frames, self.model_cfg)
         x = x if len(self.item_shape) == 4 else x[0]
-        return x, torch.tensor(self._y[index]), self._item_ids(index)
+        ids = self._item_ids(index)
+        if self.boundary:
+            ids.update(self._boundary_target(index, maps, len(frames)))
+        return x, torch.tensor(self._y[index]), ids
+
+    def _boundary_target(self, index: int, maps: list[np.ndarray] | None, n_frames: int) -> dict[str, torch.Tensor]:
+        """``boundary``: the blending boundary on a `boundary` x `boundary` grid (area-averaged), (T, g, g) for a
+        window, zeros for manifest items; ``has_boundary``: 1 where the target is known (reals, pseudo-fakes), 0 for
+        the manifest's fakes (where and whether they blend is unknown)."""
+        g = self.boundary
+        if maps is None:
+            grid = np.zeros((n_frames, g, g), dtype=np.float32)
+        else:
+            grid = np.stack([cv2.resize(m, (g, g), interpolation=cv2.INTER_AREA) for m in maps]).astype(np.float32)
+        known = maps is not None or self._y[index] == 0
+        target = torch.from_numpy(grid if len(self.item_shape) == 4 else grid[0])
+        return {"boundary": target, "has_boundary": torch.tensor(float(known))}
 
     def _replacement(self, index: int, error: CropReadError) -> tuple[torch.Tensor, torch.Tensor, dict[str, Any]]:
         """A readable item other than `index` (training only), drawn from ``(seed, epoch, index)``; its own label."""
@@ -370,7 +435,9 @@ class _FaceDataset(Dataset):
             if not self.train:
                 return UnreadableItem(index, str(e.path), str(e.reason), self.item_shape)
             x, y, ids = self._replacement(index, e)
-        return (x, y, ids) if self.return_meta else (x, y)
+        if self.return_meta:
+            return x, y, ids
+        return (x, y, {k: ids[k] for k in BOUNDARY_KEYS}) if self.boundary else (x, y)
 
     @property
     def labels(self) -> np.ndarray:
@@ -391,6 +458,7 @@ class _FaceDataset(Dataset):
             "n_missing": self.n_missing,
             "pseudo_fakes": self.pseudo_fakes,
             "n_pseudo_fakes": len(self._blend_of),
+            "boundary": self.boundary,
             "train": self.train,
             "augment": self.augment.to_dict() if self.augment is not None else None,
         }
@@ -421,6 +489,11 @@ class FrameDataset(_FaceDataset):
             before augmentation, one draw for all frames of a window.
         vary_pseudo_fakes: draw new pseudo-fakes each epoch (default: when `train`); otherwise epoch 0's, so a
             validation set stays the same from epoch to epoch.
+        boundary: side g of a blending-boundary grid (0: off). Items then carry, beside their ids (or as a third
+            element when `return_meta` is off), ``"boundary"``: the pseudo-fake's boundary ``4M(1-M)``
+            (`deepfakeforensics.sbi`) area-averaged to (g, g) ((T, g, g) for windows), following the augmentation's
+            flips, zeros for manifest items; and ``"has_boundary"``: 1.0 for reals and pseudo-fakes, 0.0 for the
+            manifest's fakes, whose boundary is unknown (a training objective masks them out: Face X-ray's target).
 
     Example:
         >>> ds = FrameDataset("labels/ffpp_faces.csv", "val", model.default_cfg)  # doctest: +SKIP
@@ -568,7 +641,8 @@ def build_dataset(
     """The dataset a model trains on: `WindowDataset` for temporal models, `FrameDataset` otherwise.
 
     `kwargs` go to the dataset (window, which may be a `WindowConfig`, stride, short, pad_mode for windows; augment,
-    missing, seed, return_meta, verify, pseudo_fakes, vary_pseudo_fakes for both). Window options are ignored for frame models.
+    missing, seed, return_meta, verify, pseudo_fakes, vary_pseudo_fakes, boundary for both). Window options are ignored
+    for frame models.
     """
     cfg = model.default_cfg
     if cfg.temporal:

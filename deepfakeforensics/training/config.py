@@ -93,6 +93,13 @@ class TrainConfig:
         metadata={"help": "manifest column of the manipulation method: adds a method softmax head (multi-task)"},
     )
     method_weight: float = field(default=0.1, metadata={"help": "weight of the method head's cross-entropy"})
+    boundary_weight: float = field(
+        default=0.0,
+        metadata={
+            "help": "weight of a blending-boundary head's masked BCE (Face X-ray style; targets from --pseudo-fakes "
+            "sbi, the manifest's fakes masked out); adds the head (model option boundary=true); 0 = off"
+        },
+    )
     phases: str = field(
         default="",
         metadata={
@@ -144,6 +151,14 @@ class DataConfig:
         metadata={
             "help": "sbi: add one self-blended pseudo-fake (label 1) per real crop with landmarks, new each epoch in "
             "training, fixed in validation; trains on real videos only, or mixes with the manifest's fakes"
+        },
+    )
+
+    pair_sources: bool = field(
+        default=False,
+        metadata={
+            "help": "batches of source units: each real crop with its pseudo-fake and the manifest's fakes of the "
+            "same source (source column, else group) at the nearest frame, kept in one batch; units shuffled per epoch"
         },
     )
 

@@ -53,7 +53,7 @@ from deepfakeforensics.training.optim import (
     schedule_plan,
 )
 from deepfakeforensics.training.phases import Phase, enter_phase, parse_phases, phase_at
-from deepfakeforensics.training.sampling import EpochSampler, worker_init
+from deepfakeforensics.training.sampling import EpochSampler, SourceBatchSampler, source_units, worker_init
 from deepfakeforensics.training.state import TrainState
 
 log = logging.getLogger("deepfakeforensics.training")
@@ -178,7 +178,7 @@ class Run:
     net: nn.Module  # the model as trained: DistributedDataParallel-wrapped under torchrun
     train_ds: Dataset
     val_ds: Dataset
-    train_sampler: EpochSampler
+    train_sampler: EpochSampler | SourceBatchSampler
     train_loader: DataLoader
     val_loader: DataLoader
     loss_fn: Callable[[torch.Tensor, torch.Tensor], torch.Tensor]
@@ -218,13 +218,14 @@ def train(
             Early stopping (``config.patience``) is added by `train` itself.
         extra_config: plain data recorded in ``config.json`` (e.g. the command line's options).
         data: the run's `DataConfig`, saved in ``config.json``; by default rebuilt from the datasets' summaries.
+            Its ``pair_sources`` makes the training batches of source units (`sampling.SourceBatchSampler`).
 
     Example:
         >>> model = create_model("mesonet4")  # doctest: +SKIP
         >>> history = train(model, build_dataset(faces, "train", model, train=True), build_dataset(faces, "val", model),
         ...                 TrainConfig(run="meso", epochs=20))
     """
-    run = build_run(model, train_ds, val_ds, config, callbacks)
+    run = build_run(model, train_ds, val_ds, config, callbacks, pair_sources=bool(data and data.pair_sources))
     if config.resume:
         restore_run(run)
     if run.dist.is_main:
@@ -359,8 +360,12 @@ def build_run(
     val_ds: Dataset,
     config: TrainConfig,
     callbacks: Sequence[Callback] | None = None,
+    pair_sources: bool = False,
 ) -> Run:
-    """Set a run up: device and process group, seeds, the model on its device, loaders, optimiser, schedule, state."""
+    """Set a run up: device and process group, seeds, the model on its device, loaders, optimiser, schedule, state.
+
+    `pair_sources`: training batches of source units (a real, its pseudo-fake, its fakes) instead of single items.
+    """
     dist = setup_distributed(config.device)
     device = torch.device(dist.device)
     run_dir = Path(config.checkpoints_dir) / config.run
@@ -369,7 +374,7 @@ def build_run(
     check_crops([train_ds, val_ds], progress=any(isinstance(cb, TqdmProgress) for cb in reporters))
     _seed_everything(config.seed + dist.rank)
     base, use_cl = _place_model(model, config, device)
-    sampler, train_loader, val_loader = _make_loaders(train_ds, val_ds, config, dist, device)
+    sampler, train_loader, val_loader = _make_loaders(train_ds, val_ds, config, dist, device, pair_sources)
     steps_per_epoch = -(-len(train_loader) // config.accumulate)
     trainer, objective = make_objective(base, train_ds, config)
     trainer.to(device)
@@ -416,8 +421,11 @@ def make_objective(model: nn.Module, train_ds: Dataset, config: TrainConfig) -> 
     """The module the run optimises (`model`, or a `TrainNet` around it for extra terms) and the loss.
 
     Raises:
-        ValueError: ``method_column`` without a model method head, or a training set that returns no item ids.
+        ValueError: ``method_column`` without a model method head, or a training set that returns no item ids;
+            ``boundary_weight`` without a boundary head, or a training set without boundary targets.
     """
+    if config.boundary_weight > 0:
+        _check_boundary(model, train_ds)
     targets = None
     if config.method_column:
         if not hasattr(model, "methods"):
@@ -428,7 +436,19 @@ def make_objective(model: nn.Module, train_ds: Dataset, config: TrainConfig) -> 
     objective = Objective(config, targets)
     if not needs_train_net(config, model):
         return model, objective
-    return TrainNet(model, config.supcon_dim if config.supcon_weight > 0 else 0), objective
+    projection = config.supcon_dim if config.supcon_weight > 0 else 0
+    return TrainNet(model, projection, boundary=config.boundary_weight > 0), objective
+
+
+def _check_boundary(model: nn.Module, train_ds: Dataset) -> None:
+    """Refuse ``boundary_weight > 0`` without a boundary head or without boundary targets in the training items."""
+    if not hasattr(model, "boundary_logits"):
+        raise ValueError(
+            "boundary_weight > 0 needs a frame model with a boundary head: create_model(..., boundary=True) "
+            "(temporal models have none)"
+        )
+    if not getattr(train_ds, "boundary", 0):
+        raise ValueError("boundary_weight > 0 needs a training set built with boundary=<grid side> (its targets)")
 
 
 def _check_run(config: TrainConfig, train_ds: Dataset, val_ds: Dataset, run_dir: Path) -> None:
@@ -478,9 +498,24 @@ def _place_model(model: nn.Module, config: TrainConfig, device: torch.device) ->
 
 
 def _make_loaders(
-    train_ds: Dataset, val_ds: Dataset, config: TrainConfig, dist: DistInfo, device: torch.device
-) -> tuple[EpochSampler, DataLoader, DataLoader]:
-    """Loaders whose every epoch's order is a function of (seed, epoch); each rank takes its shard."""
+    train_ds: Dataset,
+    val_ds: Dataset,
+    config: TrainConfig,
+    dist: DistInfo,
+    device: torch.device,
+    pair_sources: bool = False,
+) -> tuple[EpochSampler | SourceBatchSampler, DataLoader, DataLoader]:
+    """Loaders whose every epoch's order is a function of (seed, epoch); each rank takes its shard.
+
+    With `pair_sources` the training loader's batches come whole from a `SourceBatchSampler`.
+    """
+    val_sampler = EpochSampler(val_ds.labels, shuffle=False, num_replicas=dist.world_size, rank=dist.rank, pad=False)
+    val_loader = _loader(
+        val_ds, config, device, batch_size=config.val_batch_size or 2 * config.batch_size, sampler=val_sampler
+    )
+    if pair_sources:
+        batches = _source_sampler(train_ds, config, dist)
+        return batches, _loader(train_ds, config, device, batch_sampler=batches), val_loader
     train_sampler = EpochSampler(
         train_ds.labels,
         shuffle=True,
@@ -490,27 +525,33 @@ def _make_loaders(
         rank=dist.rank,
         pad=True,
     )
-    val_sampler = EpochSampler(val_ds.labels, shuffle=False, num_replicas=dist.world_size, rank=dist.rank, pad=False)
     drop_last = len(train_sampler) > config.batch_size  # avoid a tiny last batch (BatchNorm), unless it is all
+    train_loader = _loader(
+        train_ds, config, device, batch_size=config.batch_size, sampler=train_sampler, drop_last=drop_last
+    )
+    return train_sampler, train_loader, val_loader
 
-    def loader(ds: Dataset, batch_size: int, sampler: EpochSampler, drop: bool) -> DataLoader:
-        return DataLoader(
-            ds,
-            batch_size=batch_size,
-            sampler=sampler,
-            num_workers=config.num_workers,
-            drop_last=drop,
-            pin_memory=device.type == "cuda",
-            worker_init_fn=worker_init,
-            generator=torch.Generator().manual_seed(config.seed),  # workers draw their seeds from it
-            persistent_workers=False,  # fresh workers each epoch see the dataset's current epoch
-        )
 
-    val_batch = config.val_batch_size or 2 * config.batch_size
-    return (
-        train_sampler,
-        loader(train_ds, config.batch_size, train_sampler, drop_last),
-        loader(val_ds, val_batch, val_sampler, False),
+def _source_sampler(train_ds: Dataset, config: TrainConfig, dist: DistInfo) -> SourceBatchSampler:
+    """The `SourceBatchSampler` of a training set (`FrameDataset`/`WindowDataset`: it needs their item tables)."""
+    if config.balanced:
+        raise ValueError("pair_sources and balanced exclude each other (source units pair reals with fakes already)")
+    if not isinstance(train_ds, (FrameDataset, WindowDataset)):
+        raise ValueError("pair_sources needs a FrameDataset or WindowDataset (it reads their sources and frames)")
+    units = source_units(train_ds.meta, train_ds.blended_from, train_ds.pseudo_fake_index)
+    return SourceBatchSampler(units, config.batch_size, config.seed, num_replicas=dist.world_size, rank=dist.rank)
+
+
+def _loader(ds: Dataset, config: TrainConfig, device: torch.device, **sampling: Any) -> DataLoader:
+    """A DataLoader of `ds` with the run's workers; `sampling`: batch_size, sampler, drop_last or batch_sampler."""
+    return DataLoader(
+        ds,
+        num_workers=config.num_workers,
+        pin_memory=device.type == "cuda",
+        worker_init_fn=worker_init,
+        generator=torch.Generator().manual_seed(config.seed),  # workers draw their seeds from it
+        persistent_workers=False,  # fresh workers each epoch see the dataset's current epoch
+        **sampling,
     )
 
 

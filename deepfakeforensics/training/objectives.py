@@ -9,6 +9,9 @@ fake logit's base loss (BCE or focal), comparable across runs.
   (for resuming), never in the model's checkpoints.
 - ``method_column``: the manifest column of the manipulation method; the model carries a method head
   (``create_model(..., methods=[...])``) whose cross-entropy is added with ``method_weight``.
+- ``boundary_weight > 0``: the model carries a boundary head (``create_model(..., boundary=True)``) and the training
+  set gives blending-boundary targets (``boundary=`` of the datasets); `boundary_loss`, a BCE per map cell masked by
+  each item's ``has_boundary`` (Face X-ray style), is added with ``boundary_weight``.
 """
 
 from __future__ import annotations
@@ -62,6 +65,19 @@ def supcon_loss(embeddings: torch.Tensor, labels: torch.Tensor, temperature: flo
     return -mean_log_prob.mean()
 
 
+def boundary_loss(logits: torch.Tensor, target: torch.Tensor, known: torch.Tensor) -> torch.Tensor:
+    """Mean BCE of boundary-map logits (B, h, w) against targets (B, g, g) in [0, 1], over the items where `known`.
+
+    The targets are area-averaged to the logits' grid (``adaptive_avg_pool2d``); each item's mean over its cells is
+    weighted by ``known`` (B,) (0 for fakes whose boundary is unknown). 0 (with a gradient path) when none is known.
+    """
+    logits = logits.float()
+    target = nn.functional.adaptive_avg_pool2d(target.float()[:, None], logits.shape[-2:])[:, 0]
+    per_item = nn.functional.binary_cross_entropy_with_logits(logits, target, reduction="none").mean(dim=(1, 2))
+    known = known.float().to(per_item.device)
+    return (per_item * known).sum() / known.sum().clamp_min(1.0)
+
+
 def method_classes(meta: pd.DataFrame, column: str) -> list[str]:
     """The method classes of a training table: ``"real"`` for real items, then the fakes' methods, sorted."""
     if column not in meta.columns:
@@ -80,13 +96,14 @@ def method_targets(meta: pd.DataFrame, column: str, classes: Sequence[str]) -> t
 class TrainNet(nn.Module):
     """The module a run optimises when extra terms need more than the logit: the detector and training-only heads.
 
-    ``forward(x)`` returns ``{"logit": (B,), "projection": (B, d), "method": (B, M)}`` (the last two when used),
-    all computed inside one forward so that DistributedDataParallel sees every parameter.
+    ``forward(x)`` returns ``{"logit": (B,), "projection": (B, d), "method": (B, M), "boundary": (B, h, w)}`` (the
+    last three when used), all computed inside one forward so that DistributedDataParallel sees every parameter.
     """
 
-    def __init__(self, detector: nn.Module, projection_dim: int = 0) -> None:
+    def __init__(self, detector: nn.Module, projection_dim: int = 0, boundary: bool = False) -> None:
         super().__init__()
         self.detector = detector
+        self.boundary = boundary
         width = detector.num_features
         self.projection = (
             nn.Sequential(nn.Linear(width, width), nn.ReLU(), nn.Linear(width, projection_dim))
@@ -102,6 +119,8 @@ class TrainNet(nn.Module):
             out["projection"] = self.projection(det.forward_head(features, pre_logits=True))
         if hasattr(det, "method_logits"):
             out["method"] = det.method_logits(features)
+        if self.boundary:
+            out["boundary"] = det.boundary_logits(features)
         return out
 
 
@@ -136,9 +155,16 @@ class Objective:
             targets = self.method_targets[ids["index"].cpu()].to(labels.device)
             term = nn.functional.cross_entropy(outputs["method"].float(), targets, ignore_index=-1)
             loss = loss + self.config.method_weight * torch.nan_to_num(term)  # nan: no item of a known method
+        if "boundary" in outputs and ids is not None and "boundary" in ids:
+            term = boundary_loss(outputs["boundary"], ids["boundary"].to(labels.device), ids["has_boundary"])
+            loss = loss + self.config.boundary_weight * term
         return loss
 
 
 def needs_train_net(config: TrainConfig, model: nn.Module) -> bool:
-    """Whether the run's loss needs more than the logit (a projection or a method head)."""
-    return config.supcon_weight > 0 or (bool(config.method_column) and hasattr(model, "method_logits"))
+    """Whether the run's loss needs more than the logit (a projection, a method head or a boundary head)."""
+    return (
+        config.supcon_weight > 0
+        or (bool(config.method_column) and hasattr(model, "method_logits"))
+        or (config.boundary_weight > 0 and hasattr(model, "boundary_logits"))
+    )

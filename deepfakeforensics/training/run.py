@@ -34,11 +34,18 @@ def window_config(
 
 
 def build_datasets(
-    faces: str | os.PathLike | pd.DataFrame, model: Detector, data: DataConfig, seed: int, item_ids: bool = False
+    faces: str | os.PathLike | pd.DataFrame,
+    model: Detector,
+    data: DataConfig,
+    seed: int,
+    item_ids: bool = False,
+    boundary: int = 0,
 ) -> tuple[datasets.FrameDataset | datasets.WindowDataset, datasets.FrameDataset | datasets.WindowDataset]:
     """The training and validation datasets of `data` for `model` (windows for temporal models).
 
     `item_ids`: training items come with their ids (``return_meta``), which a method head's targets need.
+    `boundary`: training items carry blending-boundary targets on a grid of this side (a boundary head's loss);
+    validation items never do.
     """
     kwargs: dict[str, Any] = {"missing": data.missing, "seed": seed, "pseudo_fakes": data.pseudo_fakes}
     if data.window is not None:
@@ -51,6 +58,7 @@ def build_datasets(
         augment=data.augment,
         return_meta=item_ids,
         vary_pseudo_fakes=True,
+        boundary=boundary,
         **kwargs,
     )
     val_ds = datasets.build_dataset(faces, data.val_split, model, train=False, **kwargs)
@@ -80,6 +88,7 @@ def train_model(
     pad_mode: str | None = None,
     missing: str = "error",
     pseudo_fakes: str = "none",
+    pair_sources: bool = False,
     callbacks: Sequence[Callback] | None = None,
     extra_config: dict[str, Any] | None = None,
 ) -> tuple[Detector, pd.DataFrame]:
@@ -95,7 +104,8 @@ def train_model(
         config: training settings; files go to ``config.checkpoints_dir/config.run``. ``config.init`` starts a
             temporal model's backbone from a trained frame model's checkpoint.
         model_kwargs: the model's own parameters and options (e.g. ``hidden_size``, ``frequency="fft"``,
-            ``peft="lora"``); with ``config.method_column``, ``methods`` defaults to the training split's methods.
+            ``peft="lora"``); with ``config.method_column``, ``methods`` defaults to the training split's methods;
+            with ``config.boundary_weight > 0``, a frame model gets ``boundary=True`` (a boundary head).
         weights: start from this checkpoint's weights (the whole model).
         pretrained: backbone ImageNet weights (``True`` downloads; or a local file).
         augment: training augmentations: ``True`` for `AugmentConfig()`, an `AugmentConfig` to tune them, ``False``
@@ -105,6 +115,8 @@ def train_model(
         missing: crops listed but missing on disk: ``"error"`` or ``"skip"`` (counted).
         pseudo_fakes: ``"sbi"`` adds a self-blended pseudo-fake per real crop with landmarks to the training and
             validation sets (`deepfakeforensics.sbi`); ``"none"`` trains on the manifest's items only.
+        pair_sources: training batches of source units: each real crop with its pseudo-fake and the manifest's
+            fakes of the same source (`training.sampling.SourceBatchSampler`).
         callbacks: training callbacks (default: console and progress bar).
         extra_config: plain data recorded in the run's ``config.json``.
 
@@ -119,6 +131,8 @@ def train_model(
     model_kwargs = dict(model_kwargs or {})
     if config.method_column and "methods" not in model_kwargs:  # a method head over the training set's methods
         model_kwargs["methods"] = train_methods(faces, train_split, config.method_column)
+    if config.boundary_weight > 0 and "boundary" not in model_kwargs:
+        model_kwargs["boundary"] = True
     torch.manual_seed(config.seed)  # the model's initial weights
     model = create_model(model_name, weights=weights, pretrained=pretrained, **model_kwargs)
     data = DataConfig(
@@ -127,10 +141,12 @@ def train_model(
         val_split=val_split,
         missing=missing,
         pseudo_fakes=pseudo_fakes,
+        pair_sources=pair_sources,
         window=window_config(window, stride, short, pad_mode) if model.default_cfg.temporal else None,
         augment=(AugmentConfig() if augment is True else augment) or None,
     )
-    train_ds, val_ds = build_datasets(faces, model, data, config.seed, item_ids=bool(config.method_column))
+    grid = datasets.BOUNDARY_GRID if config.boundary_weight > 0 else 0
+    train_ds, val_ds = build_datasets(faces, model, data, config.seed, bool(config.method_column), grid)
     extra = {"model_name": model_name, "model_kwargs": model_kwargs, **(extra_config or {})}
     history = train(model, train_ds, val_ds, config, callbacks=callbacks, extra_config=extra, data=data)
     return model, history

@@ -1,11 +1,19 @@
-"""Sampling for training: a deterministic, resumable (and class-balanced, distributed) sampler and worker set-up."""
+"""Sampling for training: a deterministic, resumable (and class-balanced, distributed) sampler and worker set-up.
+
+`EpochSampler` orders items; `SourceBatchSampler` composes whole batches of *source units* (`source_units`): a real
+crop, its self-blended pseudo-fake and the manifest's fakes made from the same source at the nearest frame, always in
+one batch, so the detector sees each fake beside the real it was made from (the pairing recent work finds essential
+for generalisation). Both are functions of ``(seed, epoch)`` only and shard disjointly over DDP ranks.
+"""
 
 from __future__ import annotations
 
+import heapq
 import math
 from collections.abc import Iterator, Sequence
 
 import numpy as np
+import pandas as pd
 import torch
 from torch.utils.data import Sampler
 
@@ -86,3 +94,128 @@ def worker_init(_: int) -> None:
     parent process had used OpenCV's thread pool (it waits on the parent's pool threads, which do not exist there).
     """
     torch.set_num_threads(1)
+
+
+def _source_keys(meta: pd.DataFrame) -> np.ndarray:
+    """Each item's source: the ``source`` column where given (a fake's real video), else ``group``, else the video."""
+    video = meta["video_id"].astype(str).to_numpy()
+    for column in ("source", "group"):
+        if column in meta.columns:
+            keys = meta[column].to_numpy(dtype=object)
+            missing = pd.isna(keys)
+            return np.where(missing, video, keys.astype(str))
+    return video
+
+
+def _assign_fakes(real_frames: np.ndarray, fake_frames: np.ndarray) -> np.ndarray:
+    """For each fake (in the given order), the position of the real with the nearest frame; ties go to the real
+    with the fewest fakes so far (a group's two directions of a face swap, or two tracks, share them out)."""
+    assigned = np.zeros(len(real_frames), dtype=np.int64)
+    out = np.empty(len(fake_frames), dtype=np.int64)
+    for k, frame in enumerate(fake_frames):
+        distance = np.abs(real_frames - frame)
+        candidates = np.flatnonzero(distance == distance.min())
+        j = int(candidates[np.argmin(assigned[candidates])])
+        assigned[j] += 1
+        out[k] = j
+    return out
+
+
+def source_units(meta: pd.DataFrame, blended_from: np.ndarray, pseudo_fake_index: np.ndarray) -> list[np.ndarray]:
+    """The items of a training set cut into source units, each to be kept in one batch.
+
+    A unit is a real item, then its pseudo-fake (if any), then the manifest's fakes of the same source assigned to
+    it: the fakes whose frame (``frame``, or ``start_frame`` for windows) is nearest its own, so frame f of a fake
+    goes with frame f of the real it was made from where both were sampled. The source is the ``source`` column when
+    the manifest has one, else ``group`` (the split groups: FaceForensics++ ``target_source`` fakes share a group with
+    both originals; DFDC fakes with their original), else the video. Fakes whose source has no real item form
+    units of their own.
+
+    Args:
+        meta: the dataset's per-item table (``label``, ``video_id``, ``frame`` or ``start_frame``, ``group``...).
+        blended_from: per item, the real item a pseudo-fake is blended from, -1 for manifest items.
+        pseudo_fake_index: per item, its pseudo-fake's index, -1 if none.
+
+    Returns:
+        Arrays of item indices, in a deterministic order; every item is in exactly one unit.
+    """
+    manifest = np.flatnonzero(np.asarray(blended_from) < 0)
+    keys = _source_keys(meta)[manifest]
+    frames = meta["frame" if "frame" in meta.columns else "start_frame"].to_numpy(dtype=np.int64)[manifest]
+    labels = meta["label"].to_numpy()[manifest]
+    partner = np.asarray(pseudo_fake_index)
+    units: list[np.ndarray] = []
+    for rows in pd.Series(keys).groupby(keys, sort=True).indices.values():
+        reals = rows[labels[rows] == 0]
+        fakes = rows[labels[rows] == 1]
+        reals = reals[np.lexsort((manifest[reals], frames[reals]))]
+        fakes = fakes[np.lexsort((manifest[fakes], frames[fakes]))]
+        if not len(reals):
+            units.extend(manifest[fakes][:, None])
+            continue
+        owner = _assign_fakes(frames[reals], frames[fakes])
+        for j, r in enumerate(reals):
+            item = manifest[r]
+            pseudo = [partner[item]] if partner[item] >= 0 else []
+            units.append(np.array([item, *pseudo, *manifest[fakes[owner == j]]], dtype=np.int64))
+    return units
+
+
+class SourceBatchSampler(Sampler[list[int]]):
+    """Batches made of whole source units (`source_units`), shuffled each epoch; a DataLoader ``batch_sampler``.
+
+    The units (cut into chunks of at most `batch_size`, the first chunk keeping the real and its pseudo-fake) are
+    shuffled with ``(seed, epoch)`` and dealt, in that order, each to the batch holding the fewest items so far. The
+    number of batches is fixed (``ceil(items / (batch_size - largest unit + 1))``, at most one per unit), so no batch
+    exceeds `batch_size` and every epoch has as many steps. Under DDP the batches of the epoch (padded by repeating
+    the first ones to a multiple of `num_replicas`) go to the ranks in turn: disjoint shares covering every item.
+
+    Args:
+        units: arrays of item indices (`source_units`).
+        batch_size: most items in a batch.
+        seed: seed of the orders.
+        num_replicas, rank: distributed sharding (defaults: one process).
+    """
+
+    def __init__(
+        self, units: Sequence[np.ndarray], batch_size: int, seed: int = 0, num_replicas: int = 1, rank: int = 0
+    ) -> None:
+        if batch_size < 1:
+            raise ValueError(f"batch_size must be >= 1, not {batch_size}")
+        self.batch_size, self.seed = int(batch_size), int(seed)
+        self.num_replicas, self.rank, self.epoch = int(num_replicas), int(rank), 0
+        self.units = [np.asarray(c, dtype=np.int64) for u in units for c in _chunks(u, self.batch_size)]
+        n_items = sum(len(u) for u in self.units)
+        largest = max((len(u) for u in self.units), default=1)
+        per_batch = max(1, self.batch_size - largest + 1)
+        self.n_batches = min(math.ceil(n_items / per_batch), len(self.units))
+
+    def set_epoch(self, epoch: int) -> None:
+        self.epoch = int(epoch)
+
+    def batches(self) -> list[list[int]]:
+        """Every batch of this epoch (all ranks), before sharding and padding."""
+        if not self.n_batches:
+            return []
+        rng = np.random.default_rng((self.seed, self.epoch, 11))
+        members: list[list[int]] = [[] for _ in range(self.n_batches)]
+        heap = [(0, b) for b in range(self.n_batches)]
+        for u in rng.permutation(len(self.units)):
+            load, b = heapq.heappop(heap)
+            members[b].extend(self.units[u].tolist())
+            heapq.heappush(heap, (load + len(self.units[u]), b))
+        return [members[b] for b in rng.permutation(self.n_batches)]
+
+    def __iter__(self) -> Iterator[list[int]]:
+        batches = self.batches()
+        if batches and len(batches) % self.num_replicas:
+            extra = self.num_replicas - len(batches) % self.num_replicas
+            batches += [batches[i % len(batches)] for i in range(extra)]
+        return iter(batches[self.rank :: self.num_replicas])
+
+    def __len__(self) -> int:
+        return math.ceil(self.n_batches / self.num_replicas)
+
+
+def _chunks(unit: np.ndarray, size: int) -> list[np.ndarray]:
+    return [unit[i : i + size] for i in range(0, len(unit), size)]
