@@ -388,7 +388,9 @@ def extract_faces(
 
     Returns:
         The merged manifest (all part files found, from every run and shard): video_id, track, frame, path, x0, y0,
-        x1, y1, prob, detected, label, split, group, method (+ dataset, compression when the index has them).
+        x1, y1, prob, detected, lm0_x .. lm4_y (landmarks in crop pixels), aligned (only with ``config.align``: 1
+        per aligned crop, 0 for a face without landmarks, cut plain), label, split, group, method (+ dataset,
+        compression when the index has them). The sidecar records ``config`` (``attrs["extraction"]``).
         ``attrs``: ``failures_csv`` and ``n_failed`` (videos in the failures table), ``run_counts`` (this run's videos
         by outcome: done, failed, busy, skipped, lost), ``n_busy`` and ``busy_owners`` (videos left to other live
         runs: their crops are merged by whichever run ends last, or by `merge_parts`).

@@ -299,6 +299,8 @@ def iter_face_crops(
     interpolated linearly, so nothing is extrapolated. Tracks detected fewer than ``max(min(min_track_detections,
     detection frames), min(track_confirm_hits, ceil(min_track_fraction * detection frames)))`` times are dropped as
     false positives.
+    Each crop is cut by `cut_face`: square around the box, or aligned on the face's landmarks (`align`; interpolated
+    frames use interpolated landmarks).
     Memory is bounded by about `buffer_mb` plus one batch plus the frames since a live track's last detection (at most
     ``(patience + 1) * detect_every``), whatever the video's length. Crops of one track come in
     frame order; tracks interleave.
