@@ -93,8 +93,8 @@ def template_in_crop(margin: float = 1.3, size: int = 256) -> np.ndarray:
 def similarity_transform(src: np.ndarray, dst: np.ndarray) -> np.ndarray | None:
     """The least-squares similarity (rotation, uniform scale, translation) taking points `src` onto `dst`, as 2 x 3.
 
-    Umeyama's closed form (IEEE TPAMI 13(4), 1991), reflections excluded: deterministic, unlike a RANSAC fit, and
-    exact for five points. None when `src` has no spread (all points equal).
+    Umeyama's closed form (IEEE TPAMI 13(4), 1991), reflections excluded: the exact least-squares optimum, and
+    deterministic, unlike a RANSAC fit (`cv2.estimateAffinePartial2D`). None when `src` has no spread.
     """
     src, dst = np.asarray(src, np.float64).reshape(-1, 2), np.asarray(dst, np.float64).reshape(-1, 2)
     mu_src, mu_dst = src.mean(0), dst.mean(0)
