@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import argparse
 import json
 
 import cv2
@@ -11,6 +12,7 @@ import pytest
 
 from deepfakeforensics import _io
 from deepfakeforensics.cli import build_parser
+from deepfakeforensics.commands.predict import extraction_from_args
 from deepfakeforensics.faces import ExtractionConfig, FaceFinder, crops_aligned, extract_faces
 from deepfakeforensics.faces.crop import (
     ALIGN_TEMPLATE,
@@ -156,6 +158,9 @@ def test_prediction_follows_the_runs_alignment(aligned_faces, tmp_path):
     assert follow_training_alignment(ExtractionConfig(), run / "best.pt").align is True
     assert training_crops_aligned(tmp_path / "elsewhere" / "best.pt") is None  # no run folder: left as asked
     assert follow_training_alignment(ExtractionConfig(), tmp_path / "elsewhere" / "best.pt").align is False
+    args = argparse.Namespace(every_k=None, frames=8, detect_size=None, weights=str(run / "best.pt"))
+    assert extraction_from_args(args).align is True  # dff predict cuts the crops as the run trained
+    assert extraction_from_args(argparse.Namespace(**{**vars(args), "weights": "Meso4_DF.h5"})).align is False
 
 
 def test_image_faces_are_aligned_when_asked(samples_dir):

@@ -115,6 +115,7 @@ def test_model_describes_the_threshold_and_its_source(server):
     assert info["name"] == "mesonet4" and info["run"] == "tiny" and info["checkpoint"] == "best.pt"
     assert info["threshold"] == 0.5 and info["threshold_source"] == NO_THRESHOLD
     assert info["aggregation"] == "mean" and info["frames_per_video"] == 6 and info["heatmaps"] is True
+    assert info["aligned_crops"] is False  # the run trained on plain crops (or cannot tell): cut them plain
     assert client.get("/ready").json()["ready"] is True
 
 

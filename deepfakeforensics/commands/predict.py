@@ -19,7 +19,7 @@ from deepfakeforensics.evaluation.compare import run_window_config
 from deepfakeforensics.faces import ExtractionConfig
 from deepfakeforensics.models import Detector, create_model, load_model
 from deepfakeforensics.options import add_dataclass_arguments, dataclass_from_args
-from deepfakeforensics.predict import PredictConfig, PredictionResult, predict_folder
+from deepfakeforensics.predict import PredictConfig, PredictionResult, follow_training_alignment, predict_folder
 from deepfakeforensics.report import collect_folder_details, write_report
 from deepfakeforensics.thresholds import recorded_threshold
 from deepfakeforensics.video import SamplingConfig
@@ -92,7 +92,8 @@ def windows_from_args(args: argparse.Namespace, model: Detector) -> WindowConfig
 
 
 def extraction_from_args(args: argparse.Namespace) -> ExtractionConfig:
-    """Face sampling as asked (``--frames`` uniformly, or ``--every-k``), detection as in extraction."""
+    """Face sampling as asked (``--frames`` uniformly, or ``--every-k``), detection as in extraction, crops cut (plain
+    or aligned) as the checkpoint's run trained on."""
     if args.every_k:
         sampling = SamplingConfig(strategy="every_k", every_k=args.every_k)
     else:
@@ -100,6 +101,8 @@ def extraction_from_args(args: argparse.Namespace) -> ExtractionConfig:
     config = ExtractionConfig(sampling=sampling)
     if args.detect_size is not None:
         config = dataclasses.replace(config, detect_size=args.detect_size or None)
+    if Path(args.weights).suffix.lower() not in _KERAS_SUFFIXES:
+        config = follow_training_alignment(config, args.weights)
     return config
 
 

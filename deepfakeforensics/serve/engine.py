@@ -32,6 +32,7 @@ from deepfakeforensics.predict import (
     PredictConfig,
     StreamScorer,
     detect_image_faces,
+    follow_training_alignment,
     predict_file,
     summarise_scores,
 )
@@ -131,7 +132,8 @@ class Engine:
             windows=windows or WindowConfig(),
         )
         sampling = SamplingConfig(strategy="uniform", n_frames=config.frames)
-        self.extraction = ExtractionConfig(sampling=sampling, detect_size=config.detect_size or None, device="auto")
+        extraction = ExtractionConfig(sampling=sampling, detect_size=config.detect_size or None, device="auto")
+        self.extraction = follow_training_alignment(extraction, self.checkpoint)  # crops cut as the run trained
         model = model.eval().to(self.device)
         self.model = model
         self.gradcam = hasattr(model, "gradcam_layer") and not model.default_cfg.temporal
@@ -152,6 +154,7 @@ class Engine:
             "threshold_source": self.threshold.source,
             "aggregation": self.predict_config.aggregation,
             "frames_per_video": self.extraction.sampling.n_frames,
+            "aligned_crops": self.extraction.align,
             "heatmaps": self.gradcam,
             "device": str(self.device),
         }
