@@ -67,7 +67,8 @@ def register_family(prefix: str, build: Callable[..., Detector], exists: Callabl
 def register_option(name: str, apply: Callable[..., Detector], extras: tuple[str, ...] = (), order: int = 0) -> None:
     """Register a `create_model` keyword wrapping any model; options apply by increasing `order`.
 
-    The order is: input stems (10), branches fused with the features (20), adapters (30), temporal heads (40).
+    The order is: input stems (10), branches fused with the features (20), adapters (30), temporal heads (40),
+    a method head (50), a boundary head (60).
     """
     if name in _OPTIONS:
         raise ValueError(f"model option {name!r} is registered twice")
