@@ -43,10 +43,11 @@ from tqdm.auto import tqdm
 
 from deepfakeforensics.errors import DFFError
 from deepfakeforensics.faces.crop import LANDMARK_COLUMNS, jpeg_header_problem, read_jpeg_strict
+from deepfakeforensics.faces.dense import read_dense_landmarks
 from deepfakeforensics.manifest import PathEscapeError, read_manifest, resolve_inside, validate_manifest
 from deepfakeforensics.models._base import Detector, ModelCfg
 from deepfakeforensics.sbi import self_blend_frames
-from deepfakeforensics.transforms import AugmentConfig, _pipeline, _same_size, _seed_pipeline, augment_frames, to_tensor
+from deepfakeforensics.transforms import AugmentConfig, augment_frames, augment_frames_and_maps, to_tensor
 from deepfakeforensics.windows import WindowConfig, make_windows
 
 log = logging.getLogger(__name__)
@@ -67,23 +68,6 @@ SBI_METHOD = "sbi"
 BOUNDARY_KEYS = ("boundary", "has_boundary")
 #: Side of the blending-boundary grid `build_dataset` gives training items when asked (``boundary=True``)
 BOUNDARY_GRID = 16
-
-
-def augment_frames_and_maps(
-    frames: Sequence[np.ndarray], maps: Sequence[np.ndarray], cfg: AugmentConfig, seed: Sequence[int]
-) -> tuple[list[np.ndarray], list[np.ndarray]]:
-    """`augment_frames` that also carries per-frame float maps (H, W) through its geometric steps (flip, rescale).
-
-    The frames come out exactly as `augment_frames` gives them for the same `seed`; pixel-only steps (colour, blur,
-    noise, compression) leave the maps alone, so a blending boundary stays aligned with its pseudo-fake.
-    """
-    stack = _same_size(frames)
-    h, w = stack.shape[1:3]
-    pipeline = _pipeline(cfg, h, w)
-    _seed_pipeline(pipeline, seed)
-    sized = np.stack([m if m.shape == (h, w) else cv2.resize(m, (w, h), interpolation=cv2.INTER_LINEAR) for m in maps])
-    out = pipeline(images=stack, masks=sized.astype(np.float32))
-    return [np.ascontiguousarray(f) for f in out["images"]], [np.ascontiguousarray(m) for m in out["masks"]]
 
 
 class CropReadError(DFFError, OSError):
@@ -193,8 +177,24 @@ def _load_faces(faces: str | os.PathLike | pd.DataFrame) -> pd.DataFrame:
     return validate_manifest(faces, "faces")
 
 
-def _landmarks(df: pd.DataFrame) -> np.ndarray:
-    """Each row's five landmarks in crop pixels (n, 5, 2) float32; NaN for manifests written without them."""
+def _landmarks(df: pd.DataFrame, source: str | None = None) -> np.ndarray:
+    """Each row's landmarks in crop pixels, float32, NaN where absent (such rows get no pseudo-fake).
+
+    dlib's 68 points (n, 68, 2) when the manifest has a sidecar written by ``dff landmarks`` (SBI masks from their
+    hull), else MTCNN's five (n, 5, 2); manifests written without either give NaN.
+    """
+    dense = read_dense_landmarks(df, source=source)
+    if dense is not None:
+        missing = int((~np.isfinite(dense).all(axis=(1, 2))).sum())
+        if missing:
+            log.warning(
+                "%s: %d of %d crops have no 68-point landmarks yet (dff landmarks not finished?): no pseudo-fakes "
+                "for them",
+                source or df.attrs.get("source", "faces"),
+                missing,
+                len(df),
+            )
+        return dense
     if not set(LANDMARK_COLUMNS) <= set(df.columns):
         return np.full((len(df), 5, 2), np.nan, np.float32)
     return df[LANDMARK_COLUMNS].to_numpy(dtype=np.float32).reshape(-1, 5, 2)
@@ -294,7 +294,7 @@ class _FaceDataset(Dataset):
             paths = [p for p in paths if p is not None]
         self.faces = df
         self._paths: list[str] = paths
-        self._points = _landmarks(df)
+        self._points = _landmarks(df, self.source)
 
     def _arrange(self, df: pd.DataFrame) -> pd.DataFrame:
         """Row order of `faces` (the window dataset sorts by track and frame)."""
@@ -335,7 +335,7 @@ class _FaceDataset(Dataset):
         self._ids = {c: meta[c].tolist() for c in id_columns}
 
     def _blendable(self, meta: pd.DataFrame) -> np.ndarray:
-        """Items that get a pseudo-fake: real ones whose every frame has its five landmarks."""
+        """Items that get a pseudo-fake: real ones whose every frame has its landmarks."""
         known = np.isfinite(self._points).all(axis=(1, 2))
         real = meta["label"].to_numpy() == 0
         return np.array([i for i in range(len(meta)) if real[i] and known[list(self._item_rows(i))].all()], np.int64)
@@ -588,7 +588,7 @@ class WindowDataset(_FaceDataset):
     def _window_meta(self, n_real: np.ndarray) -> pd.DataFrame:
         """One row per window: ids, frame span, real frames, and the video-level columns of the manifest."""
         faces = self.faces
-        per_face = {"track", "frame", "path", "x0", "y0", "x1", "y1", "prob", "detected", *LANDMARK_COLUMNS}
+        per_face = {"track", "frame", "path", "x0", "y0", "x1", "y1", "prob", "detected", "aligned", *LANDMARK_COLUMNS}
         video_cols = [c for c in faces.columns if c not in per_face]
         first = self.windows[:, 0]
         meta = faces.loc[first, video_cols].reset_index(drop=True)

@@ -214,6 +214,23 @@ def augment_frames(frames: Sequence[np.ndarray], cfg: AugmentConfig, seed: Seque
     return [np.ascontiguousarray(f) for f in out]
 
 
+def augment_frames_and_maps(
+    frames: Sequence[np.ndarray], maps: Sequence[np.ndarray], cfg: AugmentConfig, seed: Sequence[int]
+) -> tuple[list[np.ndarray], list[np.ndarray]]:
+    """`augment_frames` that also carries per-frame float maps (H, W) through its geometric steps (flip, rescale).
+
+    The frames come out exactly as `augment_frames` gives them for the same `seed`; pixel-only steps (colour, blur,
+    noise, compression) leave the maps alone, so a blending boundary stays aligned with its pseudo-fake.
+    """
+    stack = _same_size(frames)
+    h, w = stack.shape[1:3]
+    pipeline = _pipeline(cfg, h, w)
+    _seed_pipeline(pipeline, seed)
+    sized = np.stack([m if m.shape == (h, w) else cv2.resize(m, (w, h), interpolation=cv2.INTER_LINEAR) for m in maps])
+    out = pipeline(images=stack, masks=sized.astype(np.float32))
+    return [np.ascontiguousarray(f) for f in out["images"]], [np.ascontiguousarray(m) for m in out["masks"]]
+
+
 @dataclass(frozen=True)
 class AugmentParams:
     """One fixed perturbation (every field None/False = off): the robustness evaluation's degradations.

@@ -135,6 +135,8 @@ def test_families_without_a_spatial_map_are_refused_and_method_heads_stay_reacha
         create_model("timm/vit_tiny_patch16_224", boundary=True)
     with pytest.raises(ValueError, match="temporal"):
         create_model("mesonet4", temporal="lstm", boundary=True)
+    with pytest.raises(ValueError, match="mesonet4_lstm is temporal"):
+        create_model("mesonet4_lstm", boundary=True)  # the named variant too: no head hidden on the frame backbone
     with pytest.raises(ValueError, match="boundary must be True"):
         create_model("mesonet4", boundary="yes")
     both = create_model("tiny_boundary_test_detector", methods=["real", "sbi"], boundary=True)

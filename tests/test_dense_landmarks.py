@@ -179,3 +179,24 @@ def test_cli_writes_the_sidecar_and_says_where(extracted, landmarker, tmp_path, 
     assert str(dense_landmarks_path(faces_csv)) in out
     assert cli.main(["landmarks", str(faces_csv), "--model-file", str(tmp_path / "none.dat")]) == 1
     assert "none.dat: no such 68-point landmark model" in capsys.readouterr().err
+
+
+def test_datasets_blend_with_the_68_points_when_the_manifest_has_them(extracted, landmarker, tmp_path, caplog):
+    from deepfakeforensics.datasets import FrameDataset
+    from deepfakeforensics.models._base import ModelCfg
+
+    cfg = ModelCfg(input_size=(3, 64, 64), mean=(0.5, 0.5, 0.5), std=(0.5, 0.5, 0.5))
+    faces_csv = _manifest(extracted, tmp_path)
+    five = FrameDataset(read_manifest(faces_csv), None, cfg, pseudo_fakes="sbi")
+    assert five._points.shape == (8, 5, 2)
+    write_dense_landmarks(faces_csv, landmarker, limit=2)
+    with caplog.at_level(logging.WARNING):
+        partial = FrameDataset(read_manifest(faces_csv), None, cfg, pseudo_fakes="sbi")
+    assert "6 of 8 crops have no 68-point landmarks yet" in caplog.text
+    write_dense_landmarks(faces_csv, landmarker)
+    dense = FrameDataset(read_manifest(faces_csv), None, cfg, pseudo_fakes="sbi")
+    np.testing.assert_array_equal(dense._points, read_dense_landmarks(faces_csv))
+    n_real = int((extracted["label"] == 0).sum())
+    assert len(five) == len(dense) == 8 + n_real and len(partial) < len(dense)  # one pseudo-fake per real crop
+    fake_five, fake_dense = five[8][0], dense[8][0]  # the first pseudo-fake: same draw, other mask shape
+    assert fake_five.shape == fake_dense.shape and not np.array_equal(fake_five.numpy(), fake_dense.numpy())

@@ -73,7 +73,7 @@ def test_clip_encoders_take_224_crops_and_give_one_logit(name):
 
 
 def test_model_options_are_listed_in_the_order_they_apply():
-    assert list_options() == ["srm", "frequency", "peft", "temporal", "methods"]
+    assert list_options() == ["srm", "frequency", "peft", "temporal", "methods", "boundary"]
 
 
 def test_every_timm_efficientnet_is_distinct_from_efficientnet_pytorch():

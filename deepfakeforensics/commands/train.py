@@ -99,6 +99,7 @@ def run(args: argparse.Namespace) -> int:
             window=dataclass_from_args(WindowConfig, args),
             missing=args.missing,
             pseudo_fakes=args.pseudo_fakes,
+            pair_sources=args.pair_sources,
             extra_config=extra,
         )
     finally:

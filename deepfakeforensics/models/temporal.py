@@ -206,6 +206,10 @@ def _register_temporal(frame_name: str, head: str) -> None:
     def factory(pretrained: bool | str | os.PathLike = False, **kwargs: Any) -> Detector:
         head_kwargs = {k: kwargs.pop(k) for k in head_args if k in kwargs}
         methods = kwargs.pop("methods", None)  # a method head goes over the window, not each frame
+        if kwargs.pop("boundary", False):
+            raise ValueError(
+                f"boundary=True needs a frame model; {frame_name}_{head} is temporal (one logit per window, no map)"
+            )
         backbone = create_model(frame_name, pretrained=pretrained, **kwargs)
         model = make_temporal(backbone, head, **head_kwargs)
         return MultiTaskDetector(model, methods) if methods else model
