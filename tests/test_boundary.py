@@ -53,7 +53,7 @@ class TinySpatial(Detector):
 
 
 @register_model
-def tiny_boundary_test_detector(pretrained: bool = False, **kwargs) -> TinySpatial:
+def tiny_test_boundary_detector(pretrained: bool = False, **kwargs) -> TinySpatial:
     return TinySpatial(**kwargs)
 
 
@@ -139,7 +139,7 @@ def test_families_without_a_spatial_map_are_refused_and_method_heads_stay_reacha
         create_model("mesonet4_lstm", boundary=True)  # the named variant too: no head hidden on the frame backbone
     with pytest.raises(ValueError, match="boundary must be True"):
         create_model("mesonet4", boundary="yes")
-    both = create_model("tiny_boundary_test_detector", methods=["real", "sbi"], boundary=True)
+    both = create_model("tiny_test_boundary_detector", methods=["real", "sbi"], boundary=True)
     assert both.methods == ["real", "sbi"] and both.method_probabilities(torch.zeros(3, 3, 32, 32)).shape == (3, 2)
 
 
@@ -170,7 +170,7 @@ def test_a_training_step_trains_the_head_and_adds_the_term(faces):
     ds = FrameDataset(faces, "train", TINY_CFG, pseudo_fakes="sbi", boundary=GRID, return_meta=True)
     x, y, ids, _ = collate_readable([ds[i] for i in range(len(ds))])
     torch.manual_seed(0)
-    model = create_model("tiny_boundary_test_detector", boundary=True)
+    model = create_model("tiny_test_boundary_detector", boundary=True)
     net = TrainNet(model, boundary=True)
     out = net(x)
     assert out["boundary"].shape == (len(ds), 8, 8)
@@ -188,7 +188,7 @@ def test_a_training_step_trains_the_head_and_adds_the_term(faces):
 def test_dff_train_with_pseudo_fakes_and_a_boundary_weight(tmp_path, capsys):
     splits = {"r1": "train", "r2": "val", "f1": "val"}
     csv = _manifest(tmp_path, splits)
-    args = ["train", "--model", "tiny_boundary_test_detector", "--faces", csv, "--run", "b"]
+    args = ["train", "--model", "tiny_test_boundary_detector", "--faces", csv, "--run", "b"]
     args += ["--checkpoints-dir", str(tmp_path / "ck"), "--epochs", "1", "--batch-size", "4", "--num-workers", "0"]
     assert cli.main([*args, "--pseudo-fakes", "sbi", "--boundary-weight", "1"]) == 0
     conf = json.loads((tmp_path / "ck" / "b" / "config.json").read_text())
