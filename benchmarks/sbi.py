@@ -1,15 +1,20 @@
 """Self-blended pseudo-fakes (issue 12.3) on the demo: does a model trained on real videos only catch unseen fakes?
 
-The same frame model is trained twice for the same number of steps (same epochs over datasets of the same size):
+The same frame model is trained for the same number of steps (same epochs over datasets of the same size) on:
 
-- (a) ``sbi``: the demo's real videos only, each real crop with a self-blended pseudo-fake (``--pseudo-fakes sbi``);
+- (a) ``sbi``: the demo's real videos only, each real crop with a self-blended pseudo-fake (``--pseudo-fakes sbi``),
+  masks from the ellipse fitted to MTCNN's five landmarks;
+- ``sbi_dense``: the same with masks from the hull of dlib's 68 points (``dff landmarks``; skipped without dlib);
+- ``sbi_dense_paired_boundary``: that, with each real and its pseudo-fake in one batch (``--pair-sources``) and the
+  blending-boundary head (``--boundary-weight 1``);
 - (b) ``fakes``: the demo's real videos and their FaceSwap fakes (one fake per real: the same number of items).
 
-Both are scored on the demo's test split, real and FaceSwap videos; (a) never saw a FaceSwap video, (b) trained on
-them. File-level AUC (mean of the frame probabilities of each video) and frame-level AUC are printed.
+All are scored on the demo's test split, real and FaceSwap videos; the ``sbi*`` runs never saw a FaceSwap video,
+``fakes`` trained on them. File-level AUC (mean of the frame probabilities of each video) and frame-level AUC are
+printed.
 
 Run:
-    .venv/bin/python benchmarks/sbi.py --out /tmp/sbi_bench
+    .venv/bin/python benchmarks/sbi.py --out /tmp/sbi_bench [--runs sbi fakes]
 
 Measured (2 shared CPU cores, demo seed 0: 16 identities, 16 faces per video; test split: 4 real and 4 FaceSwap
 videos, so an AUC here moves in steps of 1/16): mesonet4, 20 epochs: sbi file AUC 1.000 (frame 1.000; its own
@@ -34,7 +39,9 @@ from deepfakeforensics import _io
 from deepfakeforensics.datasets import FrameDataset
 from deepfakeforensics.demo import build_demo_dataset
 from deepfakeforensics.faces import ExtractionConfig, extract_faces
+from deepfakeforensics.faces.dense import LandmarkModelError, dense_landmarks_path, write_dense_landmarks
 from deepfakeforensics.indexing import index_dataset
+from deepfakeforensics.manifest import read_manifest
 from deepfakeforensics.models import load_model
 from deepfakeforensics.training.config import TrainConfig
 from deepfakeforensics.training.run import train_model
@@ -50,13 +57,37 @@ def prepare(out: Path, n_identities: int, n_frames: int, faces_per_video: int, s
         index = index_dataset(data, "ffpp")
         _io.save_table(index.videos, index_csv, root=data, dataset="ffpp")
         extract_faces(index_csv, extracted, ExtractionConfig(sampling=SamplingConfig(n_frames=faces_per_video)))
-    return _io.load_table(faces_csv)
+    return read_manifest(faces_csv, kind="faces")  # attrs: root and source (the file, for the 68-point sidecar)
 
 
-def subset(faces: pd.DataFrame, fakes: list[str]) -> pd.DataFrame:
-    """The real rows and the fakes of these methods, the manifest's root kept."""
+def subset(faces: pd.DataFrame, fakes: list[str], dense: bool = False) -> pd.DataFrame:
+    """The real rows and the fakes of these methods, the manifest's root kept; its file (which leads the datasets to
+    the 68-point sidecar) only when `dense`."""
     out = faces[(faces["label"] == 0) | faces["method"].isin(fakes)].reset_index(drop=True)
-    out.attrs = dict(faces.attrs)
+    out.attrs = {k: v for k, v in faces.attrs.items() if dense or k != "source"}
+    return out
+
+
+def fit_dense_landmarks(faces_csv: Path) -> bool:
+    """dlib's 68 points for every crop of the manifest (a sidecar beside it); False where dlib is not installed."""
+    try:
+        done = write_dense_landmarks(faces_csv)
+    except LandmarkModelError as e:
+        print(f"no dense landmarks: {e}")
+        return False
+    print(f"68-point landmarks: {done.n_done} of {done.n_faces} crops -> {dense_landmarks_path(faces_csv)}")
+    return True
+
+
+def plans(faces: pd.DataFrame, dense: bool) -> dict[str, tuple[pd.DataFrame, dict]]:
+    """run -> (training manifest, train_model settings)."""
+    sbi = {"pseudo_fakes": "sbi"}
+    out = {"sbi": (subset(faces, []), sbi)}
+    if dense:
+        out["sbi_dense"] = (subset(faces, [], dense=True), sbi)
+        paired = {**sbi, "pair_sources": True, "boundary_weight": 1.0}
+        out["sbi_dense_paired_boundary"] = (subset(faces, [], dense=True), paired)
+    out["fakes"] = (subset(faces, ["FaceSwap"]), {"pseudo_fakes": "none"})
     return out
 
 
@@ -85,12 +116,16 @@ def main() -> None:
     parser.add_argument("--n-frames", type=int, default=48)
     parser.add_argument("--faces-per-video", type=int, default=16)
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--runs", nargs="+", default=None, help="which runs (default: all)")
     args = parser.parse_args()
     faces = prepare(args.out, args.n_identities, args.n_frames, args.faces_per_video, args.seed)
+    dense = fit_dense_landmarks(args.out / "labels" / "demo_faces.csv")
     test = subset(faces, ["FaceSwap"])
-    plans = {"sbi": (subset(faces, []), "sbi"), "fakes": (test, "none")}
     rows = []
-    for run, (train_faces, pseudo) in plans.items():
+    for run, (train_faces, settings) in plans(faces, dense).items():
+        if args.runs and run not in args.runs:
+            continue
+        settings = dict(settings)
         started = time.perf_counter()
         config = TrainConfig(
             run=run,
@@ -100,8 +135,9 @@ def main() -> None:
             num_workers=0,
             seed=args.seed,
             patience=0,
+            boundary_weight=settings.pop("boundary_weight", 0.0),
         )
-        train_model(args.model, train_faces, config, pseudo_fakes=pseudo, callbacks=[])
+        train_model(args.model, train_faces, config, callbacks=[], **settings)
         file_auc, frame_auc = test_auc(args.out / "checkpoints" / run, test)
         rows.append(
             {"run": run, "file_auc": file_auc, "frame_auc": frame_auc, "train_s": time.perf_counter() - started}
