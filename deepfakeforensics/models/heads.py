@@ -24,21 +24,13 @@ from deepfakeforensics.models._base import Detector
 from deepfakeforensics.models._registry import register_option
 
 
-class MultiTaskDetector(Detector):
-    """`inner` with a method head on its pre-logits features; ``forward`` is `inner`'s fake logit.
+class _HeadAround(Detector):
+    """A detector around `inner` that adds a head: everything else (features, fake logit, Grad-CAM layer,
+    classifier, a temporal model's frame backbone) is `inner`'s."""
 
-    Args:
-        inner: any detector (frame or temporal).
-        methods: the class names of the method head, in output order.
-    """
-
-    def __init__(self, inner: Detector, methods: list[str]) -> None:
+    def __init__(self, inner: Detector) -> None:
         super().__init__()
-        if len(methods) < 2 or len(set(methods)) != len(methods):
-            raise ValueError(f"methods must name at least 2 distinct classes, got {methods!r}")
         self.inner = inner
-        self.methods = list(methods)
-        self.method_head = nn.Linear(inner.num_features, len(methods))
         self.default_cfg = inner.default_cfg
         self.num_features = inner.num_features
         self.explanation = getattr(inner, "explanation", "gradcam")
@@ -53,6 +45,28 @@ class MultiTaskDetector(Detector):
 
     def forward_head(self, features: torch.Tensor, pre_logits: bool = False) -> torch.Tensor:
         return self.inner.forward_head(features, pre_logits=pre_logits)
+
+    def gradcam_layer(self) -> nn.Module:
+        return self.inner.gradcam_layer()
+
+    def get_classifier(self) -> nn.Module:
+        return self.inner.get_classifier()
+
+
+class MultiTaskDetector(_HeadAround):
+    """`inner` with a method head on its pre-logits features; ``forward`` is `inner`'s fake logit.
+
+    Args:
+        inner: any detector (frame or temporal).
+        methods: the class names of the method head, in output order.
+    """
+
+    def __init__(self, inner: Detector, methods: list[str]) -> None:
+        if len(methods) < 2 or len(set(methods)) != len(methods):
+            raise ValueError(f"methods must name at least 2 distinct classes, got {methods!r}")
+        super().__init__(inner)
+        self.methods = list(methods)
+        self.method_head = nn.Linear(inner.num_features, len(methods))
 
     def method_logits(self, features: torch.Tensor) -> torch.Tensor:
         """(B, len(methods)) logits of the method head, from `forward_features`' output."""
@@ -69,12 +83,6 @@ class MultiTaskDetector(Detector):
         features = self.forward_features(x)
         logits = self.forward_head(features).reshape(-1)
         return logits, self.method_logits(features).float().softmax(dim=-1)
-
-    def gradcam_layer(self) -> nn.Module:
-        return self.inner.gradcam_layer()
-
-    def get_classifier(self) -> nn.Module:
-        return self.inner.get_classifier()
 
 
 def feature_map_channels(model: Detector) -> int:
@@ -121,7 +129,7 @@ class _FeatureProbe(nn.Module):
 _PASSED_ON = frozenset({"methods", "method_logits", "method_probabilities", "logits_and_method_probabilities"})
 
 
-class BoundaryDetector(Detector):
+class BoundaryDetector(_HeadAround):
     """`inner` with a blending-boundary head: a 1x1 convolution over its last feature map; ``forward`` is unchanged.
 
     Args:
@@ -131,12 +139,9 @@ class BoundaryDetector(Detector):
     """
 
     def __init__(self, inner: Detector) -> None:
-        super().__init__()
-        self.inner = inner
-        self.boundary_head = nn.Conv2d(feature_map_channels(inner), 1, kernel_size=1)
-        self.default_cfg = inner.default_cfg
-        self.num_features = inner.num_features
-        self.explanation = getattr(inner, "explanation", "gradcam")
+        channels = feature_map_channels(inner)
+        super().__init__(inner)
+        self.boundary_head = nn.Conv2d(channels, 1, kernel_size=1)
 
     def __getattr__(self, name: str) -> Any:
         try:
@@ -146,16 +151,6 @@ class BoundaryDetector(Detector):
                 return getattr(self._modules["inner"], name)
             raise
 
-    @property
-    def backbone(self) -> Detector | None:
-        return getattr(self.inner, "backbone", None)
-
-    def forward_features(self, x: torch.Tensor) -> torch.Tensor:
-        return self.inner.forward_features(x)
-
-    def forward_head(self, features: torch.Tensor, pre_logits: bool = False) -> torch.Tensor:
-        return self.inner.forward_head(features, pre_logits=pre_logits)
-
     def boundary_logits(self, features: torch.Tensor) -> torch.Tensor:
         """(B, h, w) logits of "this cell lies on a blending boundary", from `forward_features`' (B, C, h, w) map."""
         return self.boundary_head(features)[:, 0]
@@ -164,12 +159,6 @@ class BoundaryDetector(Detector):
     def boundary_map(self, x: torch.Tensor) -> torch.Tensor:
         """(B, h, w) probabilities of the blending boundary of a batch of crops (an explanation of the score)."""
         return torch.sigmoid(self.boundary_logits(self.forward_features(x)).float())
-
-    def gradcam_layer(self) -> nn.Module:
-        return self.inner.gradcam_layer()
-
-    def get_classifier(self) -> nn.Module:
-        return self.inner.get_classifier()
 
 
 def _methods_option(model: Detector, methods: list[str]) -> Detector:
