@@ -17,10 +17,18 @@ Run:
     .venv/bin/python benchmarks/sbi.py --out /tmp/sbi_bench [--runs sbi fakes]
 
 Measured (2 shared CPU cores, demo seed 0: 16 identities, 16 faces per video; test split: 4 real and 4 FaceSwap
-videos, so an AUC here moves in steps of 1/16): mesonet4, 20 epochs: sbi file AUC 1.000 (frame 1.000; its own
-validation, real vs pseudo-fake, 0.82), fakes 1.000 (1.000); 6 epochs: sbi 0.812 (frame 0.778), fakes 1.000.
-The demo's FaceSwap fakes are themselves pasted in with a blended mask, the artefact SBI teaches: this shows the
-pipeline works end to end, not how SBI generalises to real face-swap methods (DeepfakeBench's figures do that).
+videos, so an AUC here moves in steps of 1/16), mesonet4, file AUC:
+
+| run | 20 epochs (seed 0) | 6 epochs, seeds 0 / 1 / 2 | mean at 6 |
+| --- | --- | --- | --- |
+| sbi (five-point ellipse masks) | 1.000 | 0.812 / 0.625 / 1.000 | 0.812 |
+| sbi_dense (68-point hull masks) | 1.000 | 0.688 / 0.750 / 1.000 | 0.813 |
+| sbi_dense_paired_boundary | 1.000 | 0.750 / 0.875 / 0.938 | 0.854 |
+| fakes (trained on FaceSwap) | 1.000 | 1.000 / 1.000 / 1.000 | 1.000 |
+
+At 6 epochs the differences between the SBI variants are within the seed-to-seed spread. The demo's FaceSwap fakes
+are themselves pasted in with a blended mask, the artefact SBI teaches: this shows the pipeline works end to end, not
+how SBI generalises to real face-swap methods (DeepfakeBench's figures do that).
 """
 
 from __future__ import annotations
