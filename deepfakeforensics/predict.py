@@ -17,7 +17,7 @@ import json
 import logging
 import os
 from collections import deque
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
@@ -43,6 +43,8 @@ log = logging.getLogger(__name__)
 IMAGE_EXTENSIONS = frozenset({".jpg", ".jpeg", ".png", ".bmp", ".webp", ".tif", ".tiff"})
 #: The ``error`` of a file in which no face was found (a verdict cannot be given; the file itself is fine).
 NO_FACE = "no face found in the sampled frames"
+#: The reason a file's row carries when its caller asked to stop (e.g. the server's time limit ran out)
+STOPPED = "stopped before the end: the time limit ran out"
 PREDICTION_COLUMNS = ["path", "kind", "score", "label", "frames_used", "faces_found", "track_scores", "error"]
 
 
@@ -202,10 +204,16 @@ class StreamScorer:
 
 
 def _score_video(
-    path: Path, scorer: StreamScorer, config: ExtractionConfig, finder: FaceFinder
+    path: Path,
+    scorer: StreamScorer,
+    config: ExtractionConfig,
+    finder: FaceFinder,
+    stop: Callable[[], bool] | None = None,
 ) -> tuple[pd.DataFrame, set[int]]:
     frames: set[int] = set()
     for crop in iter_face_crops(path, config, finder):
+        if stop is not None and stop():
+            raise InterruptedError(STOPPED)
         scorer.add(crop.track, crop.frame, crop.image)
         frames.add(crop.frame)
     return scorer.finish(), frames
@@ -300,16 +308,22 @@ def predict_file(
     extraction: ExtractionConfig,
     finder: FaceFinder,
     kind: str | None = None,
+    stop: Callable[[], bool] | None = None,
 ) -> dict[str, Any]:
     """One file's prediction row (`PREDICTION_COLUMNS`); a file that cannot be scored gets its reason in ``error``.
 
     `kind` (``image`` or ``video``) defaults to what the file's extension says; `rel` is the name the row carries.
+    `stop`, asked before each face crop of a video is scored, ends the work early when it returns True (the row's
+    error is then `STOPPED`): the server's time limit uses it so that an abandoned request frees its worker.
     """
     kind = kind or ("image" if path.suffix.lower() in IMAGE_EXTENSIONS else "video")
     row = {"path": rel, "kind": kind, "score": np.nan, "label": pd.NA, "frames_used": 0, "faces_found": 0}
     row.update(track_scores="{}", error="")
     try:
-        scores, frames = (_score_image if kind == "image" else _score_video)(path, scorer, extraction, finder)
+        if kind == "image":
+            scores, frames = _score_image(path, scorer, extraction, finder)
+        else:
+            scores, frames = _score_video(path, scorer, extraction, finder, stop)
         if scores.empty:
             raise LookupError(NO_FACE)
     except Exception as e:  # one bad file never stops the run; its reason is reported

@@ -13,7 +13,15 @@ from synth_videos import face_photo, write_face_video
 
 from deepfakeforensics.faces import ExtractionConfig, iter_face_crops
 from deepfakeforensics.models import ModelCfg, create_model, save_checkpoint
-from deepfakeforensics.predict import PREDICTION_COLUMNS, PredictConfig, StreamScorer, list_media, predict_folder
+from deepfakeforensics.predict import (
+    PREDICTION_COLUMNS,
+    STOPPED,
+    PredictConfig,
+    StreamScorer,
+    list_media,
+    predict_file,
+    predict_folder,
+)
 from deepfakeforensics.thresholds import write_thresholds
 from deepfakeforensics.transforms import to_tensor
 from deepfakeforensics.video import SamplingConfig
@@ -142,6 +150,21 @@ def test_method_head_probabilities_are_reported_per_file(folder, finder, tmp_pat
     assert list(pd.read_csv(out).columns) == list(preds.columns)  # the CSV too (and resume reads it back)
     again, _ = predict_folder(folder / "a", multi, extraction_config=CONFIG, finder=finder, progress=False, out_csv=out)
     pd.testing.assert_frame_equal(again, preds, check_dtype=False)
+
+
+def test_a_stopped_video_ends_early_with_its_reason(folder, model, finder):
+    video = folder / "b" / "deep" / "two_faces.MP4"
+    asked = []
+
+    def stop_after_three() -> bool:
+        asked.append(1)
+        return len(asked) > 3
+
+    scorer = StreamScorer(model, 8, WindowConfig(), torch.device("cpu"))
+    row = predict_file(video, "two_faces.MP4", scorer, PredictConfig(), CONFIG, finder, stop=stop_after_three)
+    assert row["error"] == STOPPED and np.isnan(row["score"]) and len(asked) == 4  # asked before each crop
+    never = predict_file(video, "two_faces.MP4", scorer, PredictConfig(), CONFIG, finder, stop=lambda: False)
+    assert never["error"] == "" and never["faces_found"] == 2  # the scorer was reset: nothing half-scored left
 
 
 def test_track_max_and_threshold(folder, model, finder):

@@ -253,6 +253,46 @@ class _SlowEngine:
         return {"name": upload.name, "faces": [], "verdict": None}
 
 
+class _StoppableEngine(_SlowEngine):
+    """Video work that runs for up to 20 s unless told to stop; images that take `delay` each."""
+
+    def __init__(self, delay: float) -> None:
+        super().__init__(delay)
+        self.stopped_after: float | None = None
+        self.images_scored = 0
+
+    def detect_image(self, upload, heatmap):
+        self.images_scored += 1
+        return super().detect_image(upload, heatmap)
+
+    def detect_video(self, upload, stop):
+        start = time.monotonic()
+        while time.monotonic() - start < 20:
+            if stop():
+                self.stopped_after = time.monotonic() - start
+                raise InterruptedError("stopped")
+            time.sleep(0.02)
+        return {"name": upload.name}
+
+
+def test_work_past_the_time_limit_stops_and_frees_its_place(tmp_path):
+    engine = _StoppableEngine(0.2)
+    app = create_app(engine, ServeConfig(timeout_s=0.5, upload_dir=str(tmp_path)))
+    video = b"\x00\x00\x00\x18ftypmp42" + bytes(200)
+    with running_server(app) as url:
+        started = time.monotonic()
+        r = httpx.post(f"{url}/detect/video", content=video, headers={"Content-Type": "video/mp4"}, timeout=30)
+        assert r.status_code == 504 and r.json()["error"] == "timeout"
+        _empty_uploads(app)  # the video's work stopped: its upload is deleted and its place freed
+        assert engine.stopped_after is not None and engine.stopped_after < 2.0
+        assert time.monotonic() - started < 5 and app.state.admission.in_progress == 0
+        images = [("files", (f"{i}.jpg", b"\xff\xd8\xff" + bytes(100), "image/jpeg")) for i in range(10)]
+        r = httpx.post(f"{url}/detect/batch", files=images, timeout=30)
+        assert r.status_code == 504
+        _empty_uploads(app)
+        assert engine.images_scored < 10  # the rest of the batch was not scored once nobody would read it
+
+
 def _post_image(url: str, out: list, i: int) -> None:
     r = httpx.post(f"{url}/detect", content=b"\xff\xd8\xff" + bytes(100), timeout=30)
     out[i] = r

@@ -148,8 +148,11 @@ def _require_kind(uploads: list[Upload], kind: str, route: str) -> None:
             )
 
 
-async def run_upload(request: Request, kind: str, max_files: int, work: Callable[[list[Upload]], Any]) -> Any:
-    """Admit a request, receive its files, run `work(uploads)` in a worker with the time limit; files always deleted."""
+async def run_upload(
+    request: Request, kind: str, max_files: int, work: Callable[[list[Upload], Callable[[], bool]], Any]
+) -> Any:
+    """Admit a request, receive its files, run ``work(uploads, stopped)`` in a worker with the time limit (`stopped`
+    turns True when it runs out); files always deleted."""
     state = request.app.state
     config: ServeConfig = state.config
     body = _Body(request.receive, time.monotonic() + config.timeout_s)
@@ -161,7 +164,7 @@ async def run_upload(request: Request, kind: str, max_files: int, work: Callable
         ctype, name = request.headers.get("content-type", ""), request.query_params.get("name")
         uploads = await receiver.receive(ctype, body.chunks(), name)
         _require_kind(uploads, kind, request.url.path)
-        return await run_with_deadline(state.executor, job, config.timeout_s, work, uploads)
+        return await run_with_deadline(state.executor, job, config.timeout_s, work, uploads, job.stopped)
     except UploadError:
         if not body.done:
             await body.drain()
@@ -234,7 +237,7 @@ def _routes(app: FastAPI) -> None:
         openapi_extra=_UPLOAD_DOC,
     )
     async def detect(request: Request, heatmap: bool = False) -> dict[str, Any]:
-        result = await run_upload(request, "image", 1, lambda ups: state.engine.detect_image(ups[0], heatmap))
+        result = await run_upload(request, "image", 1, lambda ups, _: state.engine.detect_image(ups[0], heatmap))
         state.metrics.count_verdict(result["verdict"])
         return result
 
@@ -244,14 +247,17 @@ def _routes(app: FastAPI) -> None:
         openapi_extra=_UPLOAD_DOC,
     )
     async def detect_video(request: Request) -> dict[str, Any]:
-        result = await run_upload(request, "video", 1, lambda ups: state.engine.detect_video(ups[0]))
+        result = await run_upload(request, "video", 1, lambda ups, stopped: state.engine.detect_video(ups[0], stopped))
         state.metrics.count_verdict(result["verdict"])
         return result
 
     @app.post("/detect/batch", summary="Several images (multipart, one part per file)", openapi_extra=_UPLOAD_DOC)
     async def detect_batch(request: Request, heatmap: bool = False) -> dict[str, Any]:
         results = await run_upload(
-            request, "image", state.config.max_batch_files, lambda ups: _detect_each(state.engine, ups, heatmap)
+            request,
+            "image",
+            state.config.max_batch_files,
+            lambda ups, stopped: _detect_each(state.engine, ups, heatmap, stopped),
         )
         for r in results:
             state.metrics.count_verdict(r.get("verdict"))
@@ -263,10 +269,15 @@ def _routes(app: FastAPI) -> None:
         return Response(body, media_type=content_type)
 
 
-def _detect_each(engine: Engine, uploads: list[Upload], heatmap: bool) -> list[dict[str, Any]]:
-    """One result per image; an image that cannot be decoded gets its error in place, the others are still scored."""
+def _detect_each(
+    engine: Engine, uploads: list[Upload], heatmap: bool, stopped: Callable[[], bool]
+) -> list[dict[str, Any]]:
+    """One result per image; an image that cannot be decoded gets its error in place, the others are still scored.
+    Once `stopped` (the time limit ran out: nobody will read the answer), the remaining images are not scored."""
     results = []
     for upload in uploads:
+        if stopped():
+            break
         try:
             results.append(engine.detect_image(upload, heatmap))
         except UploadError as e:

@@ -13,7 +13,7 @@ import json
 import math
 import os
 import queue
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -227,12 +227,12 @@ class Engine:
             "error": NO_FACE,
         }
 
-    def detect_video(self, upload: Upload) -> dict[str, Any]:
-        """A video's per-track and file scores, as ``dff predict`` computes them (`predict_file`)."""
+    def detect_video(self, upload: Upload, stop: Callable[[], bool] | None = None) -> dict[str, Any]:
+        """A video's per-track and file scores, as ``dff predict`` computes them (`predict_file`); `stop` ends the
+        work early (the request's time limit ran out)."""
         with self.worker() as w:
-            row = predict_file(
-                upload.path, upload.name, self._scorer(w), self.predict_config, self.extraction, w.finder, "video"
-            )
+            scorer, config = self._scorer(w), self.predict_config
+            row = predict_file(upload.path, upload.name, scorer, config, self.extraction, w.finder, "video", stop)
         if row["error"] and row["error"] != NO_FACE:
             raise UploadError(422, "unreadable_video", f"{upload.name!r}: {row['error']}")
         tracks = json.loads(row["track_scores"])

@@ -1,8 +1,9 @@
 """Bounded work: how many requests may be in the server at once, and a time limit per request.
 
 `Admission` counts requests from the moment they are accepted (before their upload is read) until their work has
-really ended: a request whose time limit ran out is answered at once (504), but keeps its place until its thread
-finishes, so the count never understates the load. Beyond ``workers + queue`` requests, new ones get 503 with
+really ended: a request whose time limit ran out is answered at once (504) and its work is asked to stop
+(`Job.stopped`, checked by video scoring before each face crop and between the images of a batch), but it keeps its
+place until its thread has finished, so the count never understates the load. Beyond ``workers + queue`` requests, new ones get 503 with
 Retry-After without reading their body.
 """
 
@@ -62,6 +63,10 @@ class Job:
         self._lock = threading.Lock()
         self.handed_off = False  # True once a thread owns the release
         self.abandoned = False  # True once the time limit ran out
+
+    def stopped(self) -> bool:
+        """True once the request's time limit ran out: its work should end as soon as it can."""
+        return self.abandoned
 
     def release(self) -> None:
         with self._lock:
