@@ -171,6 +171,64 @@ def test_shards_cover_every_video_once_and_merge(dataset, reference, finder, tmp
     assert len(pd.read_csv(tmp_path / "synth_faces_failures.csv")) == len(BAD)
 
 
+def test_merge_only_keeps_the_shards_settings(dataset, reference, finder, tmp_path, caplog):
+    """Shards, then a ``--merge-only`` merge: the manifest records the same settings as one uninterrupted run."""
+    _, index_csv = dataset
+    ref_work, _ = reference
+    index = copy_index(index_csv, tmp_path)
+    out = tmp_path / "extracted"
+    for i in (0, 1):
+        extract_faces(index, out, CONFIG, shard=(i, 2), finder=finder, progress=False)
+    faces_csv = tmp_path / "synth_faces.csv"
+    faces_csv.unlink()
+    assert cli.main(["extract", str(index), "--out", str(out), "--merge-only", "--margin", "2.0"]) == 0
+    merged, single = _io.load_table(faces_csv), _io.load_table(ref_work / "synth_faces.csv")
+    assert merged.attrs["extraction"] == single.attrs["extraction"]
+    assert merged.attrs["extraction"]["margin"] == 1.3 and "extraction_varies" not in merged.attrs
+    assert extract_module.crops_aligned(merged) is False
+    # a part without a record (written by an older version) is assumed to match, with a warning
+    next((tmp_path / "synth_faces.parts").glob("*.settings.json")).unlink()
+    with caplog.at_level("WARNING", logger="deepfakeforensics.faces.extract"):
+        again = extract_module.merge_parts(faces_csv, out)
+    assert again.attrs["extraction"] == single.attrs["extraction"]
+    assert "1 finished videos have no recorded extraction settings" in caplog.text
+
+
+def test_shards_with_different_margins_refuse_to_merge(dataset, finder, tmp_path, monkeypatch, capsys):
+    _, index_csv = dataset
+    index = copy_index(index_csv, tmp_path)
+    out = tmp_path / "extracted"
+    monkeypatch.setattr(extract_module, "iter_face_crops", _only_two(extract_module.iter_face_crops))
+    first = extract_module.plan_videos(_io.load_table(index), out, tmp_path / "p", (0, 1), False)[0]
+    shard = shard_of(first.key, 2)  # extract the shard holding the first video, then pretend the other had 1.5
+    extract_faces(index, out, CONFIG, shard=(shard, 2), finder=finder, progress=False)
+    parts = tmp_path / "synth_faces.parts"
+    record = next(parts.glob("*.settings.json"))
+    other = parts / "synth%2Fother.settings.json"
+    shutil.copy(parts / record.name.replace(".settings.json", ".csv"), parts / "synth%2Fother.csv")
+    other.write_text(record.read_text().replace('"margin": 1.3', '"margin": 1.5'))
+    with pytest.raises(extract_module.MixedExtractionError, match="different crop settings: margin") as refused:
+        extract_module.merge_parts(tmp_path / "synth_faces.csv", out)
+    assert "1.3 (1 video, e.g. synth/two)" in str(refused.value) and "1.5 (1 video, e.g. synth/other)" in str(
+        refused.value
+    )
+    assert "crop_size" not in str(refused.value) and "sampling" not in str(refused.value)
+    assert cli.main(["extract", str(index), "--out", str(out), "--merge-only"]) == 1
+    assert "different crop settings: margin" in capsys.readouterr().err
+    # a run asked for another margin than the finished videos refuses before working
+    calls = []
+    monkeypatch.setattr(extract_module, "iter_face_crops", lambda *a, **k: calls.append(a) or iter(()))
+    other.unlink()
+    (parts / "synth%2Fother.csv").unlink()
+    config = ExtractionConfig(**{**CONFIG.__dict__, "margin": 1.5, "align": True})
+    with pytest.raises(
+        extract_module.MixedExtractionError,
+        match=r"finished there: margin 1\.5 in this run vs 1\.3 \(1 video, e\.g\. synth/two\); align true in this run vs false",
+    ):
+        extract_faces(index, out, config, shard=(1 - shard, 2), finder=finder, progress=False)
+    assert calls == []
+
+
 def test_dff_extract_command(dataset, tmp_path, monkeypatch, capsys):
     _, index_csv = dataset
     index = copy_index(index_csv, tmp_path)

@@ -5,8 +5,8 @@ Layout, for an index ``labels/NAME.csv`` and crops folder ``extracted/``:
 - crops: ``extracted/<dataset>/<video_id>/<track>_<frame>.jpg`` (RGB colours of the source frame);
 - manifest: ``labels/NAME_faces.csv`` (one row per crop, paths relative to ``extracted/``, root in the sidecar);
 - failures: ``labels/NAME_faces_failures.csv`` (path, reason);
-- work in progress: ``labels/NAME_faces.parts/`` (one small CSV per finished video, from any run or shard, and one
-  claim file per video being worked on).
+- work in progress: ``labels/NAME_faces.parts/`` (per finished video, from any run or shard: a small CSV of its rows
+  and a JSON of the extraction settings that cut its crops; one claim file per video being worked on).
 
 A run claims a video (`deepfakeforensics.faces.claims`) before working on it, so two runs on one output, or the
 shards of a job array, never work on the same video; a claim left by a killed run is taken over. A video's crops are
@@ -16,6 +16,11 @@ redoes the rest, so a run killed at any moment loses nothing finished and leaves
 manifest behind. Shards (``shard=(i, n)``) take the videos whose stable hash is i modulo n; every run merges all part
 files it finds into the manifest, and `merge_parts` does it on its own once every run has finished.
 
+The manifest's sidecar records the settings the parts were cut with (``attrs["extraction"]``), read from the parts
+themselves, so a ``--merge-only`` merge keeps them too. Parts cut with different crop geometry (`CROP_FIELDS`: margin,
+crop size, alignment) cannot share one manifest: the merge refuses with a `MixedExtractionError` naming the settings,
+and a run asked for other crop settings than the videos already finished in its output refuses before working.
+
 A fault of a video (unreadable, no face) is recorded as that video's failure and the run goes on; a fault of the
 environment (disk full, quota, permission denied, read-only file system) stops the run with an `OutputError` naming
 the path, and the rerun resumes.
@@ -24,19 +29,21 @@ the path, and the rerun resumes.
 from __future__ import annotations
 
 import contextlib
+import json
+import logging
 import os
 import shutil
 import zlib
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
-from urllib.parse import quote
+from urllib.parse import quote, unquote
 
 import numpy as np
 import pandas as pd
 
 from deepfakeforensics import _io
-from deepfakeforensics.errors import OutputError, output_errors
+from deepfakeforensics.errors import DFFError, OutputError, output_errors
 from deepfakeforensics.faces.claims import CLAIM_SUFFIX, STALE_AFTER_S, ClaimOwner, VideoClaim, try_claim
 from deepfakeforensics.faces.crop import LANDMARK_COLUMNS, write_jpeg
 from deepfakeforensics.faces.finder import FaceFinder
@@ -51,10 +58,24 @@ except ImportError:  # not POSIX: merges are not serialised
 MANIFEST_COLUMNS = ["video_id", "track", "frame", "path", "x0", "y0", "x1", "y1", "prob", "detected", *LANDMARK_COLUMNS]
 CARRIED_COLUMNS = ["label", "split", "group", "method", "dataset", "compression"]  # copied from the index
 FAILED_SUFFIX = ".failed.csv"
+SETTINGS_SUFFIX = ".settings.json"  # beside a done part: the `ExtractionConfig.to_dict()` that cut its crops
+#: Settings that fix the crops' geometry: parts cut with different values cannot share one manifest.
+CROP_FIELDS = ("margin", "crop_size", "align")
+#: Settings that change how fast extraction runs, not what it finds: never compared between parts.
+RUNTIME_FIELDS = ("batch_size", "buffer_mb", "prefetch", "device", "channels_last", "mtcnn_engine")
 RESUME_HINT = (
     "Free space, fix the quota or permissions (or choose another --out), then rerun the same command: "
     "every video finished so far is kept."
 )
+
+log = logging.getLogger(__name__)
+
+
+class MixedExtractionError(DFFError, ValueError):
+    """The finished videos of one output were, or would be, cut with different crop settings (`CROP_FIELDS`).
+
+    The message names each differing setting with its values and how many videos have each.
+    """
 
 
 def faces_csv_for(index_csv: str | os.PathLike) -> Path:
@@ -73,6 +94,11 @@ def parts_dir_for(faces_csv: str | os.PathLike) -> Path:
     """``labels/NAME_faces.csv`` -> ``labels/NAME_faces.parts/`` (per-video results before merging)."""
     faces_csv = Path(faces_csv)
     return faces_csv.with_name(faces_csv.stem + ".parts")
+
+
+def settings_part_for(done_part: Path) -> Path:
+    """The settings record beside a video's part file: ``<key>.csv`` -> ``<key>.settings.json``."""
+    return done_part.with_name(done_part.name.removesuffix(".csv") + SETTINGS_SUFFIX)
 
 
 def video_key(dataset: str, video_id: str) -> str:
@@ -106,6 +132,10 @@ class VideoJob:
     @property
     def failed_part(self) -> Path:
         return self._stem.with_name(self._stem.name + FAILED_SUFFIX)
+
+    @property
+    def settings_part(self) -> Path:
+        return settings_part_for(self.done_part)
 
     @property
     def claim_path(self) -> Path:
@@ -211,12 +241,17 @@ def _write_crops(job: VideoJob, tmp: Path, config: ExtractionConfig, finder: Fac
     return rows
 
 
-def _commit(job: VideoJob, tmp: Path, final: Path, rows: list[dict]) -> None:
-    """Move the finished crops folder into place, then write the video's part file."""
+def _commit(job: VideoJob, tmp: Path, final: Path, rows: list[dict], settings: dict) -> None:
+    """Move the finished crops folder into place, then record the settings that cut them and write the part file.
+
+    The part file comes last: a video counts as done only once its crops and settings are on disk.
+    """
     with output_errors(final, "move the finished crops into place", RESUME_HINT):
         if final.exists():  # left by a run killed between the rename and its part file
             shutil.rmtree(final)
         os.replace(tmp, final)
+    with output_errors(job.settings_part, "record the video's extraction settings", RESUME_HINT):
+        _io.write_json_atomic(job.settings_part, settings)
     with output_errors(job.done_part, "write the video's part file", RESUME_HINT):
         _io.write_csv_atomic(pd.DataFrame(rows, columns=list(rows[0])), job.done_part)
 
@@ -251,7 +286,7 @@ def _extract_claimed(
         rows = _write_crops(job, tmp, config, finder, claim)
         if not claim.held():  # judged stale and taken over by another run (e.g. this process was suspended)
             return VideoOutcome("lost")
-        _commit(job, tmp, final, rows)
+        _commit(job, tmp, final, rows, config.to_dict())
         return VideoOutcome("done", n_crops=len(rows))
     except OutputError:
         raise
@@ -310,11 +345,144 @@ def _merged_table(paths: list[Path], columns: list[str], order: list[str]) -> pd
     return table.sort_values([c for c in order if c in table.columns], kind="stable").reset_index(drop=True)
 
 
+def _done_parts(parts_dir: Path) -> list[Path]:
+    """The part files of finished videos, sorted (failed videos' part files excluded)."""
+    return sorted(p for p in parts_dir.glob("*.csv") if not p.name.endswith(FAILED_SUFFIX))
+
+
+def _json_value(value: object) -> str:
+    return json.dumps(value, sort_keys=True, default=str)
+
+
+@dataclass(frozen=True)
+class PartSettings:
+    """The extraction settings recorded beside an output's finished videos, grouped by value."""
+
+    groups: dict[str, tuple[dict, list[str]]]  # settings as JSON -> (settings, keys of the videos cut with them)
+    n_unknown: int  # finished videos with no record (their parts predate the records, or it is unreadable)
+
+
+def read_part_settings(done: Iterable[Path]) -> PartSettings:
+    """Group the finished videos (their part files `done`) by the extraction settings recorded beside them."""
+    groups: dict[str, tuple[dict, list[str]]] = {}
+    unknown = 0
+    for part in done:
+        record = settings_part_for(part)
+        try:
+            settings = json.loads(record.read_text())
+        except FileNotFoundError:
+            unknown += 1
+            continue
+        except (OSError, ValueError) as e:
+            log.warning("%s: unreadable extraction settings (%s): this video's crops cannot be checked", record, e)
+            unknown += 1
+            continue
+        key = unquote(part.name.removesuffix(".csv"))
+        groups.setdefault(_json_value(settings), (settings, []))[1].append(key)
+    return PartSettings(groups, unknown)
+
+
+def _flat(settings: dict, prefix: str = "") -> dict[str, str]:
+    """Nested settings as ``{"sampling.n_frames": "5", ...}``, values as JSON (comparable, hashable)."""
+    out: dict[str, str] = {}
+    for name, value in settings.items():
+        if isinstance(value, dict):
+            out.update(_flat(value, f"{prefix}{name}."))
+        else:
+            out[f"{prefix}{name}"] = _json_value(value)
+    return out
+
+
+def _differences(groups: Iterable[tuple[dict, list[str]]]) -> dict[str, dict[str, list[str]]]:
+    """The settings whose value differs between groups: setting -> {value as JSON: video keys}."""
+    values: dict[str, dict[str, list[str]]] = {}
+    for settings, keys in groups:
+        for name, value in _flat(settings).items():
+            values.setdefault(name, {}).setdefault(value, []).extend(keys)
+    return {name: by_value for name, by_value in values.items() if len(by_value) > 1}
+
+
+def _values(by_value: dict[str, list[str]]) -> str:
+    """``1.3 (3 videos, e.g. synth/two) vs 1.5 (2 videos, e.g. synth/one)``, the most videos first."""
+
+    def one(value: str, keys: list[str]) -> str:
+        return f"{value} ({len(keys)} video{'s' if len(keys) != 1 else ''}, e.g. {keys[0]})"
+
+    return " vs ".join(one(v, k) for v, k in sorted(by_value.items(), key=lambda item: -len(item[1])))
+
+
+def _describe(differences: dict[str, dict[str, list[str]]]) -> str:
+    """``margin 1.3 (3 videos, e.g. synth/two) vs 1.5 (2 videos, e.g. synth/one); crop_size ...``."""
+    return "; ".join(f"{name} {_values(by_value)}" for name, by_value in differences.items())
+
+
+def settings_for_manifest(
+    found: PartSettings, parts_dir: Path, fallback: dict | None = None
+) -> tuple[dict | None, dict[str, list]]:
+    """The extraction settings a merged manifest records, from those recorded beside its finished videos.
+
+    Returns:
+        The settings most videos were cut with (`fallback` when no video has a record), and the settings other than
+        `RUNTIME_FIELDS` that differ between videos (name -> values; logged), e.g. runs with another frame count.
+
+    Raises:
+        MixedExtractionError: videos were cut with different crop geometry (`CROP_FIELDS`); the message names them.
+    """
+    if found.n_unknown:
+        log.warning(
+            "%s: %d finished videos have no recorded extraction settings (extracted by an older version): "
+            "assumed to match the others",
+            parts_dir,
+            found.n_unknown,
+        )
+    if not found.groups:
+        return fallback, {}
+    differences = _differences(found.groups.values())
+    crop = {name: by_value for name, by_value in differences.items() if name in CROP_FIELDS}
+    if crop:
+        raise MixedExtractionError(
+            f"{parts_dir}: the finished videos were cut with different crop settings: {_describe(crop)}. One manifest "
+            "cannot mix crop geometries: keep one set, delete the other videos' part files (<video>.csv and "
+            f"<video>{SETTINGS_SUFFIX}) and rerun `dff extract` with the kept settings, or extract into a fresh "
+            "--out and --faces-out"
+        )
+    varies = {n: d for n, d in differences.items() if n.split(".")[0] not in RUNTIME_FIELDS}
+    if varies:
+        log.warning("%s: the finished videos were extracted with different settings: %s", parts_dir, _describe(varies))
+    settings = max(found.groups.values(), key=lambda group: len(group[1]))[0]
+    return settings, {name: [json.loads(v) for v in by_value] for name, by_value in varies.items()}
+
+
+def check_run_settings(parts_dir: Path, config: ExtractionConfig) -> None:
+    """Refuse to start a run whose crop settings differ from those of the videos already finished in its output.
+
+    Raises:
+        MixedExtractionError: naming each differing setting, the run's value and the finished videos' values.
+    """
+    mine = _flat(config.to_dict())
+    groups = read_part_settings(_done_parts(parts_dir)).groups.values()
+    clashes = []
+    for name in CROP_FIELDS:
+        others: dict[str, list[str]] = {}
+        for settings, keys in groups:
+            value = _flat(settings).get(name)
+            if value is not None and value != mine[name]:
+                others.setdefault(value, []).extend(keys)
+        if others:
+            clashes.append(f"{name} {mine[name]} in this run vs {_values(others)}")
+    if clashes:
+        raise MixedExtractionError(
+            f"{parts_dir}: this run's crop settings differ from those of the videos already finished there: "
+            f"{'; '.join(clashes)}. Rerun with the finished videos' settings, or extract into a fresh --out and "
+            "--faces-out"
+        )
+
+
 def crops_aligned(faces: pd.DataFrame) -> bool:
     """Whether a faces manifest's crops were cut aligned (`ExtractionConfig.align`).
 
     Read from the extraction settings its sidecar records (``attrs["extraction"]``), or, when those are absent (a
-    ``--merge-only`` merge records none), from its ``aligned`` column, which only aligned extractions write (1 per
+    manifest merged from parts that predate the settings records), from its ``aligned`` column, which only aligned extractions write (1 per
     aligned crop, 0 for a face without landmarks, which got the plain crop).
     """
     recorded = (faces.attrs.get("extraction") or {}).get("align")
@@ -327,15 +495,26 @@ def merge_parts(
     faces_csv: str | os.PathLike,
     out_dir: str | os.PathLike,
     failures_csv: str | os.PathLike | None = None,
+    extraction: dict | None = None,
     **meta: object,
 ) -> pd.DataFrame:
     """Merge every finished video's part file (from all runs and shards) into the manifest and the failures CSV.
 
+    Args:
+        faces_csv: the manifest to write; its part files are in `parts_dir_for` (`faces_csv`).
+        out_dir: the crops folder (the manifest's root).
+        failures_csv: default ``labels/NAME_faces_failures.csv``.
+        extraction: settings to record when no finished video has its settings recorded (parts of older versions).
+        meta: more entries for the manifest's sidecar.
+
     Returns:
         The manifest, sorted by video and then track and frame, also saved to `faces_csv` with root `out_dir`.
-        ``attrs`` holds ``failures_csv`` (its path) and ``n_failed`` (videos listed there).
+        ``attrs`` holds ``extraction`` (the settings recorded beside the videos' part files, see
+        `settings_for_manifest`; ``extraction_varies`` lists non-crop settings that differ between videos, when
+        any), ``failures_csv`` (its path) and ``n_failed`` (videos listed there); the sidecar keeps the first two.
 
     Raises:
+        MixedExtractionError: the videos were cut with different crop settings (margin, crop size, alignment).
         OutputError: the manifest or the failures table cannot be written (the message names the file).
     """
     faces_csv = Path(faces_csv)
@@ -344,9 +523,13 @@ def merge_parts(
     with output_errors(parts_dir, "create the folder of part files", RESUME_HINT, any_os_error=True):
         parts_dir.mkdir(parents=True, exist_ok=True)
     with _merge_lock(parts_dir):
-        files = sorted(parts_dir.glob("*.csv"))
-        failed = [p for p in files if p.name.endswith(FAILED_SUFFIX)]
-        done = [p for p in files if not p.name.endswith(FAILED_SUFFIX)]
+        failed = sorted(parts_dir.glob(f"*{FAILED_SUFFIX}"))
+        done = _done_parts(parts_dir)
+        settings, varies = settings_for_manifest(read_part_settings(done), parts_dir, extraction)
+        if settings is not None:
+            meta["extraction"] = settings
+        if varies:
+            meta["extraction_varies"] = varies
         faces = _merged_table(done, MANIFEST_COLUMNS, ["dataset", *MANIFEST_COLUMNS[:3]])
         failures = _merged_table(failed, _io.FAILURE_COLUMNS, ["path"])
         with output_errors(faces_csv, "write the faces manifest", RESUME_HINT, any_os_error=True):
@@ -390,12 +573,15 @@ def extract_faces(
         The merged manifest (all part files found, from every run and shard): video_id, track, frame, path, x0, y0,
         x1, y1, prob, detected, lm0_x .. lm4_y (landmarks in crop pixels), aligned (only with ``config.align``: 1
         per aligned crop, 0 for a face without landmarks, cut plain), label, split, group, method (+ dataset,
-        compression when the index has them). The sidecar records ``config`` (``attrs["extraction"]``).
+        compression when the index has them). The sidecar records the settings the crops were cut with
+        (``attrs["extraction"]``: ``config`` for the videos of this run, recorded beside each video's part file).
         ``attrs``: ``failures_csv`` and ``n_failed`` (videos in the failures table), ``run_counts`` (this run's videos
         by outcome: done, failed, busy, skipped, lost), ``n_busy`` and ``busy_owners`` (videos left to other live
         runs: their crops are merged by whichever run ends last, or by `merge_parts`).
 
     Raises:
+        MixedExtractionError: the videos already finished in this output were cut with other crop settings
+            (margin, crop size, alignment) than `config` (raised before any work), or the merge found such a mix.
         OutputError: the environment stopped the run (disk full, quota, permission, read-only file system); every
             video finished so far is kept, and the same call resumes.
     """
@@ -408,6 +594,8 @@ def extract_faces(
     with output_errors(parts_dir, "create the folder of part files", RESUME_HINT, any_os_error=True):
         parts_dir.mkdir(parents=True, exist_ok=True)
     todo = plan_videos(videos, out_dir, parts_dir, shard, retry_failed)
+    if todo:
+        check_run_settings(parts_dir, config)
     if todo and finder is None:
         finder = config.make_finder()
     tally = RunTally()
