@@ -13,6 +13,7 @@ from typing import Any
 
 import torch
 import torch.distributed as dist
+from torch import nn
 
 
 @dataclass(frozen=True)
@@ -89,6 +90,20 @@ def broadcast_object(obj: Any, info: DistInfo) -> Any:
     box = [obj]
     dist.broadcast_object_list(box, src=0)
     return box[0]
+
+
+def trainable_names(module: nn.Module) -> frozenset[str]:
+    """Names of the parameters of `module` that require grad now (those a DDP wrapper built now would reduce)."""
+    return frozenset(name for name, param in module.named_parameters() if param.requires_grad)
+
+
+def wrap_ddp(module: nn.Module, device: torch.device) -> nn.parallel.DistributedDataParallel:
+    """`module` in DistributedDataParallel, reducing the gradients of the parameters that require grad now.
+
+    Building it broadcasts rank 0's parameters and buffers to every rank.
+    """
+    device_ids = [device.index] if device.type == "cuda" else None
+    return nn.parallel.DistributedDataParallel(module, device_ids=device_ids)
 
 
 def cleanup_distributed() -> None:

@@ -13,6 +13,7 @@ by rank 0, at the end of each epoch, in that order; every ``.pt`` loads with ``t
 from __future__ import annotations
 
 import contextlib
+import gc
 import logging
 import os
 import random
@@ -42,6 +43,8 @@ from deepfakeforensics.training.distributed import (
     all_reduce_sum,
     barrier,
     setup_distributed,
+    trainable_names,
+    wrap_ddp,
 )
 from deepfakeforensics.training.objectives import Objective, TrainNet, method_targets, needs_train_net
 from deepfakeforensics.training.optim import (
@@ -52,7 +55,7 @@ from deepfakeforensics.training.optim import (
     replan_scheduler,
     schedule_plan,
 )
-from deepfakeforensics.training.phases import Phase, enter_phase, parse_phases, phase_at
+from deepfakeforensics.training.phases import Phase, check_phases, enter_phase, parse_phases, phase_at
 from deepfakeforensics.training.sampling import EpochSampler, SourceBatchSampler, source_units, worker_init
 from deepfakeforensics.training.state import TrainState
 
@@ -175,7 +178,7 @@ class Run:
     dist: DistInfo
     device: torch.device
     run_dir: Path
-    net: nn.Module  # the model as trained: DistributedDataParallel-wrapped under torchrun
+    net: nn.Module  # the model as trained: DistributedDataParallel-wrapped under torchrun (see `sync_ddp`)
     train_ds: Dataset
     val_ds: Dataset
     train_sampler: EpochSampler | SourceBatchSampler
@@ -191,6 +194,7 @@ class Run:
     phases: list[Phase] = field(default_factory=list)  # phased fine-tuning (empty: all parameters throughout)
     trainable: set[str] = field(default_factory=set)  # the model's parameters trainable before the run
     lr_scale: float = 1.0  # the current phase's lr / config.lr
+    reduced: frozenset[str] | None = None  # under DDP: the parameters whose gradients `net` all-reduces
     thresholds: dict[str, Any] | None = None  # the last validation's thresholds.json record (rank 0)
 
 
@@ -288,9 +292,33 @@ def start_phase(run: Run) -> None:
     phase = phase_at(run.phases, run.state.epoch)
     enter_phase(run.state.model, phase, run.trainable)
     run.lr_scale = phase.lr / run.config.lr
-    if run.dist.distributed:  # DDP registers the trainable parameters when it wraps: wrap again
-        device_ids = [run.device.index] if run.device.type == "cuda" else None
-        run.net = nn.parallel.DistributedDataParallel(unwrap(run.net), device_ids=device_ids)
+    sync_ddp(run)
+
+
+def sync_ddp(run: Run) -> None:
+    """Under DDP, (re)build ``run.net`` when the parameters that require grad are not those it reduces; else no-op.
+
+    DDP registers its all-reduce hooks (and lays out its buckets) for the parameters that require grad when it is
+    built, and ignores later changes of ``requires_grad``. A wrapper kept across a phase change fails either way:
+    built over all parameters, the head phase leaves the frozen backbone without gradients and DDP raises "Expected
+    to have finished reduction"; built over the head, the unfrozen backbone trains on each rank's own gradients and
+    the ranks silently drift apart (tests/test_ddp_phases.py fails in both cases). One wrapper over every parameter with
+    the frozen ones' gradients zeroed is no answer either: it all-reduces the whole backbone for nothing, needs
+    ``find_unused_parameters`` (a graph walk per step), and AdamW's weight decay would move the frozen backbone (a zero
+    gradient is not a missing one). So a new wrapper is built whenever the set changes (at a phase change, and at the
+    first epoch of a run or a resumed run): it reduces exactly what trains, and it broadcasts rank 0's parameters and
+    buffers, equal on every rank already (each rank restores the same last.pt), so ranks stay identical and a resumed
+    run continues exactly. Nothing but ``run.net`` holds the wrapper (the optimiser holds the parameters themselves).
+    """
+    if not run.dist.distributed:
+        return
+    module, trainable = unwrap(run.net), trainable_names(unwrap(run.net))
+    if trainable == run.reduced:
+        return
+    replacing = run.reduced is not None
+    run.net, run.reduced = wrap_ddp(module, run.device), trainable
+    if replacing:  # the old wrapper sits in a reference cycle: free its reducer (gradient-sized buckets) now
+        gc.collect()
 
 
 def _notify(callbacks: Sequence[Callback], hook: str, *args: Any) -> None:
@@ -391,15 +419,15 @@ def build_run(
         batches=len(train_loader),
         run_dir=str(run_dir),
     )
-    net = trainer
-    if dist.distributed:
-        net = nn.parallel.DistributedDataParallel(net, device_ids=[device.index] if device.type == "cuda" else None)
-    return Run(
+    phases = parse_phases(config.phases)
+    trainable = {n for n, p in base.named_parameters() if p.requires_grad}
+    check_phases(base, phases, trainable)
+    run = Run(
         config,
         dist,
         device,
         run_dir,
-        net,
+        trainer,
         train_ds,
         val_ds,
         sampler,
@@ -412,9 +440,11 @@ def build_run(
         state,
         stoppers=[EarlyStopping(config.patience)],
         callbacks=reporters,
-        phases=parse_phases(config.phases),
-        trainable={n for n, p in base.named_parameters() if p.requires_grad},
+        phases=phases,
+        trainable=trainable,
     )
+    sync_ddp(run)
+    return run
 
 
 def make_objective(model: nn.Module, train_ds: Dataset, config: TrainConfig) -> tuple[nn.Module, Objective]:

@@ -96,6 +96,20 @@ def part_parameters(model: nn.Module, part: str) -> set[str]:
     return keep
 
 
+def check_phases(model: nn.Module, phases: list[Phase], trainable: set[str]) -> None:
+    """Refuse, before the first epoch, a phase that would train no parameter of `model` (among `trainable`).
+
+    Raises:
+        ValueError: e.g. a ``head`` phase on a model with neither a classifier (``get_classifier``) nor new parts.
+    """
+    for phase in phases:
+        if not part_parameters(model, phase.part) & trainable:
+            raise ValueError(
+                f"phase {phase.part!r} trains no parameter of {type(model).__name__}: a 'head' phase needs a model with "
+                "a classifier (get_classifier) or parts around a backbone"
+            )
+
+
 def enter_phase(model: nn.Module, phase: Phase, trainable: set[str]) -> None:
     """Set which parameters of `model` train in `phase` (only among `trainable`, those trainable before the run)."""
     keep = part_parameters(model, phase.part) & trainable
