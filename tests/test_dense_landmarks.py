@@ -155,6 +155,72 @@ def test_a_sidecar_from_another_extraction_raises_naming_it(extracted, landmarke
     assert run.n_new == 1 and np.isfinite(read_dense_landmarks(faces_csv)).all()
 
 
+def test_re_extracted_crops_make_the_sidecar_stale_until_refitted(extracted, landmarker, tmp_path):
+    """Same rows, crops cut with another margin: the stored five points tell; `dff landmarks` refits them."""
+    faces_csv = _manifest(extracted, tmp_path)
+    write_dense_landmarks(faces_csv, landmarker)
+    before = read_dense_landmarks(faces_csv)
+    index = tmp_path / "labels" / "samples.csv"
+    videos = _io.load_table(Path(extracted.attrs["root"]).parent / "labels" / "samples.csv")
+    _io.save_table(videos, index, root=videos.attrs["root"])
+    config = ExtractionConfig(sampling=SamplingConfig("uniform", n_frames=4), detect_every=1, margin=1.6)
+    again = extract_faces(index, tmp_path / "extracted", config, faces_csv=faces_csv, progress=False)
+    assert again[["video_id", "track", "frame", "path"]].equals(extracted[["video_id", "track", "frame", "path"]])
+    sidecar = dense_landmarks_path(faces_csv)
+    with pytest.raises(StaleLandmarksError, match=f"{sidecar}: fitted on other crops: .* of 8 rows .*dff landmarks"):
+        read_dense_landmarks(faces_csv)
+    run = write_dense_landmarks(faces_csv, landmarker)
+    assert run.n_new == 8 and run.n_done == 8
+    after = read_dense_landmarks(faces_csv)
+    assert np.isfinite(after).all() and np.abs(after - before).max() > 5  # the faces are smaller in these crops
+
+
+def test_moved_five_points_are_refitted_and_the_rest_kept(extracted, landmarker, tmp_path):
+    faces_csv = _manifest(extracted, tmp_path)
+    write_dense_landmarks(faces_csv, landmarker)
+    before = read_dense_landmarks(faces_csv)
+    shifted = extracted.copy()
+    shifted.loc[shifted.index[[1, 5]], LANDMARK_COLUMNS] += 3.0
+    shifted.loc[shifted.index[2], LANDMARK_COLUMNS[0]] += 0.5  # rounding-level change: still the same crop
+    _manifest(extracted, tmp_path, shifted)
+    with pytest.raises(StaleLandmarksError, match=r"x_faces_landmarks68\.npz: fitted on other crops: .* 2 of 8 rows"):
+        read_dense_landmarks(faces_csv)
+    subset = read_manifest(faces_csv).iloc[[0, 2, 3]]  # rows that did not move read fine on their own
+    np.testing.assert_array_equal(read_dense_landmarks(subset), before[[0, 2, 3]])
+    nan_row = shifted.copy()
+    nan_row.loc[nan_row.index[4], LANDMARK_COLUMNS] = np.nan  # points lost: a change too
+    _manifest(extracted, tmp_path, nan_row)
+    with pytest.raises(StaleLandmarksError, match="3 of 8 rows"):
+        read_dense_landmarks(faces_csv)
+    _manifest(extracted, tmp_path, shifted)
+    run = write_dense_landmarks(faces_csv, landmarker)
+    assert (run.n_new, run.n_done) == (2, 8)
+    after = read_dense_landmarks(faces_csv)
+    kept = [0, 2, 3, 4, 6, 7]
+    np.testing.assert_array_equal(after[kept], before[kept])
+    assert np.isfinite(after).all() and not np.array_equal(after[[1, 5]], before[[1, 5]])  # box moved: refitted
+
+
+def test_a_sidecar_without_stored_points_still_reads_with_one_warning(extracted, landmarker, tmp_path, caplog):
+    faces_csv = _manifest(extracted, tmp_path)
+    write_dense_landmarks(faces_csv, landmarker, limit=3)
+    sidecar = dense_landmarks_path(faces_csv)
+    with np.load(sidecar) as data:
+        old = {k: data[k] for k in data.files if k != "five"}  # as written before the points were stored
+    with open(sidecar, "wb") as f:
+        np.savez(f, **old)
+    with caplog.at_level(logging.WARNING, logger="deepfakeforensics.faces.dense"):
+        first = read_dense_landmarks(faces_csv)
+        second = read_dense_landmarks(read_manifest(faces_csv))
+    assert np.isfinite(first[:3]).all() and np.isnan(first[3:]).all()
+    np.testing.assert_array_equal(first, second)
+    assert caplog.text.count("cannot check") == 1 and "older version" in caplog.text and str(sidecar) in caplog.text
+    run = write_dense_landmarks(faces_csv, landmarker)  # kept, and the rewritten file stores the points
+    assert (run.n_new, run.n_done) == (5, 8)
+    with np.load(sidecar) as data:
+        np.testing.assert_allclose(data["five"].reshape(8, -1), extracted[LANDMARK_COLUMNS].to_numpy(), atol=1e-3)
+
+
 def test_hostile_and_unreadable_crops_get_nan_and_a_log_line(extracted, landmarker, tmp_path, caplog):
     root = Path(extracted.attrs["root"])
     outside = tmp_path / "outside.jpg"

