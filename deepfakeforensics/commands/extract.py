@@ -28,7 +28,12 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--faces-out", help="faces manifest (default: beside the index, labels/NAME_faces.csv)")
     p.add_argument("--failures-out", help="failures CSV (default: labels/NAME_faces_failures.csv)")
     p.add_argument("--shard", type=parse_shard, default=(0, 1), metavar="i/N", help="process shard i of N")
-    p.add_argument("--merge-only", action="store_true", help="only merge finished runs' results into the manifest")
+    p.add_argument(
+        "--merge-only",
+        action="store_true",
+        help="only merge finished runs' results into the manifest, with the extraction settings they recorded "
+        "(refused when they cut crops of different margin, size or alignment)",
+    )
     p.add_argument("--retry-failed", action="store_true", help="redo videos that failed in an earlier run")
     p.add_argument("--no-progress", action="store_true", help="hide the progress bar")
     p.add_argument(
