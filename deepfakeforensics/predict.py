@@ -29,7 +29,7 @@ from tqdm.auto import tqdm
 
 from deepfakeforensics._io import load_table, write_csv_atomic
 from deepfakeforensics._memory import release_free_memory
-from deepfakeforensics.evaluation.aggregate import AGGREGATIONS, Aggregation, aggregate
+from deepfakeforensics.aggregation import AGGREGATIONS, Aggregation, aggregate
 from deepfakeforensics.faces import ExtractionConfig, FaceFinder, crops_aligned, iter_face_crops, read_rgb
 from deepfakeforensics.faces.stream import cut_face
 from deepfakeforensics.training.config import read_run_config

@@ -8,10 +8,13 @@ import the evaluation package (which reads training's run configs). ``evaluation
 
     {"epoch": 3, "split": "val", "rule": "eer", "checkpoint": "best.pt",
      "levels": {"frame": {"threshold": 0.41, "aggregation": null, "n": 120, "n_real": 60, "n_fake": 60},
-                "file": {"threshold": 0.47, "aggregation": "mean", "n": 8, "n_real": 4, "n_fake": 4}}}
+                "file": {"threshold": 0.47, "aggregation": "mean", "n": 8, "n_real": 4, "n_fake": 4}},
+     "file_by_aggregation": {"mean": {...}, "track_max": {...}, "median": {...}, "vote": {...}}}
 
-The first level is ``"frame"`` or ``"window"`` (temporal models); a level whose validation scores hold one class has
-``"threshold": null`` and a ``"note"``.
+The first level is ``"frame"`` or ``"window"`` (temporal models); ``"file"`` is the default aggregation's (``mean``),
+and ``file_by_aggregation`` holds the file-level threshold of every aggregation rule (`AGGREGATIONS`), so that
+``dff predict --aggregation track_max`` or a server with another rule also decides at a validation threshold. A level
+whose validation scores hold one class has ``"threshold": null`` and a ``"note"``.
 """
 
 from __future__ import annotations
@@ -27,6 +30,7 @@ import pandas as pd
 from sklearn import metrics as skm
 
 from deepfakeforensics._io import write_json_atomic
+from deepfakeforensics.aggregation import AGGREGATIONS, aggregate
 
 THRESHOLDS_FILE = "thresholds.json"
 
@@ -97,6 +101,7 @@ def validation_thresholds(
     epoch: int,
     level: str = "frame",
     rule: str = "eer",
+    tracks: Sequence[Any] | None = None,
 ) -> dict[str, Any]:
     """The ``thresholds.json`` record of one epoch's validation scores.
 
@@ -106,18 +111,27 @@ def validation_thresholds(
         epoch: the epoch the scores come from (best.pt's).
         level: ``"frame"`` or ``"window"``: what one item is.
         rule: a `THRESHOLD_RULES` rule (EER by default: no target to choose, symmetric errors).
+        tracks: each item's face ``track`` (``track_max`` takes the most suspicious face); None: one face per video.
 
     Returns:
         The record: ``epoch, split, rule, checkpoint, levels`` (`level` and, with ids, ``"file"``: the ``mean`` of
-        each video's item scores, the default aggregation of ``dff evaluate``, ``dff predict`` and ``dff serve``).
+        each video's item scores, the default aggregation of ``dff evaluate``, ``dff predict`` and ``dff serve``)
+        and, with ids, ``file_by_aggregation``: the file-level record of every rule in `AGGREGATIONS`.
     """
     scores, labels = np.asarray(scores, dtype=np.float64), np.asarray(labels)
-    levels = {level: _level_record(labels, scores, rule, None)}
+    record = {"epoch": int(epoch), "split": "val", "rule": rule, "checkpoint": "best.pt"}
+    record["levels"] = {level: _level_record(labels, scores, rule, None)}
     if video_ids is not None:
         table = pd.DataFrame({"video_id": list(video_ids), "score": scores, "label": labels})
-        files = table.groupby("video_id", sort=False).agg(score=("score", "mean"), label=("label", "first"))
-        levels["file"] = _level_record(files["label"].to_numpy(), files["score"].to_numpy(), rule, "mean")
-    return {"epoch": int(epoch), "split": "val", "rule": rule, "checkpoint": "best.pt", "levels": levels}
+        if tracks is not None:
+            table["track"] = list(tracks)
+        by_rule = {}
+        for how in AGGREGATIONS:
+            files = aggregate(table, how=how)
+            by_rule[how] = _level_record(files["label"].to_numpy(), files["score"].to_numpy(), rule, how)
+        record["levels"]["file"] = by_rule["mean"]
+        record["file_by_aggregation"] = by_rule
+    return record
 
 
 def write_thresholds(run_dir: str | os.PathLike, record: dict[str, Any]) -> Path:
@@ -149,10 +163,10 @@ def recorded_threshold(checkpoint: str | os.PathLike, aggregation: str = "mean")
     ``None`` when there is none: no ``thresholds.json``, a one-class validation set, or another `aggregation` than
     the one the threshold was chosen for.
     """
-    record = read_thresholds(checkpoint)
-    file = (record or {}).get("levels", {}).get("file")
+    record = read_thresholds(checkpoint) or {}
+    file = record.get("file_by_aggregation", {}).get(aggregation) or record.get("levels", {}).get("file")
     if not file or file.get("threshold") is None or file.get("aggregation") != aggregation:
-        return None
+        return None  # (a record from before file_by_aggregation holds the mean's only)
     path = Path(checkpoint)
     where = path.parent if path.is_file() else path
     source = (

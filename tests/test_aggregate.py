@@ -5,7 +5,7 @@ from __future__ import annotations
 import pandas as pd
 import pytest
 
-from deepfakeforensics.evaluation.aggregate import aggregate, track_scores
+from deepfakeforensics.aggregation import aggregate, track_scores
 
 
 @pytest.fixture()

@@ -8,6 +8,7 @@ engine (no detection cost). After each server stops, its private upload folder m
 from __future__ import annotations
 
 import base64
+import json
 import os
 import stat
 import threading
@@ -385,8 +386,14 @@ def test_model_reports_the_threshold_training_chose_on_validation(tmp_path):
     assert info["threshold"] == pytest.approx(0.575) and info["aggregation"] == "mean"
     assert "chosen on validation" in info["threshold_source"] and "epoch 3" in info["threshold_source"]
     assert "trained/thresholds.json" in info["threshold_source"] and str(tmp_path) not in info["threshold_source"]
-    # --threshold wins; a file not named best.pt, or another aggregation, has no recorded threshold
+    # --threshold wins; another aggregation has its own recorded threshold (vote: the share of frames > 0.5 per video,
+    # a 0, b 0.5, c 1: EER at b); a file not named best.pt, or a record from before per-rule thresholds, has none
     assert resolve_threshold(run / "best.pt", ServeConfig(threshold=0.8)).value == 0.8
+    vote = resolve_threshold(run / "best.pt", ServeConfig(aggregation="vote"))
+    assert vote.value == pytest.approx(0.5) and "aggregation 'vote'" in vote.source
+    old = json.loads((run / "thresholds.json").read_text())
+    del old["file_by_aggregation"]
+    (run / "thresholds.json").write_text(json.dumps(old))
     assert resolve_threshold(run / "best.pt", ServeConfig(aggregation="track_max")).source == NO_THRESHOLD
     (run / "last.pt").write_bytes((run / "best.pt").read_bytes())
     assert resolve_threshold(run / "last.pt", ServeConfig()).source == NO_THRESHOLD

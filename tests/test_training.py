@@ -13,10 +13,11 @@ from tiny_data import TinyDetector, TinyTemporal, make_manifest, standard_manife
 
 from deepfakeforensics import cli
 from deepfakeforensics._io import load_table
+from deepfakeforensics.aggregation import AGGREGATIONS, aggregate
 from deepfakeforensics.datasets import CropReadError, FrameDataset, WindowDataset, build_dataset
 from deepfakeforensics.models import create_model, list_models, load_model, save_checkpoint
 from deepfakeforensics.options import dataclass_defaults
-from deepfakeforensics.thresholds import choose_threshold
+from deepfakeforensics.thresholds import choose_threshold, recorded_threshold
 from deepfakeforensics.training import (
     HISTORY_COLUMNS,
     Callback,
@@ -177,6 +178,14 @@ def test_thresholds_of_best_epoch_are_recorded_beside_best_pt(faces, tmp_path):
     file = recorded["levels"]["file"]
     assert (file["aggregation"], file["n"]) == ("mean", len(files))
     assert file["threshold"] == pytest.approx(choose_threshold(files["y"], files["s"], "eer"))
+    by_rule = recorded["file_by_aggregation"]
+    assert sorted(by_rule) == sorted(AGGREGATIONS) and by_rule["mean"] == file
+    for how in AGGREGATIONS:  # every rule's file threshold, from the same scores aggregated by that rule
+        agg = aggregate(val_ds.meta.assign(score=res["scores"]), how=how)
+        assert by_rule[how]["aggregation"] == how and by_rule[how]["n"] == len(agg)
+        assert by_rule[how]["threshold"] == pytest.approx(choose_threshold(agg["label"], agg["score"], "eer"))
+        value, source = recorded_threshold(tmp_path / "th" / "best.pt", how)
+        assert value == pytest.approx(by_rule[how]["threshold"]) and f"aggregation {how!r}" in source
 
 
 def test_callbacks_see_every_batch_and_epoch(faces, tmp_path):

@@ -1,7 +1,7 @@
 """Evaluation: scoring datasets, file-level aggregation, metrics with bootstrap intervals and paired tests,
 thresholds, calibration, cross-dataset tables, protocols, published baselines, comparison plots."""
 
-from deepfakeforensics.evaluation.aggregate import AGGREGATIONS, Aggregation, aggregate, track_scores
+from deepfakeforensics.aggregation import AGGREGATIONS, Aggregation, aggregate, track_scores
 from deepfakeforensics.evaluation.baselines import load_baselines, matching_baselines
 from deepfakeforensics.evaluation.bootstrap import bootstrap_ci, delong_test, paired_bootstrap, paired_delong
 from deepfakeforensics.evaluation.calibration import (

@@ -24,9 +24,9 @@ import pandas as pd
 from torch.utils.data import Dataset
 
 from deepfakeforensics._io import load_table, save_table, write_csv_atomic
+from deepfakeforensics.aggregation import AGGREGATIONS, Aggregation, aggregate
 from deepfakeforensics.datasets import build_dataset
 from deepfakeforensics.evaluation import plots as P
-from deepfakeforensics.evaluation.aggregate import AGGREGATIONS, Aggregation, aggregate
 from deepfakeforensics.evaluation.baselines import load_baselines, matching_baselines
 from deepfakeforensics.evaluation.bootstrap import bootstrap_ci
 from deepfakeforensics.evaluation.calibration import (

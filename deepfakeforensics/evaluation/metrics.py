@@ -9,7 +9,7 @@ import numpy as np
 import pandas as pd
 from sklearn import metrics as skm
 
-from deepfakeforensics.evaluation.aggregate import AGGREGATIONS, aggregate
+from deepfakeforensics.aggregation import AGGREGATIONS, aggregate
 
 METRIC_COLUMNS = [
     "n",

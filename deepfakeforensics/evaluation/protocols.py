@@ -15,7 +15,7 @@ from typing import Literal, get_args
 import numpy as np
 import pandas as pd
 
-from deepfakeforensics.evaluation.aggregate import Aggregation
+from deepfakeforensics.aggregation import Aggregation
 from deepfakeforensics.faces.stream import ExtractionConfig
 from deepfakeforensics.video import SamplingConfig
 

@@ -17,8 +17,8 @@ from torch import nn
 from torch.utils.data import Dataset
 from tqdm.auto import tqdm
 
+from deepfakeforensics.aggregation import Aggregation, aggregate
 from deepfakeforensics.datasets import WindowDataset, read_crop
-from deepfakeforensics.evaluation.aggregate import Aggregation, aggregate
 from deepfakeforensics.evaluation.metrics import compute_metrics
 from deepfakeforensics.evaluation.scores import predict_scores
 from deepfakeforensics.transforms import AugmentParams, apply_augment, to_tensor

@@ -21,8 +21,8 @@ import numpy as np
 import pandas as pd
 
 from deepfakeforensics._io import load_table, write_csv_atomic
+from deepfakeforensics.aggregation import aggregate
 from deepfakeforensics.datasets import build_dataset
-from deepfakeforensics.evaluation.aggregate import aggregate
 from deepfakeforensics.evaluation.metrics import compute_metrics
 from deepfakeforensics.evaluation.scores import predict_scores
 from deepfakeforensics.faces.extract import extract_faces

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from deepfakeforensics.evaluation.aggregate import AGGREGATIONS, Aggregation
+from deepfakeforensics.aggregation import AGGREGATIONS, Aggregation
 
 #: Environment variable holding the API key when no key file is given.
 API_KEY_ENV = "DFF_API_KEY"

@@ -362,8 +362,9 @@ def epoch_thresholds(run: Run, scores: np.ndarray, labels: np.ndarray, items: np
     """The epoch's validation thresholds (`thresholds.validation_thresholds`); `items` index the validation set."""
     meta = getattr(run.val_ds, "meta", None)
     ids = meta["video_id"].to_numpy()[items] if meta is not None and "video_id" in meta else None
+    tracks = meta["track"].to_numpy()[items] if ids is not None and "track" in meta else None
     level = "window" if isinstance(run.val_ds, WindowDataset) else "frame"
-    return validation_thresholds(scores, labels, ids, run.state.epoch, level=level)
+    return validation_thresholds(scores, labels, ids, run.state.epoch, level=level, tracks=tracks)
 
 
 def write_epoch_files(run: Run, row: dict[str, Any], improved: bool, saved: dict[str, Any]) -> None:
