@@ -144,7 +144,7 @@ def test_aligned_extraction_writes_level_eyes_and_the_flag(aligned_faces):
     reloaded = _io.load_table(tmp / "labels" / "samples_faces.csv")  # the sidecar records the option
     assert reloaded.attrs["extraction"]["align"] is True and crops_aligned(reloaded)
     bare = reloaded.copy()
-    bare.attrs = {}  # a --merge-only merge records no extraction settings: the column tells
+    bare.attrs = {}  # a manifest without its sidecar settings: the column tells
     assert crops_aligned(bare) and not crops_aligned(bare.drop(columns="aligned"))
 
 

@@ -72,7 +72,7 @@ def resolve_threshold(checkpoint: Path, config: ServeConfig) -> Threshold:
     """The threshold to serve and where it came from.
 
     In order: ``--threshold``; the file-level threshold of `metrics_csv` (``dff evaluate``); the one training chose
-    on validation for a run's best.pt (``thresholds.json``, aggregation ``mean``); else 0.5, said so.
+    on validation for a run's best.pt (``thresholds.json``, for the served aggregation); else 0.5, said so.
     """
     aggregation = config.aggregation or "mean"
     if config.threshold is not None:
