@@ -61,7 +61,8 @@ def add_dataclass_arguments(
 
     Args:
         parser: a parser or an argument group.
-        cls: the config dataclass; fields may carry ``metadata={"help": ...}``.
+        cls: the config dataclass; fields may carry ``metadata={"help": ...}`` and ``"aliases"`` (more option names
+            for the same field, listed once in ``--help``, e.g. ``("--sampling",)`` beside ``--strategy``).
         prefix: prepended to every option (``"aug-"`` gives ``--aug-p-flip``) and, with ``-`` as ``_``, to its dest.
         skip: field names the command sets through options of its own.
         defaults: defaults that differ from the dataclass's (the command's own, stated in its help).
@@ -81,6 +82,7 @@ def add_dataclass_arguments(
                 del kwargs["metavar"]
         parser.add_argument(
             option_name(f.name, prefix),
+            *(f"--{prefix}{alias.lstrip('-')}" for alias in f.metadata.get("aliases", ())),
             dest=f"{prefix.replace('-', '_')}{f.name}",
             default=default,
             help=f.metadata.get("help"),

@@ -58,7 +58,10 @@ class SamplingConfig:
 
     strategy: Strategy = field(
         default="uniform",
-        metadata={"help": "uniform: n frames over the whole video; every_k; all; scene: n frames per detected scene"},
+        metadata={
+            "help": "uniform: n frames over the whole video; every_k; all; scene: n frames per detected scene",
+            "aliases": ("--sampling",),
+        },
     )
     n_frames: int = field(default=32, metadata={"help": "uniform: frames spread over the video; scene: per scene"})
     every_k: int = field(default=10, metadata={"help": "every_k: take frames 0, k, 2k, ..."})

@@ -323,3 +323,6 @@ def test_dff_extract_defaults_are_the_configs():
     config = extract_command.config_from_args(aliased)
     assert (config.sampling.strategy, config.mtcnn_engine, config.detect_size) == ("scene", "facenet", 0)
     assert config.make_finder().detect_size is None  # 0: full resolution
+    helped = parser.format_help()
+    assert helped.count("--sampling") == 1 and helped.count("--mtcnn ") == 1  # an alias is listed with its option
+    assert "--strategy {uniform,every_k,all,scene}, --sampling" in helped

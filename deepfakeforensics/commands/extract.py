@@ -3,12 +3,11 @@
 from __future__ import annotations
 
 import argparse
-import typing
 
 from deepfakeforensics.faces.claims import STALE_AFTER_S
-from deepfakeforensics.faces.stream import ExtractionConfig, MtcnnEngine
+from deepfakeforensics.faces.stream import ExtractionConfig
 from deepfakeforensics.options import add_dataclass_arguments, dataclass_from_args
-from deepfakeforensics.video import STRATEGIES, SamplingConfig
+from deepfakeforensics.video import SamplingConfig
 
 
 def parse_shard(text: str) -> tuple[int, int]:
@@ -44,18 +43,8 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     )
     sampling = p.add_argument_group("frame sampling")
     add_dataclass_arguments(sampling, SamplingConfig)
-    sampling.add_argument(
-        "--sampling", dest="strategy", choices=STRATEGIES, default=argparse.SUPPRESS, help="same as --strategy"
-    )
     extraction = p.add_argument_group("face detection, tracking and crops")
     add_dataclass_arguments(extraction, ExtractionConfig, skip=["sampling"])
-    extraction.add_argument(
-        "--mtcnn",
-        dest="mtcnn_engine",
-        choices=typing.get_args(MtcnnEngine),
-        default=argparse.SUPPRESS,
-        help="same as --mtcnn-engine",
-    )
 
 
 def config_from_args(args: argparse.Namespace) -> ExtractionConfig:

@@ -26,6 +26,7 @@ from deepfakeforensics.faces.dense import (
 )
 from deepfakeforensics.faces.extract import (
     MANIFEST_COLUMNS,
+    MixedExtractionError,
     crops_aligned,
     extract_faces,
     faces_csv_for,
@@ -41,6 +42,7 @@ __all__ = [
     "ALIGN_TEMPLATE",
     "LANDMARK_COLUMNS",
     "MANIFEST_COLUMNS",
+    "MixedExtractionError",
     "DenseLandmarker",
     "Detections",
     "ExtractionConfig",

@@ -100,7 +100,10 @@ class ExtractionConfig:
     )
     mtcnn_engine: MtcnnEngine = field(
         default="batched",
-        metadata={"help": "batched: this project's MTCNN stage runner (faster); facenet: facenet-pytorch's detect"},
+        metadata={
+            "help": "batched: this project's MTCNN stage runner (faster); facenet: facenet-pytorch's detect",
+            "aliases": ("--mtcnn",),
+        },
     )
 
     def make_finder(self) -> FaceFinder:
