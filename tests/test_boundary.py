@@ -196,6 +196,9 @@ def test_dff_train_with_pseudo_fakes_and_a_boundary_weight(tmp_path, capsys):
     assert conf["train_data"]["boundary"] > 0 and conf["val_data"]["boundary"] == 0
     model = load_model(tmp_path / "ck" / "b" / "best.pt")
     assert isinstance(model, BoundaryDetector)
+    # validation holds r2, f1 and r2's pseudo-fake: three files for the file-level thresholds, not two
+    recorded = json.loads((tmp_path / "ck" / "b" / "thresholds.json").read_text())
+    assert recorded["levels"]["file"]["n"] == 3 and recorded["levels"]["file"]["n_fake"] == 2
     temporal = ["--model", "tiny_test_temporal", "--run", "t", "--window", "2"]
     assert cli.main([*args, *temporal, "--pseudo-fakes", "sbi", "--boundary-weight", "1"]) != 0
     assert "tiny_test_temporal is temporal" in capsys.readouterr().err

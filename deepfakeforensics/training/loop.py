@@ -361,7 +361,10 @@ def validate(run: Run, trained: dict[str, Any], started: float) -> dict[str, Any
 def epoch_thresholds(run: Run, scores: np.ndarray, labels: np.ndarray, items: np.ndarray) -> dict[str, Any]:
     """The epoch's validation thresholds (`thresholds.validation_thresholds`); `items` index the validation set."""
     meta = getattr(run.val_ds, "meta", None)
-    ids = meta["video_id"].to_numpy()[items] if meta is not None and "video_id" in meta else None
+    ids = None
+    if meta is not None and "video_id" in meta:
+        # a video's self-blended pseudo-fakes (label 1) are another file than the real video they were made from
+        ids = (meta["video_id"].astype(str) + "|" + meta["label"].astype(int).astype(str)).to_numpy()[items]
     tracks = meta["track"].to_numpy()[items] if ids is not None and "track" in meta else None
     level = "window" if isinstance(run.val_ds, WindowDataset) else "frame"
     return validation_thresholds(scores, labels, ids, run.state.epoch, level=level, tracks=tracks)
