@@ -177,27 +177,36 @@ def _load_faces(faces: str | os.PathLike | pd.DataFrame) -> pd.DataFrame:
     return validate_manifest(faces, "faces")
 
 
-def _landmarks(df: pd.DataFrame, source: str | None = None) -> np.ndarray:
-    """Each row's landmarks in crop pixels, float32, NaN where absent (such rows get no pseudo-fake).
+class _Landmarks:
+    """Each row's landmarks in crop pixels for self-blending: dlib's 68 points where the manifest's sidecar (``dff
+    landmarks``) has them (masks from their hull), else MTCNN's five (a fitted ellipse); rows with neither get no
+    pseudo-fake. A window uses the 68 points only when every frame has them, so its frames share one mask shape."""
 
-    dlib's 68 points (n, 68, 2) when the manifest has a sidecar written by ``dff landmarks`` (SBI masks from their
-    hull), else MTCNN's five (n, 5, 2); manifests written without either give NaN.
-    """
-    dense = read_dense_landmarks(df, source=source)
-    if dense is not None:
-        missing = int((~np.isfinite(dense).all(axis=(1, 2))).sum())
-        if missing:
-            log.warning(
-                "%s: %d of %d crops have no 68-point landmarks yet (dff landmarks not finished?): no pseudo-fakes "
-                "for them",
-                source or df.attrs.get("source", "faces"),
-                missing,
-                len(df),
-            )
-        return dense
-    if not set(LANDMARK_COLUMNS) <= set(df.columns):
-        return np.full((len(df), 5, 2), np.nan, np.float32)
-    return df[LANDMARK_COLUMNS].to_numpy(dtype=np.float32).reshape(-1, 5, 2)
+    def __init__(self, df: pd.DataFrame, source: str | None = None) -> None:
+        five = np.full((len(df), 5, 2), np.nan, np.float32)
+        if set(LANDMARK_COLUMNS) <= set(df.columns):
+            five = df[LANDMARK_COLUMNS].to_numpy(dtype=np.float32).reshape(-1, 5, 2)
+        self.five, self.dense = five, read_dense_landmarks(df, source=source)
+        self.known = np.isfinite(five).all(axis=(1, 2))
+        if self.dense is not None:
+            has_dense = np.isfinite(self.dense).all(axis=(1, 2))
+            self.known |= has_dense
+            if not has_dense.all():
+                where = source or df.attrs.get("source", "faces")
+                n = int((~has_dense).sum())
+                log.warning(
+                    "%s: %d of %d crops have no 68-point landmarks yet (dff landmarks not finished?): their pseudo-"
+                    "fakes use the five-point ellipse",
+                    where,
+                    n,
+                    len(df),
+                )
+
+    def of(self, rows: Sequence[int]) -> np.ndarray:
+        """The points of these rows (one item's frames): (T, 68, 2) if they all have dense ones, else (T, 5, 2)."""
+        if self.dense is not None and np.isfinite(self.dense[rows]).all():
+            return self.dense[rows]
+        return self.five[rows]
 
 
 def _select_split(df: pd.DataFrame, split: str | Sequence[str] | None) -> pd.DataFrame:
@@ -294,7 +303,7 @@ class _FaceDataset(Dataset):
             paths = [p for p in paths if p is not None]
         self.faces = df
         self._paths: list[str] = paths
-        self._points = _landmarks(df, self.source)
+        self._points = _Landmarks(df, self.source)
 
     def _arrange(self, df: pd.DataFrame) -> pd.DataFrame:
         """Row order of `faces` (the window dataset sorts by track and frame)."""
@@ -336,7 +345,7 @@ class _FaceDataset(Dataset):
 
     def _blendable(self, meta: pd.DataFrame) -> np.ndarray:
         """Items that get a pseudo-fake: real ones whose every frame has its landmarks."""
-        known = np.isfinite(self._points).all(axis=(1, 2))
+        known = self._points.known
         real = meta["label"].to_numpy() == 0
         return np.array([i for i in range(len(meta)) if real[i] and known[list(self._item_rows(i))].all()], np.int64)
 
@@ -376,7 +385,7 @@ class _FaceDataset(Dataset):
         maps = None  # a pseudo-fake's blending boundary per frame, at crop size
         if base != index:  # a pseudo-fake: one self-blending draw for all frames of the item
             epoch = self.epoch if self.vary_pseudo_fakes else 0
-            blended = self_blend_frames(frames, self._points[rows], (self.seed, epoch, index, 2))
+            blended = self_blend_frames(frames, self._points.of(rows), (self.seed, epoch, index, 2))
             frames = [fake for fake, _, _ in blended]
             maps = [edge for _, _, edge in blended] if self.boundary else None
         if self.augment is not None:

@@ -254,15 +254,19 @@ def test_datasets_blend_with_the_68_points_when_the_manifest_has_them(extracted,
     cfg = ModelCfg(input_size=(3, 64, 64), mean=(0.5, 0.5, 0.5), std=(0.5, 0.5, 0.5))
     faces_csv = _manifest(extracted, tmp_path)
     five = FrameDataset(read_manifest(faces_csv), None, cfg, pseudo_fakes="sbi")
-    assert five._points.shape == (8, 5, 2)
+    assert five._points.dense is None and five._points.of([0, 1]).shape == (2, 5, 2)
     write_dense_landmarks(faces_csv, landmarker, limit=2)
+    fitted = np.isfinite(read_dense_landmarks(faces_csv)).all(axis=(1, 2))
     with caplog.at_level(logging.WARNING):
         partial = FrameDataset(read_manifest(faces_csv), None, cfg, pseudo_fakes="sbi")
-    assert "6 of 8 crops have no 68-point landmarks yet" in caplog.text
+    assert "6 of 8 crops have no 68-point landmarks yet" in caplog.text and "five-point ellipse" in caplog.text
+    first, other = int(np.flatnonzero(fitted)[0]), int(np.flatnonzero(~fitted)[0])
+    assert partial._points.of([first]).shape == (1, 68, 2) and partial._points.of([other]).shape == (1, 5, 2)
+    assert partial._points.of([first, other]).shape == (2, 5, 2)  # a window's frames share one mask shape
     write_dense_landmarks(faces_csv, landmarker)
     dense = FrameDataset(read_manifest(faces_csv), None, cfg, pseudo_fakes="sbi")
-    np.testing.assert_array_equal(dense._points, read_dense_landmarks(faces_csv))
+    np.testing.assert_array_equal(dense._points.dense, read_dense_landmarks(faces_csv))
     n_real = int((extracted["label"] == 0).sum())
-    assert len(five) == len(dense) == 8 + n_real and len(partial) < len(dense)  # one pseudo-fake per real crop
+    assert len(five) == len(partial) == len(dense) == 8 + n_real  # one pseudo-fake per real crop, fitted or not
     fake_five, fake_dense = five[8][0], dense[8][0]  # the first pseudo-fake: same draw, other mask shape
     assert fake_five.shape == fake_dense.shape and not np.array_equal(fake_five.numpy(), fake_dense.numpy())
