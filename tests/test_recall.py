@@ -83,6 +83,35 @@ def test_weak_detections_never_start_a_track(bits_video):
     assert crops_of(bits_video, ScriptedFinder(probs), redetect=False) == []
 
 
+def test_a_face_first_seen_below_the_cut_gets_its_track_from_its_first_weak_detection(bits_video):
+    probs = {f: 0.99 for f in DETECTION_FRAMES} | {0: 0.85, 5: 0.9, 10: 0.87, 15: 0.9}  # dim start, then clear
+    crops = crops_of(bits_video, ScriptedFinder(probs), redetect=False)
+    assert {c.track for c in crops} == {0}
+    assert [c.frame for c in crops] == list(range(N_FRAMES))
+    assert [c.frame for c in crops if c.detected] == DETECTION_FRAMES  # the weak rounds are detections, not guesses
+    assert crops[0].prob == pytest.approx(0.85)
+    # without the look-back the track starts at its first strict detection
+    late = crops_of(bits_video, ScriptedFinder(probs), redetect=False, track_lookback=0)
+    assert [c.frame for c in late] == list(range(20, N_FRAMES))
+
+
+def test_the_look_back_is_limited_and_follows_only_a_chain_within_patience(bits_video):
+    probs = {f: 0.9 for f in range(0, 40, 5)} | {f: 0.99 for f in DETECTION_FRAMES if f >= 40}
+    crops = crops_of(bits_video, ScriptedFinder(probs), redetect=False, track_lookback=3)
+    assert [c.frame for c in crops] == list(range(25, N_FRAMES))  # three detection rounds before frame 40
+    probs = {0: 0.9, 20: 0.9} | {f: 0.99 for f in DETECTION_FRAMES if f >= 25}  # 0 is more than patience before 20
+    crops = crops_of(bits_video, ScriptedFinder(probs), redetect=False, patience=2)
+    assert [c.frame for c in crops] == list(range(20, N_FRAMES))
+
+
+def test_weak_blobs_without_a_confirmed_track_give_nothing(bits_video):
+    # weak for a while, then one strict detection, then gone: one strict detection does not make a track
+    probs = {0: 0.9, 5: 0.88, 10: 0.9, 15: 0.97}
+    assert crops_of(bits_video, ScriptedFinder(probs), redetect=False) == []
+    probs = {25: 0.9}  # a one-off weak blob
+    assert crops_of(bits_video, ScriptedFinder(probs), redetect=False) == []
+
+
 def test_missed_detection_frames_are_bridged_when_the_face_comes_back(bits_video):
     probs = {f: 0.99 for f in DETECTION_FRAMES if f not in (20, 25)}  # no face at all on two detection frames
     crops = crops_of(bits_video, ScriptedFinder(probs), redetect=False, patience=2)
@@ -122,6 +151,27 @@ def test_tracker_hysteresis():
     assert weak.id == young.id and stranger is None  # an established track continues; a weak box starts nothing
     assert (weak.hits, weak.strict_hits) == (3, 2)
     assert tracker.unmatched(other, [0.99]) == [weak]
+
+
+def test_tracker_candidates_become_tracks_only_with_a_strong_box():
+    tracker = IoUTracker(patience=1, start_prob=0.95, established_hits=2, candidates=True)
+    box, other = np.array([[0.0, 0, 50, 50]]), np.array([[300.0, 0, 350, 50]])
+    [cand], _ = tracker.update(0, box, [0.9])
+    assert tracker.is_candidate(cand) and tracker.unmatched(np.zeros((0, 4)), []) == []  # not searched for
+    [same], _ = tracker.update(1, box + 2, [0.85])
+    assert same is cand and tracker.is_candidate(same) and same.hits == 2
+    [track, young], _ = tracker.update(2, np.concatenate([box + 4, other]), [0.99, 0.99])
+    assert track.id == cand.id and not tracker.is_candidate(track)
+    assert (track.hits, track.strict_hits) == (1, 1)  # counted from the strong box on, as a track it had started
+    assert young.id not in (cand.id,) and (young.hits, young.strict_hits) == (1, 1)
+    assert tracker.live == [track, young]  # tracks that start now, in box order
+    # a weak box next to a young track starts a candidate; the track keeps the next strong box
+    [side], _ = tracker.update(3, other, [0.9])
+    assert tracker.is_candidate(side) and side.id != young.id
+    [again], ended = tracker.update(4, other, [0.99])
+    assert again is young and young.strict_hits == 2 and ended == [track]
+    _, ended = tracker.update(5, other + 200, [0.5])
+    assert side in ended  # missed for more than patience
 
 
 def test_detect_near_finds_a_face_too_small_for_the_downscaled_frame():

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import math
 import os
+from collections import deque
 from collections.abc import Iterator, Sequence
 from dataclasses import asdict, dataclass, field, replace
 from typing import Any, Literal
@@ -73,6 +74,13 @@ class ExtractionConfig:
     track_prob: float = field(
         default=0.8,
         metadata={"help": "hysteresis: a track detected min_track_detections times continues down to this probability"},
+    )
+    track_lookback: int = field(
+        default=10,
+        metadata={
+            "help": "a new track adopts the earlier detections down to track_prob that chain to its first strict one, "
+            "from at most this many detection rounds back (0: a track starts at its first strict detection)"
+        },
     )
     redetect: bool = field(
         default=True,
@@ -167,13 +175,15 @@ class _Assembler:
             config.max_shift,
             start_prob=config.min_prob,
             established_hits=max(1, min(config.min_track_detections, confirm_hits)),
+            candidates=config.track_lookback > 0,
         )
         self.last: dict[
             int, tuple[int, np.ndarray, float, np.ndarray]
         ] = {}  # live track -> last (frame, box, prob, points)
         self.recent: list[tuple[int, np.ndarray]] = []  # sampled frames after the oldest of those detections
         self.public: dict[int, int] = {}  # internal track id -> public id (confirmed tracks)
-        self.pending: dict[int, list[FaceCrop]] = {}  # crops of unconfirmed tracks
+        self.pending: dict[int, list[FaceCrop]] = {}  # crops of unconfirmed tracks and of candidates
+        self.rounds: deque[int] = deque(maxlen=max(0, config.track_lookback) + 1)  # the look-back's detection frames
         self.next_public = 0
 
     def _crop(
@@ -192,7 +202,7 @@ class _Assembler:
             yield _with_track(crop, self.public[track.id])
             return
         self.pending.setdefault(track.id, []).append(crop)
-        if track.hits >= self.confirm_hits:
+        if track.hits >= self.confirm_hits and not self.tracker.is_candidate(track):
             self.public[track.id] = self.next_public
             self.next_public += 1
             for held in self.pending.pop(track.id):
@@ -219,9 +229,22 @@ class _Assembler:
                 points.append(found.landmarks()[best : best + 1])
         return Detections(np.concatenate(boxes), np.concatenate(probs), np.concatenate(points))
 
+    def _start_of_look_back(self, frame: int) -> int:
+        """Count detection frame `frame` into the look-back; the first frame a candidate may still give a track, its
+        older crops dropped (the last `track_lookback` detection rounds before this one are kept)."""
+        self.rounds.append(frame)
+        start = self.rounds[0]
+        for track in self.tracker.live:
+            if self.tracker.is_candidate(track) and track.id in self.pending:
+                self.pending[track.id] = [c for c in self.pending[track.id] if c.frame >= start]
+        return start
+
     def on_detection(self, frame: int, rgb: np.ndarray, dets: Detections) -> Iterator[FaceCrop]:
-        """Take one detection frame; yield the crops it completes (a track's frames since its last detection)."""
+        """Take one detection frame; yield the crops it completes (a track's frames since its last detection, and a
+        track that starts from a candidate: the candidate's crops in the look-back)."""
         dets = self._recover(rgb, dets)
+        start = self._start_of_look_back(frame)
+        candidates = {t.id for t in self.tracker.live if self.tracker.is_candidate(t)}
         tracks, ended = self.tracker.update(frame, dets.boxes, dets.probs)
         for track in ended:
             self.pending.pop(track.id, None)
@@ -231,9 +254,10 @@ class _Assembler:
             if track is None:
                 continue
             if track.id in self.last:  # the frames since its last detection, missed detection frames included
+                first = start if track.id in candidates else 0  # a candidate's crops stay in the look-back
                 f0, box0, p0, pts0 = self.last[track.id]
                 for f, img in self.recent:
-                    if f0 < f:
+                    if f0 < f and f >= first:
                         t = (f - f0) / (frame - f0)
                         mid = ((1 - t) * pts0 + t * points).astype(np.float32)
                         yield from self._crop(
@@ -302,11 +326,18 @@ def iter_face_crops(
     interpolated linearly, so nothing is extrapolated. Tracks detected fewer than ``max(min(min_track_detections,
     detection frames), min(track_confirm_hits, ceil(min_track_fraction * detection frames)))`` times are dropped as
     false positives.
+    Look-back (`track_lookback`): weak faces (>= `track_prob`) that continue no track are followed as candidates by
+    the same matching and `patience` rules; when a strict detection continues one, the new track adopts the
+    candidate's detections and the frames between them (interpolated like any gap) from at most `track_lookback`
+    detection rounds back, so a face first seen dim starts where it was first seen. Which tracks are kept does not
+    change: the adopted detections do not count towards the rules above, and a candidate that no strict detection
+    continues gives nothing.
     Each crop is cut by `cut_face`: square around the box, or aligned on the face's landmarks (`align`; interpolated
     frames use interpolated landmarks).
     Memory is bounded by about `buffer_mb` plus one batch plus the frames since a live track's last detection (at most
-    ``(patience + 1) * detect_every``), whatever the video's length. Crops of one track come in
-    frame order; tracks interleave.
+    ``(patience + 1) * detect_every``) plus each candidate's crops in the look-back (at most about ``track_lookback *
+    detect_every`` crops), whatever the video's length. Crops of one track come in frame order (a track is never
+    yielded before it is confirmed, so adopted crops come first); tracks interleave.
 
     Args:
         video_path: the video file.

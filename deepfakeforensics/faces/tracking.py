@@ -64,13 +64,28 @@ class Track:
     box: np.ndarray  # last detected box
     prob: float  # last detection probability
     frame: int  # frame index of the last detection
-    hits: int = 1  # detections assigned so far
+    hits: int = 1  # detections assigned so far (a candidate's weak ones are not counted once it starts a track)
     misses: int = 0  # consecutive detection rounds without a match
-    strict_hits: int = 1  # detections at or above the tracker's start probability
+    strict_hits: int = 1  # detections at or above the tracker's start probability (0: a candidate)
 
 
 def _box_side(boxes: np.ndarray) -> np.ndarray:
     return np.maximum(boxes[:, 2] - boxes[:, 0], boxes[:, 3] - boxes[:, 1]).clip(1e-6, None)
+
+
+def _match(old: np.ndarray, boxes: np.ndarray, allowed: np.ndarray, iou_threshold: float, max_shift: float):
+    """(old index, box index) pairs where `allowed`: greedy IoU >= `iou_threshold`, then greedy centre distance
+    (at most `max_shift` old box sides, sizes within a factor 1.5) among what is left."""
+    iou = np.where(allowed, box_iou(old, boxes), -1.0)
+    pairs = greedy_match(iou, iou_threshold)
+    if max_shift > 0 and len(pairs) < min(len(old), len(boxes)):
+        closeness = 1.0 - center_distance(old, boxes) / max_shift  # >= 0 within max_shift
+        ratio = _box_side(old)[:, None] / _box_side(boxes)[None, :]
+        closeness[(ratio > 1.5) | (ratio < 1 / 1.5) | ~allowed] = -1.0
+        closeness[[r for r, _ in pairs], :] = -1.0
+        closeness[:, [c for _, c in pairs]] = -1.0
+        pairs += greedy_match(closeness, 1e-9)
+    return pairs
 
 
 class IoUTracker:
@@ -82,9 +97,14 @@ class IoUTracker:
     starts a new one. Ids are never reused.
 
     Hysteresis: only a box with probability >= `start_prob` starts a track or continues a young one; a track detected
-    that way `established_hits` times is established and also continues with weaker boxes (the caller decides how weak
+    that way `established_hits` times is established and also continues with weak boxes (the caller decides how weak
     a box it passes). A weak box that continues no established track is dropped (its slot in `update`'s answer is
-    None).
+    None), unless `candidates` is on: then it starts or continues a candidate, a chain of weak boxes followed by the
+    same rules (IoU, then centre distance; `patience` missed rounds). Candidates only get the boxes the tracks left:
+    the tracks, and which strong boxes start new ones, are the same with or without them. A strong box that continues
+    a candidate turns it into a new track (hits 1, strict hits 1, as if the box had started it) that keeps the
+    candidate's id, so the caller can give the track the candidate's earlier boxes: this is how a face first seen
+    below `start_prob` gets its track from its first weak detection on. A candidate never becomes a track otherwise.
 
     Args:
         iou_threshold: smallest IoU between a track's last box and a new box to continue the track.
@@ -92,6 +112,7 @@ class IoUTracker:
         max_shift: largest centre distance, in track box sides, for the fallback pairing (0 disables it).
         start_prob: smallest probability that starts a track (0: every box is strong).
         established_hits: strong detections after which a track continues with weak ones.
+        candidates: follow weak boxes that continue no track as candidates (see above).
     """
 
     def __init__(
@@ -101,12 +122,14 @@ class IoUTracker:
         max_shift: float = 1.0,
         start_prob: float = 0.0,
         established_hits: int = 2,
+        candidates: bool = False,
     ):
         self.iou_threshold = iou_threshold
         self.patience = patience
         self.max_shift = max_shift
         self.start_prob = start_prob
         self.established_hits = established_hits
+        self.candidates = candidates
         self.live: list[Track] = []
         self._next_id = 0
 
@@ -114,61 +137,81 @@ class IoUTracker:
         """Whether `track` continues with weak boxes (and is worth searching for when it is missed)."""
         return track.strict_hits >= self.established_hits
 
+    @staticmethod
+    def is_candidate(track: Track) -> bool:
+        """Whether `track` is a candidate: a chain of weak boxes, not (yet) a track."""
+        return track.strict_hits == 0
+
     def _pair(self, boxes: np.ndarray, probs: np.ndarray) -> list[tuple[int, int]]:
-        """(live track index, box index) pairs: greedy IoU, then greedy centre distance; weak boxes only to
-        established tracks."""
-        old = np.array([t.box for t in self.live]).reshape(-1, 4)
+        """(live index, box index) pairs: tracks first (weak boxes only to established ones), then candidates with
+        the boxes the tracks left."""
+        rows = [r for r, t in enumerate(self.live) if not self.is_candidate(t)]
+        old = np.array([self.live[r].box for r in rows]).reshape(-1, 4)
         allowed = np.ones((len(old), len(boxes)), bool)
         weak = np.asarray(probs, dtype=np.float64) < self.start_prob
-        for r, track in enumerate(self.live):
-            if not self.is_established(track):
-                allowed[r, weak] = False
-        iou = np.where(allowed, box_iou(old, boxes), -1.0)
-        pairs = greedy_match(iou, self.iou_threshold)
-        if self.max_shift > 0 and len(pairs) < min(len(old), len(boxes)):
-            closeness = 1.0 - center_distance(old, boxes) / self.max_shift  # >= 0 within max_shift
-            ratio = _box_side(old)[:, None] / _box_side(boxes)[None, :]
-            closeness[(ratio > 1.5) | (ratio < 1 / 1.5) | ~allowed] = -1.0
-            closeness[[r for r, _ in pairs], :] = -1.0
-            closeness[:, [c for _, c in pairs]] = -1.0
-            pairs += greedy_match(closeness, 1e-9)
+        for i, r in enumerate(rows):
+            if not self.is_established(self.live[r]):
+                allowed[i, weak] = False
+        pairs = [(rows[i], c) for i, c in _match(old, boxes, allowed, self.iou_threshold, self.max_shift)]
+        cand_rows = [r for r, t in enumerate(self.live) if self.is_candidate(t)]
+        if cand_rows:
+            cand = np.array([self.live[r].box for r in cand_rows]).reshape(-1, 4)
+            allowed = np.ones((len(cand), len(boxes)), bool)
+            allowed[:, [c for _, c in pairs]] = False
+            found = _match(cand, boxes, allowed, self.iou_threshold, self.max_shift)
+            pairs += [(cand_rows[i], c) for i, c in found]
         return pairs
 
     def unmatched(self, boxes: np.ndarray, probs: np.ndarray) -> list[Track]:
-        """The live tracks that this round's `boxes` would leave unmatched (the tracker is not changed)."""
+        """The live tracks (not candidates) that this round's `boxes` would leave unmatched (nothing is changed)."""
         boxes = np.asarray(boxes, dtype=np.float64).reshape(-1, 4)
         paired = {r for r, _ in self._pair(boxes, probs)}
-        return [t for r, t in enumerate(self.live) if r not in paired]
+        return [t for r, t in enumerate(self.live) if r not in paired and not self.is_candidate(t)]
 
     def update(self, frame: int, boxes: np.ndarray, probs: np.ndarray) -> tuple[list[Track | None], list[Track]]:
-        """Take one detection round; return (the track of each box, in box order, None for a dropped weak box;
-        tracks that ended now)."""
+        """Take one detection round; return (the track or candidate of each box, in box order, None for a dropped
+        weak box; tracks and candidates that ended now)."""
         boxes = np.asarray(boxes, dtype=np.float64).reshape(-1, 4)
         probs = np.asarray(probs, dtype=np.float64).reshape(-1)
         assigned: list[Track | None] = [None] * len(boxes)
         matched: set[int] = set()
+        started: set[int] = set()  # ids of candidates that a strong box turns into tracks now
         for r, c in self._pair(boxes, probs):
             track = self.live[r]
+            strong = bool(probs[c] >= self.start_prob)
+            if self.is_candidate(track) and strong:
+                track.hits = 0  # counted from this box on, like a track it starts
+                started.add(track.id)
             track.box, track.prob, track.frame = boxes[c], float(probs[c]), frame
             track.hits += 1
-            track.strict_hits += int(probs[c] >= self.start_prob)
+            track.strict_hits += int(strong)
             track.misses = 0
             assigned[c] = track
             matched.add(r)
-        ended = []
-        still: list[Track] = []
+        ended, still = self._age(matched, started)
+        for c, track in enumerate(assigned):  # tracks that start now go last, in box order
+            if track is not None and track.id in started:
+                still.append(track)
+            elif track is None and (probs[c] >= self.start_prob or self.candidates):
+                strict = int(probs[c] >= self.start_prob)
+                track = Track(self._next_id, boxes[c], float(probs[c]), frame, strict_hits=strict)
+                self._next_id += 1
+                still.append(track)
+                assigned[c] = track
+        self.live = still
+        return assigned, ended
+
+    def _age(self, matched: set[int], started: set[int]) -> tuple[list[Track], list[Track]]:
+        """(ended, still live): the live entries (by index) not `matched` this round miss once more and end past
+        `patience`; candidates `started` (by id) as tracks are left out of both."""
+        ended, still = [], []
         for r, track in enumerate(self.live):
+            if track.id in started:
+                continue
             if r not in matched:
                 track.misses += 1
                 if track.misses > self.patience:
                     ended.append(track)
                     continue
             still.append(track)
-        for c in range(len(boxes)):
-            if assigned[c] is None and probs[c] >= self.start_prob:
-                track = Track(id=self._next_id, box=boxes[c], prob=float(probs[c]), frame=frame)
-                self._next_id += 1
-                still.append(track)
-                assigned[c] = track
-        self.live = still
-        return assigned, ended
+        return ended, still
