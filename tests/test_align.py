@@ -7,13 +7,13 @@ import json
 
 import cv2
 import numpy as np
-import pandas as pd
 import pytest
+from sample_faces import extract_samples
 
 from deepfakeforensics import _io
 from deepfakeforensics.cli import build_parser
 from deepfakeforensics.commands.predict import extraction_from_args
-from deepfakeforensics.faces import ExtractionConfig, FaceFinder, crops_aligned, extract_faces
+from deepfakeforensics.faces import ExtractionConfig, FaceFinder, crops_aligned
 from deepfakeforensics.faces.crop import (
     ALIGN_TEMPLATE,
     LANDMARK_COLUMNS,
@@ -122,15 +122,9 @@ def test_dff_extract_offers_align():
 def aligned_faces(samples_dir, tmp_path_factory):
     """The real FF++ clip 519, 4 frames, detection on every other one, extracted with align=True."""
     tmp = tmp_path_factory.mktemp("align")
-    index = pd.DataFrame(
-        [("519", "ffpp/original_sequences/youtube/c23/videos/519.mp4", 0, "ffpp", "real", "519", "train")],
-        columns=["video_id", "path", "label", "dataset", "method", "group", "split"],
-    )
-    _io.save_table(index, tmp / "labels" / "samples.csv", root=samples_dir)
     sampling = SamplingConfig("uniform", n_frames=4)
     config = ExtractionConfig(sampling=sampling, crop_size=SIZE, detect_every=2, align=True, device="cpu")
-    faces = extract_faces(tmp / "labels" / "samples.csv", tmp / "extracted", config, progress=False)
-    return tmp, faces
+    return tmp, extract_samples(samples_dir, tmp, config, split="train")
 
 
 def test_aligned_extraction_writes_level_eyes_and_the_flag(aligned_faces):

@@ -11,6 +11,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pytest
+from sample_faces import FAKE_519_515, REAL_519, extract_samples
 
 from deepfakeforensics import _io, cli
 from deepfakeforensics.faces import ExtractionConfig, extract_faces
@@ -29,11 +30,6 @@ from deepfakeforensics.faces.dense import (
 from deepfakeforensics.manifest import read_manifest
 from deepfakeforensics.video import SamplingConfig
 
-VIDEOS = [
-    ("519", "ffpp/original_sequences/youtube/c23/videos/519.mp4", 0),
-    ("519_515", "ffpp/manipulated_sequences/Deepfakes/c23/videos/519_515.mp4", 1),
-]
-
 
 @pytest.fixture(scope="module")
 def landmarker() -> DenseLandmarker:
@@ -47,14 +43,8 @@ def landmarker() -> DenseLandmarker:
 @pytest.fixture(scope="module")
 def extracted(samples_dir, tmp_path_factory) -> pd.DataFrame:
     """Faces of the real FF++ clip 519 and its Deepfakes version, 4 frames each, 256-pixel crops."""
-    tmp = tmp_path_factory.mktemp("dense")
-    index = pd.DataFrame(
-        [(v, p, y, "ffpp", "m", "519", "test") for v, p, y in VIDEOS],
-        columns=["video_id", "path", "label", "dataset", "method", "group", "split"],
-    )
-    _io.save_table(index, tmp / "labels" / "samples.csv", root=samples_dir)
     config = ExtractionConfig(sampling=SamplingConfig("uniform", n_frames=4), detect_every=1)
-    return extract_faces(tmp / "labels" / "samples.csv", tmp / "extracted", config, progress=False)
+    return extract_samples(samples_dir, tmp_path_factory.mktemp("dense"), config, videos=(REAL_519, FAKE_519_515))
 
 
 def _manifest(extracted: pd.DataFrame, folder, rows: pd.DataFrame | None = None):

@@ -3,11 +3,10 @@
 from __future__ import annotations
 
 import numpy as np
-import pandas as pd
 import pytest
+from sample_faces import extract_samples
 
-from deepfakeforensics import _io
-from deepfakeforensics.faces import ExtractionConfig, FaceFinder, extract_faces
+from deepfakeforensics.faces import ExtractionConfig, FaceFinder
 from deepfakeforensics.faces.crop import LANDMARK_COLUMNS, crop_face, landmarks_in_crop
 from deepfakeforensics.video import SamplingConfig, iter_frames
 
@@ -27,14 +26,8 @@ def test_landmarks_in_crop_follow_the_crop_geometry():
 @pytest.fixture(scope="module")
 def faces(samples_dir, tmp_path_factory):
     """The real FF++ clip 519, 6 frames, detection on every other one (the rest tracked and interpolated)."""
-    tmp = tmp_path_factory.mktemp("landmarks")
-    index = pd.DataFrame(
-        [("519", "ffpp/original_sequences/youtube/c23/videos/519.mp4", 0, "ffpp", "real", "519", "test")],
-        columns=["video_id", "path", "label", "dataset", "method", "group", "split"],
-    )
-    _io.save_table(index, tmp / "labels" / "samples.csv", root=samples_dir)
     config = ExtractionConfig(sampling=SamplingConfig("uniform", n_frames=6), crop_size=128, detect_every=2)
-    return extract_faces(tmp / "labels" / "samples.csv", tmp / "extracted", config, progress=False)
+    return extract_samples(samples_dir, tmp_path_factory.mktemp("landmarks"), config)
 
 
 def test_manifest_landmarks_sit_on_the_face(faces):
