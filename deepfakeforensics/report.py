@@ -27,7 +27,7 @@ import pandas as pd
 import torch
 
 from deepfakeforensics._io import atomic_path
-from deepfakeforensics.evaluation.gradcam import GradCAM, overlay
+from deepfakeforensics.evaluation.gradcam import can_explain, explainer, overlay
 from deepfakeforensics.faces import ExtractionConfig, FaceFinder, iter_face_crops, read_rgb
 from deepfakeforensics.manifest import resolve_inside
 from deepfakeforensics.predict import IMAGE_EXTENSIONS, PredictConfig, StreamScorer, detect_image_faces
@@ -84,12 +84,12 @@ def collect_details(
     top = scores.sort_values("score", ascending=False)
     for track, rows in top.groupby("track", sort=True):
         detail.thumbnails[int(track)] = by_key[(int(track), int(rows["frame"].iat[0]))]
-    if model.default_cfg.temporal or not hasattr(model, "gradcam_layer"):
-        detail.note = "no heatmaps: Grad-CAM needs a frame model"
+    if not can_explain(model):
+        detail.note = "no heatmaps for this model (a temporal model over a ViT)"
         return detail
     picked = top.head(n_heatmaps)
     chosen = [by_key[(int(t), int(f))] for t, f in zip(picked["track"], picked["frame"], strict=True)]
-    heat, _ = GradCAM(model)(chosen)
+    heat, _ = explainer(model)(chosen)  # a temporal model: each frame explained as a still
     for (t, f, s), crop, h in zip(
         picked[["track", "frame", "score"]].itertuples(index=False), chosen, heat, strict=True
     ):

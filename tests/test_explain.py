@@ -3,10 +3,20 @@
 from __future__ import annotations
 
 import numpy as np
+import pytest
 import torch
 
-from deepfakeforensics.evaluation.gradcam import AttentionRollout, GradCAM, explain, explainer, plot_gradcam_grid
+from deepfakeforensics.evaluation.gradcam import (
+    AttentionRollout,
+    GradCAM,
+    TemporalGradCAM,
+    can_explain,
+    explain,
+    explainer,
+    plot_gradcam_grid,
+)
 from deepfakeforensics.models import create_model
+from deepfakeforensics.transforms import to_tensor
 
 TINY = {"img_size": 64, "depth": 2}  # 4x4 patches of 16 pixels
 
@@ -56,3 +66,27 @@ def test_explain_returns_heatmaps_at_crop_size_for_cnns_and_vits(tmp_path):
         assert all(0 <= h.min() and h.max() <= 1 for h in heat) and ((0 < probs) & (probs < 1)).all()
     path = plot_gradcam_grid(_vit(), crops, [0, 1], tmp_path / "vit.png")
     assert path.stat().st_size > 1000
+
+
+def test_temporal_models_get_grad_cam_of_the_window_logit_per_frame():
+    torch.manual_seed(0)
+    model = create_model("mesonet4_lstm").eval()
+    rng = np.random.default_rng(0)
+    frames = [rng.integers(0, 255, (256, 256, 3), dtype=np.uint8) for _ in range(3)]
+    cam = explainer(model, window=4)
+    assert type(cam) is TemporalGradCAM and can_explain(model)
+    heat, p_fake = cam(frames)  # each crop a still: a window of 4 copies, as dff predict scores an image
+    with torch.no_grad():
+        stills = torch.stack([to_tensor([f] * 4, model.default_cfg) for f in frames])
+        expected = torch.sigmoid(model(stills)).numpy()
+    np.testing.assert_allclose(p_fake, expected, rtol=1e-5)
+    assert len(heat) == 3 and all(h.shape == (256, 256) and 0 <= h.min() and h.max() <= 1 for h in heat)
+    maps, p_window = TemporalGradCAM(model).window_maps(frames)  # one real window: a map per frame
+    with torch.no_grad():
+        window_p = torch.sigmoid(model(to_tensor(frames, model.default_cfg)[None])).item()
+    assert len(maps) == 3 and abs(p_window - window_p) < 1e-6
+    assert not np.allclose(maps[0], maps[1])  # each frame's own map, not one map repeated
+    vit_lstm = create_model("timm/vit_tiny_patch16_224", temporal="lstm", **TINY)
+    assert not can_explain(vit_lstm)
+    with pytest.raises(TypeError, match="temporal model over a ViT"):
+        explainer(vit_lstm)

@@ -157,6 +157,28 @@ def test_detect_gives_the_score_of_dff_predict_and_a_heatmap(server, media, chec
     assert png[:8] == b"\x89PNG\r\n\x1a\n" and heat.shape == (256, 256, 3)
 
 
+@pytest.mark.parametrize(
+    "name, kwargs",
+    [("timm/vit_tiny_patch16_224", {"img_size": 64, "depth": 2}), ("mesonet4_lstm", {})],
+    ids=["vit-attention-rollout", "temporal-grad-cam"],
+)
+def test_heatmaps_for_vits_and_temporal_models(media, tmp_path, name, kwargs):
+    torch.manual_seed(0)
+    path = tmp_path / "run" / "best.pt"
+    path.parent.mkdir()
+    save_checkpoint(path, create_model(name, **kwargs))
+    from deepfakeforensics.models import load_model
+
+    config = ServeConfig(**{**CONFIG.__dict__, "upload_dir": str(tmp_path)})
+    app = create_app(Engine(load_model(path), path, config), config)
+    with running_server(app) as url, httpx.Client(base_url=url, timeout=120) as client:
+        assert client.get("/model").json()["heatmaps"] is True
+        r = client.post("/detect?heatmap=true", content=media["images"][1], headers={"Content-Type": "image/jpeg"})
+    assert r.status_code == 200, r.text
+    png = base64.b64decode(r.json()["faces"][0]["heatmap_png"])
+    assert cv2.imdecode(np.frombuffer(png, np.uint8), cv2.IMREAD_COLOR).shape == (256, 256, 3)
+
+
 def test_batch_scores_each_image(server, media):
     client, app, _ = server
     files = [("files", (f"{n}.jpg", media["images"][n], "image/jpeg")) for n in (1, 2, 0)]

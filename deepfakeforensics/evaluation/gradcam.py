@@ -165,11 +165,65 @@ class AttentionRollout(Explainer):
         return cam.numpy(), logits.float().cpu().numpy()
 
 
-def explainer(model: nn.Module) -> Explainer:
-    """The explanation of `model`: attention rollout for ViTs (``model.explanation``), Grad-CAM otherwise."""
-    if getattr(model, "explanation", "gradcam") == "attention_rollout":
+class TemporalGradCAM(GradCAM):
+    """Grad-CAM of a temporal model's window logit on its frame backbone's layer: one map per frame of a window.
+
+    Called on crops (`Explainer.__call__`), each crop is explained as a still: a window of `window` copies of it (as
+    ``dff predict`` scores an image), its maps averaged over the copies; `window_maps` explains one real window.
+
+    Example:
+        >>> heatmaps, p_fake = TemporalGradCAM(create_model("mesonet4_lstm"), window=8)(crops)  # doctest: +SKIP
+    """
+
+    method = "Grad-CAM (frame backbone, window logit)"
+
+    def __init__(self, model: nn.Module, window: int = 1) -> None:
+        super().__init__(model)
+        self.window = max(int(window), 1)
+
+    def maps(self, x: torch.Tensor) -> tuple[np.ndarray, np.ndarray]:
+        """(B, C, H, W) stills -> heatmaps (B, h, w) and the logits (B,) of their windows of repeated copies."""
+        cams, logits = super().maps(x[:, None].expand(-1, self.window, -1, -1, -1).contiguous())
+        cams = cams.reshape(len(x), self.window, *cams.shape[1:]).mean(axis=1)
+        return cams, logits
+
+    def window_maps(self, frames: Sequence[np.ndarray]) -> tuple[list[np.ndarray], float]:
+        """One window of RGB crops (T, in order) -> a heatmap per frame at crop size and the window's P(fake)."""
+        x = to_tensor(list(frames), self.model.default_cfg)[None]
+        cams, logits = GradCAM.maps(self, x)
+        size = [(f.shape[1], f.shape[0]) for f in frames]
+        heat = [cv2.resize(c, wh, interpolation=cv2.INTER_LINEAR) for c, wh in zip(cams, size, strict=True)]
+        return heat, float(1.0 / (1.0 + np.exp(-logits[0])))
+
+
+def _explanation(model: nn.Module) -> str:
+    """``gradcam`` or ``attention_rollout`` (the model's, or a temporal model's frame backbone's, with ``temporal_``)."""
+    backbone = getattr(model, "backbone", None)
+    if model.default_cfg.temporal and backbone is not None:
+        return "temporal_" + getattr(backbone, "explanation", "gradcam")
+    return getattr(model, "explanation", "gradcam")
+
+
+def can_explain(model: nn.Module) -> bool:
+    """Whether `explainer` has a heatmap for `model`: every frame model, and temporal models over a CNN backbone."""
+    kind = _explanation(model)
+    return kind == "attention_rollout" or (kind in ("gradcam", "temporal_gradcam") and hasattr(model, "gradcam_layer"))
+
+
+def explainer(model: nn.Module, window: int = 1) -> Explainer:
+    """The explanation of `model`: attention rollout for ViTs (``model.explanation``), Grad-CAM for CNNs, and for
+    temporal models Grad-CAM of the window logit on the frame backbone (`TemporalGradCAM`, stills as windows of
+    `window` copies).
+
+    Raises:
+        TypeError: a model `can_explain` says no to (a temporal model over a ViT), naming why.
+    """
+    if not can_explain(model):
+        raise TypeError(f"{type(model).__name__}: no heatmap (a temporal model over a ViT has no Grad-CAM layer)")
+    kind = _explanation(model)
+    if kind == "attention_rollout":
         return AttentionRollout(model)
-    return GradCAM(model)
+    return TemporalGradCAM(model, window) if kind == "temporal_gradcam" else GradCAM(model)
 
 
 def explain(model: nn.Module, crops: Sequence[np.ndarray]) -> tuple[list[np.ndarray], np.ndarray]:

@@ -24,7 +24,7 @@ import numpy as np
 import pandas as pd
 
 from deepfakeforensics.evaluation.compare import resolve_runs
-from deepfakeforensics.evaluation.gradcam import GradCAM, overlay
+from deepfakeforensics.evaluation.gradcam import can_explain, explainer, overlay
 from deepfakeforensics.faces import ExtractionConfig, FaceFinder, read_rgb
 from deepfakeforensics.models import Detector
 from deepfakeforensics.predict import (
@@ -136,7 +136,7 @@ class Engine:
         self.extraction = follow_training_alignment(extraction, self.checkpoint)  # crops cut as the run trained
         model = model.eval().to(self.device)
         self.model = model
-        self.gradcam = hasattr(model, "gradcam_layer") and not model.default_cfg.temporal
+        self.gradcam = can_explain(model)
         self._pool: queue.Queue[Worker] = queue.Queue()
         for i in range(config.workers):
             self._pool.put(Worker(model if i == 0 else copy.deepcopy(model), self.extraction.make_finder()))
@@ -205,7 +205,7 @@ class Engine:
     def _heatmaps(self, w: Worker, crops: list[np.ndarray]) -> list[str | None]:
         if not self.gradcam:
             return [None] * len(crops)
-        heat, _ = GradCAM(w.model)(crops)
+        heat, _ = explainer(w.model, window=self.predict_config.windows.window)(crops)
         return [_png_base64(overlay(c, h)) for c, h in zip(crops, heat, strict=True)]
 
     def _verdict(self, scores: pd.DataFrame, name: str) -> dict[str, Any]:
