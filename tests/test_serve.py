@@ -372,6 +372,11 @@ def test_api_key_from_file_or_environment(tmp_path, monkeypatch):
         read_api_key(ServeConfig(api_key_file=str(tmp_path / "empty")))
 
 
+def test_a_missing_upload_folder_is_named_before_the_server_starts(tmp_path):
+    with pytest.raises(ValueError, match=f"upload_dir {tmp_path / 'nowhere'}: no such folder"):
+        ServeConfig(upload_dir=str(tmp_path / "nowhere"))
+
+
 def test_threshold_chosen_on_validation_comes_from_the_evaluation(checkpoint, tmp_path):
     metrics = tmp_path / "metrics.csv"
     pd.DataFrame(

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from dataclasses import dataclass, field
 
 from deepfakeforensics.aggregation import AGGREGATIONS, Aggregation
@@ -63,6 +64,8 @@ class ServeConfig:
             raise ValueError("workers, max_batch_files, frames and batch_size must be >= 1, queue >= 0")
         if self.max_upload_mb <= 0 or self.timeout_s <= 0:
             raise ValueError("max_upload_mb and timeout_s must be > 0")
+        if self.upload_dir is not None and not os.path.isdir(self.upload_dir):
+            raise ValueError(f"upload_dir {self.upload_dir}: no such folder (the server makes its upload folder in it)")
 
     @property
     def max_upload_bytes(self) -> int:
