@@ -58,3 +58,32 @@ class Detector(nn.Module):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return self.forward_head(self.forward_features(x)).reshape(-1)
+
+
+class WrappedDetector(Detector):
+    """A detector around `inner` that adds something (a head, a stem): everything it does not override (features,
+    fake logit, Grad-CAM layer, classifier, a temporal model's frame backbone, input config) is `inner`'s."""
+
+    def __init__(self, inner: Detector) -> None:
+        super().__init__()
+        self.inner = inner
+        self.default_cfg = inner.default_cfg
+        self.num_features = inner.num_features
+        self.explanation = getattr(inner, "explanation", "gradcam")
+
+    @property
+    def backbone(self) -> Detector | None:
+        """A temporal inner model's frame backbone (what `init_backbone` loads a frame checkpoint into)."""
+        return getattr(self.inner, "backbone", None)
+
+    def forward_features(self, x: torch.Tensor) -> torch.Tensor:
+        return self.inner.forward_features(x)
+
+    def forward_head(self, features: torch.Tensor, pre_logits: bool = False) -> torch.Tensor:
+        return self.inner.forward_head(features, pre_logits=pre_logits)
+
+    def gradcam_layer(self) -> nn.Module:
+        return self.inner.gradcam_layer()
+
+    def get_classifier(self) -> nn.Module:
+        return self.inner.get_classifier()

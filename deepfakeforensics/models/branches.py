@@ -21,7 +21,7 @@ from typing import Any
 import torch
 from torch import nn
 
-from deepfakeforensics.models._base import Detector
+from deepfakeforensics.models._base import Detector, WrappedDetector
 from deepfakeforensics.models._registry import register_option
 
 SRM_CHOICES = ("basic", "rich")
@@ -67,7 +67,7 @@ def srm_kernels(which: str = "basic") -> torch.Tensor:
     return torch.stack(first + second + third + square[:1] + edge3 + square[1:] + edge5)
 
 
-class SRMStem(Detector):
+class SRMStem(WrappedDetector):
     """Fixed SRM filters (truncated to [-3, 3]) in front of `inner`; 30 rich-model maps go through a learnt 1x1 conv.
 
     Args:
@@ -76,15 +76,11 @@ class SRMStem(Detector):
     """
 
     def __init__(self, inner: Detector, kernels: str = "basic") -> None:
-        super().__init__()
         weight = srm_kernels(kernels)[:, None].repeat(1, 3, 1, 1)  # each kernel summed over R, G and B
+        super().__init__(inner)
         self.register_buffer("srm_weight", weight)
         self.truncate = nn.Hardtanh(-3.0, 3.0)
         self.mix = nn.Conv2d(len(weight), 3, 1) if len(weight) != 3 else nn.Identity()
-        self.inner = inner
-        self.default_cfg = inner.default_cfg
-        self.num_features = inner.num_features
-        self.explanation = getattr(inner, "explanation", "gradcam")
 
     def residuals(self, x: torch.Tensor) -> torch.Tensor:
         """The truncated SRM residuals of a batch (B, 3, H, W), mixed down to 3 channels."""
@@ -93,15 +89,6 @@ class SRMStem(Detector):
 
     def forward_features(self, x: torch.Tensor) -> torch.Tensor:
         return self.inner.forward_features(self.residuals(x))
-
-    def forward_head(self, features: torch.Tensor, pre_logits: bool = False) -> torch.Tensor:
-        return self.inner.forward_head(features, pre_logits=pre_logits)
-
-    def gradcam_layer(self) -> nn.Module:
-        return self.inner.gradcam_layer()
-
-    def get_classifier(self) -> nn.Module:
-        return self.inner.get_classifier()
 
 
 def _dct_matrix(n: int, device: torch.device) -> torch.Tensor:
@@ -153,7 +140,7 @@ class FrequencyBranch(nn.Module):
         return self.cnn(log_spectra(x, self.kinds).to(x.dtype)).mean(dim=(2, 3))
 
 
-class FrequencyFusion(Detector):
+class FrequencyFusion(WrappedDetector):
     """`inner`'s pre-logits features and a frequency branch, concatenated, through an MLP to one fake logit.
 
     Args:
@@ -172,15 +159,12 @@ class FrequencyFusion(Detector):
         fusion_hidden: int = 256,
         fusion_dropout: float = 0.0,
     ) -> None:
-        super().__init__()
-        self.inner = inner
+        super().__init__(inner)
         self.branch = FrequencyBranch(kinds, frequency_dim)
         self.fuse = nn.Sequential(nn.Linear(inner.num_features + frequency_dim, fusion_hidden), nn.GELU())
         self.drop = nn.Dropout(fusion_dropout)
         self.head = nn.Linear(fusion_hidden, 1)
-        self.default_cfg = inner.default_cfg
         self.num_features = fusion_hidden
-        self.explanation = getattr(inner, "explanation", "gradcam")
 
     def forward_features(self, x: torch.Tensor) -> torch.Tensor:
         """The concatenated (B, inner features + frequency_dim) vector."""
@@ -190,9 +174,6 @@ class FrequencyFusion(Detector):
     def forward_head(self, features: torch.Tensor, pre_logits: bool = False) -> torch.Tensor:
         hidden = self.fuse(features)
         return hidden if pre_logits else self.head(self.drop(hidden))
-
-    def gradcam_layer(self) -> nn.Module:
-        return self.inner.gradcam_layer()
 
     def get_classifier(self) -> nn.Module:
         return self.head

@@ -20,40 +20,11 @@ import torch
 from torch import nn
 from torch.func import functional_call
 
-from deepfakeforensics.models._base import Detector
+from deepfakeforensics.models._base import Detector, WrappedDetector
 from deepfakeforensics.models._registry import register_option
 
 
-class _HeadAround(Detector):
-    """A detector around `inner` that adds a head: everything else (features, fake logit, Grad-CAM layer,
-    classifier, a temporal model's frame backbone) is `inner`'s."""
-
-    def __init__(self, inner: Detector) -> None:
-        super().__init__()
-        self.inner = inner
-        self.default_cfg = inner.default_cfg
-        self.num_features = inner.num_features
-        self.explanation = getattr(inner, "explanation", "gradcam")
-
-    @property
-    def backbone(self) -> Detector | None:
-        """A temporal inner model's frame backbone (what `init_backbone` loads a frame checkpoint into)."""
-        return getattr(self.inner, "backbone", None)
-
-    def forward_features(self, x: torch.Tensor) -> torch.Tensor:
-        return self.inner.forward_features(x)
-
-    def forward_head(self, features: torch.Tensor, pre_logits: bool = False) -> torch.Tensor:
-        return self.inner.forward_head(features, pre_logits=pre_logits)
-
-    def gradcam_layer(self) -> nn.Module:
-        return self.inner.gradcam_layer()
-
-    def get_classifier(self) -> nn.Module:
-        return self.inner.get_classifier()
-
-
-class MultiTaskDetector(_HeadAround):
+class MultiTaskDetector(WrappedDetector):
     """`inner` with a method head on its pre-logits features; ``forward`` is `inner`'s fake logit.
 
     Args:
@@ -129,7 +100,7 @@ class _FeatureProbe(nn.Module):
 _PASSED_ON = frozenset({"methods", "method_logits", "method_probabilities", "logits_and_method_probabilities"})
 
 
-class BoundaryDetector(_HeadAround):
+class BoundaryDetector(WrappedDetector):
     """`inner` with a blending-boundary head: a 1x1 convolution over its last feature map; ``forward`` is unchanged.
 
     Args:
