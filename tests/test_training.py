@@ -276,29 +276,10 @@ def test_test_split_is_never_read(tmp_path):
     df = load_table(csv)
     for rel in df.loc[df["split"] == "test", "path"]:
         (tmp_path / rel).unlink()
-    code = cli.main(
-        [
-            "train",
-            "--model",
-            "tiny_test_detector",
-            "--faces",
-            str(csv),
-            "--run",
-            "cli",
-            "--checkpoints-dir",
-            str(tmp_path / "ck"),
-            "--epochs",
-            "1",
-            "--batch-size",
-            "4",
-            "--num-workers",
-            "0",
-            "--model-arg",
-            "width=4",
-            "--aug-p-noise",
-            "1.0",
-        ]
-    )
+    args = ["train", "--model", "tiny_test_detector", "--faces", str(csv), "--run", "cli"]
+    args += ["--checkpoints-dir", str(tmp_path / "ck"), "--batch-size", "4", "--num-workers", "0"]
+    args += ["--model-arg", "width=4"]
+    code = cli.main([*args, "--epochs", "1", "--aug-p-noise", "1.0"])
     assert code == 0
     conf = json.loads((tmp_path / "ck" / "cli" / "config.json").read_text())
     assert conf["model"]["kwargs"] == {"width": 4} and conf["train_data"]["augment"]["p_noise"] == 1.0
@@ -307,28 +288,7 @@ def test_test_split_is_never_read(tmp_path):
     assert data.faces == str(csv) and data.augment.p_noise == 1.0 and data.window is None and data.missing == "error"
     assert len(pd.read_csv(tmp_path / "ck" / "cli" / "history.csv")) == 1
     # --resume with more epochs continues the same run
-    code = cli.main(
-        [
-            "train",
-            "--model",
-            "tiny_test_detector",
-            "--faces",
-            str(csv),
-            "--run",
-            "cli",
-            "--checkpoints-dir",
-            str(tmp_path / "ck"),
-            "--epochs",
-            "2",
-            "--batch-size",
-            "4",
-            "--num-workers",
-            "0",
-            "--model-arg",
-            "width=4",
-            "--resume",
-        ]
-    )
+    code = cli.main([*args, "--epochs", "2", "--resume"])
     assert code == 0 and list(pd.read_csv(tmp_path / "ck" / "cli" / "history.csv")["epoch"]) == [1, 2]
     with pytest.raises(SystemExit):
         cli.main(["train", "--model", "tiny_test_detector", "--faces", str(csv), "--run", "x", "--val-split", "test"])
