@@ -21,6 +21,7 @@ from deepfakeforensics.models import (  # noqa: F401
     heads,
     mesonet,
     peft_tuning,
+    released,
     temporal,
     timm_models,
 )

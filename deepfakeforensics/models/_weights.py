@@ -138,6 +138,10 @@ def load_weights(model: Detector, path: str | os.PathLike) -> Detector:
     if convert is not None:
         load_state_dict_strict(model, convert(model, path), path)
         return model
+    released = getattr(type(model), "released_convert", None)
+    if released is not None and not is_project_checkpoint(path):
+        load_state_dict_strict(model, released(read_torch_file(path), path), path)
+        return model
     backbone = getattr(model, "backbone", None)
     if isinstance(backbone, Detector) and path.suffix.lower() in backbone.weight_converters:
         raise WeightsError(
@@ -148,6 +152,32 @@ def load_weights(model: Detector, path: str | os.PathLike) -> Detector:
     _check_checkpoint_model(ckpt, model, path)
     load_state_dict_strict(model, ckpt["state_dict"], path)
     return model
+
+
+def read_torch_file(path: str | os.PathLike) -> Any:
+    """``torch.load(path, weights_only=True)`` on CPU of any PyTorch file (an authors' release, a state dict).
+
+    Raises:
+        FileNotFoundError: `path` is not a file.
+        WeightsError: empty, truncated, not a PyTorch file, or holding objects ``weights_only`` refuses; the message
+            names the file and which.
+    """
+    path = Path(path)
+    if not path.is_file():
+        raise FileNotFoundError(f"{path}: no such weights file")
+    try:
+        return torch.load(path, map_location="cpu", weights_only=True)
+    except Exception as e:
+        raise WeightsError(f"{path}: {_why_unreadable(path, e).replace('deepfakeforensics checkpoint', 'weights file')}") from e
+
+
+def is_project_checkpoint(path: str | os.PathLike) -> bool:
+    """Whether `path` is a checkpoint of this project (False for unreadable files and any other layout)."""
+    try:
+        load_checkpoint(path)
+    except (WeightsError, FileNotFoundError):
+        return False
+    return True
 
 
 def _check_checkpoint_model(ckpt: dict[str, Any], model: Detector, path: Path) -> None:

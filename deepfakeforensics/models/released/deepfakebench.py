@@ -1,0 +1,1 @@
+"""Released detectors of deepfakebench (being written)."""

@@ -1,0 +1,1 @@
+"""Released detectors of polimi (being written)."""

@@ -1,0 +1,1 @@
+"""Released detectors of sbi (being written)."""

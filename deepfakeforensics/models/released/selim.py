@@ -1,0 +1,1 @@
+"""Released detectors of selim (being written)."""
