@@ -35,6 +35,7 @@ from deepfakeforensics.faces.extract import (
     shard_of,
 )
 from deepfakeforensics.faces.finder import Detections, FaceFinder
+from deepfakeforensics.faces.profiles import PROFILES, CropProfile, get_profile
 from deepfakeforensics.faces.stream import ExtractionConfig, FaceCrop, iter_face_crops
 from deepfakeforensics.faces.tracking import IoUTracker, box_iou, greedy_match
 
@@ -43,6 +44,8 @@ __all__ = [
     "LANDMARK_COLUMNS",
     "MANIFEST_COLUMNS",
     "MixedExtractionError",
+    "PROFILES",
+    "CropProfile",
     "DenseLandmarker",
     "Detections",
     "ExtractionConfig",
@@ -60,6 +63,7 @@ __all__ = [
     "extract_faces",
     "faces_csv_for",
     "failures_csv_for",
+    "get_profile",
     "greedy_match",
     "iter_face_crops",
     "landmarks_in_crop",

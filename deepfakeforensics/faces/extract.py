@@ -18,8 +18,9 @@ files it finds into the manifest, and `merge_parts` does it on its own once ever
 
 The manifest's sidecar records the settings the parts were cut with (``attrs["extraction"]``), read from the parts
 themselves, so a ``--merge-only`` merge keeps them too. Parts cut with different crop geometry (`CROP_FIELDS`: margin,
-crop size, alignment) cannot share one manifest: the merge refuses with a `MixedExtractionError` naming the settings,
-and a run asked for other crop settings than the videos already finished in its output refuses before working.
+crop size, alignment, crop profile) cannot share one manifest: the merge refuses with a `MixedExtractionError` naming
+the settings, and a run asked for other crop settings than the videos already finished in its output refuses before
+working. A record without a profile (written before profiles existed) counts as the "default" profile.
 
 A fault of a video (unreadable, no face) is recorded as that video's failure and the run goes on; a fault of the
 environment (disk full, quota, permission denied, read-only file system) stops the run with an `OutputError` naming
@@ -60,7 +61,9 @@ CARRIED_COLUMNS = ["label", "split", "group", "method", "dataset", "compression"
 FAILED_SUFFIX = ".failed.csv"
 SETTINGS_SUFFIX = ".settings.json"  # beside a done part: the `ExtractionConfig.to_dict()` that cut its crops
 #: Settings that fix the crops' geometry: parts cut with different values cannot share one manifest.
-CROP_FIELDS = ("margin", "crop_size", "align")
+CROP_FIELDS = ("margin", "crop_size", "align", "profile")
+#: A recorded setting missing from records written before it existed: the value those versions used.
+CROP_FIELD_DEFAULTS = {"profile": "default"}
 #: Settings that change how fast extraction runs, not what it finds: never compared between parts.
 RUNTIME_FIELDS = ("batch_size", "buffer_mb", "prefetch", "device", "channels_last", "mtcnn_engine")
 RESUME_HINT = (
@@ -235,7 +238,7 @@ def _write_crops(job: VideoJob, tmp: Path, config: ExtractionConfig, finder: Fac
         with output_errors(tmp / name, "write a face crop", RESUME_HINT):
             write_jpeg(tmp / name, crop.image, config.jpeg_quality)
         claim.heartbeat()
-        rows.append(_manifest_row(job, crop, name, config.align))
+        rows.append(_manifest_row(job, crop, name, config.align or config.profile == "deepfakebench"))
     if not rows:
         raise VideoError(job.video_path, "no face found")
     return rows
@@ -378,6 +381,7 @@ def read_part_settings(done: Iterable[Path]) -> PartSettings:
             unknown += 1
             continue
         key = unquote(part.name.removesuffix(".csv"))
+        settings = {**CROP_FIELD_DEFAULTS, **settings} if isinstance(settings, dict) else settings
         groups.setdefault(_json_value(settings), (settings, []))[1].append(key)
     return PartSettings(groups, unknown)
 
@@ -514,7 +518,8 @@ def merge_parts(
         any), ``failures_csv`` (its path) and ``n_failed`` (videos listed there); the sidecar keeps the first two.
 
     Raises:
-        MixedExtractionError: the videos were cut with different crop settings (margin, crop size, alignment).
+        MixedExtractionError: the videos were cut with different crop settings (margin, crop size, alignment,
+            profile).
         OutputError: the manifest or the failures table cannot be written (the message names the file).
     """
     faces_csv = Path(faces_csv)
@@ -571,17 +576,19 @@ def extract_faces(
 
     Returns:
         The merged manifest (all part files found, from every run and shard): video_id, track, frame, path, x0, y0,
-        x1, y1, prob, detected, lm0_x .. lm4_y (landmarks in crop pixels), aligned (only with ``config.align``: 1
-        per aligned crop, 0 for a face without landmarks, cut plain), label, split, group, method (+ dataset,
-        compression when the index has them). The sidecar records the settings the crops were cut with
-        (``attrs["extraction"]``: ``config`` for the videos of this run, recorded beside each video's part file).
+        x1, y1, prob, detected, lm0_x .. lm4_y (landmarks in crop pixels), aligned (only with ``config.align`` or
+        the deepfakebench profile: 1 per aligned crop, 0 for a face without landmarks, cut plain), label, split,
+        group, method (+ dataset, compression when the index has them). The sidecar records the settings the crops
+        were cut with (``attrs["extraction"]``: ``config`` for the videos of this run, recorded beside each video's
+        part file).
         ``attrs``: ``failures_csv`` and ``n_failed`` (videos in the failures table), ``run_counts`` (this run's videos
         by outcome: done, failed, busy, skipped, lost), ``n_busy`` and ``busy_owners`` (videos left to other live
         runs: their crops are merged by whichever run ends last, or by `merge_parts`).
 
     Raises:
         MixedExtractionError: the videos already finished in this output were cut with other crop settings
-            (margin, crop size, alignment) than `config` (raised before any work), or the merge found such a mix.
+            (margin, crop size, alignment, profile) than `config` (raised before any work), or the merge found
+            such a mix.
         OutputError: the environment stopped the run (disk full, quota, permission, read-only file system); every
             video finished so far is kept, and the same call resumes.
     """
