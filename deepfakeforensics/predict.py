@@ -27,12 +27,12 @@ import pandas as pd
 import torch
 from tqdm.auto import tqdm
 
-from deepfakeforensics._io import load_table, write_csv_atomic
+from deepfakeforensics._io import write_csv_atomic
 from deepfakeforensics._memory import release_free_memory
 from deepfakeforensics.aggregation import AGGREGATIONS, Aggregation, aggregate
-from deepfakeforensics.faces import ExtractionConfig, FaceFinder, crops_aligned, iter_face_crops, read_rgb
+from deepfakeforensics.faces import ExtractionConfig, FaceFinder, iter_face_crops, read_rgb
 from deepfakeforensics.faces.stream import cut_face
-from deepfakeforensics.training.config import read_run_config
+from deepfakeforensics.runs import training_crops_aligned
 from deepfakeforensics.training.distributed import resolve_device
 from deepfakeforensics.transforms import to_tensor
 from deepfakeforensics.video import VIDEO_EXTENSIONS
@@ -231,21 +231,6 @@ def detect_image_faces(
     [dets] = finder.detect([rgb])
     faces = zip(dets.boxes, dets.landmarks(), strict=True)
     return [(tuple(float(v) for v in box), cut_face(rgb, box, points, config)[0]) for box, points in faces]
-
-
-def training_crops_aligned(weights: str | os.PathLike) -> bool | None:
-    """Whether the run a checkpoint comes from trained on aligned crops; None when that cannot be told.
-
-    Read from the run's ``config.json`` (its faces manifest) and that manifest's sidecar (`crops_aligned`); a
-    checkpoint outside its run folder, or a run whose manifest has moved, gives None.
-    """
-    try:
-        _, data = read_run_config(Path(weights).parent)
-    except (FileNotFoundError, ValueError):
-        return None
-    if not data.faces or not Path(data.faces).is_file():
-        return None
-    return crops_aligned(load_table(data.faces))
 
 
 def follow_training_alignment(extraction: ExtractionConfig, weights: str | os.PathLike) -> ExtractionConfig:

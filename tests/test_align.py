@@ -23,7 +23,9 @@ from deepfakeforensics.faces.crop import (
     similarity_transform,
     template_in_crop,
 )
-from deepfakeforensics.predict import detect_image_faces, follow_training_alignment, training_crops_aligned
+from deepfakeforensics.models import create_model, save_checkpoint
+from deepfakeforensics.predict import detect_image_faces, follow_training_alignment
+from deepfakeforensics.runs import RunInfo, training_crops_aligned
 from deepfakeforensics.training.config import DataConfig, TrainConfig
 from deepfakeforensics.video import SamplingConfig, iter_frames
 
@@ -152,9 +154,14 @@ def test_prediction_follows_the_runs_alignment(aligned_faces, tmp_path):
     assert follow_training_alignment(ExtractionConfig(), run / "best.pt").align is True
     assert training_crops_aligned(tmp_path / "elsewhere" / "best.pt") is None  # no run folder: left as asked
     assert follow_training_alignment(ExtractionConfig(), tmp_path / "elsewhere" / "best.pt").align is False
-    args = argparse.Namespace(every_k=None, frames=8, detect_size=None, weights=str(run / "best.pt"))
-    assert extraction_from_args(args).align is True  # dff predict cuts the crops as the run trained
-    assert extraction_from_args(argparse.Namespace(**{**vars(args), "weights": "Meso4_DF.h5"})).align is False
+    save_checkpoint(run / "best.pt", create_model("mesonet4"))
+    args = argparse.Namespace(every_k=None, frames=8, detect_size=None)
+    info = RunInfo.load(run)  # what dff predict, dff serve and the report load
+    assert info.crops.align is True and "as run trained" in info.crops.source
+    assert extraction_from_args(args, info).align is True  # dff predict cuts the crops as the run trained
+    (tmp_path / "elsewhere").mkdir()
+    (tmp_path / "elsewhere" / "best.pt").write_bytes((run / "best.pt").read_bytes())
+    assert extraction_from_args(args, RunInfo.load(tmp_path / "elsewhere")).align is False
 
 
 def test_image_faces_are_aligned_when_asked(samples_dir):

@@ -317,22 +317,25 @@ def test_dff_predict_defaults_are_the_config_defaults_and_windows_come_from_the_
     import json
 
     from deepfakeforensics.cli import build_parser
-    from deepfakeforensics.commands.predict import windows_from_args
+    from deepfakeforensics.commands.predict import load_run
+    from deepfakeforensics.models import create_model, save_checkpoint
     from deepfakeforensics.options import dataclass_defaults
 
+    (tmp_path / "run").mkdir()
+    save_checkpoint(tmp_path / "run" / "best.pt", create_model("mesonet4_lstm"))
     args = build_parser().parse_args(["predict", "folder", "--weights", str(tmp_path / "run" / "best.pt")])
     expected = {k: v for k, v in dataclass_defaults(PredictConfig).items() if k != "windows"}
     expected["threshold"] = None  # the run's validation threshold, else PredictConfig's 0.5
+    expected["aggregation"] = None  # the evaluation's (--metrics-csv), a released detector's rule, else mean
     assert {k: getattr(args, k) for k in expected} == expected
     assert PredictConfig().device == "auto"
-    temporal = _Recording()
-    assert windows_from_args(args, temporal) == WindowConfig()  # no config.json beside the checkpoint
-    (tmp_path / "run").mkdir()
+    info = load_run(args)
+    assert info.windows == WindowConfig() and info.aggregation == "mean"  # no config.json beside the checkpoint
     saved = {"train": {}, "val_data": {"window": 4, "pad_mode": "loop"}}  # a run saved before the "data" section
     (tmp_path / "run" / "config.json").write_text(json.dumps(saved))
-    assert windows_from_args(args, temporal) == WindowConfig(window=4, pad_mode="loop")
+    assert load_run(args).windows == WindowConfig(window=4, pad_mode="loop")
     args = build_parser().parse_args(["predict", "f", "--weights", str(tmp_path / "run" / "best.pt"), "--stride", "2"])
-    assert windows_from_args(args, temporal) == WindowConfig(window=4, stride=2, pad_mode="loop")
+    assert load_run(args).windows == WindowConfig(window=4, stride=2, pad_mode="loop")
 
 
 @pytest.mark.slow
@@ -366,11 +369,11 @@ def test_dff_predict_on_shared_samples_with_authors_h5_weights(samples_dir, meso
     assert pd.read_csv(tmp_path / "samples_failures.csv").empty
 
 
-def test_weights_and_model_name_must_agree(mesonet_dir, model, tmp_path):
+def test_weights_and_model_name_must_agree(mesonet_dir, model, tmp_path, capsys):
     from deepfakeforensics.cli import main
 
-    with pytest.raises(SystemExit, match="pass --model"):
-        main(["predict", str(tmp_path), "--weights", str(mesonet_dir / "weights" / "Meso4_DF.h5")])
+    assert main(["predict", str(tmp_path), "--weights", str(mesonet_dir / "weights" / "Meso4_DF.h5")]) == 1
+    assert "Meso4_DF.h5: a Keras .h5 file does not say its architecture; pass --model" in capsys.readouterr().err
     save_checkpoint(tmp_path / "m.pt", model)
-    with pytest.raises(SystemExit, match="not --model 'mesoinception4'"):
-        main(["predict", str(tmp_path), "--model", "mesoinception4", "--weights", str(tmp_path / "m.pt")])
+    assert main(["predict", str(tmp_path), "--model", "mesoinception4", "--weights", str(tmp_path / "m.pt")]) == 1
+    assert "m.pt: checkpoint is of model 'mesonet4', not --model 'mesoinception4'" in capsys.readouterr().err

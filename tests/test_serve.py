@@ -25,13 +25,12 @@ from synth_videos import face_photo, write_face_video
 from deepfakeforensics.faces import ExtractionConfig
 from deepfakeforensics.models import create_model, save_checkpoint
 from deepfakeforensics.predict import NO_FACE, predict_folder
+from deepfakeforensics.runs import NO_THRESHOLD, RunInfo
 from deepfakeforensics.serve import (
-    NO_THRESHOLD,
     Engine,
     ServeConfig,
     create_app,
     read_api_key,
-    resolve_threshold,
     running_server,
     sniff_kind,
 )
@@ -74,11 +73,10 @@ def checkpoint(tmp_path_factory):
 
 @pytest.fixture(scope="module")
 def server(checkpoint, tmp_path_factory):
-    from deepfakeforensics.models import load_model
 
     parent = tmp_path_factory.mktemp("uploads_parent")
     config = ServeConfig(**{**CONFIG.__dict__, "upload_dir": str(parent)})
-    engine = Engine(load_model(checkpoint), checkpoint, config)
+    engine = Engine.from_weights(checkpoint, config)
     app = create_app(engine, config, api_key=KEY)
     with running_server(app) as url, httpx.Client(base_url=url, headers={"X-API-Key": KEY}, timeout=120) as client:
         deadline = time.monotonic() + 60
@@ -114,7 +112,7 @@ def test_model_describes_the_threshold_and_its_source(server):
     client, _, _ = server
     info = client.get("/model").json()
     assert info["name"] == "mesonet4" and info["run"] == "tiny" and info["checkpoint"] == "best.pt"
-    assert info["threshold"] == 0.5 and info["threshold_source"] == NO_THRESHOLD
+    assert info["threshold"] == 0.5 and info["threshold_source"].startswith(NO_THRESHOLD)
     assert info["aggregation"] == "mean" and info["frames_per_video"] == 6 and info["heatmaps"] is True
     assert info["aligned_crops"] is False  # the run trained on plain crops (or cannot tell): cut them plain
     assert client.get("/ready").json()["ready"] is True
@@ -167,10 +165,9 @@ def test_heatmaps_for_vits_and_temporal_models(media, tmp_path, name, kwargs):
     path = tmp_path / "run" / "best.pt"
     path.parent.mkdir()
     save_checkpoint(path, create_model(name, **kwargs))
-    from deepfakeforensics.models import load_model
 
     config = ServeConfig(**{**CONFIG.__dict__, "upload_dir": str(tmp_path)})
-    app = create_app(Engine(load_model(path), path, config), config)
+    app = create_app(Engine.from_weights(path, config), config)
     with running_server(app) as url, httpx.Client(base_url=url, timeout=120) as client:
         assert client.get("/model").json()["heatmaps"] is True
         r = client.post("/detect?heatmap=true", content=media["images"][1], headers={"Content-Type": "image/jpeg"})
@@ -377,6 +374,12 @@ def test_a_missing_upload_folder_is_named_before_the_server_starts(tmp_path):
         ServeConfig(upload_dir=str(tmp_path / "nowhere"))
 
 
+def resolve_threshold(weights, **options):
+    """The threshold `dff serve` resolves for `weights` with these ServeConfig options (through RunInfo.load)."""
+    c = ServeConfig(**options)
+    return RunInfo.load(weights, threshold=c.threshold, aggregation=c.aggregation, metrics_csv=c.metrics_csv).threshold
+
+
 def test_threshold_chosen_on_validation_comes_from_the_evaluation(checkpoint, tmp_path):
     metrics = tmp_path / "metrics.csv"
     pd.DataFrame(
@@ -386,18 +389,17 @@ def test_threshold_chosen_on_validation_comes_from_the_evaluation(checkpoint, tm
             {"run": "other", "level": "file", "aggregation": "mean", "threshold_rule": "eer", "threshold": 0.9},
         ]
     ).to_csv(metrics, index=False)
-    t = resolve_threshold(checkpoint, ServeConfig(metrics_csv=str(metrics)))
+    t = resolve_threshold(checkpoint, metrics_csv=str(metrics))
     assert (t.value, t.aggregation) == (0.37, "track_max") and "validation" in t.source and "'eer'" in t.source
-    assert resolve_threshold(checkpoint, ServeConfig(threshold=0.8, metrics_csv=str(metrics))).value == 0.8
+    assert resolve_threshold(checkpoint, threshold=0.8, metrics_csv=str(metrics)).value == 0.8
     with pytest.raises(ValueError, match="aggregation 'track_max', not 'mean'"):
-        resolve_threshold(checkpoint, ServeConfig(metrics_csv=str(metrics), aggregation="mean"))
+        resolve_threshold(checkpoint, metrics_csv=str(metrics), aggregation="mean")
     pd.DataFrame([{"run": "x", "level": "file", "threshold": 0.1}]).to_csv(metrics, index=False)
     with pytest.raises(ValueError, match="no file-level row for run 'tiny'"):
-        resolve_threshold(checkpoint, ServeConfig(metrics_csv=str(metrics)))
+        resolve_threshold(checkpoint, metrics_csv=str(metrics))
 
 
 def test_model_reports_the_threshold_training_chose_on_validation(tmp_path):
-    from deepfakeforensics.models import load_model
 
     torch.manual_seed(0)
     run = tmp_path / "trained"
@@ -407,7 +409,7 @@ def test_model_reports_the_threshold_training_chose_on_validation(tmp_path):
     write_thresholds(run, validation_thresholds(scores, labels, ["a", "a", "b", "b", "c", "c"], epoch=3))
     # file level, mean per video: a 0.2 (real), b 0.575 and c 0.75 (fake): EER at the lowest fake video
     config = ServeConfig(**{**CONFIG.__dict__, "upload_dir": str(tmp_path)})
-    app = create_app(Engine(load_model(run / "best.pt"), run / "best.pt", config), config)
+    app = create_app(Engine.from_weights(run / "best.pt", config), config)
     with running_server(app) as url:
         info = httpx.get(f"{url}/model", timeout=60).json()
     assert info["threshold"] == pytest.approx(0.575) and info["aggregation"] == "mean"
@@ -415,15 +417,15 @@ def test_model_reports_the_threshold_training_chose_on_validation(tmp_path):
     assert "trained/thresholds.json" in info["threshold_source"] and str(tmp_path) not in info["threshold_source"]
     # --threshold wins; another aggregation has its own recorded threshold (vote: the share of frames > 0.5 per video,
     # a 0, b 0.5, c 1: EER at b); a file not named best.pt, or a record from before per-rule thresholds, has none
-    assert resolve_threshold(run / "best.pt", ServeConfig(threshold=0.8)).value == 0.8
-    vote = resolve_threshold(run / "best.pt", ServeConfig(aggregation="vote"))
+    assert resolve_threshold(run / "best.pt", threshold=0.8).value == 0.8
+    vote = resolve_threshold(run / "best.pt", aggregation="vote")
     assert vote.value == pytest.approx(0.5) and "aggregation 'vote'" in vote.source
     old = json.loads((run / "thresholds.json").read_text())
     del old["file_by_aggregation"]
     (run / "thresholds.json").write_text(json.dumps(old))
-    assert resolve_threshold(run / "best.pt", ServeConfig(aggregation="track_max")).source == NO_THRESHOLD
+    assert resolve_threshold(run / "best.pt", aggregation="track_max").source.startswith(NO_THRESHOLD)
     (run / "last.pt").write_bytes((run / "best.pt").read_bytes())
-    assert resolve_threshold(run / "last.pt", ServeConfig()).source == NO_THRESHOLD
+    assert resolve_threshold(run / "last.pt").source.startswith(NO_THRESHOLD)
 
 
 def test_dff_serve_defaults_are_the_config_defaults():

@@ -1,9 +1,10 @@
 """``dff predict``: score every video and image under a folder; one row per file, failures listed beside.
 
-The scoring options are the fields of `PredictConfig`; the window options of a temporal model default to the run's
-(read from the checkpoint's ``config.json``) and override it field by field when given. Without ``--threshold``, a
-run's best.pt is judged with the file-level threshold its training chose on validation (``thresholds.json``, for the
-``mean`` aggregation), else 0.5; the command says which.
+The scoring options are the fields of `PredictConfig`. What the detector needs is `runs.RunInfo.load`'s answer, as for
+``dff serve`` and the report: the window options of a temporal model default to the run's and override it field by
+field when given; the threshold is ``--threshold``, else ``--metrics-csv``'s, else the one its training chose on
+validation (``thresholds.json``, for the aggregation), else 0.5; crops follow a released detector's profile or the
+run's alignment. The command says which.
 """
 
 from __future__ import annotations
@@ -15,26 +16,36 @@ from pathlib import Path
 import pandas as pd
 
 from deepfakeforensics._io import write_csv_atomic
-from deepfakeforensics.evaluation.compare import run_window_config
 from deepfakeforensics.faces import ExtractionConfig
-from deepfakeforensics.models import Detector, create_model, load_model
 from deepfakeforensics.options import add_dataclass_arguments, dataclass_from_args
-from deepfakeforensics.predict import PredictConfig, PredictionResult, follow_training_alignment, predict_folder
+from deepfakeforensics.predict import PredictConfig, PredictionResult, predict_folder
 from deepfakeforensics.report import collect_folder_details, write_report
-from deepfakeforensics.thresholds import recorded_threshold
+from deepfakeforensics.runs import RunInfo
 from deepfakeforensics.video import SamplingConfig
 from deepfakeforensics.windows import WindowConfig
-
-_KERAS_SUFFIXES = {".h5", ".hdf5", ".keras"}
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
     p.formatter_class = argparse.ArgumentDefaultsHelpFormatter
     p.add_argument("folder", help="folder to walk recursively (mp4, avi, mov, mkv, webm... and jpg, png...)")
     p.add_argument(
-        "--model", default=None, help="registered model name (e.g. mesonet4); may be omitted with a project checkpoint"
+        "--model",
+        default=None,
+        help="registered model name (e.g. mesonet4); a Keras .h5 file needs it, a checkpoint or a released file says it",
     )
-    p.add_argument("--weights", required=True, help="a project checkpoint (.pt) or the MesoNet authors' .h5 file")
+    p.add_argument(
+        "--weights",
+        required=True,
+        nargs="+",
+        help="a run folder (its best.pt), a project checkpoint, the MesoNet authors' .h5, a released detector's file "
+        "(SBI, DeepfakeBench, the DFDC winner, polimi: recognised from its layout), or several files (the mean of "
+        "their probabilities)",
+    )
+    p.add_argument(
+        "--metrics-csv",
+        default=None,
+        help="metrics.csv of dff evaluate: its file-level threshold chosen on validation is used",
+    )
     p.add_argument("--out", default="predictions.csv", help="output CSV (failures go to <out>_failures.csv)")
     p.add_argument("--frames", type=int, default=32, help="frames sampled uniformly per video")
     p.add_argument("--every-k", type=int, default=None, help="sample every k-th frame instead of --frames")
@@ -56,44 +67,30 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
         p.add_argument_group("prediction (PredictConfig)"),
         PredictConfig,
         skip=["windows"],
-        defaults={"threshold": None},  # None: the run's validation threshold (thresholds.json), else 0.5
+        defaults={"threshold": None, "aggregation": None},  # None: resolved by RunInfo.load
     )
     windows = p.add_argument_group("windows of a temporal model (WindowConfig; default: the run's config.json)")
     add_dataclass_arguments(windows, WindowConfig, defaults={f.name: None for f in dataclasses.fields(WindowConfig)})
 
 
-def load_detector_model(name: str | None, weights: str) -> Detector:
-    """A model from ``--model``/``--weights``: rebuilt from a project checkpoint, or ``create_model(name, weights)``."""
-    if Path(weights).suffix.lower() in _KERAS_SUFFIXES:
-        if name is None:
-            raise SystemExit(f"{weights}: a Keras .h5 file does not say its architecture; pass --model (e.g. mesonet4)")
-        return create_model(name, weights=weights)
-    model = load_model(weights)  # the checkpoint records its architecture and kwargs (e.g. an LSTM's hidden size)
-    if name is not None and model.name != name:
-        raise SystemExit(f"{weights}: checkpoint is of model {model.name!r}, not --model {name!r}")
-    return model
+def load_run(args: argparse.Namespace) -> RunInfo:
+    """The detector of ``--weights`` (run folder, checkpoint, Keras file, released file or several) with its threshold
+    (``--threshold``, ``--metrics-csv``, the run's validation threshold, else 0.5), windows and crops."""
+    weights = args.weights if len(args.weights) > 1 else args.weights[0]
+    windows = {f.name: getattr(args, f.name) for f in dataclasses.fields(WindowConfig)}
+    return RunInfo.load(
+        weights,
+        args.model,
+        threshold=args.threshold,
+        aggregation=args.aggregation,
+        metrics_csv=args.metrics_csv,
+        windows=windows,
+    )
 
 
-def threshold_from_args(args: argparse.Namespace) -> tuple[float, str]:
-    """The decision threshold and where it came from: ``--threshold``, else the run's validation one, else 0.5."""
-    if args.threshold is not None:
-        return float(args.threshold), "given (--threshold)"
-    recorded = recorded_threshold(args.weights, args.aggregation)
-    return recorded or (0.5, f"0.5 (no validation threshold recorded for aggregation {args.aggregation!r})")
-
-
-def windows_from_args(args: argparse.Namespace, model: Detector) -> WindowConfig:
-    """A temporal model's windows: its run's (config.json beside a project checkpoint), overridden by those given."""
-    weights = Path(args.weights)
-    from_run = model.default_cfg.temporal and weights.suffix.lower() not in _KERAS_SUFFIXES
-    recorded = run_window_config(weights.parent) if from_run else WindowConfig()
-    given = {f.name: getattr(args, f.name) for f in dataclasses.fields(WindowConfig)}
-    return dataclasses.replace(recorded, **{k: v for k, v in given.items() if v is not None})
-
-
-def extraction_from_args(args: argparse.Namespace) -> ExtractionConfig:
-    """Face sampling as asked (``--frames`` uniformly, or ``--every-k``), detection as in extraction, crops cut (plain
-    or aligned) as the checkpoint's run trained on."""
+def extraction_from_args(args: argparse.Namespace, info: RunInfo) -> ExtractionConfig:
+    """Face sampling as asked (``--frames`` uniformly, or ``--every-k``), detection as in extraction, crops cut as the
+    detector expects (a released detector's profile, or the alignment its run trained on)."""
     if args.every_k:
         sampling = SamplingConfig(strategy="every_k", every_k=args.every_k)
     else:
@@ -101,9 +98,7 @@ def extraction_from_args(args: argparse.Namespace) -> ExtractionConfig:
     config = ExtractionConfig(sampling=sampling)
     if args.detect_size is not None:
         config = dataclasses.replace(config, detect_size=args.detect_size or None)
-    if Path(args.weights).suffix.lower() not in _KERAS_SUFFIXES:
-        config = follow_training_alignment(config, args.weights)
-    return config
+    return info.extraction_config(config)
 
 
 def _report(result: PredictionResult, out: Path, failures_csv: Path) -> None:
@@ -118,28 +113,43 @@ def _report(result: PredictionResult, out: Path, failures_csv: Path) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    model = load_detector_model(args.model, args.weights)
-    threshold, source = threshold_from_args(args)
-    print(f"threshold {threshold:.4g}: {source}")
-    config = dataclass_from_args(PredictConfig, args, windows=windows_from_args(args, model), threshold=threshold)
+    info = load_run(args)
+    print(describe_run(info))
+    config = dataclass_from_args(
+        PredictConfig, args, windows=info.windows, threshold=info.threshold.value, aggregation=info.aggregation
+    )
     out = Path(args.out)
     if args.restart:
         out.unlink(missing_ok=True)
-    result = predict_folder(args.folder, model, config, extraction_config=extraction_from_args(args), out_csv=out)
+    extraction = extraction_from_args(args, info)
+    result = predict_folder(args.folder, info.model, config, extraction_config=extraction, out_csv=out)
     write_csv_atomic(result.predictions, out)
     failures_csv = out.with_name(out.stem + "_failures.csv")
     write_csv_atomic(pd.DataFrame(result.failures, columns=["path", "reason"]), failures_csv)
     _report(result, out, failures_csv)
     if args.report:
-        write_html_report(result, args, model, config)
+        write_html_report(result, args, info, config)
     return 0
 
 
-def write_html_report(
-    result: PredictionResult, args: argparse.Namespace, model: Detector, config: PredictConfig
-) -> None:
+def describe_run(info: RunInfo) -> str:
+    """What ``dff predict`` says about the detector before scoring: what it is, its crops, threshold and rule."""
+    facts = info.describe()
+    lines = [f"detector: {facts['name']} ({facts['kind']}: {', '.join(facts['weights'])})"]
+    if info.released is not None:
+        lines[0] += f" -- released detector {info.released.title}, {info.released.repo}"
+    if "ensemble" in facts:
+        lines.append(f"ensemble: {facts['ensemble']}")
+    lines.append(f"crops: {info.crops.source}")
+    lines.append(f"threshold {info.threshold.value:.4g}: {info.threshold.source}; file score: {info.aggregation}")
+    return "\n".join(lines)
+
+
+def write_html_report(result: PredictionResult, args: argparse.Namespace, info: RunInfo, config: PredictConfig) -> None:
     """The ``--report`` HTML file: every file, with details for the ``--report-details`` most suspicious ones."""
-    extraction = extraction_from_args(args)
-    details = collect_folder_details(result.predictions, args.folder, model, config, extraction, args.report_details)
+    extraction = extraction_from_args(args, info)
+    details = collect_folder_details(
+        result.predictions, args.folder, info.model, config, extraction, args.report_details
+    )
     path = write_report(result.predictions, args.report, details, threshold=config.threshold)
     print(f"report: {path}")

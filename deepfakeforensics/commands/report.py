@@ -6,11 +6,10 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from deepfakeforensics.commands.predict import load_detector_model
-from deepfakeforensics.evaluation.compare import run_window_config
 from deepfakeforensics.faces import ExtractionConfig
 from deepfakeforensics.predict import PredictConfig
 from deepfakeforensics.report import collect_folder_details, read_predictions, write_report
+from deepfakeforensics.runs import RunInfo
 from deepfakeforensics.video import SamplingConfig
 
 
@@ -19,25 +18,34 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("predictions", help="the CSV dff predict wrote")
     p.add_argument("--out", default=None, help="the HTML file (default: the CSV's name with .html)")
     p.add_argument("--folder", default=None, help="the folder that was predicted (paths of the CSV are relative to it)")
-    p.add_argument("--weights", default=None, help="the checkpoint that predicted it (with --folder: thumbnails...)")
+    p.add_argument(
+        "--weights", default=None, nargs="+", help="the weights that predicted it (with --folder: thumbnails...)"
+    )
     p.add_argument("--model", default=None, help="registered model name (needed for a Keras .h5 file only)")
     p.add_argument("--details", type=int, default=20, help="most suspicious files given thumbnails, timeline, heatmaps")
     p.add_argument("--frames", type=int, default=32, help="frames sampled uniformly per video for the details")
-    p.add_argument("--threshold", type=float, default=0.5, help="decision threshold drawn on the timelines")
+    p.add_argument(
+        "--threshold",
+        type=float,
+        default=None,
+        help="threshold drawn on the timelines (default: the detector's, else 0.5)",
+    )
 
 
 def run(args: argparse.Namespace) -> int:
     predictions = read_predictions(args.predictions)
     out = Path(args.out) if args.out else Path(args.predictions).with_suffix(".html")
-    details = None
+    details, threshold = None, 0.5 if args.threshold is None else args.threshold
     if (args.folder is None) != (args.weights is None):
         raise SystemExit("dff report: --folder and --weights go together (both are needed for thumbnails)")
     if args.folder is not None:
-        model = load_detector_model(args.model, args.weights)
-        windows = run_window_config(Path(args.weights).parent) if model.default_cfg.temporal else None
-        config = PredictConfig(threshold=args.threshold, **({"windows": windows} if windows else {}))
-        extraction = ExtractionConfig(sampling=SamplingConfig(strategy="uniform", n_frames=args.frames))
-        details = collect_folder_details(predictions, args.folder, model, config, extraction, args.details)
-    path = write_report(predictions, out, details, threshold=args.threshold)
+        weights = args.weights if len(args.weights) > 1 else args.weights[0]
+        info = RunInfo.load(weights, args.model, threshold=args.threshold)
+        threshold = info.threshold.value
+        config = PredictConfig(threshold=threshold, aggregation=info.aggregation, windows=info.windows)
+        sampling = SamplingConfig(strategy="uniform", n_frames=args.frames)
+        extraction = info.extraction_config(ExtractionConfig(sampling=sampling))
+        details = collect_folder_details(predictions, args.folder, info.model, config, extraction, args.details)
+    path = write_report(predictions, out, details, threshold=threshold)
     print(f"{len(predictions)} files -> {path}" + (f" ({len(details)} with details)" if details else ""))
     return 0

@@ -13,7 +13,7 @@ from deepfakeforensics.evaluation.calibration import (
     logit,
     sigmoid,
 )
-from deepfakeforensics.evaluation.compare import EvaluateConfig, EvaluationResult, evaluate, run_window_config
+from deepfakeforensics.evaluation.compare import EvaluateConfig, EvaluationResult, evaluate
 from deepfakeforensics.evaluation.crossdataset import cross_dataset_table, paired_tests
 from deepfakeforensics.evaluation.errors import ERROR_COLUMNS, plot_errors, worst_errors
 from deepfakeforensics.evaluation.gradcam import (
@@ -38,6 +38,7 @@ from deepfakeforensics.evaluation.protocols import PROTOCOL_NAMES, PROTOCOLS, Pr
 from deepfakeforensics.evaluation.robustness import PerturbedDataset, RobustnessConfig, perturb, robustness_sweep
 from deepfakeforensics.evaluation.scores import predict_logits, predict_scores
 from deepfakeforensics.evaluation.video_robustness import VideoRobustnessConfig, video_robustness
+from deepfakeforensics.runs import run_window_config
 
 __all__ = [
     "AttentionRollout",

@@ -51,10 +51,9 @@ from deepfakeforensics.evaluation.robustness import RobustnessConfig, robustness
 from deepfakeforensics.evaluation.scores import failures_table, predict_scores
 from deepfakeforensics.evaluation.video_robustness import VideoRobustnessConfig, video_robustness
 from deepfakeforensics.faces.stream import ExtractionConfig
-from deepfakeforensics.models import Detector, load_model
-from deepfakeforensics.training.config import read_run_config
+from deepfakeforensics.models import Detector
+from deepfakeforensics.runs import RunInfo, RunSpec, resolve_runs, run_window_config
 from deepfakeforensics.training.distributed import resolve_device
-from deepfakeforensics.windows import WindowConfig
 
 log = logging.getLogger(__name__)
 
@@ -160,15 +159,6 @@ class EvaluateConfig:
 
 
 @dataclass
-class RunSpec:
-    """One run to evaluate: its name (table rows, legends), checkpoint and run folder."""
-
-    name: str
-    checkpoint: Path
-    run_dir: Path
-
-
-@dataclass
 class ScoredRun:
     """One run's model and scores: what `score_run` computed.
 
@@ -242,43 +232,19 @@ class EvaluationResult:
     errors: dict[str, pd.DataFrame] = field(default_factory=dict)
 
 
-def resolve_runs(runs: Sequence[str | os.PathLike]) -> list[RunSpec]:
-    """Run folders (``checkpoints/RUN`` holding ``best.pt``) or checkpoint files -> unique names and paths."""
-    specs: list[RunSpec] = []
-    seen: dict[str, int] = {}
-    for r in runs:
-        p = Path(r)
-        if p.is_dir():
-            ckpt = p / "best.pt"
-            if not ckpt.is_file():
-                raise FileNotFoundError(f"{p}: run folder without best.pt")
-            run_dir, name = p, p.name
-        elif p.is_file():
-            run_dir, ckpt = p.parent, p
-            name = p.parent.name if p.name == "best.pt" else f"{p.parent.name}/{p.stem}"
-        else:
-            raise FileNotFoundError(f"{p}: no such run folder or checkpoint")
-        if name in seen:  # two runs with one folder name (e.g. in different parents): number them
-            seen[name] += 1
-            name = f"{name}#{seen[name]}"
-        else:
-            seen[name] = 1
-        specs.append(RunSpec(name, ckpt, run_dir))
-    return specs
-
-
-def run_window_config(run_dir: str | os.PathLike) -> WindowConfig:
-    """The windows a run was trained and validated on (`read_run_config`), or the defaults when it records none.
-
-    A folder that is not a training run (no config.json, e.g. a checkpoint copied on its own) gets the defaults,
-    with a warning: a temporal model scored on other windows than its own may score worse.
-    """
-    try:
-        _, data = read_run_config(run_dir)
-    except (FileNotFoundError, ValueError) as e:
-        log.warning("%s; windows of %s", e, WindowConfig())
-        return WindowConfig()
-    return data.window or WindowConfig()
+def _check_crops(info: RunInfo, faces: pd.DataFrame) -> None:
+    """Warn when a released detector is scored on crops cut by another profile than its own (it loses accuracy)."""
+    recorded = (faces.attrs.get("extraction") or {}).get("profile", "default")
+    if info.crops.profile != "default" and recorded != info.crops.profile:
+        log.warning(
+            "%s expects crops of profile %r but %s was extracted with profile %r: extract again with "
+            "--profile %s to score it as its authors do",
+            info.name,
+            info.crops.profile,
+            faces.attrs.get("source", "the faces manifest"),
+            recorded,
+            info.crops.profile,
+        )
 
 
 def _safe(name: str) -> str:
@@ -368,7 +334,9 @@ def score_run(
     Raises:
         ValueError: the evaluated split has no item.
     """
-    model = load_model(spec.checkpoint).eval()
+    info = RunInfo.load(spec.checkpoint)
+    _check_crops(info, faces)
+    model = info.model
     dataset, test, failures = _score_split(model, faces, config.split, spec, scores_dir, config, progress)
     if test is None:
         raise ValueError(f"{faces.attrs.get('source', 'faces table')}: no items in split {config.split!r}")
@@ -607,7 +575,7 @@ def evaluate(
 
 def _video_sweep(done: Sequence[tuple[RunSpec, RunMetrics]], out: Path, config: EvaluateConfig) -> pd.DataFrame:
     """The DeeperForensics-1.0 sweep of every run on ``config.perturb_index`` (``video_robustness.csv``)."""
-    models = {spec.name: load_model(spec.checkpoint).eval() for spec, _ in done}
+    models = {spec.name: RunInfo.load(spec.checkpoint).model for spec, _ in done}
     sweep = VideoRobustnessConfig(
         mixes=config.perturb_mixes,
         seed=config.seed,

@@ -10,20 +10,17 @@ from __future__ import annotations
 import base64
 import copy
 import json
-import math
 import os
 import queue
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
 
 import cv2
 import numpy as np
 import pandas as pd
 
-from deepfakeforensics.evaluation.compare import resolve_runs
 from deepfakeforensics.evaluation.gradcam import can_explain, explainer, overlay
 from deepfakeforensics.faces import ExtractionConfig, FaceFinder, read_rgb
 from deepfakeforensics.models import Detector
@@ -32,67 +29,14 @@ from deepfakeforensics.predict import (
     PredictConfig,
     StreamScorer,
     detect_image_faces,
-    follow_training_alignment,
     predict_file,
     summarise_scores,
 )
+from deepfakeforensics.runs import RunInfo
 from deepfakeforensics.serve.config import ServeConfig
 from deepfakeforensics.serve.uploads import Upload, UploadError
-from deepfakeforensics.thresholds import recorded_threshold
 from deepfakeforensics.training.distributed import resolve_device
 from deepfakeforensics.video import SamplingConfig
-from deepfakeforensics.windows import WindowConfig
-
-NO_THRESHOLD = "0.5 (no validation threshold recorded)"
-
-
-@dataclass(frozen=True)
-class Threshold:
-    """The decision threshold served, where it came from, and the file-score rule it was chosen for."""
-
-    value: float
-    source: str
-    aggregation: str
-
-
-def _metrics_row(metrics_csv: str | os.PathLike, checkpoint: Path) -> pd.Series:
-    """The file-level row of `checkpoint`'s run in an evaluation's ``metrics.csv`` (run named as evaluate names it)."""
-    run = resolve_runs([checkpoint])[0].name
-    table = pd.read_csv(metrics_csv)
-    missing = {"run", "level", "threshold"} - set(table.columns)
-    if missing:
-        raise ValueError(f"{metrics_csv}: not a metrics.csv of dff evaluate (no column {sorted(missing)})")
-    rows = table[(table["run"].astype(str) == run) & (table["level"] == "file")]
-    if rows.empty:
-        raise ValueError(f"{metrics_csv}: no file-level row for run {run!r} (runs: {sorted(set(table['run']))})")
-    return rows.iloc[0]
-
-
-def resolve_threshold(checkpoint: Path, config: ServeConfig) -> Threshold:
-    """The threshold to serve and where it came from.
-
-    In order: ``--threshold``; the file-level threshold of `metrics_csv` (``dff evaluate``); the one training chose
-    on validation for a run's best.pt (``thresholds.json``, for the served aggregation); else 0.5, said so.
-    """
-    aggregation = config.aggregation or "mean"
-    if config.threshold is not None:
-        return Threshold(float(config.threshold), "given on the command line (--threshold)", aggregation)
-    if config.metrics_csv is None:
-        recorded = recorded_threshold(checkpoint, aggregation)
-        return Threshold(*recorded, aggregation) if recorded else Threshold(0.5, NO_THRESHOLD, aggregation)
-    row = _metrics_row(config.metrics_csv, checkpoint)
-    rule, agg = str(row.get("threshold_rule", "?")), str(row.get("aggregation", aggregation))
-    if config.aggregation is not None and config.aggregation != agg:
-        raise ValueError(
-            f"{config.metrics_csv}: the threshold was chosen for aggregation {agg!r}, not {config.aggregation!r}"
-        )
-    on = row.get("threshold_on")
-    where = f" of {on}" if isinstance(on, str) and on else ""
-    source = f"chosen on validation{where} by rule {rule!r} (file level, aggregation {agg!r}) in {config.metrics_csv}"
-    temperature = row.get("temperature")
-    if temperature is not None and not pd.isna(temperature) and not math.isclose(float(temperature), 1.0):
-        source += f"; evaluation calibrated scores with temperature {float(temperature):.3g}, the server does not"
-    return Threshold(float(row["threshold"]), source, agg)
 
 
 @dataclass
@@ -114,50 +58,51 @@ class Engine:
     """The served model: its description (`describe`), a pool of workers, and the image and video detections.
 
     Args:
-        model: the detector (frame or temporal).
-        checkpoint: the weights file it came from (shown by /model, and names the run in a metrics.csv).
+        info: the detector and how to use it (`RunInfo.load`: threshold, aggregation, windows, crops), loaded with
+            the server's ``--threshold``, ``--metrics-csv`` and ``--aggregation``.
         config: the server's options.
-        windows: a temporal model's windows (its run's).
     """
 
-    def __init__(self, model: Detector, checkpoint: Path, config: ServeConfig, windows: WindowConfig | None = None):
-        self.checkpoint = Path(checkpoint)
-        self.threshold = resolve_threshold(self.checkpoint, config)
+    def __init__(self, info: RunInfo, config: ServeConfig):
+        self.info = info
+        self.checkpoint = info.checkpoint
+        self.threshold = info.threshold
         self.device = resolve_device(config.device)
         self.predict_config = PredictConfig(
             threshold=self.threshold.value,
             aggregation=self.threshold.aggregation,
             batch_size=config.batch_size,
             device=str(self.device),
-            windows=windows or WindowConfig(),
+            windows=info.windows,
         )
         sampling = SamplingConfig(strategy="uniform", n_frames=config.frames)
         extraction = ExtractionConfig(sampling=sampling, detect_size=config.detect_size or None, device="auto")
-        self.extraction = follow_training_alignment(extraction, self.checkpoint)  # crops cut as the run trained
-        model = model.eval().to(self.device)
+        self.extraction = info.extraction_config(extraction)  # crops cut as the detector expects them
+        model = info.model.eval().to(self.device)
         self.model = model
         self.gradcam = can_explain(model)
         self._pool: queue.Queue[Worker] = queue.Queue()
         for i in range(config.workers):
             self._pool.put(Worker(model if i == 0 else copy.deepcopy(model), self.extraction.make_finder()))
 
+    @classmethod
+    def from_weights(cls, weights: str | os.PathLike, config: ServeConfig, model: str | None = None) -> Engine:
+        """The engine of a run folder, checkpoint or released file, with the server's threshold options applied."""
+        info = RunInfo.load(
+            weights, model, threshold=config.threshold, aggregation=config.aggregation, metrics_csv=config.metrics_csv
+        )
+        return cls(info, config)
+
     def describe(self) -> dict[str, Any]:
         """What /model answers."""
-        cfg = self.model.default_cfg
-        return {
-            "name": getattr(self.model, "name", type(self.model).__name__),
-            "checkpoint": self.checkpoint.name,
-            "run": resolve_runs([self.checkpoint])[0].name,
-            "temporal": bool(cfg.temporal),
-            "input_size": list(cfg.input_size),
-            "threshold": self.threshold.value,
-            "threshold_source": self.threshold.source,
-            "aggregation": self.predict_config.aggregation,
-            "frames_per_video": self.extraction.sampling.n_frames,
-            "aligned_crops": self.extraction.align,
-            "heatmaps": self.gradcam,
-            "device": str(self.device),
-        }
+        described = self.info.describe()
+        described.update(
+            checkpoint=self.checkpoint.name,
+            frames_per_video=self.extraction.sampling.n_frames,
+            heatmaps=self.gradcam,
+            device=str(self.device),
+        )
+        return described
 
     @contextmanager
     def worker(self) -> Iterator[Worker]:

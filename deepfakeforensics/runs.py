@@ -1,0 +1,385 @@
+"""How to use a trained detector: one object, `RunInfo`, for a run folder, a checkpoint, a released file or several.
+
+`RunInfo.load(weights)` answers every question a caller has about a detector before scoring with it, in one place
+(``dff predict``, ``dff serve``, ``dff evaluate``, the HTML report and the notebooks all call it):
+
+- the model (eval mode): rebuilt from a project checkpoint, imported from the MesoNet authors' Keras file, or a
+  released detector recognised from its file's layout (`models.released`), or the mean of several files;
+- the crops it expects (`CropSettings`: a released detector's crop profile, or the alignment the run trained on);
+- a temporal model's windows (the run's ``config.json``, overridden field by field);
+- the decision threshold and where it came from, in one order: given, a ``dff evaluate`` metrics table, the run's
+  validation threshold (``thresholds.json``), else 0.5;
+- the file-level aggregation rule (given, the metrics table's, the released detector's video rule, else ``mean``).
+
+Example:
+    >>> info = RunInfo.load("checkpoints/meso")  # doctest: +SKIP
+    >>> info.threshold.value, info.threshold.source  # doctest: +SKIP
+    (0.47, "chosen on validation (split 'val', epoch 3 = best.pt) by rule 'eer' ...")
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import logging
+import math
+import os
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Literal
+
+import pandas as pd
+
+from deepfakeforensics._io import load_table
+from deepfakeforensics.aggregation import AGGREGATIONS
+from deepfakeforensics.faces import ExtractionConfig, crops_aligned
+from deepfakeforensics.models import Detector, create_model, load_model
+from deepfakeforensics.models._weights import WeightsError, is_project_checkpoint
+from deepfakeforensics.models.ensemble import EnsembleDetector
+from deepfakeforensics.models.released import ReleasedSpec, get_released, is_released, load_released
+from deepfakeforensics.thresholds import recorded_threshold
+from deepfakeforensics.training.config import read_run_config
+from deepfakeforensics.windows import WindowConfig
+
+log = logging.getLogger(__name__)
+
+#: How the source of a threshold begins when no validation threshold was recorded (0.5 is used).
+NO_THRESHOLD = "0.5 (no validation threshold recorded"
+KERAS_SUFFIXES = frozenset({".h5", ".hdf5", ".keras"})
+RunKind = Literal["run", "checkpoint", "keras", "released", "ensemble"]
+
+
+@dataclass
+class RunSpec:
+    """One run to evaluate: its name (table rows, legends), checkpoint and run folder."""
+
+    name: str
+    checkpoint: Path
+    run_dir: Path
+
+
+def checkpoint_path(weights: str | os.PathLike) -> Path:
+    """A run folder's ``best.pt``, or the file itself.
+
+    Raises:
+        FileNotFoundError: neither a folder with best.pt nor a file (the message names the path).
+    """
+    path = Path(weights)
+    if path.is_dir():
+        if not (path / "best.pt").is_file():
+            raise FileNotFoundError(f"{weights}: run folder without best.pt")
+        return path / "best.pt"
+    if not path.is_file():
+        raise FileNotFoundError(f"{weights}: no such run folder or weights file")
+    return path
+
+
+def run_name(checkpoint: Path) -> str:
+    """The name a checkpoint's run goes by in tables: its folder for a best.pt, else ``folder/stem``."""
+    return checkpoint.parent.name if checkpoint.name == "best.pt" else f"{checkpoint.parent.name}/{checkpoint.stem}"
+
+
+def resolve_runs(runs: Sequence[str | os.PathLike]) -> list[RunSpec]:
+    """Run folders (``checkpoints/RUN`` holding ``best.pt``) or weights files -> unique names and paths."""
+    specs: list[RunSpec] = []
+    seen: dict[str, int] = {}
+    for r in runs:
+        ckpt = checkpoint_path(r)
+        name = run_name(ckpt)
+        if name in seen:  # two runs with one folder name (e.g. in different parents): number them
+            seen[name] += 1
+            name = f"{name}#{seen[name]}"
+        else:
+            seen[name] = 1
+        specs.append(RunSpec(name, ckpt, ckpt.parent))
+    return specs
+
+
+def run_window_config(run_dir: str | os.PathLike) -> WindowConfig:
+    """The windows a run was trained and validated on (`read_run_config`), or the defaults when it records none.
+
+    A folder that is not a training run (no config.json, e.g. a checkpoint copied on its own) gets the defaults,
+    with a warning: a temporal model scored on other windows than its own may score worse.
+    """
+    try:
+        _, data = read_run_config(run_dir)
+    except (FileNotFoundError, ValueError) as e:
+        log.warning("%s; windows of %s", e, WindowConfig())
+        return WindowConfig()
+    return data.window or WindowConfig()
+
+
+def training_crops_aligned(weights: str | os.PathLike) -> bool | None:
+    """Whether the run a checkpoint comes from trained on aligned crops; None when that cannot be told.
+
+    Read from the run's ``config.json`` (its faces manifest) and that manifest's sidecar (`crops_aligned`); a
+    checkpoint outside its run folder, or a run whose manifest has moved, gives None.
+    """
+    try:
+        _, data = read_run_config(Path(weights).parent)
+    except (FileNotFoundError, ValueError):
+        return None
+    if not data.faces or not Path(data.faces).is_file():
+        return None
+    return crops_aligned(load_table(data.faces))
+
+
+@dataclass(frozen=True)
+class CropSettings:
+    """How the detector's faces are cut: a crop profile (``faces.profiles``) or plain/aligned square crops."""
+
+    profile: str = "default"  # a released detector's crop profile; "default": the toolkit's square crops
+    align: bool = False  # (default profile) aligned on the five landmarks, as the run trained
+    source: str = "the toolkit's default crops (square, margin 1.3, 256 px)"
+
+    def apply(self, extraction: ExtractionConfig) -> ExtractionConfig:
+        """`extraction` cutting faces this way (sampling, detection and tracking unchanged)."""
+        changes: dict[str, Any] = {"align": self.align}
+        if any(f.name == "profile" for f in dataclasses.fields(extraction)):
+            changes["profile"] = self.profile
+        elif self.profile != "default":
+            raise ValueError(f"crop profile {self.profile!r} is not available in this version")
+        return dataclasses.replace(extraction, **changes)
+
+
+@dataclass(frozen=True)
+class Threshold:
+    """The decision threshold, where it came from, and the file-score rule it is for."""
+
+    value: float
+    source: str
+    aggregation: str
+
+
+def _checked_threshold(value: float, where: str) -> float:
+    value = float(value)
+    if not (math.isfinite(value) and 0.0 <= value <= 1.0):
+        raise ValueError(f"{where}: threshold {value!r} is not a probability in [0, 1]")
+    return value
+
+
+def metrics_row(metrics_csv: str | os.PathLike, name: str) -> pd.Series:
+    """The file-level row of run `name` in an evaluation's ``metrics.csv``.
+
+    Raises:
+        ValueError: not a metrics table of ``dff evaluate`` or no file-level row for `name` (naming the file).
+    """
+    table = pd.read_csv(metrics_csv)
+    missing = {"run", "level", "threshold"} - set(table.columns)
+    if missing:
+        raise ValueError(f"{metrics_csv}: not a metrics.csv of dff evaluate (no column {sorted(missing)})")
+    rows = table[(table["run"].astype(str) == name) & (table["level"] == "file")]
+    if rows.empty:
+        raise ValueError(f"{metrics_csv}: no file-level row for run {name!r} (runs: {sorted(set(table['run']))})")
+    return rows.iloc[0]
+
+
+def resolve_threshold(
+    name: str,
+    checkpoint: Path | None,
+    threshold: float | None = None,
+    aggregation: str | None = None,
+    metrics_csv: str | os.PathLike | None = None,
+    default_aggregation: str = "mean",
+) -> Threshold:
+    """The one threshold resolver: `threshold` given; else the file-level row of `metrics_csv` (``dff evaluate``);
+    else the validation threshold training recorded for the run's best.pt (``thresholds.json``, for the
+    aggregation); else 0.5, said so.
+
+    Raises:
+        ValueError: a threshold outside [0, 1], a metrics table without the run, or one chosen for another
+            aggregation than `aggregation`.
+    """
+    agg = aggregation or default_aggregation
+    if threshold is not None:
+        return Threshold(_checked_threshold(threshold, "--threshold"), "given (--threshold)", agg)
+    if metrics_csv is not None:
+        row = metrics_row(metrics_csv, name)
+        rule, chosen_for = str(row.get("threshold_rule", "?")), str(row.get("aggregation", agg))
+        if aggregation is not None and aggregation != chosen_for:
+            raise ValueError(f"{metrics_csv}: the threshold was chosen for aggregation {chosen_for!r}, not {agg!r}")
+        on = row.get("threshold_on")
+        where = f" of {on}" if isinstance(on, str) and on else ""
+        source = (
+            f"chosen on validation{where} by rule {rule!r} (file level, aggregation {chosen_for!r}) in {metrics_csv}"
+        )
+        temperature = row.get("temperature")
+        if temperature is not None and not pd.isna(temperature) and not math.isclose(float(temperature), 1.0):
+            source += f"; evaluation calibrated scores with temperature {float(temperature):.3g}, this does not"
+        return Threshold(_checked_threshold(row["threshold"], str(metrics_csv)), source, chosen_for)
+    recorded = recorded_threshold(checkpoint, agg) if checkpoint is not None else None
+    if recorded is not None:
+        return Threshold(recorded[0], recorded[1], agg)
+    return Threshold(0.5, f"{NO_THRESHOLD} for aggregation {agg!r})", agg)
+
+
+@dataclass
+class RunInfo:
+    """A detector and everything needed to use it as it was meant to be used (see the module docstring).
+
+    Attributes:
+        model: the detector, in eval mode.
+        name: the name its scores go by (the run folder's name, ``folder/stem`` of another checkpoint, a released
+            file's stem).
+        kind: ``run`` (a training run's best.pt), ``checkpoint``, ``keras``, ``released`` or ``ensemble``.
+        weights: the file(s) it was loaded from.
+        crops: how its faces are cut.
+        windows: a temporal model's windows (defaults for a frame model).
+        threshold: the decision threshold, its source and aggregation.
+        released: the released detector's description, when it is one.
+    """
+
+    model: Detector
+    name: str
+    kind: RunKind
+    weights: tuple[Path, ...]
+    crops: CropSettings
+    windows: WindowConfig
+    threshold: Threshold
+    released: ReleasedSpec | None = None
+
+    @property
+    def aggregation(self) -> str:
+        return self.threshold.aggregation
+
+    @property
+    def checkpoint(self) -> Path:
+        """The (first) weights file."""
+        return self.weights[0]
+
+    @classmethod
+    def load(
+        cls,
+        weights: str | os.PathLike | Sequence[str | os.PathLike],
+        model: str | None = None,
+        *,
+        threshold: float | None = None,
+        aggregation: str | None = None,
+        metrics_csv: str | os.PathLike | None = None,
+        windows: dict[str, Any] | None = None,
+    ) -> RunInfo:
+        """Load a detector and how to use it.
+
+        Args:
+            weights: a run folder, a checkpoint of this project, the MesoNet authors' ``.h5`` (with `model`), a
+                released detector's file (recognised from its layout, or named by `model`), or several files (the
+                mean of their probabilities).
+            model: a registered name; needed for a Keras file, optional otherwise (checked against the file).
+            threshold, aggregation, metrics_csv: see `resolve_threshold`.
+            windows: `WindowConfig` fields overriding the run's (None values are ignored).
+
+        Raises:
+            FileNotFoundError: a path that is neither a file nor a run folder.
+            WeightsError: a file that cannot be loaded (naming it and why).
+            ValueError: bad threshold or aggregation, or ensemble members that need different crops.
+        """
+        if aggregation is not None and aggregation not in AGGREGATIONS:
+            raise ValueError(f"unknown aggregation {aggregation!r}; choose one of {', '.join(AGGREGATIONS)}")
+        paths = [weights] if isinstance(weights, str | os.PathLike) else list(weights)
+        if not paths:
+            raise ValueError("no weights given")
+        loaded = [_load_one(checkpoint_path(p), model) for p in paths]
+        if len(loaded) == 1:
+            detector, kind, spec, crops = loaded[0]
+        else:
+            detector, kind, spec, crops = _ensemble(loaded, paths)
+        checkpoints = tuple(checkpoint_path(p) for p in paths)
+        name = _display_name(checkpoints[0], kind, detector)
+        window = _windows(detector, checkpoints[0], kind, windows)
+        default_agg = spec.aggregation if spec is not None and spec.aggregation in AGGREGATIONS else "mean"
+        recorded_for = checkpoints[0] if kind in ("run", "checkpoint") else None
+        chosen = resolve_threshold(name, recorded_for, threshold, aggregation, metrics_csv, default_agg)
+        return cls(detector.eval(), name, kind, checkpoints, crops, window, chosen, spec)
+
+    def extraction_config(self, base: ExtractionConfig | None = None) -> ExtractionConfig:
+        """`base` (default `ExtractionConfig()`) cutting faces as this detector expects them."""
+        return self.crops.apply(base or ExtractionConfig())
+
+    def describe(self) -> dict[str, Any]:
+        """The facts a user should see beside its scores (``GET /model``, the report, ``dff predict``'s header)."""
+        cfg = self.model.default_cfg
+        out = {
+            "name": self.model.name or type(self.model).__name__,
+            "run": self.name,
+            "kind": self.kind,
+            "weights": [p.name for p in self.weights],
+            "temporal": bool(cfg.temporal),
+            "input_size": list(cfg.input_size),
+            "crop_profile": self.crops.profile,
+            "aligned_crops": self.crops.align,
+            "crops_source": self.crops.source,
+            "threshold": self.threshold.value,
+            "threshold_source": self.threshold.source,
+            "aggregation": self.threshold.aggregation,
+        }
+        if self.kind == "ensemble":
+            out["ensemble"] = f"mean of the probabilities of {len(self.weights)} models"
+        if self.released is not None:
+            out["released"] = {"title": self.released.title, "repo": self.released.repo}
+        return out
+
+
+def _load_one(path: Path, model: str | None) -> tuple[Detector, RunKind, ReleasedSpec | None, CropSettings]:
+    """One weights file -> (detector, kind, released spec, crops)."""
+    if path.suffix.lower() in KERAS_SUFFIXES:
+        if model is None:
+            raise WeightsError(f"{path}: a Keras .h5 file does not say its architecture; pass --model (e.g. mesonet4)")
+        return create_model(model, weights=path), "keras", None, CropSettings()
+    if is_project_checkpoint(path):
+        detector = load_model(path)  # the checkpoint records its architecture and kwargs
+        if model is not None and detector.name != model:
+            raise WeightsError(f"{path}: checkpoint is of model {detector.name!r}, not --model {model!r}")
+        kind: RunKind = "run" if path.name == "best.pt" and (path.parent / "config.json").is_file() else "checkpoint"
+        spec = get_released(detector.name) if is_released(detector.name) else None
+        return detector, kind, spec, _crops_of_checkpoint(path, spec)
+    if model is not None and not is_released(model):
+        raise WeightsError(f"{path}: not a checkpoint of this project, and {model!r} is not a released detector")
+    detector = load_released(path, model)
+    spec = get_released(detector.name)
+    log.info("%s: released detector %s (%s)", path, spec.name, spec.title)
+    return detector, "released", spec, _profile_crops(spec)
+
+
+def _profile_crops(spec: ReleasedSpec) -> CropSettings:
+    return CropSettings(profile=spec.profile, source=f"crop profile {spec.profile!r} of {spec.name} ({spec.repo})")
+
+
+def _crops_of_checkpoint(path: Path, spec: ReleasedSpec | None) -> CropSettings:
+    """A checkpoint's crops: a released architecture's profile, else the alignment its run trained on."""
+    if spec is not None:
+        return _profile_crops(spec)
+    aligned = training_crops_aligned(path)
+    if aligned is None:
+        return CropSettings(source="the toolkit's default crops (the run's crop settings could not be read)")
+    where = f"as {path.parent.name} trained (its faces manifest)"
+    return CropSettings(align=aligned, source=f"{'aligned' if aligned else 'plain'} square crops, {where}")
+
+
+def _ensemble(
+    loaded: list[tuple[Detector, RunKind, ReleasedSpec | None, CropSettings]], paths: Sequence[Any]
+) -> tuple[Detector, RunKind, ReleasedSpec | None, CropSettings]:
+    crops = {c for _, _, _, c in loaded}
+    profiles = {(c.profile, c.align) for c in crops}
+    if len(profiles) > 1:
+        described = "; ".join(
+            f"{p}: {c.profile}{' aligned' if c.align else ''}" for p, (_, _, _, c) in zip(paths, loaded, strict=True)
+        )
+        raise ValueError(f"ensemble members need different crops ({described}): score them separately")
+    specs = {s.name if s else None for _, _, s, _ in loaded}
+    spec = loaded[0][2] if len(specs) == 1 else None
+    return EnsembleDetector([m for m, _, _, _ in loaded]), "ensemble", spec, loaded[0][3]
+
+
+def _display_name(checkpoint: Path, kind: RunKind, model: Detector) -> str:
+    if kind in ("run", "checkpoint"):
+        return run_name(checkpoint)
+    if kind == "ensemble":
+        return f"{model.name} ({checkpoint.stem}...)"
+    return checkpoint.stem
+
+
+def _windows(model: Detector, checkpoint: Path, kind: RunKind, given: dict[str, Any] | None) -> WindowConfig:
+    from_run = model.default_cfg.temporal and kind in ("run", "checkpoint")
+    recorded = run_window_config(checkpoint.parent) if from_run else WindowConfig()
+    given = {k: v for k, v in (given or {}).items() if v is not None}
+    return dataclasses.replace(recorded, **given)
