@@ -30,7 +30,14 @@ _SHOWN = [
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
     p.formatter_class = argparse.ArgumentDefaultsHelpFormatter
-    p.add_argument("--runs", nargs="+", required=True, help="run folders (checkpoints/RUN with best.pt) or .pt files")
+    p.add_argument(
+        "--runs",
+        "--weights",
+        nargs="+",
+        required=True,
+        help="run folders (checkpoints/RUN with best.pt), .pt files, or released detectors' files (recognised from "
+        "their layout: scored on crops extracted with their --profile)",
+    )
     p.add_argument(
         "--faces",
         nargs="+",
@@ -55,6 +62,12 @@ def run(args: argparse.Namespace) -> int:
             c for c in ("run_a", "run_b", "dataset", "level", "diff", "p_bootstrap", "p_delong") if c in res.paired
         ]
         print(res.paired[shown].to_string(index=False, float_format=lambda v: f"{v:.4f}"))
+    if not res.published.empty:
+        print("released detectors beside their authors' figures (published.csv):")
+        shown = ["run", "dataset", "level", "auc", "auc_lo", "auc_hi", "published_auc", "published_training_data"]
+        print(res.published[shown].to_string(index=False, float_format=lambda v: f"{v:.4f}"))
+        for source in dict.fromkeys(res.published["source"]):
+            print(f"  source: {source}")
     print(f"wrote {res.out_dir / 'metrics.csv'} and {len(res.plots)} plots to {res.out_dir}")
     if len(res.failures):
         print(f"{len(res.failures)} face crops could not be read: {res.out_dir / 'failures.csv'}")

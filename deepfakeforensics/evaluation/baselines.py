@@ -13,6 +13,8 @@ from pathlib import Path
 
 import pandas as pd
 
+from deepfakeforensics.models.released import released_specs
+
 BASELINES_CSV = Path(__file__).with_name("baselines.csv")
 BASELINE_COLUMNS = ["detector", "training_data", "test_data", "metric", "level", "value", "source", "protocol"]
 
@@ -27,6 +29,66 @@ def load_baselines(path: str | os.PathLike | None = None) -> pd.DataFrame:
     if missing:
         raise ValueError(f"{path or BASELINES_CSV}: missing columns {missing}")
     return table[BASELINE_COLUMNS]
+
+
+def released_baselines() -> pd.DataFrame:
+    """The figures each released detector's authors publish (``ReleasedSpec.published``), one row each, with the
+    released name in a ``released`` column (the table of `load_baselines` plus that column)."""
+    rows = [
+        {
+            "detector": spec.title,
+            "training_data": p.training_data,
+            "test_data": p.test_data,
+            "metric": p.metric,
+            "level": p.level,
+            "value": p.value,
+            "source": p.source,
+            "protocol": p.protocol,
+            "released": spec.name,
+        }
+        for spec in released_specs()
+        for p in spec.published
+    ]
+    return pd.DataFrame(rows, columns=[*BASELINE_COLUMNS, "released"])
+
+
+def beside_published(metrics: pd.DataFrame, released: dict[str, str]) -> pd.DataFrame:
+    """Each released detector's measured AUC (with its interval) beside the figure its authors publish for the same
+    test data and level: one row per (run, dataset, level) that has a published figure.
+
+    Args:
+        metrics: ``dff evaluate``'s metrics table (``run``, ``dataset``, ``level``, ``auc``, ``auc_lo``, ``auc_hi``).
+        released: run name -> released detector name, for the runs that are released detectors.
+    """
+    published = released_baselines()
+    published = published[published["metric"] == "auc"]
+    rows = []
+    for m in metrics.to_dict("records"):
+        name = released.get(str(m.get("run")))
+        if name is None:
+            continue
+        level = _LEVELS.get(str(m.get("level")), str(m.get("level")))
+        dataset = str(m.get("dataset") or "")
+        match = published[(published["released"] == name) & (published["level"] == level)]
+        match = match[match["test_data"].map(dataset_key) == dataset_key(dataset)] if dataset else match.iloc[:0]
+        for p in match.to_dict("records"):
+            rows.append(
+                {
+                    "run": m["run"],
+                    "released": name,
+                    "dataset": dataset,
+                    "level": level,
+                    "auc": m.get("auc"),
+                    "auc_lo": m.get("auc_lo"),
+                    "auc_hi": m.get("auc_hi"),
+                    "published_auc": p["value"],
+                    "published_training_data": p["training_data"],
+                    "published_protocol": p["protocol"],
+                    "source": p["source"],
+                }
+            )
+    columns = ["run", "released", "dataset", "level", "auc", "auc_lo", "auc_hi", "published_auc"]
+    return pd.DataFrame(rows, columns=[*columns, "published_training_data", "published_protocol", "source"])
 
 
 def dataset_key(name: str) -> str:

@@ -27,7 +27,7 @@ from deepfakeforensics._io import load_table, save_table, write_csv_atomic
 from deepfakeforensics.aggregation import AGGREGATIONS, Aggregation, aggregate
 from deepfakeforensics.datasets import build_dataset
 from deepfakeforensics.evaluation import plots as P
-from deepfakeforensics.evaluation.baselines import load_baselines, matching_baselines
+from deepfakeforensics.evaluation.baselines import beside_published, load_baselines, matching_baselines
 from deepfakeforensics.evaluation.bootstrap import bootstrap_ci
 from deepfakeforensics.evaluation.calibration import (
     THRESHOLD_RULES,
@@ -179,6 +179,7 @@ class ScoredRun:
     test: pd.DataFrame
     val: pd.DataFrame | None
     failures: list[tuple[str, str, str, str]] = field(default_factory=list)
+    released: str | None = None  # the released detector it is (its published figures go beside its metrics)
 
 
 @dataclass
@@ -230,6 +231,7 @@ class EvaluationResult:
     protocol: str = "own"
     video_robustness: pd.DataFrame | None = None
     errors: dict[str, pd.DataFrame] = field(default_factory=dict)
+    published: pd.DataFrame = field(default_factory=pd.DataFrame)  # released detectors beside their authors' figures
 
 
 def _check_crops(info: RunInfo, faces: pd.DataFrame) -> None:
@@ -348,7 +350,8 @@ def score_run(
         _, val, val_failures = _score_split(model, v.faces, v.split, spec, v.scores_dir, config, progress)
         failures += val_failures
     item_level = "window" if model.default_cfg.temporal else "frame"
-    return ScoredRun(spec, model, dataset, item_level, test, val, failures)
+    released = info.released.name if info.released is not None else None
+    return ScoredRun(spec, model, dataset, item_level, test, val, failures, released)
 
 
 def _threshold(val: pd.DataFrame | None, config: EvaluateConfig) -> tuple[float, str]:
@@ -526,7 +529,8 @@ def evaluate(
     ``scores/[<dataset>/]<run>_<split>_<level>.csv``, ``cross_dataset.csv`` (several manifests), ``robustness.csv``
     (when asked) and the plots (``roc_file.png``, ``roc_<item level>.png``, ``score_distributions.png``,
     ``training_curves.png``, ``metrics_bars.png``, ``auc_ci.png``, ``per_method_auc.png``, ``cross_dataset_auc.png``,
-    ``robustness.png``, ``gradcam_<run>.png``, ``errors_<run>.png``: key face crop, score timeline, track scores).
+    ``robustness.png``, ``gradcam_<run>.png``, ``errors_<run>.png``: key face crop, score timeline, track scores),
+    and for released detectors ``published.csv``: their AUC with its interval beside their authors' figure.
 
     Args:
         runs: run folders (``checkpoints/RUN`` with best.pt, config.json, history.csv) or checkpoint files.
@@ -552,9 +556,11 @@ def evaluate(
     (out / "scores").mkdir(parents=True, exist_ok=True)
     datasets = _protocol_faces(load_datasets(faces_csv), config.protocol)
     done: list[tuple[RunSpec, RunMetrics]] = []
-    robust, figures, failures, errors = [], {}, [], {}
+    robust, figures, failures, errors, released = [], {}, [], {}, {}
     for spec in resolve_runs(runs):
         for k, (_, run, m) in enumerate(_evaluate_run(spec, datasets, out, config, progress)):
+            if run.released is not None:
+                released[spec.name] = run.released
             failures += run.failures
             write_csv_atomic(pd.DataFrame(failures, columns=FAILURE_COLUMNS), out / "failures.csv")
             if k == 0 and sweep is not None:
@@ -566,6 +572,9 @@ def evaluate(
             done.append((spec, m))
     result = _write_tables(done, robust, failures, out, config)
     result.errors = errors
+    result.published = beside_published(result.metrics, released)
+    if released:
+        write_csv_atomic(result.published, out / "published.csv")
     if config.perturb_index is not None:
         result.video_robustness = _video_sweep(done, out, config)
     if config.plots:

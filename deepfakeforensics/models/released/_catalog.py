@@ -39,6 +39,7 @@ class Published:
     value: float
     training_data: str  # e.g. "FF++ raw"
     source: str  # where the figure is printed (README table, paper table)
+    protocol: str = "authors"  # how it was measured: "authors" (their own test code), "deepfakebench"...
 
 
 @dataclass(frozen=True)
@@ -84,6 +85,37 @@ def get_released(name: str) -> ReleasedSpec:
     if name not in _RELEASED:
         raise ValueError(f"{name!r} is not a released detector; known: {', '.join(sorted(_RELEASED))}")
     return _RELEASED[name]
+
+
+def describe_released() -> list[dict[str, Any]]:
+    """One row per released detector (``dff models --released`` and the notebooks' table): name, title, repository,
+    published files, licences, crop profile, input, output rule, video rule and the published figures (one string
+    per level, training data, protocol and source)."""
+    rows = []
+    for spec in released_specs():
+        with torch.device("meta"):
+            cfg = create_model(spec.name).default_cfg
+        by_source: dict[str, list[str]] = {}
+        for p in spec.published:
+            key = f"{p.level} {p.metric.upper()}, trained on {p.training_data}, {p.protocol} protocol; {p.source}"
+            by_source.setdefault(key, []).append(f"{p.test_data} {p.value:g}")
+        figures = [f"{', '.join(values)} ({key})" for key, values in by_source.items()]
+        rows.append(
+            {
+                "name": spec.name,
+                "title": spec.title,
+                "repo": spec.repo,
+                "files": ", ".join(spec.files),
+                "code_licence": spec.code_licence,
+                "weights_licence": spec.weights_licence,
+                "profile": spec.profile,
+                "input": f"{cfg.input_size[1]}x{cfg.input_size[2]}, mean {tuple(cfg.mean)}, std {tuple(cfg.std)}",
+                "output": spec.output,
+                "video_rule": spec.extra.get("video_rule", spec.aggregation),
+                "published": figures,
+            }
+        )
+    return rows
 
 
 def expected_layout(name: str) -> dict[str, tuple[int, ...]]:
