@@ -8,11 +8,43 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Literal, get_args
 
+import numpy as np
 import pandas as pd
 
-# The file-level rules: the one list (argparse choices and config types come from this Literal).
-Aggregation = Literal["mean", "track_max", "median", "vote"]
+# The file-level rules: the one list (argparse choices and config types come from this Literal). The last two are the
+# video rules of released detectors: SBI's (`frame_max`) and the DFDC winner's (`confident`).
+Aggregation = Literal["mean", "track_max", "median", "vote", "frame_max", "confident"]
 AGGREGATIONS: tuple[str, ...] = get_args(Aggregation)
+
+# The DFDC winner's confident strategy (selimsef/dfdc_deepfake_challenge, kernel_utils.py): frames above this are
+# confidently fake, below _CONFIDENT_REAL confidently real.
+_CONFIDENT_FAKE, _CONFIDENT_REAL = 0.8, 0.2
+
+
+def confident_strategy(scores: np.ndarray, fake: float = _CONFIDENT_FAKE, real: float = _CONFIDENT_REAL) -> float:
+    """A video's score by the DFDC winner's rule over all its face scores.
+
+    When more than ``n // 2.5`` of the ``n`` scores (and more than 11) exceed `fake`, the mean of those; else, when
+    more than 90 % are below `real`, the mean of those; else the mean of all. A few confident fake faces decide a
+    video that is mostly ambiguous.
+    """
+    scores = np.asarray(scores, dtype=np.float64).reshape(-1)
+    n = len(scores)
+    high = scores[scores > fake]
+    if len(high) > n // 2.5 and len(high) > 11:
+        return float(high.mean())
+    low = scores[scores < real]
+    if len(low) > 0.9 * n:
+        return float(low.mean())
+    return float(scores.mean())
+
+
+def _frame_max(g: pd.DataFrame) -> float:
+    """SBI's video rule (src/inference/inference_video.py): the most fake-looking face of each frame, then the mean
+    over frames."""
+    if "frame" not in g:
+        return float(g["score"].mean())
+    return float(g.groupby("frame", sort=False)["score"].max().mean())
 
 # Per-row columns that are not properties of the file (dropped when carrying file metadata over).
 _ROW_COLUMNS = {"track", "frame", "start_frame", "end_frame", "score", "logit", "path", "x0", "y0", "x1", "y1", "prob"}
@@ -25,6 +57,10 @@ def _reduce(how: str, vote_threshold: float) -> Callable[[pd.DataFrame], float]:
         return lambda g: float(g["score"].median())
     if how == "vote":
         return lambda g: float((g["score"] > vote_threshold).mean())
+    if how == "frame_max":
+        return _frame_max
+    if how == "confident":
+        return lambda g: confident_strategy(g["score"].to_numpy())
     if how == "track_max":
         return lambda g: (
             float(g.groupby("track", sort=False)["score"].mean().max()) if "track" in g else float(g["score"].mean())
@@ -40,7 +76,9 @@ def aggregate(scores: pd.DataFrame, how: str = "mean", vote_threshold: float = 0
             constant within a video (``method``, ``dataset``, ``split``...) are carried over.
         how: ``"mean"`` of all frame/window probabilities of the file (the published MesoNet/EfficientNet baselines);
             ``"track_max"``: mean per face track, then the maximum over tracks (one fake face makes the video fake);
-            ``"median"``; ``"vote"``: the share of frames/windows with P(fake) > `vote_threshold` (a score in [0, 1]).
+            ``"median"``; ``"vote"``: the share of frames/windows with P(fake) > `vote_threshold` (a score in [0, 1]);
+            ``"frame_max"``: the highest face score of each frame, then the mean over frames (SBI's video rule);
+            ``"confident"``: the DFDC winner's `confident_strategy` over all face scores.
         vote_threshold: the per-frame decision threshold used by ``"vote"``.
 
     Returns:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import numpy as np
 import pandas as pd
 import pytest
 
@@ -75,3 +76,23 @@ def test_track_scores(frames):
     t = track_scores(frames)
     assert t[["video_id", "track"]].values.tolist() == [["a", 0], ["a", 1], ["b", 0]]
     assert t["score"].tolist() == pytest.approx([0.2, 0.8, 0.35])
+
+
+def test_released_video_rules_frame_max_and_confident():
+    from deepfakeforensics.aggregation import confident_strategy
+
+    # SBI: the most fake-looking face of each frame, then the mean over frames
+    rows = [(0, 0, 0.1), (0, 1, 0.9), (1, 0, 0.2), (1, 1, 0.4), (2, 0, 0.3)]
+    frames = pd.DataFrame([{"video_id": "v", "frame": f, "track": t, "score": s} for f, t, s in rows])
+    assert aggregate(frames, "frame_max")["score"].iloc[0] == pytest.approx((0.9 + 0.4 + 0.3) / 3)
+    # DFDC winner: 12 confident fakes among 20 (> 20 // 2.5 = 8 and > 11) -> their mean
+    scores = np.array([0.9] * 12 + [0.5] * 8)
+    assert confident_strategy(scores) == pytest.approx(0.9)
+    # only 11 confident fakes: not enough -> mostly-real test: 0 of 19 below 0.2 -> mean of all
+    scores = np.array([0.9] * 11 + [0.5] * 8)
+    assert confident_strategy(scores) == pytest.approx(scores.mean())
+    # 19 of 20 below 0.2 (> 90 %) -> the mean of those
+    scores = np.array([0.1] * 19 + [0.7])
+    assert confident_strategy(scores) == pytest.approx(0.1)
+    table = pd.DataFrame({"video_id": "v", "score": np.array([0.1] * 19 + [0.7])})
+    assert aggregate(table, "confident")["score"].iloc[0] == pytest.approx(0.1)
