@@ -21,7 +21,7 @@ def run(args: argparse.Namespace) -> int:
     print(result.metrics[[c for c in cols if c in result.metrics.columns]].to_string(index=False, float_format="%.3f"))
     m = result.new_video_metrics
     print(f"\nNew videos ({m['n']}: {m['n_real']} real, {m['n_fake']} fake): file AUC {m['auc']:.3f}, "
-          f"accuracy {m['accuracy']:.3f} at threshold 0.5")  # fmt: skip
+          f"accuracy {m['accuracy']:.3f} at the run's validation threshold {m['threshold']:.3g}")  # fmt: skip
     print(f"\nvideos:       {result.data_root}\nindex:        {result.index_csv}\nfaces:        {result.faces_csv}")
     for run_name, run_dir in result.runs.items():
         print(f"run:          {run_dir}  ({run_name})")

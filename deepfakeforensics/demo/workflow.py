@@ -22,8 +22,8 @@ from deepfakeforensics.evaluation.gradcam import plot_video_gradcam
 from deepfakeforensics.evaluation.ground_truth import ground_truth_metrics, join_ground_truth
 from deepfakeforensics.faces import ExtractionConfig, extract_faces
 from deepfakeforensics.indexing import index_dataset
-from deepfakeforensics.models import load_model
-from deepfakeforensics.predict import predict_folder
+from deepfakeforensics.predict import PredictConfig, predict_folder
+from deepfakeforensics.runs import RunInfo
 from deepfakeforensics.training import Callback, TrainConfig
 from deepfakeforensics.training.run import train_model
 from deepfakeforensics.video import SamplingConfig
@@ -232,10 +232,14 @@ def _predict_new_videos(
     build_demo_dataset(
         paths["new_videos"], seed=config.seed + 1000, n_identities=config.new_identities, n_frames=config.n_frames
     )
-    model = load_model(run_dir / "best.pt")
+    run = RunInfo.load(run_dir)  # the run's validation threshold, windows and crops, as dff predict uses them
+    model = run.model
+    predict_config = PredictConfig(threshold=run.threshold.value, aggregation=run.aggregation, windows=run.windows)
+    extraction = run.extraction_config(extraction)
     predictions, _ = predict_folder(
-        paths["new_videos"], model, extraction_config=extraction, out_csv=paths["predictions"]
+        paths["new_videos"], model, predict_config, extraction_config=extraction, out_csv=paths["predictions"]
     )
+    print(f"   threshold {run.threshold.value:.3g}: {run.threshold.source}")
     # The new videos' true labels come from their own index (never from the predictions): how well did it do?
     predictions = join_ground_truth(predictions, paths["new_videos"], "ffpp")
     plots = {}
@@ -248,7 +252,7 @@ def _predict_new_videos(
             labels=chosen["truth"].astype(int).tolist(),
             extraction_config=extraction,
         )
-    return predictions, ground_truth_metrics(predictions, threshold=0.5), plots
+    return predictions, ground_truth_metrics(predictions, threshold=run.threshold.value), plots
 
 
 def run_demo(out_dir: str | os.PathLike = "demo_run", config: DemoRunConfig | None = None) -> DemoResult:
