@@ -150,7 +150,7 @@ def _check_keys(state: dict[str, torch.Tensor], prefixes: tuple[str, ...], name:
     """Refuse a state dict with a key outside `prefixes`; a siamese-tuned (``feat_ext.``) file is named as such."""
     if any(k.startswith("feat_ext.") for k in state):
         raise WeightsError(
-            f"{path}: a siamese-tuned (…ST) polimi file (feat_ext.* keys), not {name}; the ST models are not supported"
+            f"{path}: a siamese-tuned (...ST) polimi file (feat_ext.* keys), not {name}; the ST models are not supported"
         )
     odd = sorted(k for k in state if not k.startswith(prefixes))
     if odd:
@@ -198,14 +198,20 @@ def convert_xception(raw: Any, path: Path) -> dict[str, torch.Tensor]:
 
 
 class IsplEfficientNetB4Model(IsplEfficientNetB4):
+    """``ispl_efficientnet_b4``: ``create_model(..., weights=<the authors' file>)`` converts it."""
+
     released_convert = staticmethod(convert_efficientnet_b4)
 
 
 class IsplEfficientNetB4AttModel(IsplEfficientNetB4):
+    """``ispl_efficientnet_b4_att``: ``create_model(..., weights=<the authors' file>)`` converts it."""
+
     released_convert = staticmethod(convert_efficientnet_b4_att)
 
 
 class IsplXceptionModel(IsplXception):
+    """``ispl_xception``: ``create_model(..., weights=<the authors' file>)`` converts it."""
+
     released_convert = staticmethod(convert_xception)
 
 
@@ -242,9 +248,9 @@ _COMMON = dict(
     weights_licence="not stated separately (the repository is GPL-3.0)",
     profile="polimi",
     output="sigmoid of the single logit (trained with BCEWithLogitsLoss)",
-    aggregation="mean",
+    aggregation="mean",  # nearest project rule; theirs averages logits, not probabilities: extra["video_rule"]
     published=(),
-    extra={"weights_url": _WEIGHTS_URL, "video_score": "sigmoid(mean of the frame logits)"},
+    extra={"weights_url": _WEIGHTS_URL, "video_rule": "logit_mean_then_sigmoid"},
 )
 _PROTOCOL = (
     "Video score: sigmoid of the MEAN OF THE FRAME LOGITS (Video prediction notebook: expit(pred.mean()); "
