@@ -166,9 +166,24 @@ def read_torch_file(path: str | os.PathLike) -> Any:
     if not path.is_file():
         raise FileNotFoundError(f"{path}: no such weights file")
     try:
-        return torch.load(path, map_location="cpu", weights_only=True)
+        with torch.serialization.safe_globals(_numpy_scalars()):
+            return torch.load(path, map_location="cpu", weights_only=True)
     except Exception as e:
-        raise WeightsError(f"{path}: {_why_unreadable(path, e).replace('deepfakeforensics checkpoint', 'weights file')}") from e
+        raise WeightsError(
+            f"{path}: {_why_unreadable(path, e).replace('deepfakeforensics checkpoint', 'weights file')}"
+        ) from e
+
+
+def _numpy_scalars() -> list[Any]:
+    """What rebuilds a numpy scalar (the DFDC winner's files hold a numpy float ``bce_best``): data, never code.
+
+    numpy 1 pickles the constructor as ``numpy.core.multiarray.scalar``, numpy 2 as ``numpy._core.multiarray.scalar``.
+    """
+    import numpy as np
+
+    scalar = np._core.multiarray.scalar if hasattr(np, "_core") else np.core.multiarray.scalar
+    numeric = {type(np.dtype(c)) for c in "?bhilqBHILQefd"}  # bool, integer and float dtypes only
+    return [(scalar, "numpy.core.multiarray.scalar"), (scalar, "numpy._core.multiarray.scalar"), np.dtype, *numeric]
 
 
 def is_project_checkpoint(path: str | os.PathLike) -> bool:
