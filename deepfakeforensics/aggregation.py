@@ -11,9 +11,9 @@ from typing import Literal, get_args
 import numpy as np
 import pandas as pd
 
-# The file-level rules: the one list (argparse choices and config types come from this Literal). The last two are the
-# video rules of released detectors: SBI's (`frame_max`) and the DFDC winner's (`confident`).
-Aggregation = Literal["mean", "track_max", "median", "vote", "frame_max", "confident"]
+# The file-level rules: the one list (argparse choices and config types come from this Literal). The last three are the
+# video rules of released detectors: SBI's (`frame_max`), the DFDC winner's (`confident`) and polimi's (`logit_mean`).
+Aggregation = Literal["mean", "track_max", "median", "vote", "frame_max", "confident", "logit_mean"]
 AGGREGATIONS: tuple[str, ...] = get_args(Aggregation)
 
 # The DFDC winner's confident strategy (selimsef/dfdc_deepfake_challenge, kernel_utils.py): frames above this are
@@ -39,12 +39,24 @@ def confident_strategy(scores: np.ndarray, fake: float = _CONFIDENT_FAKE, real: 
     return float(scores.mean())
 
 
+def _logit_mean(g: pd.DataFrame) -> float:
+    """polimi-ispl's video rule (icpr2020dfdc notebooks): the sigmoid of the mean of the frame logits (from the
+    scores when the table has no logit column)."""
+    if "logit" in g and g["logit"].notna().all():
+        logits = g["logit"].to_numpy(np.float64)
+    else:
+        p = np.clip(g["score"].to_numpy(np.float64), 1e-12, 1 - 1e-12)
+        logits = np.log(p) - np.log1p(-p)
+    return float(1.0 / (1.0 + np.exp(-logits.mean())))
+
+
 def _frame_max(g: pd.DataFrame) -> float:
     """SBI's video rule (src/inference/inference_video.py): the most fake-looking face of each frame, then the mean
     over frames."""
     if "frame" not in g:
         return float(g["score"].mean())
     return float(g.groupby("frame", sort=False)["score"].max().mean())
+
 
 # Per-row columns that are not properties of the file (dropped when carrying file metadata over).
 _ROW_COLUMNS = {"track", "frame", "start_frame", "end_frame", "score", "logit", "path", "x0", "y0", "x1", "y1", "prob"}
@@ -59,6 +71,8 @@ def _reduce(how: str, vote_threshold: float) -> Callable[[pd.DataFrame], float]:
         return lambda g: float((g["score"] > vote_threshold).mean())
     if how == "frame_max":
         return _frame_max
+    if how == "logit_mean":
+        return _logit_mean
     if how == "confident":
         return lambda g: confident_strategy(g["score"].to_numpy())
     if how == "track_max":
@@ -78,7 +92,8 @@ def aggregate(scores: pd.DataFrame, how: str = "mean", vote_threshold: float = 0
             ``"track_max"``: mean per face track, then the maximum over tracks (one fake face makes the video fake);
             ``"median"``; ``"vote"``: the share of frames/windows with P(fake) > `vote_threshold` (a score in [0, 1]);
             ``"frame_max"``: the highest face score of each frame, then the mean over frames (SBI's video rule);
-            ``"confident"``: the DFDC winner's `confident_strategy` over all face scores.
+            ``"confident"``: the DFDC winner's `confident_strategy` over all face scores; ``"logit_mean"``: the sigmoid
+            of the mean logit (polimi-ispl's video score).
         vote_threshold: the per-frame decision threshold used by ``"vote"``.
 
     Returns:

@@ -96,3 +96,8 @@ def test_released_video_rules_frame_max_and_confident():
     assert confident_strategy(scores) == pytest.approx(0.1)
     table = pd.DataFrame({"video_id": "v", "score": np.array([0.1] * 19 + [0.7])})
     assert aggregate(table, "confident")["score"].iloc[0] == pytest.approx(0.1)
+    # polimi: sigmoid of the mean logit (logits -2.1972 and +2.1972 of 0.1 and 0.9 cancel: 0.5; the mean would too)
+    table = pd.DataFrame({"video_id": "v", "score": [0.1, 0.9, 0.99]})
+    logits = np.log([0.1 / 0.9, 0.9 / 0.1, 0.99 / 0.01])
+    assert aggregate(table, "logit_mean")["score"].iloc[0] == pytest.approx(1 / (1 + np.exp(-logits.mean())))
+    assert aggregate(table, "logit_mean")["score"].iloc[0] != pytest.approx(table["score"].mean())

@@ -117,9 +117,14 @@ FRAME_MODELS = ["mesonet4", "mesoinception4"] + [f"efficientnet_b{i}" for i in r
 
 
 def test_registry_lists_every_frame_model_and_its_temporal_variants():
+    from deepfakeforensics.models.released import released_specs
+
+    released = [s.name for s in released_specs()]  # the authors' detectors, frame models without temporal variants
     library = [n for n in list_models() if not n.startswith("tiny_test_")]  # tests/tiny_data.py registers those
     frame = FRAME_MODELS + list(timm_models.MODEL_NAMES)
-    assert library == sorted(frame + [f"{n}_{head}" for n in frame for head in ("lstm", "transformer")])
+    expected = frame + [f"{n}_{head}" for n in frame for head in ("lstm", "transformer")]
+    assert [n for n in library if n not in released] == sorted(expected)
+    assert set(released) <= set(library) and len(released) == 9
     assert list_models("meso*4") == ["mesoinception4", "mesonet4"]
 
 

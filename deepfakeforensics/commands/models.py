@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import argparse
+import fnmatch
 import textwrap
 
 
@@ -18,9 +19,11 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    if args.released:
-        return _released(args.pattern)
     from deepfakeforensics.models import describe_models
+    from deepfakeforensics.models.released import describe_released
+
+    if args.released:
+        return _released(args.pattern, describe_released())
 
     rows = describe_models(args.pattern)
     if not rows:
@@ -34,12 +37,8 @@ def run(args: argparse.Namespace) -> int:
     return 0
 
 
-def _released(pattern: str) -> int:
-    import fnmatch
-
-    from deepfakeforensics.models.released import describe_released
-
-    rows = [r for r in describe_released() if fnmatch.fnmatchcase(r["name"], pattern)]
+def _released(pattern: str, described: list[dict]) -> int:
+    rows = [r for r in described if fnmatch.fnmatchcase(r["name"], pattern)]
     if not rows:
         print(f"no released detector matches {pattern!r}")
         return 1

@@ -13,6 +13,7 @@ is refused naming both.
 
 from __future__ import annotations
 
+import functools
 import os
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -118,8 +119,10 @@ def describe_released() -> list[dict[str, Any]]:
     return rows
 
 
+@functools.lru_cache(maxsize=None)
 def expected_layout(name: str) -> dict[str, tuple[int, ...]]:
-    """Key -> shape of the model `name`'s state dict (built on the meta device: no memory, no initialisation)."""
+    """Key -> shape of the model `name`'s state dict (built on the meta device: no memory, no initialisation; cached:
+    do not modify the returned dict)."""
     with torch.device("meta"):
         model = create_model(name)
     return {k: tuple(v.shape) for k, v in model.state_dict().items()}
