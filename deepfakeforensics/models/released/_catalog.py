@@ -119,7 +119,7 @@ def describe_released() -> list[dict[str, Any]]:
     return rows
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def expected_layout(name: str) -> dict[str, tuple[int, ...]]:
     """Key -> shape of the model `name`'s state dict (built on the meta device: no memory, no initialisation; cached:
     do not modify the returned dict)."""
