@@ -38,7 +38,7 @@ from deepfakeforensics.models._weights import WeightsError, is_project_checkpoin
 from deepfakeforensics.models.ensemble import EnsembleDetector
 from deepfakeforensics.models.released import ReleasedSpec, get_released, is_released, load_released
 from deepfakeforensics.thresholds import recorded_threshold
-from deepfakeforensics.training.config import read_run_config
+from deepfakeforensics.training.config import RunConfigError, read_run_config
 from deepfakeforensics.windows import WindowConfig
 
 log = logging.getLogger(__name__)
@@ -100,9 +100,15 @@ def run_window_config(run_dir: str | os.PathLike) -> WindowConfig:
 
     A folder that is not a training run (no config.json, e.g. a checkpoint copied on its own) gets the defaults,
     with a warning: a temporal model scored on other windows than its own may score worse.
+
+    Raises:
+        RunConfigError: the run's config.json is damaged (truncated, not UTF-8, a field of the wrong type): a
+            temporal model is never scored with windows it was not trained on (the message names file and field).
     """
     try:
         _, data = read_run_config(run_dir)
+    except RunConfigError:
+        raise
     except (FileNotFoundError, ValueError) as e:
         log.warning("%s; windows of %s", e, WindowConfig())
         return WindowConfig()
@@ -114,9 +120,14 @@ def training_crops_aligned(weights: str | os.PathLike) -> bool | None:
 
     Read from the run's ``config.json`` (its faces manifest) and that manifest's sidecar (`crops_aligned`); a
     checkpoint outside its run folder, or a run whose manifest has moved, gives None.
+
+    Raises:
+        RunConfigError: the run's config.json is damaged (naming the file and the field).
     """
     try:
         _, data = read_run_config(Path(weights).parent)
+    except RunConfigError:
+        raise
     except (FileNotFoundError, ValueError):
         return None
     if not data.faces or not Path(data.faces).is_file():

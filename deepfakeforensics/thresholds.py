@@ -20,6 +20,7 @@ whose validation scores hold one class has ``"threshold": null`` and a ``"note"`
 from __future__ import annotations
 
 import json
+import math
 import os
 from collections.abc import Sequence
 from pathlib import Path
@@ -31,12 +32,17 @@ from sklearn import metrics as skm
 
 from deepfakeforensics._io import write_json_atomic
 from deepfakeforensics.aggregation import AGGREGATIONS, aggregate
+from deepfakeforensics.errors import DFFError
 
 THRESHOLDS_FILE = "thresholds.json"
 
 # How a decision threshold is chosen on validation scores (the one list; config types come from this Literal).
 ThresholdRule = Literal["eer", "f1", "fpr", "fixed"]
 THRESHOLD_RULES: tuple[str, ...] = get_args(ThresholdRule)
+
+
+class ThresholdsError(DFFError, ValueError):
+    """A ``thresholds.json`` that cannot be used (truncated, not UTF-8, a field of the wrong type or out of range)."""
 
 
 def _finite(thresholds: np.ndarray, scores: np.ndarray) -> np.ndarray:
@@ -145,6 +151,10 @@ def read_thresholds(checkpoint: str | os.PathLike) -> dict[str, Any] | None:
     """The ``thresholds.json`` recorded for `checkpoint` (a run folder or its best.pt), or ``None`` if there is none.
 
     Only a run's best.pt has recorded thresholds (they were chosen with its weights).
+
+    Raises:
+        ThresholdsError: the file is truncated, not UTF-8 JSON, or a field has the wrong type or value (a threshold
+            that is not a finite number in [0, 1]); the message names the file and the field.
     """
     path = Path(checkpoint)
     if path.is_file():
@@ -154,7 +164,49 @@ def read_thresholds(checkpoint: str | os.PathLike) -> dict[str, Any] | None:
     file = path / THRESHOLDS_FILE
     if not file.is_file():
         return None
-    return json.loads(file.read_text())
+    try:
+        record = json.loads(file.read_bytes().decode("utf-8"))
+    except UnicodeDecodeError as e:
+        raise ThresholdsError(f"{file}: not UTF-8 text (byte {e.start}); delete it or retrain to rewrite it") from e
+    except json.JSONDecodeError as e:
+        raise ThresholdsError(
+            f"{file}: not valid JSON (line {e.lineno}, column {e.colno}: {e.msg}); truncated? "
+            "Delete it (0.5 is then used) or retrain to rewrite it"
+        ) from e
+    _check_record(record, file)
+    return record
+
+
+def _check_record(record: Any, file: Path) -> None:
+    """Raise `ThresholdsError` naming `file` and the field unless `record` has the types `validation_thresholds` writes."""
+
+    def fail(field: str, value: Any, expected: str) -> None:
+        raise ThresholdsError(f"{file}: field {field!r} is {value!r}; expected {expected}")
+
+    if not isinstance(record, dict):
+        fail("(top level)", type(record).__name__, "an object")
+    for key in ("split", "rule", "checkpoint"):
+        if key in record and not isinstance(record[key], str):
+            fail(key, record[key], "a string")
+    if "epoch" in record and (isinstance(record["epoch"], bool) or not isinstance(record["epoch"], int)):
+        fail("epoch", record["epoch"], "an integer")
+    sections: list[tuple[str, Any]] = []
+    for group in ("levels", "file_by_aggregation"):
+        value = record.get(group, {})
+        if not isinstance(value, dict):
+            fail(group, value, "an object")
+        sections += [(f"{group}.{name}", level) for name, level in value.items()]
+    for name, level in sections:
+        if not isinstance(level, dict):
+            fail(name, level, "an object")
+        t = level.get("threshold")
+        if t is not None:
+            number = isinstance(t, int | float) and not isinstance(t, bool)
+            if not (number and math.isfinite(t) and 0.0 <= t <= 1.0):
+                fail(f"{name}.threshold", t, "a finite number in [0, 1] or null")
+        agg = level.get("aggregation")
+        if agg is not None and not isinstance(agg, str):
+            fail(f"{name}.aggregation", agg, "a string or null")
 
 
 def recorded_threshold(checkpoint: str | os.PathLike, aggregation: str = "mean") -> tuple[float, str] | None:
@@ -170,7 +222,7 @@ def recorded_threshold(checkpoint: str | os.PathLike, aggregation: str = "mean")
     path = Path(checkpoint)
     where = path.parent if path.is_file() else path
     source = (
-        f"chosen on validation (split {record['split']!r}, epoch {record['epoch']} = best.pt) by rule "
-        f"{record['rule']!r} (file level, aggregation {aggregation!r}) in {where.name}/{THRESHOLDS_FILE}"
+        f"chosen on validation (split {record.get('split', '?')!r}, epoch {record.get('epoch', '?')} = best.pt) by "
+        f"rule {record.get('rule', '?')!r} (file level, aggregation {aggregation!r}) in {where.name}/{THRESHOLDS_FILE}"
     )
     return float(file["threshold"]), source

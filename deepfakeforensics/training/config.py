@@ -8,11 +8,15 @@ builds its options from them, notebooks use their defaults, and each run saves t
 from __future__ import annotations
 
 import json
+import math
 import os
-from dataclasses import asdict, dataclass, field, fields, replace
+import types
+import typing
+from dataclasses import asdict, dataclass, field, fields, is_dataclass, replace
 from pathlib import Path
 from typing import Any, Literal
 
+from deepfakeforensics.errors import DFFError
 from deepfakeforensics.transforms import AugmentConfig
 from deepfakeforensics.windows import WindowConfig
 
@@ -185,6 +189,63 @@ class DataConfig:
         return cls(**values)
 
 
+WINDOW_KEYS = ("window", "stride", "short", "pad_mode")  # a legacy dataset summary's window fields
+
+
+class RunConfigError(DFFError, ValueError):
+    """A run's ``config.json`` that is damaged: truncated, not UTF-8, or a field of the wrong type or value."""
+
+
+def _matches(value: Any, hint: Any) -> bool:
+    """Whether a JSON value fits a config field's type (ints for floats are fine; bools are not numbers)."""
+    origin = typing.get_origin(hint)
+    if origin in (typing.Union, types.UnionType):
+        return any(_matches(value, a) for a in typing.get_args(hint))
+    if origin is Literal:
+        return value in typing.get_args(hint)
+    if origin in (tuple, list):
+        args = typing.get_args(hint)
+        if not isinstance(value, list | tuple):
+            return False
+        if origin is list or (len(args) == 2 and args[1] is Ellipsis):  # list[X], tuple[X, ...]
+            return not args or all(_matches(v, args[0]) for v in value)
+        return len(value) == len(args) and all(_matches(v, a) for v, a in zip(value, args, strict=True))
+    if hint is type(None) or hint is None:
+        return value is None
+    if hint is bool:
+        return isinstance(value, bool)
+    if hint is int:
+        return isinstance(value, int) and not isinstance(value, bool)
+    if hint is float:
+        return isinstance(value, int | float) and not isinstance(value, bool) and math.isfinite(value)
+    if hint is str:
+        return isinstance(value, str)
+    if isinstance(hint, type) and is_dataclass(hint):
+        return isinstance(value, dict)
+    return True  # a type this check does not know: left to the dataclass
+
+
+def _check_fields(cls: type, values: Any, path: Path, where: str) -> None:
+    """Raise `RunConfigError` naming `path` and the field when a saved value does not fit `cls`'s field types."""
+    if not isinstance(values, dict):
+        raise RunConfigError(f"{path}: field {where!r} is {values!r}; expected an object")
+    hints = typing.get_type_hints(cls)
+    for f in fields(cls):
+        if f.name not in values:
+            continue
+        value, name = values[f.name], f"{where}.{f.name}"
+        if not _matches(value, hints[f.name]):
+            hint = hints[f.name]
+            expected = hint.__name__ if isinstance(hint, type) else str(hint).replace("typing.", "")
+            expected = expected.replace("deepfakeforensics.windows.", "").replace("deepfakeforensics.transforms.", "")
+            raise RunConfigError(f"{path}: field {name!r} is {value!r}; expected {expected}")
+        nested = [
+            a for a in (hints[f.name], *typing.get_args(hints[f.name])) if isinstance(a, type) and is_dataclass(a)
+        ]
+        if nested and isinstance(value, dict):
+            _check_fields(nested[0], value, path, name)
+
+
 def read_run_config(run_dir: str | os.PathLike) -> tuple[TrainConfig, DataConfig]:
     """The `TrainConfig` and `DataConfig` a run saved in ``<run_dir>/config.json``.
 
@@ -192,18 +253,36 @@ def read_run_config(run_dir: str | os.PathLike) -> tuple[TrainConfig, DataConfig
 
     Raises:
         FileNotFoundError: the run folder has no config.json.
+        RunConfigError: config.json is damaged: truncated, not UTF-8 JSON, or a field of the wrong type or value
+            (the message names the file and the field).
         ValueError: config.json is not a run's configuration (no ``"train"`` section).
     """
     path = Path(run_dir) / "config.json"
     if not path.is_file():
         raise FileNotFoundError(f"{path}: no such file (is {run_dir} a training run folder?)")
-    saved = json.loads(path.read_text())
+    try:
+        saved = json.loads(path.read_bytes().decode("utf-8"))
+    except UnicodeDecodeError as e:
+        raise RunConfigError(f"{path}: not UTF-8 text (byte {e.start})") from e
+    except json.JSONDecodeError as e:
+        raise RunConfigError(f"{path}: not valid JSON (line {e.lineno}, column {e.colno}: {e.msg}); truncated?") from e
     if not isinstance(saved, dict) or not isinstance(saved.get("train"), dict):
         raise ValueError(f"{path}: not a training run's config.json (no 'train' section)")
-    train = TrainConfig.from_dict(saved["train"])
+    _check_fields(TrainConfig, saved["train"], path, "train")
+    for section in ("train_data", "val_data"):
+        if saved.get(section) is not None and not isinstance(saved[section], dict):
+            raise RunConfigError(f"{path}: field {section!r} is {saved[section]!r}; expected an object")
+        summary = saved.get(section) or {}
+        _check_fields(WindowConfig, {k: summary[k] for k in WINDOW_KEYS if k in summary}, path, section)
     if saved.get("data"):
-        return train, DataConfig.from_dict(saved["data"])
-    return train, data_config_from_summaries(saved.get("train_data") or {}, saved.get("val_data") or {}, saved)
+        _check_fields(DataConfig, saved["data"], path, "data")
+    try:
+        train = TrainConfig.from_dict(saved["train"])
+        if saved.get("data"):
+            return train, DataConfig.from_dict(saved["data"])
+        return train, data_config_from_summaries(saved.get("train_data") or {}, saved.get("val_data") or {}, saved)
+    except (TypeError, ValueError) as e:  # a value of the right type the dataclasses refuse (window 0, ...)
+        raise RunConfigError(f"{path}: {e}") from e
 
 
 def data_config_from_summaries(
@@ -216,7 +295,7 @@ def data_config_from_summaries(
     saved = saved or {}
     window = None
     if "window" in val:
-        window = WindowConfig.from_dict({k: val[k] for k in ("window", "stride", "short", "pad_mode") if k in val})
+        window = WindowConfig.from_dict({k: val[k] for k in WINDOW_KEYS if k in val})
     augment = train.get("augment")
     return DataConfig(
         faces=saved.get("faces", val.get("faces")),
