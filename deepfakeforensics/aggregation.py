@@ -21,16 +21,21 @@ AGGREGATIONS: tuple[str, ...] = get_args(Aggregation)
 _CONFIDENT_FAKE, _CONFIDENT_REAL = 0.8, 0.2
 
 
-def confident_strategy(scores: np.ndarray, fake: float = _CONFIDENT_FAKE, real: float = _CONFIDENT_REAL) -> float:
-    """A video's score by the DFDC winner's rule over all its face scores.
+def confident_strategy(scores: np.ndarray, t: float = _CONFIDENT_FAKE, real: float = _CONFIDENT_REAL) -> float:
+    """A video's score by the DFDC winner's rule over all its face scores (all frames pooled).
 
-    When more than ``n // 2.5`` of the ``n`` scores (and more than 11) exceed `fake`, the mean of those; else, when
-    more than 90 % are below `real`, the mean of those; else the mean of all. A few confident fake faces decide a
-    video that is mostly ambiguous.
+    When more than ``n // 2.5`` of the ``n`` scores (and more than 11) exceed `t`, the mean of those; else, when
+    more than 90 % are below `real`, the mean of those; else the mean of all. Confident faces decide, and a few
+    uncertain ones do not pull a clear video towards 0.5 (log loss punishes hedging less than being wrong).
+
+    Raises:
+        ValueError: no scores.
     """
     scores = np.asarray(scores, dtype=np.float64).reshape(-1)
     n = len(scores)
-    high = scores[scores > fake]
+    if n == 0:
+        raise ValueError("confident_strategy needs at least one score")
+    high = scores[scores > t]
     if len(high) > n // 2.5 and len(high) > 11:
         return float(high.mean())
     low = scores[scores < real]

@@ -248,9 +248,9 @@ _COMMON = dict(
     weights_licence="not stated separately (the repository is GPL-3.0)",
     profile="polimi",
     output="sigmoid of the single logit (trained with BCEWithLogitsLoss)",
-    aggregation="mean",  # nearest project rule; theirs averages logits, not probabilities: extra["video_rule"]
+    aggregation="logit_mean",  # their video score: the sigmoid of the mean frame logit
     published=(),
-    extra={"weights_url": _WEIGHTS_URL, "video_rule": "logit_mean_then_sigmoid"},
+    extra={"weights_url": _WEIGHTS_URL},
 )
 _PROTOCOL = (
     "Video score: sigmoid of the MEAN OF THE FRAME LOGITS (Video prediction notebook: expit(pred.mean()); "
