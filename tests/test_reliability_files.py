@@ -143,3 +143,77 @@ def test_a_temporal_run_with_a_damaged_config_is_not_loaded(tmp_path):
     (tmp_path / "config.json").write_text('{"train": {}, "data": {"window": {"window": 4, "str')
     with pytest.raises(RunConfigError, match="config.json"):
         RunInfo.load(tmp_path)
+
+
+# --- 10. landmark sidecars ---------------------------------------------------------------------------------------
+
+
+def _sidecar(tmp_path, **changes):
+    """A faces table, its manifest path and a valid sidecar (two fitted rows), with `changes` to its arrays."""
+    import pandas as pd
+
+    from deepfakeforensics.faces.dense import N_DENSE, _keys, _save_sidecar, dense_landmarks_path
+
+    faces = pd.DataFrame({"video_id": ["a", "a"], "track": [0, 0], "frame": [0, 5], "path": ["a/0.jpg", "a/5.jpg"]})
+    source = tmp_path / "x_faces.csv"
+    points = np.random.default_rng(0).uniform(20, 230, (2, N_DENSE, 2)).astype(np.float32)
+    arrays = {**_keys(faces), "points": points, "status": np.ones(2, np.int8), **changes}
+    _save_sidecar(dense_landmarks_path(source), arrays)
+    return faces, source, dense_landmarks_path(source)
+
+
+def test_a_valid_sidecar_reads(tmp_path):
+    from deepfakeforensics.faces.dense import read_dense_landmarks
+
+    faces, source, _ = _sidecar(tmp_path)
+    assert read_dense_landmarks(faces, source).shape == (2, 68, 2)
+
+
+@pytest.mark.parametrize("damage", ["truncated", "empty", "bad crc", "not a zip", "npy"])
+def test_a_damaged_sidecar_is_refused_naming_it(tmp_path, damage):
+    from deepfakeforensics.faces.dense import StaleLandmarksError, read_dense_landmarks
+
+    faces, source, path = _sidecar(tmp_path)
+    data = path.read_bytes()
+    if damage == "truncated":
+        path.write_bytes(data[: len(data) // 2])
+    elif damage == "empty":
+        path.write_bytes(b"")
+    elif damage == "bad crc":  # a byte of the points array flipped: the zip member's CRC-32 no longer matches
+        i = data.index(b"points.npy") + 400
+        path.write_bytes(data[:i] + bytes([data[i] ^ 0xFF]) + data[i + 1 :])
+    elif damage == "not a zip":
+        path.write_bytes(b"PK\x03\x04" + b"\x00" * 50)
+    else:
+        np.save(open(path, "wb"), np.zeros(3))
+    with pytest.raises(StaleLandmarksError, match=str(path)) as e:
+        read_dense_landmarks(faces, source)
+    assert is_expected(e.value)
+
+
+@pytest.mark.parametrize(
+    "changes, what",
+    [
+        ({"points": np.zeros((2, 5, 2), np.float32)}, "'points' has shape"),
+        ({"points": np.zeros((2, 68, 2), np.int64)}, "'points' is int64"),
+        ({"points": np.full((2, 68, 2), 1e30, np.float32)}, "not finite or beyond"),
+        ({"points": np.full((2, 68, 2), np.inf, np.float32)}, "not finite or beyond"),
+        ({"status": np.array([1, 7], np.int8)}, "'status' holds values"),
+        ({"status": np.ones((2, 1), np.int8)}, "'status' is int8 of shape"),
+        ({"track": np.zeros(3, np.int64)}, "'track' has shape"),
+    ],
+)
+def test_sidecar_points_of_wrong_shape_dtype_or_range_are_refused(tmp_path, changes, what):
+    from deepfakeforensics.faces.dense import StaleLandmarksError, read_dense_landmarks
+
+    faces, source, path = _sidecar(tmp_path, **changes)
+    with pytest.raises(StaleLandmarksError, match=what):
+        read_dense_landmarks(faces, source)
+
+
+def test_unfitted_rows_may_hold_nan(tmp_path):
+    from deepfakeforensics.faces.dense import read_dense_landmarks
+
+    points = np.full((2, 68, 2), np.nan, np.float32)
+    faces, source, _ = _sidecar(tmp_path, points=points, status=np.array([0, 2], np.int8))
+    assert np.isnan(read_dense_landmarks(faces, source)).all()

@@ -44,6 +44,8 @@ import importlib.util
 import logging
 import os
 import time
+import zipfile
+import zlib
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -240,18 +242,65 @@ def _stale_rows(path: Path, arrays: dict[str, np.ndarray], rows: np.ndarray, df:
 
 
 def _load_sidecar(path: Path) -> dict[str, np.ndarray]:
-    """The arrays of a sidecar file; a file that is not one raises `StaleLandmarksError` naming it."""
+    """The arrays of a sidecar file, checked; a file that is not one raises `StaleLandmarksError` naming it.
+
+    Truncated, empty or corrupt (bad CRC) files, arrays of the wrong shape or dtype, unknown statuses and fitted
+    points that are not finite or lie further than `POINT_LIMIT_PX` outside any crop are refused.
+    """
     try:
-        with np.load(path, allow_pickle=False) as data:
+        data = np.load(path, allow_pickle=False)
+        if not isinstance(data, np.lib.npyio.NpzFile):  # a bare .npy array
+            raise ValueError("a single array, not an .npz archive")
+        with data:
             arrays = {k: data[k] for k in data.files}
-    except (OSError, ValueError) as e:
+    except (OSError, ValueError, EOFError, KeyError, zipfile.BadZipFile, zlib.error) as e:
         raise StaleLandmarksError(
-            f"{path}: unreadable dense landmarks file ({e}); delete it and rerun dff landmarks"
+            f"{path}: unreadable dense landmarks file ({type(e).__name__}: {e}); delete it and rerun dff landmarks"
         ) from e
     missing = [k for k in (*KEY_COLUMNS, "points", "status") if k not in arrays]
     if missing:
         raise StaleLandmarksError(f"{path}: not a dense landmarks file (no {missing}); rerun dff landmarks")
+    _check_sidecar(path, arrays)
     return arrays
+
+
+#: Fitted points further than this from a crop's origin (crop pixels, either axis) are not landmarks of that crop.
+POINT_LIMIT_PX = 10_000.0
+
+
+def _check_sidecar(path: Path, arrays: dict[str, np.ndarray]) -> None:
+    """Shapes, dtypes and ranges of a sidecar's arrays (`StaleLandmarksError` naming the file and the array)."""
+
+    def fail(what: str) -> None:
+        raise StaleLandmarksError(f"{path}: damaged dense landmarks file ({what}); delete it and rerun dff landmarks")
+
+    points, status = arrays["points"], arrays["status"]
+    n = len(status) if status.ndim == 1 else -1
+    if n < 0 or not np.issubdtype(status.dtype, np.integer):
+        fail(f"'status' is {status.dtype} of shape {status.shape}, expected integers of shape (n,)")
+    if not np.isin(status, (PENDING, DONE, UNREADABLE)).all():
+        fail(f"'status' holds values other than {PENDING}, {DONE}, {UNREADABLE}")
+    expected = {"points": (n, N_DENSE, 2), "five": (n, 5, 2), "track": (n,), "frame": (n,)}
+    for key, shape in expected.items():
+        if key in arrays and arrays[key].shape != shape:
+            fail(f"{key!r} has shape {arrays[key].shape}, expected {shape}")
+    for key in ("points", "five"):
+        if key in arrays and not np.issubdtype(arrays[key].dtype, np.floating):
+            fail(f"{key!r} is {arrays[key].dtype}, expected floats")
+    for key in ("track", "frame"):
+        if not np.issubdtype(arrays[key].dtype, np.integer):
+            fail(f"{key!r} is {arrays[key].dtype}, expected integers")
+    for key in ("video_id", "path"):
+        if arrays[key].shape != (n,) or arrays[key].dtype.kind not in "US":
+            fail(f"{key!r} is {arrays[key].dtype} of shape {arrays[key].shape}, expected strings of shape ({n},)")
+    fitted = points[status == DONE].astype(np.float64)
+    bad = ~np.isfinite(fitted) | (np.abs(fitted) > POINT_LIMIT_PX)
+    if bad.any():
+        row = int(np.flatnonzero(status == DONE)[int(np.flatnonzero(bad.any(axis=(1, 2)))[0])])
+        fail(
+            f"{int(bad.any(axis=(1, 2)).sum())} fitted rows hold points that are not finite or beyond "
+            f"{POINT_LIMIT_PX:g} px, e.g. row {row}: {float(fitted[bad][0])!r}"
+        )
 
 
 def _save_sidecar(path: Path, arrays: dict[str, np.ndarray]) -> None:
