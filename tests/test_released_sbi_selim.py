@@ -14,16 +14,17 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+import pandas as pd
 import pytest
 import torch
 from efficientnet_pytorch import EfficientNet
 
+from deepfakeforensics.aggregation import AGGREGATIONS, aggregate, confident_strategy
 from deepfakeforensics.models import WeightsError, create_model
 from deepfakeforensics.models._base import IMAGENET_MEAN, IMAGENET_STD
 from deepfakeforensics.models.released import get_released, identify_released, load_released
 from deepfakeforensics.models.released import sbi as sbi_module
 from deepfakeforensics.models.released import selim as selim_module
-from deepfakeforensics.models.released.selim import confident_strategy
 
 FIXTURES = Path(__file__).parent / "fixtures" / "released"
 SBI, SELIM = "sbi_efficientnet_b4", "selim_efficientnet_b7"
@@ -192,15 +193,16 @@ def test_confident_strategy_threshold_and_empty():
 
 
 def test_sbi_video_rule_takes_the_max_face_per_frame():
-    frames, scores = np.array([0, 0, 1, 2, 2]), np.array([0.2, 0.8, 0.4, 0.1, 0.3])
-    assert sbi_module.max_per_frame_then_mean(frames, scores) == pytest.approx((0.8 + 0.4 + 0.3) / 3)
+    frames, scores = [0, 0, 1, 2, 2], [0.2, 0.8, 0.4, 0.1, 0.3]
+    table = pd.DataFrame({"video_id": "v", "frame": frames, "track": [0, 1, 0, 0, 1], "score": scores})
+    assert aggregate(table, get_released(SBI).aggregation)["score"].iloc[0] == pytest.approx((0.8 + 0.4 + 0.3) / 3)
 
 
 def test_specs_name_their_video_rules_and_files():
-    for name, module in ((SBI, sbi_module), (SELIM, selim_module)):
-        spec = get_released(name)
-        assert callable(getattr(module, spec.extra["video_rule"]))
-        assert spec.aggregation == "mean" and spec.published
+    assert get_released(SBI).aggregation == "frame_max" and get_released(SELIM).aggregation == "mean"
+    assert "confident" in get_released(SELIM).extra["video_rule"]
+    for name in (SBI, SELIM):
+        assert get_released(name).aggregation in AGGREGATIONS and get_released(name).published
     assert get_released(SBI).profile == "sbi" and "FFraw.tar" in get_released(SBI).files
     assert get_released(SELIM).profile == "selim" and len(get_released(SELIM).files) == 7
 

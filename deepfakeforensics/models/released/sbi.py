@@ -13,7 +13,6 @@ import os
 from pathlib import Path
 from typing import Any
 
-import numpy as np
 import torch
 
 from deepfakeforensics.models._base import ModelCfg
@@ -37,22 +36,6 @@ def convert_sbi(raw: Any, path: Path) -> dict[str, torch.Tensor]:
     state = unwrap(raw, path, ("model",))
     state = {f"net.{k}": v for k, v in strip_prefix(state, "net.", path).items()}
     return fold_two_class(state, "net._fc.weight", "net._fc.bias", path)
-
-
-def max_per_frame_then_mean(frames: np.ndarray, scores: np.ndarray) -> float:
-    """SBI's video score: the highest P(fake) among the faces of each frame, averaged over frames.
-
-    Args:
-        frames: the frame index of each face score (any order; faces of one frame share it).
-        scores: P(fake) of each face.
-
-    One fake face makes its frame fake, and every frame counts once however many faces it holds.
-    """
-    frames, scores = np.asarray(frames), np.asarray(scores, dtype=float)
-    if scores.size == 0 or frames.shape != scores.shape:
-        raise ValueError(f"need one frame index per score (got {frames.shape} and {scores.shape})")
-    per_frame = [scores[frames == f].max() for f in np.unique(frames)]
-    return float(np.mean(per_frame))
 
 
 class SBIDetector(EfficientNetDetector):
@@ -104,13 +87,13 @@ register_released(
             for data, raw, c23 in _DATASETS
             for training, value in (("FF++ raw (FFraw.tar)", raw), ("FF++ c23 (FFc23.tar)", c23))
         ),
-        aggregation="mean",  # exact with one face per frame; several faces: extra["video_rule"]
-        extra={"video_rule": "max_per_frame_then_mean"},
+        aggregation="frame_max",  # their video score: the most fake-looking face of each frame, mean over frames
         notes=(
             "Video score as src/inference/inference_dataset.py: 32 frames evenly spaced (np.linspace over the frame "
             "count), RetinaFace faces whose box area is at least half the largest in that frame, each scored; "
-            "a frame's score is the max over its faces, the video's the mean over frames (max_per_frame_then_mean in "
-            "this module; aggregation 'mean' is the same with one face per frame); a video that fails "
+            "a frame's score is the max over its faces, the video's the mean over frames (aggregation 'frame_max', "
+            "which does not drop the faces smaller than half the frame's largest; 'mean' is the same with one face "
+            "per frame); a video that fails "
             "(no face at all) scores 0.5. Input: crop resized to 380x380 (cv2 bilinear, not square-preserving), "
             "float pixels / 255, no normalisation. The README names only FFraw.tar; the c23 file is a second Drive "
             "link (its name here, FFc23.tar, is the one the checkpoints are commonly saved under)."

@@ -5,17 +5,16 @@ calls it ``tf_efficientnet_b7.ns_jft_in1k``) whose ``forward_features`` map is a
 and a ``fc`` Linear(2560, 1): one logit, P(fake) = sigmoid. The encoder keeps timm's unused 1000-class
 ``classifier``. Training saves ``{"epoch", "state_dict", "bce_best"}`` from a DistributedDataParallel model, so every
 key starts with ``module.``. The test code feeds 380x380 faces (isotropic resize, zero padding) normalised with
-ImageNet mean and std, and turns the face scores of a video into one with `confident_strategy`.
+ImageNet mean and std, and turns the face scores of a video into one with `aggregation.confident_strategy`
+(``--aggregation confident``).
 """
 
 from __future__ import annotations
 
-import math
 import os
 from pathlib import Path
 from typing import Any
 
-import numpy as np
 import timm
 import torch
 from torch import nn
@@ -29,30 +28,6 @@ NAME = "selim_efficientnet_b7"
 SIZE = 380
 FEATURES = 2560
 _UNUSED = ("encoder.classifier.weight", "encoder.classifier.bias")  # timm's ImageNet head, never called
-
-
-def confident_strategy(scores: np.ndarray, t: float = 0.8) -> float:
-    """The DFDC winner's video score from the P(fake) of every face crop of a video (all frames pooled).
-
-    When clearly many crops are confidently fake (more than 11, and more than ``floor(n / 2.5)`` of the `n`
-    crops, above `t`), the video score is the mean of those confident crops; when more than 90 % of the crops are
-    confidently real (below 0.2), the mean of those; otherwise the plain mean. Confident frames thus decide, and a
-    few uncertain frames do not pull a clear video towards 0.5 (log loss punishes hedging less than being wrong).
-
-    Raises:
-        ValueError: no scores.
-    """
-    scores = np.asarray(scores, dtype=float).reshape(-1)
-    n = scores.size
-    if n == 0:
-        raise ValueError("confident_strategy needs at least one score")
-    fake = scores > t
-    real = scores < 0.2
-    if fake.sum() > math.floor(n / 2.5) and fake.sum() > 11:
-        return float(scores[fake].mean())
-    if real.sum() > 0.9 * n:
-        return float(scores[real].mean())
-    return float(scores.mean())
 
 
 def convert_selim(raw: Any, path: Path) -> dict[str, torch.Tensor]:
@@ -149,12 +124,12 @@ register_released(
         aggregation="mean",
         notes=(
             "The published figure is the 7-file ensemble (predict_submission.sh): each file scores every face crop "
-            "of 32 evenly spaced frames in fp16, confident_strategy (this module) turns one file's crop scores into "
+            "of 32 evenly spaced frames in fp16, confident_strategy (aggregation ``confident``) turns one file's crop scores into "
             "a video score, and the video's score is the mean over the 7 files; a video that fails scores 0.5. "
             "confident_strategy pools all faces of all frames (not per face track). Faces: MTCNN (thresholds 0.7, "
             "0.8, 0.8) on the frame halved, box doubled, 1/3 of the box width and height added on each side, isotropic resize to 380 "
             "(INTER_AREA down, INTER_CUBIC up) and zero padding to the centre; at most 127 crops per video."
         ),
-        extra={"video_rule": "confident_strategy", "ensemble": _FILES},
+        extra={"video_rule": "confident (--aggregation confident; the mean unless asked)", "ensemble": _FILES},
     )
 )
