@@ -217,3 +217,49 @@ def test_unfitted_rows_may_hold_nan(tmp_path):
     points = np.full((2, 68, 2), np.nan, np.float32)
     faces, source, _ = _sidecar(tmp_path, points=points, status=np.array([0, 2], np.int8))
     assert np.isnan(read_dense_landmarks(faces, source)).all()
+
+
+# --- 11. claim files ---------------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "content, why",
+    [
+        (json.dumps({"host": "HOST", "pid": 2**31, "token": "t"}).encode(), "pid 2147483648 is no process id"),
+        (json.dumps({"host": "HOST", "pid": 10**20, "token": "t"}).encode(), "is no process id"),
+        (b'{"host": "HOST", "pid": Infinity, "token": "t"}', "is no process id"),
+        (json.dumps({"host": "HOST", "pid": -5, "token": "t"}).encode(), "is no process id"),
+        (json.dumps({"host": "HOST", "pid": "12", "token": "t"}).encode(), "is no process id"),
+        (b'{"host": "HOST\xff\xfe", "pid": 12, "token": "t"}', "not UTF-8"),
+        (json.dumps({"host": "HOST", "pid": 12, "token": "../../x"}).encode(), "token"),
+        (json.dumps([1, 2]).encode(), "not a claim record"),
+    ],
+)
+def test_a_damaged_claim_is_stale_and_taken_over_saying_so(tmp_path, caplog, content, why):
+    import socket
+
+    from deepfakeforensics.faces.claims import VideoClaim, is_stale, read_owner, try_claim
+
+    claim = tmp_path / "v.claim"
+    claim.write_bytes(content.replace(b"HOST", socket.gethostname().encode()))  # this host: its pid is checked
+    owner = read_owner(claim)
+    assert why in owner.damaged and is_stale(owner)
+    taken = try_claim(claim)
+    assert isinstance(taken, VideoClaim) and taken.held()
+    assert "damaged claim" in caplog.text and str(claim) in caplog.text
+    taken.release()
+
+
+def test_a_claim_being_written_is_left_alone_for_a_moment(tmp_path):
+    import os
+    import time
+
+    from deepfakeforensics.faces.claims import WRITE_GRACE_S, ClaimOwner, VideoClaim, try_claim
+
+    claim = tmp_path / "v.claim"
+    claim.write_bytes(b'{"host": "HOST", "pi')
+    busy = try_claim(claim)
+    assert isinstance(busy, ClaimOwner) and "half-written" in busy.describe()
+    then = time.time() - WRITE_GRACE_S - 1
+    os.utime(claim, (then, then))
+    assert isinstance(try_claim(claim), VideoClaim)

@@ -5,7 +5,9 @@ Before working on a video a run creates its claim file, ``NAME.claim`` beside th
 a random token; the run touches it now and then while it works (a heartbeat) and removes it when the video's part
 file is written. A run that finds a claim skips that video, unless the claim is stale: its process is gone (same
 host) or it has not been touched for `stale_after` seconds (any host: a killed run elsewhere, or a reused PID here).
-A stale claim is taken over by renaming it away first, so that only one of several runs can take it over.
+A stale claim is taken over by renaming it away first, so that only one of several runs can take it over. A damaged
+claim (not UTF-8, not a claim record, a pid no process can have) is stale, with a warning naming it; an empty or
+half-written one too, once `WRITE_GRACE_S` has passed (its run may be writing it this very moment).
 
 Why claims rather than one lock per output: two runs, or the N shards of a cluster job array restarted with a
 different N, then share the work without any coordination beyond the file system, and a run killed on a node never
@@ -15,7 +17,9 @@ blocks the others for longer than `stale_after`.
 from __future__ import annotations
 
 import json
+import logging
 import os
+import re
 import secrets
 import socket
 import time
@@ -25,6 +29,11 @@ from pathlib import Path
 STALE_AFTER_S = 600.0  # a claim untouched this long is abandoned (the heartbeat touches live ones every 30 s)
 HEARTBEAT_S = 30.0
 CLAIM_SUFFIX = ".claim"
+WRITE_GRACE_S = 5.0  # an empty or half-written claim younger than this may still be being written by its run
+TOKEN_PATTERN = re.compile(r"[A-Za-z0-9_-]{1,64}")
+MAX_PID = 2**31 - 1  # pid_t is a signed 32-bit integer
+
+log = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
@@ -35,18 +44,21 @@ class ClaimOwner:
     pid: int
     token: str
     age_s: float  # seconds since the claim was last touched
+    damaged: str = ""  # why the file is not a claim record ("" for a sound one)
 
     def describe(self) -> str:
+        if self.damaged:
+            return f"a damaged claim ({self.damaged})"
         return f"process {self.pid} on {self.host}"
 
 
 def pid_alive(pid: int) -> bool:
     """Whether a process with this id exists on this host."""
-    if pid <= 0:
+    if not 0 < pid <= MAX_PID:
         return False
     try:
         os.kill(pid, 0)
-    except ProcessLookupError:
+    except (ProcessLookupError, OverflowError):
         return False
     except PermissionError:  # exists, owned by another user
         return True
@@ -54,23 +66,38 @@ def pid_alive(pid: int) -> bool:
 
 
 def read_owner(path: Path) -> ClaimOwner | None:
-    """The owner recorded in claim file `path`; None when there is no such file. Unreadable content -> pid 0."""
+    """The owner recorded in claim file `path`; None when there is no such file.
+
+    Content that is not a claim record gives pid 0 and `ClaimOwner.damaged` saying why (never an exception).
+    """
     try:
         age = time.time() - path.stat().st_mtime
-        text = path.read_text()
+        data = path.read_bytes()
     except FileNotFoundError:
         return None
     try:
-        info = json.loads(text)
-        return ClaimOwner(str(info["host"]), int(info["pid"]), str(info["token"]), age)
-    except (ValueError, KeyError, TypeError):  # being written right now, or damaged
-        return ClaimOwner("?", 0, "", age)
+        info = json.loads(data.decode("utf-8"))
+    except UnicodeDecodeError:
+        return ClaimOwner("?", 0, "", age, "not UTF-8 text")
+    except ValueError:  # being written right now, or truncated
+        return ClaimOwner("?", 0, "", age, "empty or half-written" if len(data) < 200 else "not JSON")
+    if not isinstance(info, dict) or not {"host", "pid", "token"} <= set(info):
+        return ClaimOwner("?", 0, "", age, "not a claim record")
+    pid, host, token = info["pid"], info["host"], info["token"]
+    if not isinstance(host, str) or not isinstance(token, str) or not TOKEN_PATTERN.fullmatch(token):
+        return ClaimOwner("?", 0, "", age, "host or token is not a claim's")  # (the token names leftover files)
+    if isinstance(pid, bool) or not isinstance(pid, int) or not 0 < pid <= MAX_PID:
+        return ClaimOwner(host, 0, token, age, f"pid {str(pid)[:40]} is no process id")
+    return ClaimOwner(host, pid, token, age)
 
 
 def is_stale(owner: ClaimOwner, stale_after: float = STALE_AFTER_S) -> bool:
-    """A claim is stale when untouched for `stale_after` seconds, or when its process on this host is gone."""
+    """A claim is stale when untouched for `stale_after` seconds, or when its process on this host is gone, or when
+    it is damaged (an empty or half-written one after `WRITE_GRACE_S`)."""
     if owner.age_s > stale_after:
         return True
+    if owner.damaged:
+        return owner.damaged != "empty or half-written" or owner.age_s > WRITE_GRACE_S
     return owner.host == socket.gethostname() and owner.pid > 0 and not pid_alive(owner.pid)
 
 
@@ -149,6 +176,8 @@ def try_claim(path: str | os.PathLike, stale_after: float = STALE_AFTER_S) -> Vi
             continue
         if not is_stale(owner, stale_after):
             return owner
+        if owner.damaged:
+            log.warning("%s: damaged claim (%s): treated as stale and taken over", path, owner.damaged)
         _take_over(path, owner)
         previous = owner
     owner = read_owner(path)
