@@ -32,6 +32,7 @@ from deepfakeforensics._memory import release_free_memory
 from deepfakeforensics.aggregation import AGGREGATIONS, Aggregation, aggregate
 from deepfakeforensics.faces import ExtractionConfig, FaceFinder, iter_face_crops, read_rgb
 from deepfakeforensics.faces.stream import cut_face
+from deepfakeforensics.media_limits import DEFAULT_MAX_PIXELS, check_media_size
 from deepfakeforensics.runs import training_crops_aligned
 from deepfakeforensics.training.distributed import resolve_device
 from deepfakeforensics.transforms import to_tensor
@@ -76,6 +77,10 @@ class PredictConfig:
     )
     batch_size: int = field(default=32, metadata={"help": "crops (or windows) per forward pass"})
     device: str = field(default="auto", metadata={"help": "torch device: auto (a GPU when there is one), cpu, cuda..."})
+    max_pixels: int = field(
+        default=DEFAULT_MAX_PIXELS,
+        metadata={"help": "a file whose header declares frames over this many pixels is not decoded (0: no limit)"},
+    )
     windows: WindowConfig = field(
         default_factory=WindowConfig,
         metadata={"help": "temporal models: how windows are cut from a face track (use the run's, as trained)"},
@@ -211,11 +216,14 @@ def _score_video(
     stop: Callable[[], bool] | None = None,
 ) -> tuple[pd.DataFrame, set[int]]:
     frames: set[int] = set()
-    for crop in iter_face_crops(path, config, finder):
-        if stop is not None and stop():
-            raise InterruptedError(STOPPED)
-        scorer.add(crop.track, crop.frame, crop.image)
-        frames.add(crop.frame)
+    try:
+        for crop in iter_face_crops(path, config, finder, stop=stop):  # `stop` asked after each decoded frame too
+            if stop is not None and stop():
+                raise InterruptedError(STOPPED)
+            scorer.add(crop.track, crop.frame, crop.image)
+            frames.add(crop.frame)
+    except InterruptedError:
+        raise InterruptedError(STOPPED) from None
     return scorer.finish(), frames
 
 
@@ -298,13 +306,15 @@ def predict_file(
     """One file's prediction row (`PREDICTION_COLUMNS`); a file that cannot be scored gets its reason in ``error``.
 
     `kind` (``image`` or ``video``) defaults to what the file's extension says; `rel` is the name the row carries.
-    `stop`, asked before each face crop of a video is scored, ends the work early when it returns True (the row's
+    `stop`, asked after each decoded frame and before each face crop of a video is scored, ends the work early when it returns True (the row's
     error is then `STOPPED`): the server's time limit uses it so that an abandoned request frees its worker.
+    A file whose header declares frames over `config.max_pixels` is not decoded (`media_limits.MediaTooLarge`).
     """
     kind = kind or ("image" if path.suffix.lower() in IMAGE_EXTENSIONS else "video")
     row = {"path": rel, "kind": kind, "score": np.nan, "label": pd.NA, "frames_used": 0, "faces_found": 0}
     row.update(track_scores="{}", error="")
     try:
+        check_media_size(path, kind, config.max_pixels)  # decompression bombs: refused before decoding
         if kind == "image":
             scores, frames = _score_image(path, scorer, extraction, finder)
         else:

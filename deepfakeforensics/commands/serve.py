@@ -23,16 +23,18 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
 
 def run(args: argparse.Namespace) -> int:
     from deepfakeforensics.options import dataclass_from_args
-    from deepfakeforensics.serve import Engine, ServeConfig, read_api_key, serve
+    from deepfakeforensics.serve import Engine, ServeConfig, check_exposure, read_api_key, serve
 
     config = dataclass_from_args(ServeConfig, args)
+    key = read_api_key(config)
+    check_exposure(config, key)  # before loading the model: a refused address fails at once
     weights = args.weights if len(args.weights) > 1 else args.weights[0]
     engine = Engine.from_weights(weights, config, args.model)
-    key = read_api_key(config)
     described = engine.describe()
     print(f"serving {described['name']} ({', '.join(described['weights'])}) on http://{config.host}:{config.port}")
     print(f"threshold {described['threshold']:.4g}: {described['threshold_source']}")
     print(f"crops: {described['crops_source']}")
     print("API key required (all routes but /health)" if key else "no API key set: anyone who can connect may call it")
+    print(f"frames over {config.max_pixels} pixels refused undecoded (--max-pixels)")
     serve(engine, config, key)
     return 0

@@ -5,7 +5,7 @@ from __future__ import annotations
 import math
 import os
 from collections import deque
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import asdict, dataclass, field, replace
 from typing import Any, Literal
 
@@ -331,6 +331,7 @@ def iter_face_crops(
     config: ExtractionConfig | None = None,
     finder: FaceFinder | None = None,
     frame_indices: Sequence[int] | None = None,
+    stop: Callable[[], bool] | None = None,
 ) -> Iterator[FaceCrop]:
     """Yield every tracked face crop of a video, decoding only the sampled frames.
 
@@ -360,9 +361,12 @@ def iter_face_crops(
         config: extraction settings (defaults: `ExtractionConfig()`).
         finder: a finder to reuse across videos (default: built from `config`).
         frame_indices: explicit frame indices to use instead of `config.sampling`.
+        stop: asked after each decoded frame; when it returns True the work ends (`InterruptedError`), e.g. when
+            the server's time limit ran out.
 
     Raises:
         VideoError: the video is missing, empty, unreadable or has no frames.
+        InterruptedError: `stop` returned True.
     """
     config = config or ExtractionConfig()
     indices = _sampled_indices(video_path, config, frame_indices)
@@ -387,6 +391,8 @@ def iter_face_crops(
     decoded = 0
     for pos, (frame, rgb) in enumerate(iter_frames(video_path, indices, prefetch=config.prefetch)):
         decoded += 1
+        if stop is not None and stop():
+            raise InterruptedError(f"{video_path}: stopped after {decoded} decoded frames (asked to stop)")
         is_det = pos % every == 0 or pos == n - 1
         buffer.append((frame, rgb, is_det))
         buffered_bytes += rgb.nbytes

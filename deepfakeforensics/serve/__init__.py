@@ -6,7 +6,7 @@ server's threshold options) and scores uploads with
 thread (tests, notebooks, the benchmark), `serve` in the foreground.
 """
 
-from deepfakeforensics.serve.app import create_app, read_api_key, running_server, serve
+from deepfakeforensics.serve.app import check_exposure, create_app, read_api_key, running_server, serve
 from deepfakeforensics.serve.config import API_KEY_ENV, ServeConfig
 from deepfakeforensics.serve.engine import Engine
 from deepfakeforensics.serve.uploads import Upload, UploadError, sniff_kind
@@ -17,6 +17,7 @@ __all__ = [
     "ServeConfig",
     "Upload",
     "UploadError",
+    "check_exposure",
     "create_app",
     "read_api_key",
     "running_server",

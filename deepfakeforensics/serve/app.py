@@ -1,13 +1,15 @@
 """The FastAPI application of ``dff serve``: routes, API key, CORS, error bodies, and a server runner.
 
 Every route but ``/health`` requires the API key when one is set (header ``X-API-Key: KEY`` or ``Authorization:
-Bearer KEY``, compared in constant time). Uploads are received by `UploadReceiver` (private 0600 files, size limit,
+Bearer KEY``, compared in constant time); a browser's CORS preflight is answered before the key is asked for (the CORS
+middleware is outermost), the real request still needs it. `serve` refuses to bind beyond loopback without a key
+unless ``--allow-no-key``. Uploads are received by `UploadReceiver` (private 0600 files, size limit,
 typed by content) under an `Admission` (bounded concurrency, 503 + Retry-After) and scored in a worker thread with a
 time limit (`run_with_deadline`); their files are deleted when the work ends, whatever happened. Every error is JSON
 ``{"error": code, "message": what was wrong}``, never a traceback.
 
 Example:
-    >>> engine = Engine(load_model("checkpoints/meso/best.pt"), Path("checkpoints/meso/best.pt"), ServeConfig())  # doctest: +SKIP
+    >>> engine = Engine.from_weights("checkpoints/meso", ServeConfig())  # doctest: +SKIP
     >>> with running_server(create_app(engine, ServeConfig())) as url:  # doctest: +SKIP
     ...     httpx.get(f"{url}/model").json()["threshold"]
 """
@@ -17,6 +19,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import hmac
+import ipaddress
 import logging
 import os
 import shutil
@@ -49,14 +52,52 @@ _MULTIPART = {"schema": {"type": "object", "properties": {"file": {"type": "stri
 _UPLOAD_DOC = {"requestBody": {"content": {"application/octet-stream": _BINARY, "multipart/form-data": _MULTIPART}}}
 
 
+def _checked_key(key: str, where: str) -> str:
+    """`key` when it is one line of printable characters without spaces; else ValueError naming `where`."""
+    lines = [line for line in key.splitlines() if line.strip()]
+    if len(lines) > 1:
+        raise ValueError(
+            f"{where}: {len(lines)} non-empty lines; an API key file holds the key alone on one line "
+            "(nothing else: a key with a line break could never be sent)"
+        )
+    if any(c.isspace() or not c.isprintable() for c in key):
+        raise ValueError(f"{where}: the API key contains spaces or control characters (it could not be sent)")
+    return key
+
+
 def read_api_key(config: ServeConfig) -> str | None:
-    """The API key: the first line of `config.api_key_file`, else ``$DFF_API_KEY``, else None (no key required)."""
+    """The API key: `config.api_key_file` (the key alone on one line; surrounding blank space is ignored, a second
+    non-empty line is refused, naming the file), else ``$DFF_API_KEY``, else None (no key required)."""
     if config.api_key_file:
-        key = Path(config.api_key_file).read_text(encoding="utf-8").strip()
-        if not key:
+        try:
+            text = Path(config.api_key_file).read_text(encoding="utf-8").strip()
+        except UnicodeDecodeError:
+            raise ValueError(f"{config.api_key_file}: the API key file is not UTF-8 text") from None
+        if not text:
             raise ValueError(f"{config.api_key_file}: empty API key file")
-        return key
-    return os.environ.get(API_KEY_ENV, "").strip() or None
+        return _checked_key(text, config.api_key_file)
+    key = os.environ.get(API_KEY_ENV, "").strip()
+    return _checked_key(key, f"${API_KEY_ENV}") if key else None
+
+
+def is_loopback(host: str) -> bool:
+    """Whether binding `host` listens on this machine only (127.0.0.0/8, ::1, localhost)."""
+    if host.strip().lower() == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host.strip("[]")).is_loopback
+    except ValueError:  # a host name: it may resolve to any interface
+        return False
+
+
+def check_exposure(config: ServeConfig, api_key: str | None) -> None:
+    """Refuse (ValueError) to listen beyond loopback without an API key, unless `config.allow_no_key`."""
+    if api_key or config.allow_no_key or is_loopback(config.host):
+        return
+    raise ValueError(
+        f"refusing to bind {config.host} without an API key: anyone who can reach it could use the server. Give "
+        f"--api-key-file FILE (or set ${API_KEY_ENV}), bind 127.0.0.1, or pass --allow-no-key to accept it"
+    )
 
 
 def error_body(code: str, message: str) -> dict[str, str]:
@@ -120,17 +161,11 @@ class _Body:
             if message.get("body"):
                 yield message["body"]
 
-    async def drain(self) -> None:
-        """Read and discard the rest of a refused body, so that the client reads the answer (until the deadline)."""
-        with contextlib.suppress(UploadError):
-            async for _ in self.chunks():
-                pass
-
 
 def _check_length(request: Request, config: ServeConfig) -> None:
-    """413 at once when the declared length is over the limit (multipart framing allowed for)."""
+    """413 at once, before reading, when the declared length is over the limit (multipart framing counts too)."""
     length = request.headers.get("content-length", "")
-    if length.isdigit() and int(length) > config.max_upload_bytes + 64 * 1024:
+    if length.isdigit() and int(length) > config.max_upload_bytes:
         raise UploadError(
             413, "too_large", f"upload of {int(length)} bytes over the limit ({config.max_upload_mb:g} MB)"
         )
@@ -165,9 +200,10 @@ async def run_upload(
         uploads = await receiver.receive(ctype, body.chunks(), name)
         _require_kind(uploads, kind, request.url.path)
         return await run_with_deadline(state.executor, job, config.timeout_s, work, uploads, job.stopped)
-    except UploadError:
-        if not body.done:
-            await body.drain()
+    except UploadError as e:
+        # refused before its body ended (too large, busy, too slow): answer at once with Connection: close and read
+        # no more of it; the server closes the connection after the answer (an endless body cannot hold it)
+        e.close_connection = not body.done
         raise
     finally:
         if job is None:
@@ -189,9 +225,9 @@ def _install_error_handlers(app: FastAPI) -> None:
 
     @app.exception_handler(UploadError)
     async def upload_error(request: Request, exc: UploadError) -> JSONResponse:
-        headers = {"Retry-After": str(exc.retry_after)} if isinstance(exc, Busy) else None
-        if exc.status == 413:
-            headers = {"Connection": "close"}
+        headers = {"Retry-After": str(exc.retry_after)} if isinstance(exc, Busy) else {}
+        if exc.status == 413 or getattr(exc, "close_connection", False):
+            headers["Connection"] = "close"  # the rest of the body is never read
         return _error_response(request, exc.status, exc.code, str(exc), headers)
 
     @app.exception_handler(StarletteHTTPException)
@@ -313,6 +349,10 @@ def create_app(engine: Engine, config: ServeConfig, api_key: str | None = None) 
     app.state.ready = threading.Event()
     _install_error_handlers(app)
     _routes(app)
+    # the last added is outermost: metrics, then CORS (a preflight is answered before the key is asked for, and a
+    # 401 carries the CORS headers so that a browser can read it), then the key
+    if api_key:
+        app.add_middleware(ApiKeyMiddleware, key=api_key)
     if config.cors_origins:
         app.add_middleware(
             CORSMiddleware,
@@ -320,8 +360,6 @@ def create_app(engine: Engine, config: ServeConfig, api_key: str | None = None) 
             allow_methods=["GET", "POST"],
             allow_headers=["Authorization", "X-API-Key", "Content-Type"],
         )
-    if api_key:
-        app.add_middleware(ApiKeyMiddleware, key=api_key)
     app.add_middleware(MetricsMiddleware, metrics=app.state.metrics)
     return app
 
@@ -353,5 +391,7 @@ def running_server(app: FastAPI, host: str = "127.0.0.1", port: int = 0, log_lev
 
 
 def serve(engine: Engine, config: ServeConfig, api_key: str | None = None) -> None:
-    """Run the server in the foreground until Ctrl-C (what ``dff serve`` does)."""
+    """Run the server in the foreground until Ctrl-C (what ``dff serve`` does); refuses a non-loopback address
+    without a key (`check_exposure`)."""
+    check_exposure(config, api_key)
     uvicorn.run(create_app(engine, config, api_key), host=config.host, port=config.port, log_level="info")

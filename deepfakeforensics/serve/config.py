@@ -6,6 +6,7 @@ import os
 from dataclasses import dataclass, field
 
 from deepfakeforensics.aggregation import AGGREGATIONS, Aggregation
+from deepfakeforensics.media_limits import DEFAULT_MAX_PIXELS
 
 #: Environment variable holding the API key when no key file is given.
 API_KEY_ENV = "DFF_API_KEY"
@@ -20,16 +21,27 @@ class ServeConfig:
         10485760
     """
 
-    host: str = field(default="127.0.0.1", metadata={"help": "address to bind (0.0.0.0 exposes it to the network)"})
+    host: str = field(
+        default="127.0.0.1",
+        metadata={"help": "address to bind (0.0.0.0 exposes it to the network: needs an API key or --allow-no-key)"},
+    )
     port: int = field(default=8000, metadata={"help": "TCP port"})
     api_key_file: str | None = field(
         default=None,
         metadata={"help": f"file holding the API key every route but /health requires (else ${API_KEY_ENV})"},
     )
+    allow_no_key: bool = field(
+        default=False,
+        metadata={"help": "allow binding an address other than loopback (e.g. 0.0.0.0) without an API key"},
+    )
     cors_origins: tuple[str, ...] = field(
         default=(), metadata={"help": "origins allowed to call from a browser (CORS); none: CORS off"}
     )
     max_upload_mb: float = field(default=100.0, metadata={"help": "largest request body in MB (413 above it)"})
+    max_pixels: int = field(
+        default=DEFAULT_MAX_PIXELS,
+        metadata={"help": "an upload whose header declares frames over this many pixels is refused, undecoded (422)"},
+    )
     max_batch_files: int = field(default=16, metadata={"help": "most images in one /detect/batch request"})
     timeout_s: float = field(
         default=120.0, metadata={"help": "time limit of one request's decoding and scoring, in seconds (504 after)"}
@@ -62,8 +74,8 @@ class ServeConfig:
             raise ValueError(f"unknown aggregation {self.aggregation!r}; choose one of {', '.join(AGGREGATIONS)}")
         if min(self.workers, self.max_batch_files, self.frames, self.batch_size) < 1 or self.queue < 0:
             raise ValueError("workers, max_batch_files, frames and batch_size must be >= 1, queue >= 0")
-        if self.max_upload_mb <= 0 or self.timeout_s <= 0:
-            raise ValueError("max_upload_mb and timeout_s must be > 0")
+        if self.max_upload_mb <= 0 or self.timeout_s <= 0 or self.max_pixels <= 0:
+            raise ValueError("max_upload_mb, timeout_s and max_pixels must be > 0")
         if self.upload_dir is not None and not os.path.isdir(self.upload_dir):
             raise ValueError(f"upload_dir {self.upload_dir}: no such folder (the server makes its upload folder in it)")
 

@@ -23,6 +23,7 @@ import pandas as pd
 
 from deepfakeforensics.evaluation.gradcam import can_explain, explainer, overlay
 from deepfakeforensics.faces import ExtractionConfig, FaceFinder, read_rgb
+from deepfakeforensics.media_limits import MediaTooLarge, check_media_size
 from deepfakeforensics.models import Detector
 from deepfakeforensics.predict import (
     NO_FACE,
@@ -36,7 +37,7 @@ from deepfakeforensics.runs import RunInfo
 from deepfakeforensics.serve.config import ServeConfig
 from deepfakeforensics.serve.uploads import Upload, UploadError
 from deepfakeforensics.training.distributed import resolve_device
-from deepfakeforensics.video import SamplingConfig
+from deepfakeforensics.video import SamplingConfig, VideoError
 
 
 @dataclass
@@ -74,6 +75,7 @@ class Engine:
             batch_size=config.batch_size,
             device=str(self.device),
             windows=info.windows,
+            max_pixels=config.max_pixels,
         )
         sampling = SamplingConfig(strategy="uniform", n_frames=config.frames)
         extraction = ExtractionConfig(sampling=sampling, detect_size=config.detect_size or None, device="auto")
@@ -127,6 +129,7 @@ class Engine:
 
     def detect_image(self, upload: Upload, heatmaps: bool) -> dict[str, Any]:
         """Every face of an image with its score and box (and Grad-CAM heatmap), and the image's verdict."""
+        self._check_pixels(upload)
         try:
             rgb = read_rgb(upload.path)
         except ValueError:
@@ -146,6 +149,15 @@ class Engine:
         ]
         out.update(self._verdict(scores, upload.name) if faces else self._no_verdict())
         return out
+
+    def _check_pixels(self, upload: Upload) -> None:
+        """422 naming the limit when the upload's header declares frames over ``--max-pixels`` (nothing decoded)."""
+        try:
+            check_media_size(upload.path, upload.kind, self.predict_config.max_pixels)
+        except MediaTooLarge as e:
+            raise UploadError(422, "too_many_pixels", f"{upload.name!r}: {e.reason}") from None
+        except VideoError as e:  # a video OpenCV cannot open
+            raise UploadError(422, "unreadable_video", f"{upload.name!r}: {e.reason}") from None
 
     def _heatmaps(self, w: Worker, crops: list[np.ndarray]) -> list[str | None]:
         if not self.gradcam:
@@ -175,6 +187,7 @@ class Engine:
     def detect_video(self, upload: Upload, stop: Callable[[], bool] | None = None) -> dict[str, Any]:
         """A video's per-track and file scores, as ``dff predict`` computes them (`predict_file`); `stop` ends the
         work early (the request's time limit ran out)."""
+        self._check_pixels(upload)
         with self.worker() as w:
             scorer, config = self._scorer(w), self.predict_config
             row = predict_file(upload.path, upload.name, scorer, config, self.extraction, w.finder, "video", stop)

@@ -2,7 +2,8 @@
 
 A request body (raw bytes, or ``multipart/form-data`` with one or more files) is written chunk by chunk to files
 created with mode 0600 inside the server's private folder (mode 0700); the client's file name is kept as a label only
-and never becomes a path. Each file is typed by its first bytes (`sniff_kind`): an image or a video container, or 415.
+and never becomes a path. Every byte received counts against the size limit, multipart framing, headers and ignored
+fields included (130 000 empty parts cannot slip through). Each file is typed by its first bytes (`sniff_kind`): an image or a video container, or 415.
 """
 
 from __future__ import annotations
@@ -42,6 +43,7 @@ class UploadError(Exception):
         super().__init__(message)
         self.status = status
         self.code = code
+        self.close_connection = False  # set when refused before its body ended: answered with Connection: close
 
 
 @dataclass(frozen=True)
@@ -69,21 +71,17 @@ def _label(name: str | None, index: int) -> str:
 
 
 class _Sink:
-    """One file being received: a 0600 file in the private folder, its size checked against the request's budget."""
+    """One file being received: a 0600 file in the private folder."""
 
-    def __init__(self, directory: Path, name: str | None, index: int, budget: list[int]) -> None:
+    def __init__(self, directory: Path, name: str | None, index: int) -> None:
         fd, path = tempfile.mkstemp(dir=directory, prefix="up-")  # mkstemp: mode 0600, unpredictable name
         self.file = os.fdopen(fd, "wb")
         self.path = Path(path)
         self.name = _label(name, index)
         self.size = 0
         self.head = b""
-        self.budget = budget
 
     def write(self, data: bytes) -> None:
-        self.budget[0] -= len(data)
-        if self.budget[0] < 0:
-            raise UploadError(413, "too_large", "upload larger than the server's limit (max_upload_mb)")
         if len(self.head) < _HEAD:
             self.head += data[: _HEAD - len(self.head)]
         self.size += len(data)
@@ -110,7 +108,8 @@ class UploadReceiver:
 
     def __init__(self, directory: Path, max_bytes: int, max_files: int) -> None:
         self.directory = directory
-        self.budget = [max_bytes]
+        self.max_bytes = max_bytes
+        self.received = 0
         self.max_files = max_files
         self.paths: list[Path] = []
         self.sinks: list[_Sink] = []
@@ -118,13 +117,27 @@ class UploadReceiver:
     def _open(self, name: str | None) -> _Sink:
         if len(self.sinks) >= self.max_files:
             raise UploadError(413, "too_many_files", f"more than {self.max_files} files in one request")
-        sink = _Sink(self.directory, name, len(self.sinks), self.budget)
+        sink = _Sink(self.directory, name, len(self.sinks))
         self.sinks.append(sink)
         self.paths.append(sink.path)
         return sink
 
+    async def _counted(self, body: AsyncIterator[bytes]) -> AsyncIterator[bytes]:
+        """The body's chunks, every byte counted against the limit (413 at once beyond it: nothing more is read)."""
+        async for chunk in body:
+            self.received += len(chunk)
+            if self.received > self.max_bytes:
+                raise UploadError(
+                    413,
+                    "too_large",
+                    f"request body over the server's limit of {self.max_bytes} bytes (max_upload_mb, multipart "
+                    "framing included)",
+                )
+            yield chunk
+
     async def receive(self, content_type: str, body: AsyncIterator[bytes], name: str | None = None) -> list[Upload]:
         """Write the body's files (multipart parts with a file name, or the raw body as one file) and type them."""
+        body = self._counted(body)
         ctype, params = parse_options_header(content_type or "")
         if ctype == b"multipart/form-data":
             if b"boundary" not in params:
@@ -164,12 +177,8 @@ class UploadReceiver:
             state["sink"] = None if filename is None else self._open(filename.decode("utf-8", "replace"))
 
         def on_part_data(data: bytes, start: int, end: int) -> None:
-            if state["sink"] is not None:
+            if state["sink"] is not None:  # other fields are discarded (their bytes were counted on arrival)
                 state["sink"].write(data[start:end])
-                return
-            self.budget[0] -= end - start  # other fields are discarded, but count against the limit too
-            if self.budget[0] < 0:
-                raise UploadError(413, "too_large", "request larger than the server's limit (max_upload_mb)")
 
         def on_part_begin() -> None:
             state["headers"], state["sink"] = {}, None
