@@ -46,7 +46,7 @@ from deepfakeforensics.faces.crop import LANDMARK_COLUMNS, jpeg_header_problem, 
 from deepfakeforensics.faces.dense import read_dense_landmarks
 from deepfakeforensics.manifest import PathEscapeError, read_manifest, resolve_inside, validate_manifest
 from deepfakeforensics.models._base import Detector, ModelCfg
-from deepfakeforensics.sbi import self_blend_frames
+from deepfakeforensics.sbi import RECIPES, real_views, self_blend_frames
 from deepfakeforensics.transforms import AugmentConfig, augment_frames, augment_frames_and_maps, to_tensor
 from deepfakeforensics.windows import WindowConfig, make_windows
 
@@ -61,7 +61,7 @@ MAX_REPLACEMENTS = 16
 SHOWN_PROBLEMS = 20
 
 FrameMap = Callable[[list[np.ndarray], int], list[np.ndarray]]
-PSEUDO_FAKES = ("sbi",)
+PSEUDO_FAKES = RECIPES  # "sbi": the published recipe; "sbi-lite": this toolkit's first
 #: `method` of a self-blended pseudo-fake item in `meta`
 SBI_METHOD = "sbi"
 #: The targets an item carries beside its ids with ``boundary > 0``
@@ -332,6 +332,8 @@ class _FaceDataset(Dataset):
         """
         self._n_base = len(meta)
         self._blend_of = self._blendable(meta) if self.pseudo_fakes else np.zeros(0, dtype=np.int64)
+        self._pair_of = np.full(self._n_base, -1, dtype=np.int64)  # each real item's pseudo-fake, -1 if none
+        self._pair_of[self._blend_of] = np.arange(self._n_base, self._n_base + len(self._blend_of), dtype=np.int64)
         if len(self._blend_of):
             fakes = meta.iloc[self._blend_of].assign(label=1)
             if "method" in fakes.columns:
@@ -383,11 +385,16 @@ class _FaceDataset(Dataset):
         rows = list(self._item_rows(base))
         frames = [read_crop(self._paths[r]) for r in rows]
         maps = None  # a pseudo-fake's blending boundary per frame, at crop size
+        paired = self.pseudo_fakes == "sbi" and self._pair_of[base] >= 0  # the published recipe: a real and its fake
+        if paired and draw == index:  # one blend and one augmentation draw for both items of the pair
+            draw = base
+        blend_seed = (self.seed, self.epoch if self.vary_pseudo_fakes else 0, base if paired else index, 2)
         if base != index:  # a pseudo-fake: one self-blending draw for all frames of the item
-            epoch = self.epoch if self.vary_pseudo_fakes else 0
-            blended = self_blend_frames(frames, self._points.of(rows), (self.seed, epoch, index, 2))
-            frames = [fake for fake, _, _ in blended]
-            maps = [edge for _, _, edge in blended] if self.boundary else None
+            blended = self_blend_frames(frames, self._points.of(rows), blend_seed, self.pseudo_fakes)
+            frames = [pair.fake for pair in blended]
+            maps = [pair.boundary for pair in blended] if self.boundary else None
+        elif paired:  # the real of a pair: altered where the draw alters the target
+            frames = real_views(frames, blend_seed, self.pseudo_fakes)
         if self.augment is not None:
             seed = (self.seed, self.epoch, draw)
             if maps is None:
@@ -491,11 +498,15 @@ class FrameDataset(_FaceDataset):
         seed: seed of the augmentation draws (with the epoch and the item index).
         return_meta: also return ``{"video_id", "track", "frame", "index"}`` with each item (``index``: its row in
             `meta`).
-        pseudo_fakes: ``"sbi"``: after the manifest's items, one self-blended pseudo-fake (`deepfakeforensics.sbi`,
-            label 1, method ``"sbi"`` in `meta`) per real item whose crops have landmarks (manifests from before
-            landmarks have none: no pseudo-fakes). A real-only manifest thus gives half reals, half pseudo-fakes;
-            fakes in the manifest stay and mix in. The blend is drawn from ``(seed, epoch, index)`` after reading and
-            before augmentation, one draw for all frames of a window.
+        pseudo_fakes: ``"sbi"`` (the published recipe) or ``"sbi-lite"`` (this toolkit's first): after the
+            manifest's items, one self-blended pseudo-fake (`deepfakeforensics.sbi`, label 1, method ``"sbi"`` in
+            `meta`) per real item whose crops have landmarks (manifests from before landmarks have none: no
+            pseudo-fakes). A real-only manifest thus gives half reals, half pseudo-fakes; fakes in the manifest stay
+            and mix in. The blend is drawn after reading and before augmentation, one draw for all frames of a
+            window. With ``"sbi"`` a real item and its pseudo-fake are a pair: one blend draw ``(seed, epoch, real
+            index)`` (the real item is the pair's real view: altered in the draws that alter the target) and one
+            augmentation draw (crop, flip, colour, compression); with ``"sbi-lite"`` the blend is drawn from the
+            pseudo-fake's own index and each item gets its own augmentation draw, as before.
         vary_pseudo_fakes: draw new pseudo-fakes each epoch (default: when `train`); otherwise epoch 0's, so a
             validation set stays the same from epoch to epoch.
         boundary: side g of a blending-boundary grid (0: off). Items then carry, beside their ids (or as a third

@@ -75,7 +75,7 @@ def _expected(ds: FrameDataset, index: int) -> np.ndarray:
     """4M(1-M) of the pseudo-fake `index`'s own draw, area-averaged to the grid."""
     base = int(ds.blended_from[index])
     crop = read_crop(ds._paths[base])
-    _, _, edge = self_blend(crop, ds._points.of([base])[0], (ds.seed, 0, index, 2))
+    edge = self_blend(crop, ds._points.of([base])[0], (ds.seed, 0, base, 2)).boundary  # a pair's draw: its real's
     return cv2.resize(edge, (GRID, GRID), interpolation=cv2.INTER_AREA)
 
 

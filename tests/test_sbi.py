@@ -1,5 +1,6 @@
-"""Self-blended pseudo-fakes: where the mask may reach, where the fake differs from the real, reproducible draws;
-the datasets' ``pseudo_fakes="sbi"``."""
+"""Self-blended pairs: the published recipe's parameters and steps pinned, the forehead, the pair (real view and
+fake); ``sbi-lite``: where the mask may reach, where the fake differs from the real, reproducible draws; the
+datasets' ``pseudo_fakes="sbi"`` pairs and ``"sbi-lite"``."""
 
 from __future__ import annotations
 
@@ -17,13 +18,27 @@ from deepfakeforensics.datasets import SBI_METHOD, FrameDataset, WindowDataset
 from deepfakeforensics.faces.crop import LANDMARK_COLUMNS
 from deepfakeforensics.sbi import (
     BLEND_RATIOS,
+    FOREHEAD_ORDER,
+    LITE_BLEND_RATIOS,
     SBIConfig,
-    draw_blend,
+    SBIDraw,
+    SBILiteConfig,
+    apply_sbi,
+    colour_step,
+    draw_lite,
+    draw_sbi,
     face_polygon,
+    forehead_points,
+    frequency_step,
+    hull_polygon,
     mask_polygon,
+    real_view,
     self_blend,
     self_blend_frames,
+    soft_mask,
+    with_forehead,
 )
+from deepfakeforensics.training.sampling import pseudo_fake_pairs
 
 SIZE = 96
 POINTS = np.array([[34, 40], [62, 40], [48, 54], [37, 68], [59, 68]], np.float32)  # eyes, nose, mouth corners
@@ -53,10 +68,10 @@ def _crop(seed: int = 0) -> np.ndarray:
     return cv2.resize(rng.integers(0, 256, (12, 12, 3), dtype=np.uint8), (SIZE, SIZE), interpolation=cv2.INTER_CUBIC)
 
 
-def _reach(cfg: SBIConfig, seed: int, points: np.ndarray = POINTS) -> np.ndarray:
+def _reach(cfg: SBILiteConfig, seed: int, points: np.ndarray = POINTS) -> np.ndarray:
     """Where the mask may be non-zero: the largest face polygon (ellipse of five points, hull of dense ones), dilated
     by the shift, elastic and blur limits."""
-    draw = draw_blend((seed,), SIZE, cfg)
+    draw = draw_lite((seed,), SIZE, cfg)
     polygon = mask_polygon(points, cfg.grow[1])
     centre = polygon.mean(0)
     polygon = (polygon - centre) * (1 + cfg.mask_scale) + centre
@@ -68,10 +83,12 @@ def _reach(cfg: SBIConfig, seed: int, points: np.ndarray = POINTS) -> np.ndarray
 
 
 @pytest.mark.parametrize("seed", range(6))
-def test_mask_lies_inside_the_grown_hull_and_the_fake_differs_only_there(seed):
-    cfg = SBIConfig()
+def test_lite_mask_lies_inside_the_grown_hull_and_the_fake_differs_only_there(seed):
+    cfg = SBILiteConfig()
     real = _crop(seed)
-    fake, mask, boundary = self_blend(real, POINTS, (seed,), cfg)
+    pair = self_blend(real, POINTS, (seed,), cfg)
+    fake, mask, boundary = pair.fake, pair.mask, pair.boundary
+    assert pair.real is real  # sbi-lite never alters the real
     assert fake.shape == real.shape and fake.dtype == np.uint8
     support = mask > 0
     assert not (support & ~_reach(cfg, seed)).any()
@@ -80,22 +97,22 @@ def test_mask_lies_inside_the_grown_hull_and_the_fake_differs_only_there(seed):
     assert np.array_equal(fake[~support], real[~support])
     assert (fake[support] != real[support]).any()
     assert 0 <= mask.min() and mask.max() <= 1 and boundary.max() <= 1 + 1e-6
-    ratio = draw_blend((seed,), SIZE, cfg).ratio
-    assert ratio in BLEND_RATIOS and mask.max() == pytest.approx(ratio, abs=1e-3)
+    ratio = draw_lite((seed,), SIZE, cfg).ratio
+    assert ratio in LITE_BLEND_RATIOS and mask.max() == pytest.approx(ratio, abs=1e-3)
 
 
 @pytest.mark.parametrize("seed", range(4))
-def test_hull_mask_of_68_points_lies_inside_the_grown_hull_and_the_fake_differs_only_there(seed):
-    cfg = SBIConfig()
+def test_lite_hull_mask_of_68_points_lies_inside_the_grown_hull_and_the_fake_differs_only_there(seed):
+    cfg = SBILiteConfig()
     real = _crop(seed)
-    fake, mask, _ = self_blend(real, DENSE, (seed,), cfg)
+    _, fake, mask, _ = self_blend(real, DENSE, (seed,), cfg)
     support = mask > 0
     assert not (support & ~_reach(cfg, seed, DENSE)).any()
     assert support[int(DENSE[30, 1]), int(DENSE[30, 0])]  # the nose tip is blended
     assert not support[0, 0] and not support[-1, -1]
     assert np.array_equal(fake[~support], real[~support]) and (fake[support] != real[support]).any()
     # The hull, not the five-point ellipse: the same draw with the five points gives another mask.
-    _, five_mask, _ = self_blend(real, POINTS, (seed,), cfg)
+    five_mask = self_blend(real, POINTS, (seed,), cfg).mask
     assert not np.array_equal(support, five_mask > 0)
 
 
@@ -112,33 +129,141 @@ def test_mask_polygon_dispatches_on_the_landmarks_shape():
         mask_polygon(DENSE[:3])
 
 
-def test_boundary_marks_the_transition_band():
-    _, mask, boundary = self_blend(_crop(), POINTS, (1,))
+@pytest.mark.parametrize("recipe", ["sbi", "sbi-lite"])
+def test_boundary_marks_the_transition_band(recipe):
+    _, _, mask, boundary = self_blend(_crop(), POINTS, (1,), recipe)
     soft = mask / mask.max()
     inside, band = soft > 0.99, (soft > 0.3) & (soft < 0.7)
     assert boundary[band].min() > 0.8 and boundary[inside].max() < 0.05
 
 
-def test_same_seed_same_output_other_seeds_differ():
+@pytest.mark.parametrize("recipe", ["sbi", "sbi-lite"])
+def test_same_seed_same_output_other_seeds_differ(recipe):
     real = _crop()
-    a = self_blend(real, POINTS, (7, 2, 5))
-    b = self_blend(real, POINTS, (7, 2, 5))
+    a = self_blend(real, POINTS, (7, 2, 5), recipe)
+    b = self_blend(real, POINTS, (7, 2, 5), recipe)
     for x, y in zip(a, b, strict=True):
         assert np.array_equal(x, y)
-    others = [self_blend(real, POINTS, (7, 2, i))[0] for i in range(6, 9)] + [self_blend(real, POINTS, (8, 2, 5))[0]]
-    assert all(not np.array_equal(a[0], o) for o in others)
+    others = [self_blend(real, POINTS, (7, 2, i), recipe).fake for i in range(6, 9)]
+    others.append(self_blend(real, POINTS, (8, 2, 5), recipe).fake)
+    assert all(not np.array_equal(a.fake, o) for o in others)
 
 
-def test_window_frames_share_one_draw_and_follow_their_landmarks():
+def test_lite_window_frames_share_one_draw_and_follow_their_landmarks():
     real = _crop()
     moved = POINTS + (6, 0)
-    (f0, m0, _), (f1, m1, _) = self_blend_frames([real, real], [POINTS, moved], (3, 0, 1))
+    (_, f0, m0, _), (_, f1, m1, _) = self_blend_frames([real, real], [POINTS, moved], (3, 0, 1), "sbi-lite")
     assert m0.max() == pytest.approx(m1.max())  # one ratio
     diff = np.abs(np.roll(m0, 6, axis=1) - m1)[:, 10:-10]  # the same mask moved with the face (the elastic field
     assert diff.mean() < 0.01 and diff.max() < 0.25  # stays on the pixel grid: edges move by a fraction of a pixel)
     assert not np.array_equal(f0, f1)
     with pytest.raises(ValueError, match="square"):
-        self_blend(real[:, :80], POINTS, (0,))
+        self_blend(real[:, :80], POINTS, (0,), "sbi-lite")
+
+
+# --- the published recipe ---------------------------------------------------------------------------------------
+
+
+def test_published_parameters_are_pinned():
+    cfg = SBIConfig()
+    assert (cfg.p_hull68, cfg.p_alter_target, cfg.p_rgb_shift, cfg.rgb_shift, cfg.hsv_shift) == (
+        0.25,
+        0.5,
+        0.3,
+        20,
+        0.3,
+    )
+    assert (cfg.brightness, cfg.contrast, cfg.p_sharpen, cfg.downscale) == (0.1, 0.1, 0.5, (2, 4))
+    assert (cfg.sharpen_alpha, cfg.sharpen_lightness) == ((0.2, 0.5), (0.5, 1.0))
+    assert cfg.translate == (0.03, 0.015) and cfg.scale == (0.95, 1 / 0.95)
+    assert (cfg.elastic_alpha, cfg.elastic_sigma) == (50, 7)
+    assert (cfg.mask_size, cfg.blur_kernel, cfg.blur_sigma) == ((192, 256), (5, 25), (5, 45))
+    assert cfg.ratios == BLEND_RATIOS == (0.25, 0.5, 0.75, 1, 1, 1)
+
+
+def test_published_draws_have_the_published_frequencies():
+    draws = [draw_sbi((3, i)) for i in range(2000)]
+    share = lambda f: np.mean([f(d) for d in draws])  # noqa: E731
+    assert share(lambda d: d.ratio == 1) == pytest.approx(0.5, abs=0.04)
+    assert share(lambda d: not d.forehead) == pytest.approx(0.25, abs=0.03)
+    assert share(lambda d: d.alter_target) == pytest.approx(0.5, abs=0.04)
+    assert share(lambda d: d.rgb is not None) == pytest.approx(0.3, abs=0.04)
+    assert share(lambda d: d.sharpen is not None) == pytest.approx(0.5, abs=0.04)
+    assert {d.down for d in draws} == {2, 4}
+    kernels = {k for d in draws for k in d.kernels}
+    assert kernels == set(range(5, 26, 2))
+    assert {v for d in draws for v in d.mask_hw} == set(range(192, 257))
+    assert {d.sigma for d in draws} == set(range(5, 46))
+    assert all(abs(d.translate[0]) <= 0.03 and abs(d.translate[1]) <= 0.015 for d in draws)
+
+
+def _draw(**changes) -> SBIDraw:
+    base = SBIDraw(True, False, None, (0.0, 0.0, 0.0), 1.0, 0.0, None, 2, (0.0, 0.0), (1.0, 1.0), 0, (200, 200),
+                   (5, 5), 5, 1.0)  # fmt: skip
+    return SBIDraw(**{**base.__dict__, **changes})
+
+
+def test_colour_and_frequency_steps_as_published():
+    flat = np.full((16, 16, 3), 100, np.uint8)
+    assert (colour_step(flat, _draw(contrast=1.1)) == 110).all()  # contrast scales, no centring
+    assert (colour_step(flat, _draw(brightness=0.1)) == 125).all()  # brightness adds a share of 255
+    assert (colour_step(flat, _draw(rgb=(5.5, -5.5, 0.0)))[0, 0] == (105, 94, 100)).all()  # truncated to uint8
+    grey = np.full((16, 16, 3), 200, np.uint8)
+    # the sharpen kernel sums to (1 - alpha) + alpha * lightness: alpha 0.5, lightness 0.5 darkens flat areas by 1/4
+    assert (frequency_step(grey, _draw(sharpen=(0.5, 0.5))) == 150).all()
+    checker = np.indices((16, 16)).sum(0) % 2 * 255
+    checker = np.repeat(checker[..., None], 3, 2).astype(np.uint8)
+    down = frequency_step(checker, _draw(down=2))  # nearest sampling keeps every other pixel: all black
+    assert down.max() == 0
+
+
+def test_mask_is_eroded_then_blurred():
+    hard = np.zeros((200, 200))
+    hard[50:150, 50:150] = 1
+    soft = soft_mask(hard, _draw(kernels=(25, 5), sigma=5))
+    assert soft.max() == pytest.approx(1.0)
+    assert soft[100, 100] == pytest.approx(1.0) and soft[50, 100] < 0.05  # the hard edge is now outside the mask
+    assert (soft[:45] == 0).all()  # nothing spreads out beyond the second blur's reach
+
+
+def test_forehead_points_arc_above_the_brows_from_temple_to_temple():
+    fh = forehead_points(DENSE)
+    assert fh.shape == (13, 2) and len(FOREHEAD_ORDER) == 13
+    assert (np.diff(fh[:, 0]) * np.sign(DENSE[16, 0] - DENSE[0, 0]) > 0).all()  # from jaw point 0's side to 16's
+    assert fh[6, 1] <= DENSE[17:27, 1].min() - 8  # the middle one well above the brows
+    assert fh[[0, -1], 0] == pytest.approx(DENSE[[0, 16], 0], abs=0.5)  # the arc starts at the temples
+    hull68, hull81 = hull_polygon(DENSE), hull_polygon(with_forehead(DENSE))
+    assert cv2.contourArea(hull81) > 1.2 * cv2.contourArea(hull68)
+    assert with_forehead(DENSE).shape == (81, 2)
+
+
+@pytest.mark.parametrize("seed", range(6))
+def test_pair_shares_everything_but_the_blend(seed):
+    real = _crop(seed)
+    draw = draw_sbi((seed,))
+    pair = apply_sbi(real, DENSE, draw)
+    outside = pair.mask == 0
+    assert np.array_equal(pair.fake[outside], pair.real[outside])  # the fake is the real view where unblended
+    assert (pair.fake != pair.real).any() and not outside[int(DENSE[30, 1]), int(DENSE[30, 0])]
+    assert np.array_equal(pair.real, real) != draw.alter_target  # the real view is altered iff the target is
+    assert np.array_equal(real_view(real, draw), pair.real)
+    assert pair.mask.max() == pytest.approx(draw.ratio, abs=1e-3) and 0 <= pair.mask.min()
+
+
+def test_published_mask_reaches_the_forehead_unless_68_points_are_drawn():
+    real = np.zeros((SIZE, SIZE, 3), np.uint8)
+    top = int(np.ceil(DENSE[17:27, 1].min())) - 8  # above the brows
+    with81 = apply_sbi(real, DENSE, _draw(forehead=True, kernels=(5, 5), sigma=5)).mask
+    with68 = apply_sbi(real, DENSE, _draw(forehead=False, kernels=(5, 5), sigma=5)).mask
+    assert with81[top, 48] > 0.9 and with68[top, 48] == 0
+
+
+def test_window_frames_share_one_draw():
+    real = _crop()
+    moved = DENSE + (6, 0)
+    a, b = self_blend_frames([real, real], [DENSE, moved], (3, 0, 1))
+    assert a.mask.max() == pytest.approx(b.mask.max()) and np.array_equal(a.real, b.real)
+    assert not np.array_equal(a.fake, b.fake)
 
 
 # --- the datasets' pseudo_fakes="sbi" ---------------------------------------------------------------------------
@@ -202,7 +327,8 @@ def test_window_pseudo_fake_is_one_draw_for_all_its_frames(sbi_manifest, monkeyp
     assert len(ds._blend_of) == n and (ds.labels[-n:] == 1).all()
     x, y = ds[len(ds) - 1]
     assert x.shape[0] == 2 and float(y) == 1.0
-    assert calls == [(2, 2, (0, 0, len(ds) - 1, 2))]
+    base = int(ds._blend_of[-1])  # the published recipe draws a pair's blend from its real item's index
+    assert calls == [(2, 2, (0, 0, base, 2))]
 
 
 def test_manifests_without_landmarks_load_and_give_no_pseudo_fakes(tmp_path, caplog):
@@ -215,3 +341,35 @@ def test_manifests_without_landmarks_load_and_give_no_pseudo_fakes(tmp_path, cap
     assert len(ds) == 12 and "no pseudo-fakes" in caplog.text
     with pytest.raises(ValueError, match="pseudo_fakes"):
         FrameDataset(csv, "train", TINY_CFG, pseudo_fakes="blend")
+
+
+def test_published_pairs_share_one_blend_and_one_augmentation_draw(sbi_manifest, monkeypatch):
+    seeds = []
+    real_augment = datasets_module.augment_frames
+
+    def spy(frames, cfg, seed):
+        seeds.append(seed)
+        return real_augment(frames, cfg, seed)
+
+    monkeypatch.setattr(datasets_module, "augment_frames", spy)
+    ds = FrameDataset(sbi_manifest, "train", TINY_CFG, train=True, pseudo_fakes="sbi")
+    partner = ds.pseudo_fake_index
+    reals = np.flatnonzero(partner >= 0)
+    for i in reals:
+        seeds.clear()
+        ds[int(i)], ds[int(partner[i])]
+        assert seeds[0] == seeds[1] == (0, 0, int(i))  # one crop, flip, colour and compression draw
+    plain = FrameDataset(sbi_manifest, "train", TINY_CFG)
+    paired = FrameDataset(sbi_manifest, "train", TINY_CFG, pseudo_fakes="sbi")
+    altered = [not torch.equal(paired[int(i)][0], plain[int(i)][0]) for i in reals]
+    assert any(altered) and not all(altered)  # the real view is altered in some draws (the target's)
+    for i in reals:  # a pair differs only where it is blended: the corners are the same
+        x, f = paired[int(i)][0], paired[int(partner[i])][0]
+        assert torch.equal(x[:, :4, :4], f[:, :4, :4]) and not torch.equal(x, f)
+    lite = FrameDataset(sbi_manifest, "train", TINY_CFG, pseudo_fakes="sbi-lite")
+    assert all(torch.equal(lite[int(i)][0], plain[int(i)][0]) for i in reals)  # sbi-lite keeps the reals
+
+
+def test_pseudo_fake_pairs_keep_each_real_with_its_fake():
+    units = pseudo_fake_pairs(np.array([3, -1, 4, -1, -1]))
+    assert [u.tolist() for u in units] == [[0, 3], [1], [2, 4]]

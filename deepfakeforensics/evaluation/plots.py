@@ -356,7 +356,7 @@ def plot_pseudo_fakes(
     axes = fig.subplots(4, len(chosen), squeeze=False)
     for c, (_, row) in enumerate(chosen.iterrows()):
         crop, pts = read_rgb(root / str(row["path"])), points[int(row["_row"])]
-        fake, mask, boundary = self_blend(crop, pts, seed=(seed, 0, c))
+        _, fake, mask, boundary = self_blend(crop, pts, seed=(seed, 0, c))
         for r, (image, cmap) in enumerate(((crop, None), (mask, "gray"), (fake, None), (boundary, "magma"))):
             axes[r, c].imshow(image, cmap=cmap, vmin=0 if cmap else None, vmax=1 if cmap else None)
             axes[r, c].axis("off")

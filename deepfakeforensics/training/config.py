@@ -150,11 +150,13 @@ class DataConfig:
     augment: AugmentConfig | None = field(
         default=None, metadata={"help": "training augmentations (None: training crops are not augmented)"}
     )
-    pseudo_fakes: Literal["none", "sbi"] = field(
+    pseudo_fakes: Literal["none", "sbi", "sbi-lite"] = field(
         default="none",
         metadata={
             "help": "sbi: add one self-blended pseudo-fake (label 1) per real crop with landmarks, new each epoch in "
-            "training, fixed in validation; trains on real videos only, or mixes with the manifest's fakes"
+            "training, fixed in validation, by the published recipe (Shiohara and Yamasaki: real and fake made as a "
+            "pair, one augmentation draw, one batch); sbi-lite: this toolkit's first, weaker recipe; trains on real "
+            "videos only, or mixes with the manifest's fakes"
         },
     )
 
@@ -171,8 +173,8 @@ class DataConfig:
             raise ValueError("val_split='test': checkpoints are chosen on validation, never on the test split")
         if self.missing not in ("error", "skip"):
             raise ValueError(f"missing must be 'error' or 'skip', not {self.missing!r}")
-        if self.pseudo_fakes not in ("none", "sbi"):
-            raise ValueError(f"pseudo_fakes must be 'none' or 'sbi', not {self.pseudo_fakes!r}")
+        if self.pseudo_fakes not in ("none", "sbi", "sbi-lite"):
+            raise ValueError(f"pseudo_fakes must be 'none', 'sbi' or 'sbi-lite', not {self.pseudo_fakes!r}")
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)

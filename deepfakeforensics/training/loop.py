@@ -56,7 +56,13 @@ from deepfakeforensics.training.optim import (
     schedule_plan,
 )
 from deepfakeforensics.training.phases import Phase, check_phases, enter_phase, parse_phases, phase_at
-from deepfakeforensics.training.sampling import EpochSampler, SourceBatchSampler, source_units, worker_init
+from deepfakeforensics.training.sampling import (
+    EpochSampler,
+    SourceBatchSampler,
+    pseudo_fake_pairs,
+    source_units,
+    worker_init,
+)
 from deepfakeforensics.training.state import TrainState
 
 log = logging.getLogger("deepfakeforensics.training")
@@ -547,8 +553,8 @@ def _make_loaders(
     val_loader = _loader(
         val_ds, config, device, batch_size=config.val_batch_size or 2 * config.batch_size, sampler=val_sampler
     )
-    if pair_sources:
-        batches = _source_sampler(train_ds, config, dist)
+    if pair_sources or _pairs_pseudo_fakes(train_ds, config):
+        batches = _source_sampler(train_ds, config, dist, pseudo_fakes_only=not pair_sources)
         return batches, _loader(train_ds, config, device, batch_sampler=batches), val_loader
     train_sampler = EpochSampler(
         train_ds.labels,
@@ -566,13 +572,27 @@ def _make_loaders(
     return train_sampler, train_loader, val_loader
 
 
-def _source_sampler(train_ds: Dataset, config: TrainConfig, dist: DistInfo) -> SourceBatchSampler:
-    """The `SourceBatchSampler` of a training set (`FrameDataset`/`WindowDataset`: it needs their item tables)."""
+def _pairs_pseudo_fakes(train_ds: Dataset, config: TrainConfig) -> bool:
+    """Whether the training batches keep each real with its pseudo-fake: the published SBI recipe (``"sbi"``) made
+    them as a pair; a class-balanced sampler draws items one by one instead."""
+    return (
+        isinstance(train_ds, (FrameDataset, WindowDataset)) and train_ds.pseudo_fakes == "sbi" and not config.balanced
+    )
+
+
+def _source_sampler(
+    train_ds: Dataset, config: TrainConfig, dist: DistInfo, pseudo_fakes_only: bool = False
+) -> SourceBatchSampler:
+    """The `SourceBatchSampler` of a training set (`FrameDataset`/`WindowDataset`: it needs their item tables):
+    source units (`source_units`), or with `pseudo_fakes_only` each real with its pseudo-fake (`pseudo_fake_pairs`)."""
     if config.balanced:
         raise ValueError("pair_sources and balanced exclude each other (source units pair reals with fakes already)")
     if not isinstance(train_ds, (FrameDataset, WindowDataset)):
         raise ValueError("pair_sources needs a FrameDataset or WindowDataset (it reads their sources and frames)")
-    units = source_units(train_ds.meta, train_ds.blended_from, train_ds.pseudo_fake_index)
+    if pseudo_fakes_only:
+        units = pseudo_fake_pairs(train_ds.pseudo_fake_index)
+    else:
+        units = source_units(train_ds.meta, train_ds.blended_from, train_ds.pseudo_fake_index)
     return SourceBatchSampler(units, config.batch_size, config.seed, num_replicas=dist.world_size, rank=dist.rank)
 
 

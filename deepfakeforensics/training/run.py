@@ -114,7 +114,8 @@ def train_model(
         window, stride, short, pad_mode: temporal models' windows: a `WindowConfig`, or its fields (None = default).
         missing: crops listed but missing on disk: ``"error"`` or ``"skip"`` (counted).
         pseudo_fakes: ``"sbi"`` adds a self-blended pseudo-fake per real crop with landmarks to the training and
-            validation sets (`deepfakeforensics.sbi`); ``"none"`` trains on the manifest's items only.
+            validation sets by the published recipe (`deepfakeforensics.sbi`; each real and its fake a pair in one
+            batch), ``"sbi-lite"`` by this toolkit's first one; ``"none"`` trains on the manifest's items only.
         pair_sources: training batches of source units: each real crop with its pseudo-fake and the manifest's
             fakes of the same source (`training.sampling.SourceBatchSampler`).
         callbacks: training callbacks (default: console and progress bar).

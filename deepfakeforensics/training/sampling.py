@@ -161,6 +161,23 @@ def source_units(meta: pd.DataFrame, blended_from: np.ndarray, pseudo_fake_index
     return units
 
 
+def pseudo_fake_pairs(pseudo_fake_index: np.ndarray) -> list[np.ndarray]:
+    """Every item as a unit of its own, except a real item and its pseudo-fake, which form one unit of two (a real
+    and its self-blended fake share a batch, as the published SBI recipe trains; `source_units` adds the manifest's
+    fakes of the same source to such units).
+
+    Args:
+        pseudo_fake_index: per item, its pseudo-fake's index, -1 if none.
+    """
+    partner = np.asarray(pseudo_fake_index, dtype=np.int64)
+    paired = set(partner[partner >= 0].tolist())
+    return [
+        np.array([i, partner[i]] if partner[i] >= 0 else [i], dtype=np.int64)
+        for i in range(len(partner))
+        if i not in paired
+    ]
+
+
 class SourceBatchSampler(Sampler[list[int]]):
     """Batches made of whole source units (`source_units`), shuffled each epoch; a DataLoader ``batch_sampler``.
 
