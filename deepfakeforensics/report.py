@@ -14,7 +14,9 @@ Example:
 from __future__ import annotations
 
 import base64
+import csv
 import html
+import io
 import json
 import math
 import os
@@ -27,6 +29,7 @@ import pandas as pd
 import torch
 
 from deepfakeforensics._io import atomic_path
+from deepfakeforensics.errors import DFFError
 from deepfakeforensics.evaluation.gradcam import can_explain, explainer, overlay
 from deepfakeforensics.faces import ExtractionConfig, FaceFinder, iter_face_crops, read_rgb
 from deepfakeforensics.manifest import resolve_inside
@@ -273,6 +276,82 @@ def write_report(
     return out
 
 
+class PredictionsFileError(DFFError, ValueError):
+    """A predictions CSV that cannot be reported on; the message names the file, line and column."""
+
+
+def _utf8(data: bytes, path: str | os.PathLike) -> str:
+    try:
+        return data.decode("utf-8")
+    except UnicodeDecodeError as e:
+        line = data.count(b"\n", 0, e.start) + 1
+        column = e.start - (data.rfind(b"\n", 0, e.start) + 1) + 1
+        raise PredictionsFileError(f"{path}: line {line}, column {column} (byte {e.start}): not UTF-8 text") from e
+
+
+def _check_track_scores(cell: str) -> str:
+    """'' when `cell` is empty or a JSON object of track -> finite score, else what is wrong with it."""
+    if not cell:
+        return ""
+    try:
+        tracks = json.loads(cell)
+    except json.JSONDecodeError as e:
+        return f"not JSON ({e.msg} at character {e.pos + 1})"
+    if not isinstance(tracks, dict):
+        return "not a JSON object of track -> score"
+    for track, score in tracks.items():
+        if not track.lstrip("-").isdigit():
+            return f"track {track!r} is not an integer"
+        if isinstance(score, bool) or not isinstance(score, int | float) or not math.isfinite(score):
+            return f"score {score!r} of track {track} is not a finite number"
+    return ""
+
+
+def _record_lines(text: str) -> list[int]:
+    """The line (1-based) each CSV record starts on, blank lines skipped as pandas skips them."""
+    reader, starts, previous = csv.reader(io.StringIO(text)), [], 0
+    for record in reader:
+        if record:
+            starts.append(previous + 1)
+        previous = reader.line_num
+    return starts
+
+
 def read_predictions(path: str | os.PathLike) -> pd.DataFrame:
-    """A ``dff predict`` CSV as written (empty error and score cells kept as such)."""
-    return pd.read_csv(path, dtype={"path": str, "error": str, "track_scores": str}, keep_default_na=False)
+    """A ``dff predict`` CSV as written (empty error and score cells kept as such), checked.
+
+    Raises:
+        PredictionsFileError: a file that is not UTF-8, not CSV, has no ``path`` column, or a ``score`` or
+            ``track_scores`` cell that is not what ``dff predict`` writes; the message names file, line and column
+            (line 1 is the header).
+    """
+    text = _utf8(Path(path).read_bytes(), path)
+    try:
+        table = pd.read_csv(
+            io.StringIO(text), dtype={"path": str, "error": str, "track_scores": str}, keep_default_na=False
+        )
+    except pd.errors.EmptyDataError as e:
+        raise PredictionsFileError(f"{path}: empty file, not a predictions CSV of dff predict") from e
+    except (pd.errors.ParserError, ValueError) as e:
+        raise PredictionsFileError(f"{path}: not a predictions CSV of dff predict ({e})") from e
+    if "path" not in table.columns:
+        raise PredictionsFileError(
+            f"{path}: line 1: no 'path' column (columns: {', '.join(map(str, table.columns))}); "
+            "not a predictions CSV of dff predict"
+        )
+    starts = _record_lines(text)
+
+    def line(i: int) -> int:  # the line data row i (0-based) starts on
+        return starts[i + 1] if len(starts) == len(table) + 1 else i + 2
+
+    for i, value in enumerate(table["score"] if "score" in table.columns else []):
+        number = _score(value) if value != "" else 0.0
+        if not (math.isfinite(number) and 0.0 <= number <= 1.0):
+            raise PredictionsFileError(
+                f"{path}: line {line(i)}, column 'score': {value!r} is not a probability in [0, 1]"
+            )
+    for i, cell in enumerate(table["track_scores"] if "track_scores" in table.columns else []):
+        wrong = _check_track_scores(str(cell))
+        if wrong:
+            raise PredictionsFileError(f"{path}: line {line(i)}, column 'track_scores': {wrong}")
+    return table

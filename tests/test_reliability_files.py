@@ -263,3 +263,51 @@ def test_a_claim_being_written_is_left_alone_for_a_moment(tmp_path):
     then = time.time() - WRITE_GRACE_S - 1
     os.utime(claim, (then, then))
     assert isinstance(try_claim(claim), VideoClaim)
+
+
+# --- 12. dff report on a hand-edited CSV ------------------------------------------------------------------------
+
+_HEADER = "path,kind,score,label,frames_used,faces_found,track_scores,error\n"
+_ROW = 'a.mp4,video,0.9,1,8,1,"{""0"": 0.9}",\n'
+
+
+@pytest.mark.parametrize(
+    "text, where",
+    [
+        (_HEADER + _ROW + 'b.mp4,video,0.2,0,8,1,"{""0"": 0.2",\n', "line 3, column 'track_scores': not JSON"),
+        (
+            _HEADER + _ROW + "\n" + 'b.mp4,video,0.2,0,8,1,"[0.2]",\n',
+            "line 4, column 'track_scores': not a JSON object",
+        ),
+        (_HEADER + 'b.mp4,video,0.2,0,8,1,"{""x"": 0.2}",\n', "line 2, column 'track_scores': track 'x'"),
+        (_HEADER + 'b.mp4,video,0.2,0,8,1,"{""0"": ""hi""}",\n', "line 2, column 'track_scores': score 'hi'"),
+        (_HEADER + 'b.mp4,video,high,0,8,1,"{}",\n', "line 2, column 'score': 'high'"),
+        (_HEADER + 'b.mp4,video,7,0,8,1,"{}",\n', "line 2, column 'score': 7 is not a probability"),
+        (_HEADER.replace("path,", "file,") + _ROW, "line 1: no 'path' column"),
+        (_HEADER + _ROW + "b\udcff.mp4,video,0.2,0,8,1,{},\n", r"line 3, column 2 \(byte \d+\): not UTF-8"),
+        ("", "empty file"),
+        (_HEADER + _ROW + 'c.mp4,video,0.2,0,8,1,"{}",,,,\n', "not a predictions CSV"),
+    ],
+)
+def test_dff_report_on_a_hand_edited_csv_says_file_line_and_column(tmp_path, capsys, text, where):
+    from deepfakeforensics.cli import main
+    from deepfakeforensics.report import PredictionsFileError, read_predictions
+
+    csv = tmp_path / "predictions.csv"
+    csv.write_bytes(text.encode("utf-8", "surrogateescape"))
+    with pytest.raises(PredictionsFileError, match=where):
+        read_predictions(csv)
+    assert main(["report", str(csv)]) == 1
+    err = capsys.readouterr().err
+    assert err.startswith(f"dff: error: {csv}: ") and "Traceback (most recent" not in err and "a bug" not in err
+    assert not (tmp_path / "predictions.html").exists()
+
+
+def test_dff_report_reads_what_dff_predict_writes_and_refuses_a_nan_threshold(tmp_path, capsys):
+    from deepfakeforensics.cli import main
+
+    csv = tmp_path / "predictions.csv"
+    csv.write_text(_HEADER + _ROW + "broken.mp4,video,,,0,0,,unreadable video\n")
+    assert main(["report", str(csv)]) == 0 and (tmp_path / "predictions.html").is_file()
+    assert main(["report", str(csv), "--threshold", "nan"]) == 1
+    assert "--threshold" in capsys.readouterr().err

@@ -9,7 +9,7 @@ from pathlib import Path
 from deepfakeforensics.faces import ExtractionConfig
 from deepfakeforensics.predict import PredictConfig
 from deepfakeforensics.report import collect_folder_details, read_predictions, write_report
-from deepfakeforensics.runs import RunInfo
+from deepfakeforensics.runs import RunInfo, resolve_threshold
 from deepfakeforensics.video import SamplingConfig
 
 
@@ -33,6 +33,8 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    if args.threshold is not None:
+        resolve_threshold("report", None, args.threshold)  # a probability in [0, 1], or a one-line error
     predictions = read_predictions(args.predictions)
     out = Path(args.out) if args.out else Path(args.predictions).with_suffix(".html")
     details, threshold = None, 0.5 if args.threshold is None else args.threshold
