@@ -31,13 +31,15 @@ import torch
 
 REPO = "SCLBD/DeepfakeBench"
 NAMES = ("dfb_meso4", "dfb_meso4_inception", "dfb_xception", "dfb_efficientnet_b4")
-# name -> (their detector module, class, config yaml, the head inside their backbone)
+# name -> (their detector module, class, config yaml, the head inside their backbone, the released file's name)
 AUTHORS = {
-    "dfb_meso4": ("meso4_detector", "Meso4Detector", "meso4", "fc2"),
-    "dfb_meso4_inception": ("meso4Inception_detector", "Meso4InceptionDetector", "meso4Inception", "fc2"),
-    "dfb_xception": ("xception_detector", "XceptionDetector", "xception", "last_linear"),
-    "dfb_efficientnet_b4": ("efficientnetb4_detector", "EfficientDetector", "efficientnetb4", "last_layer"),
-}
+    "dfb_meso4": ("meso4_detector", "Meso4Detector", "meso4", "fc2", "meso4_best.pth"),
+    "dfb_meso4_inception": (
+        "meso4Inception_detector", "Meso4InceptionDetector", "meso4Inception", "fc2", "meso4Incep_best.pth"
+    ),
+    "dfb_xception": ("xception_detector", "XceptionDetector", "xception", "last_linear", "xception_best.pth"),
+    "dfb_efficientnet_b4": ("efficientnetb4_detector", "EfficientDetector", "efficientnetb4", "last_layer", "effnb4_best.pth"),
+}  # fmt: skip
 FIXTURES = Path(__file__).resolve().parents[2] / "tests" / "fixtures" / "released"
 N_INPUTS = 4
 
@@ -161,7 +163,7 @@ def _padded_stem_diff(detector: torch.nn.Module, path: Path, x: torch.Tensor, th
 
 def _build_theirs(training: Path, name: str, seed: int, tmp: Path) -> tuple[torch.nn.Module, dict, torch.Tensor]:
     """Their detector with seeded random weights, calibrated-then-perturbed BatchNorms and a spread head; inputs."""
-    module, cls_name, yaml_name, head_name = AUTHORS[name]
+    module, cls_name, yaml_name, head_name, _ = AUTHORS[name]
     detector_cls = getattr(importlib.import_module(f"detectors.{module}"), cls_name)
     config = _config(training, yaml_name, tmp)
     torch.manual_seed(seed)
@@ -184,7 +186,7 @@ def _check_one(training: Path, name: str, seed: int) -> dict:
     with tempfile.TemporaryDirectory() as tmp:
         detector, config, x = _build_theirs(training, name, seed, Path(tmp))
         theirs = _p_fake(detector, x, theirs=True)
-        files = {"released": Path(tmp) / f"{name}.pth", "ddp": Path(tmp) / f"{name}_module.pth"}
+        files = {"released": Path(tmp) / AUTHORS[name][4], "ddp": Path(tmp) / f"{name}_module.pth"}
         torch.save(detector.state_dict(), files["released"])  # trainer.save_ckpt
         torch.save({f"module.{k}": v for k, v in detector.state_dict().items()}, files["ddp"])
         _write_fixture(name, AUTHORS[name][1], files["released"])

@@ -34,6 +34,7 @@ from torch import nn
 
 from deepfakeforensics.models._base import Detector, ModelCfg
 from deepfakeforensics.models._registry import register_model
+from deepfakeforensics.models._weights import WeightsError
 from deepfakeforensics.models.released._catalog import Published, ReleasedSpec, register_released
 from deepfakeforensics.models.released._convert import drop_prefix_if_all, fold_two_class, strip_prefix, unwrap
 
@@ -207,9 +208,16 @@ def _backbone_state(raw: Any, path: Path) -> dict[str, torch.Tensor]:
     return strip_prefix(state, "backbone.", path)
 
 
+def _fold_head(state: dict[str, torch.Tensor], head: str, path: Path, name: str) -> dict[str, torch.Tensor]:
+    """The 2-class head `head` folded to one logit; a file without it is refused as not being `name`'s."""
+    if f"{head}.weight" not in state or f"{head}.bias" not in state:
+        raise WeightsError(f"{path}: not a {name} file: no 2-class head {head!r} in its DeepfakeBench layout")
+    return fold_two_class(state, f"{head}.weight", f"{head}.bias", path)
+
+
 def convert_meso4(raw: Any, path: Path) -> dict[str, torch.Tensor]:
     """``meso4_best.pth`` -> `DFBMesoNet` (Meso4): same names without ``backbone.``, head folded."""
-    return fold_two_class(_backbone_state(raw, path), "fc2.weight", "fc2.bias", path)
+    return _fold_head(_backbone_state(raw, path), "fc2", path, "dfb_meso4")
 
 
 _INCEPTION_KEY = re.compile(r"^Incption(\d)_(?:conv(\d)(?:_(\d))?|(bn))\.")
@@ -228,7 +236,7 @@ def _inception_key(key: str) -> str:
 def convert_meso4_inception(raw: Any, path: Path) -> dict[str, torch.Tensor]:
     """``meso4Incep_best.pth`` -> `DFBMesoNet` (MesoInception4): Inception keys renamed, head folded."""
     state = {_inception_key(k): v for k, v in _backbone_state(raw, path).items()}
-    return fold_two_class(state, "fc2.weight", "fc2.bias", path)
+    return _fold_head(state, "fc2", path, "dfb_meso4_inception")
 
 
 def convert_xception(raw: Any, path: Path) -> dict[str, torch.Tensor]:
@@ -236,7 +244,7 @@ def convert_xception(raw: Any, path: Path) -> dict[str, torch.Tensor]:
     ``last_linear`` -> ``fc``, everything under ``net.``, head folded."""
     state = {k: v for k, v in _backbone_state(raw, path).items() if k not in _XCEPTION_UNUSED}
     state = {"net." + re.sub(r"^last_linear\.", "fc.", k): v for k, v in state.items()}
-    return fold_two_class(state, "net.fc.weight", "net.fc.bias", path)
+    return _fold_head(state, "net.fc", path, "dfb_xception")
 
 
 def convert_efficientnet_b4(raw: Any, path: Path) -> dict[str, torch.Tensor]:
@@ -250,7 +258,7 @@ def convert_efficientnet_b4(raw: Any, path: Path) -> dict[str, torch.Tensor]:
     for key, value in _backbone_state(raw, path).items():
         key = re.sub(r"^efficientnet\.", "net.", key)
         state[re.sub(r"^last_layer\.", "fc.", key)] = value
-    return fold_two_class(state, "fc.weight", "fc.bias", path)
+    return _fold_head(state, "fc", path, "dfb_efficientnet_b4")
 
 
 class DFBMeso4(DFBMesoNet):
