@@ -5,6 +5,8 @@ The same frame model is trained for the same number of steps (same epochs over d
 - (a) ``sbi``: the demo's real videos only, each real crop with a self-blended pseudo-fake (``--pseudo-fakes sbi``),
   masks from the ellipse fitted to MTCNN's five landmarks;
 - ``sbi_dense``: the same with masks from the hull of dlib's 68 points (``dff landmarks``; skipped without dlib);
+- ``sbi_lite_dense``: ``sbi_dense`` with ``--pseudo-fakes sbi-lite`` (this toolkit's first recipe; since issue 26
+  ``sbi`` is the published recipe: the table below was measured before, with what is now ``sbi-lite``);
 - ``sbi_dense_paired_boundary``: that, with each real and its pseudo-fake in one batch (``--pair-sources``) and the
   blending-boundary head (``--boundary-weight 1``);
 - (b) ``fakes``: the demo's real videos and their FaceSwap fakes (one fake per real: the same number of items).
@@ -93,6 +95,7 @@ def plans(faces: pd.DataFrame, dense: bool) -> dict[str, tuple[pd.DataFrame, dic
     out = {"sbi": (subset(faces, []), sbi)}
     if dense:
         out["sbi_dense"] = (subset(faces, [], dense=True), sbi)
+        out["sbi_lite_dense"] = (subset(faces, [], dense=True), {"pseudo_fakes": "sbi-lite"})
         paired = {**sbi, "pair_sources": True, "boundary_weight": 1.0}
         out["sbi_dense_paired_boundary"] = (subset(faces, [], dense=True), paired)
     out["fakes"] = (subset(faces, ["FaceSwap"]), {"pseudo_fakes": "none"})
