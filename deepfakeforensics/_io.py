@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import errno
 import json
 import os
 import tempfile
@@ -14,20 +15,70 @@ import pandas as pd
 FAILURE_COLUMNS = ["path", "reason"]
 
 
+def current_umask() -> int:
+    """The process's umask, read without changing it where the system allows (Linux: ``/proc/self/status``)."""
+    try:
+        with open("/proc/self/status", encoding="ascii") as f:
+            for line in f:
+                if line.startswith("Umask:"):
+                    return int(line.split()[1], 8)
+    except (OSError, ValueError):
+        pass
+    mask = os.umask(0o022)  # elsewhere: set and restore at once
+    os.umask(mask)
+    return mask
+
+
+def output_mode() -> int:
+    """The mode outputs get: what ``open(path, "w")`` gives a new file, 0666 less the umask (mkstemp alone would
+    leave it 0600, readable by its owner only)."""
+    return 0o666 & ~current_umask()
+
+
+def _fsync_path(path: Path, directory: bool = False) -> None:
+    """Flush a file's (or a folder's) contents to the disk. Where the system or the file system cannot (a folder on
+    Windows, fsync unsupported) nothing is done; a real failure to write (EIO, ENOSPC) is raised."""
+    flags = os.O_RDONLY | (getattr(os, "O_DIRECTORY", 0) if directory else 0)
+    try:
+        fd = os.open(path, flags)
+    except OSError:
+        if directory:
+            return
+        raise
+    try:
+        os.fsync(fd)
+    except OSError as e:
+        if not directory and e.errno not in (errno.EINVAL, errno.ENOTSUP, errno.EBADF):
+            raise
+    finally:
+        os.close(fd)
+
+
 @contextlib.contextmanager
 def atomic_path(path: str | os.PathLike) -> Iterator[Path]:
     """Yield a temporary path beside `path`; on success it is renamed onto `path`, on error it is removed.
 
-    Readers never see a half-written file, and a killed process leaves at most a stray ``.tmp`` file.
+    Readers never see a half-written file, and a killed process leaves at most a stray ``.tmp`` file. The output
+    has the user's usual mode (`output_mode`: 0666 less the umask, as a plain ``open`` gives), and is durable once
+    this returns: the file is fsynced before the rename and its folder after it, so a crash or a power loss leaves
+    the old file or the new one, never an empty or truncated one.
     """
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    os.close(fd)
     tmp_path = Path(tmp)
     try:
+        if hasattr(os, "fchmod"):
+            os.fchmod(fd, output_mode())
+        else:  # Windows: only the read-only bit means anything
+            os.chmod(tmp_path, output_mode())
+    finally:
+        os.close(fd)
+    try:
         yield tmp_path
+        _fsync_path(tmp_path)
         os.replace(tmp_path, path)
+        _fsync_path(path.parent, directory=True)
     except BaseException:
         tmp_path.unlink(missing_ok=True)
         raise

@@ -298,26 +298,30 @@ def test_a_slow_decode_stops_between_frames_after_the_time_limit(checkpoint, tmp
     assert len(after) <= 2 and len(decoded) < 20, (len(decoded), len(after))
 
 
-def test_predict_file_stops_between_decoded_frames(tmp_path):
-    video = tmp_path / "clip.mp4"
-    write_face_video(video, n_frames=20, height=240, width=320)
-    calls = {"n": 0}
-
-    def stop() -> bool:
-        calls["n"] += 1
-        return calls["n"] > 3  # after three decoded frames, long before MTCNN's first batch of 16
-
-    torch.manual_seed(0)
+def test_predict_file_stops_between_decoded_frames(tmp_path, monkeypatch):
     from deepfakeforensics.faces import ExtractionConfig
     from deepfakeforensics.predict import StreamScorer, predict_file
     from deepfakeforensics.video import SamplingConfig
 
+    video = tmp_path / "clip.mp4"
+    write_face_video(video, n_frames=20, height=240, width=320)
+    decoded = []
+    real_iter_frames = stream_module.iter_frames
+
+    def counted_frames(*args, **kwargs):
+        for item in real_iter_frames(*args, **kwargs):
+            decoded.append(item[0])
+            yield item
+
+    monkeypatch.setattr(stream_module, "iter_frames", counted_frames)
     model = create_model("mesonet4").eval()
     extraction = ExtractionConfig(sampling=SamplingConfig(n_frames=20), detect_size=320)
-    row = predict_file(
-        video, "clip.mp4", StreamScorer(model), PredictConfig(), extraction, extraction.make_finder(), stop=stop
-    )
-    assert row["error"] == STOPPED and calls["n"] == 4
+    finder = extraction.make_finder()
+    row = predict_file(video, "clip.mp4", StreamScorer(model), PredictConfig(), extraction, finder, stop=lambda: True)
+    assert row["error"] == STOPPED and len(decoded) == 1  # not the 16 frames of MTCNN's first batch
+    decoded.clear()
+    row = predict_file(video, "clip.mp4", StreamScorer(model), PredictConfig(), extraction, finder, stop=lambda: False)
+    assert row["error"] == "" and len(decoded) == 20
 
 
 # 5. CORS preflight with a key ----------------------------------------------------------------------------------------

@@ -2,9 +2,9 @@
 
 `Admission` counts requests from the moment they are accepted (before their upload is read) until their work has
 really ended: a request whose time limit ran out is answered at once (504) and its work is asked to stop
-(`Job.stopped`, checked by video scoring before each face crop and between the images of a batch), but it keeps its
-place until its thread has finished, so the count never understates the load. Beyond ``workers + queue`` requests, new ones get 503 with
-Retry-After without reading their body.
+(`Job.stopped`, checked by video scoring after each decoded frame and before each face crop, and between the images
+of a batch), but it keeps its place until its thread has finished, so the count never understates the load. Beyond
+``workers + queue`` requests, new ones get 503 with Retry-After and Connection: close, without reading their body.
 """
 
 from __future__ import annotations

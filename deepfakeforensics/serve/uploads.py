@@ -3,7 +3,8 @@
 A request body (raw bytes, or ``multipart/form-data`` with one or more files) is written chunk by chunk to files
 created with mode 0600 inside the server's private folder (mode 0700); the client's file name is kept as a label only
 and never becomes a path. Every byte received counts against the size limit, multipart framing, headers and ignored
-fields included (130 000 empty parts cannot slip through). Each file is typed by its first bytes (`sniff_kind`): an image or a video container, or 415.
+fields included (130 000 empty parts cannot slip through), and nothing more is read once it is passed (413). Each
+file is typed by its first bytes (`sniff_kind`): an image or a video container, or 415.
 """
 
 from __future__ import annotations
