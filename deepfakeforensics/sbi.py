@@ -35,7 +35,8 @@ through jaw points 0 and 16 (the temples): centred between them, half-width half
 lengths (points 27 to 33; the face's thirds make the forehead about a nose length above the brows), exponent 3.5,
 13 points evenly spread in angle from point 0's side to point 16's, as the authors reorder them. Against the 81 points drawn on that
 model's reference image (the model file itself cannot be downloaded here) the hull of the extended points covers
-the 81-point hull with an IoU of 0.98 (`benchmarks/sbi_fidelity.py` prints the figures).
+the 81-point hull with an IoU of 0.969 (the 68-point hull: 0.717; in-sample: the height and exponent were read from
+that image; `benchmarks/sbi_fidelity.py --reference` prints the figures).
 
 A blend returns `SelfBlend`: the real view, the pseudo-fake, the blend mask ``r * M`` and the blending boundary
 ``4 M (1 - M)`` (Face X-ray's target, on the soft mask before the ratio). The pseudo-fake equals the real view
