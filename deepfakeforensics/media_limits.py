@@ -7,7 +7,7 @@ the limit. ``dff predict`` reports it as that file's failure (the run goes on) a
 
 Example:
     >>> check_media_size("bomb.png", "image")  # doctest: +SKIP
-    MediaTooLarge: bomb.png: 20000x20000 pixels per frame (400 megapixels), over the limit of 50 megapixels (--max-pixels)
+    MediaTooLarge: bomb.png: 400000000 pixels per frame (400 megapixels), over the limit of 50 megapixels (...)
 """
 
 from __future__ import annotations
