@@ -13,9 +13,12 @@ Example:
 
 from __future__ import annotations
 
+import errno
 import json
 import logging
 import os
+import re
+import stat
 from collections import deque
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field, replace
@@ -104,13 +107,108 @@ class PredictionResult:
         return iter((self.predictions, self.failures))
 
 
-def list_media(folder: str | os.PathLike) -> list[Path]:
-    """Every video and image file under `folder` (recursively, by extension, case-insensitive), sorted."""
+#: Files with these endings are listed as skipped (not silently ignored): media the toolkit does not score.
+UNSUPPORTED_MEDIA = {".gif": "GIF (animated or not) is not scored: convert it to a video (mp4) or a still (png)"}
+
+
+def media_name(path: Path, folder: Path) -> str:
+    """The name a file's row carries: its path relative to `folder` (``/``-separated), as UTF-8 text.
+
+    A byte of a file name that is not UTF-8 (a surrogate escape in Python) is written ``\\xNN`` (the CSV stays
+    UTF-8 and a resumed run finds the row again); `media_path` turns the name back into the file's path.
+    """
+    rel = path.relative_to(folder).as_posix()
+    return rel.encode("utf-8", "surrogateescape").decode("utf-8", "backslashreplace")
+
+
+def media_path(folder: str | os.PathLike, name: str) -> Path:
+    """The path of the file `media_name` named `name` under `folder` (``\\xNN`` of bytes >= 0x80 undone)."""
+    return Path(folder) / _ESCAPED_BYTE.sub(lambda m: chr(0xDC00 + int(m.group(1), 16)), name)
+
+
+_ESCAPED_BYTE = re.compile(r"\\x([89a-f][0-9a-f])")
+
+
+def _kind_of(mode: int) -> str:
+    for test, name in ((stat.S_ISFIFO, "a FIFO"), (stat.S_ISSOCK, "a socket"), (stat.S_ISCHR, "a character device")):
+        if test(mode):
+            return name
+    return "a block device" if stat.S_ISBLK(mode) else "not a regular file"
+
+
+def walk_media(folder: str | os.PathLike) -> tuple[list[Path], list[tuple[str, str]]]:
+    """Every video and image file under `folder` (recursively, by extension, case-insensitive), and what was skipped.
+
+    Symlinked folders are followed once (a folder reached again, e.g. through a symlink loop, is not walked twice);
+    a media-named entry that is not a regular file (FIFO, socket, device), a broken or looping symlink, an unreadable
+    folder and an unsupported medium (GIF) are skipped and listed. Files without read permission are listed as media:
+    scoring them reports "permission denied".
+
+    Returns:
+        ``(files, skipped)``: files sorted (paths under `folder`, symlinks not resolved), and ``(path relative to
+        folder, reason)`` of every entry skipped.
+    """
     folder = Path(folder)
     if not folder.is_dir():
         raise NotADirectoryError(f"{folder}: not a folder")
     exts = VIDEO_EXTENSIONS | IMAGE_EXTENSIONS
-    return sorted(p for p in folder.rglob("*") if p.suffix.lower() in exts and p.is_file())
+    files: list[Path] = []
+    skipped: list[tuple[str, str]] = []
+    seen: dict[tuple[int, int], Path] = {}
+
+    def rel(p: Path) -> str:
+        return media_name(p, folder)
+
+    def walk(directory: Path) -> None:
+        try:
+            key = (directory.stat().st_dev, directory.stat().st_ino)
+        except OSError as e:
+            skipped.append((rel(directory), f"folder not listed ({e.strerror or e})"))
+            return
+        if key in seen:
+            skipped.append((rel(directory), f"folder already listed as {rel(seen[key]) or '.'} (symlink loop?)"))
+            return
+        seen[key] = directory
+        try:
+            entries = sorted(os.scandir(directory), key=lambda e: e.name)
+        except PermissionError:
+            skipped.append((rel(directory) or ".", "folder not listed (permission denied)"))
+            return
+        except OSError as e:
+            skipped.append((rel(directory) or ".", f"folder not listed ({e.strerror or e})"))
+            return
+        for entry in entries:
+            path = directory / entry.name
+            suffix = path.suffix.lower()
+            try:
+                mode = os.stat(path).st_mode  # follows symlinks
+            except OSError as e:
+                if entry.is_symlink():
+                    loop = e.errno == errno.ELOOP
+                    skipped.append((rel(path), "symlink loop" if loop else "broken symlink (its target is missing)"))
+                elif suffix in exts:
+                    skipped.append((rel(path), f"cannot be read ({e.strerror or e})"))
+                continue
+            if stat.S_ISDIR(mode):
+                walk(path)
+            elif suffix in exts:
+                if stat.S_ISREG(mode):
+                    files.append(path)
+                else:
+                    skipped.append((rel(path), f"{_kind_of(mode)}, not a regular file: not read"))
+            elif suffix in UNSUPPORTED_MEDIA:
+                skipped.append((rel(path), UNSUPPORTED_MEDIA[suffix]))
+
+    walk(folder)
+    return sorted(files), sorted(skipped)
+
+
+def list_media(folder: str | os.PathLike) -> list[Path]:
+    """Every video and image file under `folder` (recursively, by extension, case-insensitive), sorted.
+
+    `walk_media` also says what was skipped and why.
+    """
+    return walk_media(folder)[0]
 
 
 class StreamScorer:
@@ -341,7 +439,7 @@ def _read_done(out_csv: str | os.PathLike | None, columns: list[str]) -> pd.Data
 def _in_folder_order(rows: list[dict], files: list[Path], folder: Path, columns: list[str]) -> pd.DataFrame:
     preds = pd.DataFrame(rows, columns=columns)
     preds["label"] = preds["label"].astype("Int64")
-    order = {p.relative_to(folder).as_posix(): i for i, p in enumerate(files)}
+    order = {media_name(p, folder): i for i, p in enumerate(files)}
     return preds.sort_values("path", key=lambda s: s.map(order)).reset_index(drop=True)
 
 
@@ -375,7 +473,9 @@ def predict_folder(
         **options: fields of `PredictConfig` overriding `config` (``threshold=0.4``, ``aggregation="track_max"``...).
 
     Returns:
-        `PredictionResult` (unpacks as ``predictions, failures``). Columns: path (relative to `folder`), kind
+        `PredictionResult` (unpacks as ``predictions, failures``); ``failures`` also lists every entry `walk_media`
+        skipped (FIFO, symlink loop, unreadable folder, GIF...) with ``skipped: <reason>``, without a row.
+        Columns: path (relative to `folder`), kind
         (video or image), score, label, frames_used (frames with a scored face), faces_found (face tracks),
         track_scores (JSON ``{track: mean score}``), ``p_<method>`` for a model with a method head (P(method),
         aggregated like the score), error ('' when fine).
@@ -384,19 +484,21 @@ def predict_folder(
     device = resolve_device(config.device)
     folder, extraction = Path(folder), extraction_config or ExtractionConfig()
     columns = prediction_columns(model)
-    files, done = list_media(folder), _read_done(out_csv, columns)
+    (files, skipped), done = walk_media(folder), _read_done(out_csv, columns)
+    for rel, reason in skipped:
+        log.warning("%s: skipped: %s", folder / rel, reason)
     rows: list[dict] = done.to_dict("records")
     skip = set(done["path"])
-    todo = [p for p in files if p.relative_to(folder).as_posix() not in skip]
+    todo = [p for p in files if media_name(p, folder) not in skip]
     model.eval().to(device)
     finder = finder or extraction.make_finder()
     scorer = StreamScorer(model, config.batch_size, config.windows, device)
     bar = tqdm(todo, desc="predict", unit="file", disable=not progress)
     for path in bar:
-        rel = path.relative_to(folder).as_posix()
+        rel = media_name(path, folder)
         bar.set_postfix_str(rel[-40:], refresh=False)
         rows.append(predict_file(path, rel, scorer, config, extraction, finder))
         if out_csv is not None:
             write_csv_atomic(pd.DataFrame(rows, columns=columns), out_csv)
-    failures = [(r["path"], r["error"]) for r in rows if r["error"]]
+    failures = [(r["path"], r["error"]) for r in rows if r["error"]] + [(p, f"skipped: {r}") for p, r in skipped]
     return PredictionResult(_in_folder_order(rows, files, folder, columns), failures)

@@ -33,7 +33,13 @@ from deepfakeforensics.errors import DFFError
 from deepfakeforensics.evaluation.gradcam import can_explain, explainer, overlay
 from deepfakeforensics.faces import ExtractionConfig, FaceFinder, iter_face_crops, read_rgb
 from deepfakeforensics.manifest import resolve_inside
-from deepfakeforensics.predict import IMAGE_EXTENSIONS, PredictConfig, StreamScorer, detect_image_faces
+from deepfakeforensics.predict import (
+    IMAGE_EXTENSIONS,
+    PredictConfig,
+    StreamScorer,
+    detect_image_faces,
+    media_path,
+)
 from deepfakeforensics.training.distributed import resolve_device
 
 THUMB_SIZE = 96
@@ -120,7 +126,8 @@ def collect_folder_details(
     model.eval().to(config.device)
     for rel in scored["path"].astype(str):
         try:
-            details[rel] = collect_details(resolve_inside(folder, rel), model, config, extraction, finder)
+            file = resolve_inside(folder, str(media_path("", rel)))  # (a non-UTF-8 byte is written \xNN in the CSV)
+            details[rel] = collect_details(file, model, config, extraction, finder)
         except Exception as e:  # one file's details never stop the report
             details[rel] = FileDetail(note=f"details unavailable: {e}")
     return details

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import os
 import queue
+import tempfile
 import threading
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
@@ -80,13 +81,41 @@ class SamplingConfig:
             raise ValueError("n_frames and every_k must be >= 1")
 
 
+def opencv_safe_name(path: str | os.PathLike) -> bool:
+    """Whether OpenCV can be given this path as it is: a name that is valid UTF-8 (a non-UTF-8 byte in a POSIX file
+    name reaches Python as a surrogate escape, on which OpenCV's imread and VideoCapture crash the process)."""
+    try:
+        os.fspath(path).encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return True
+
+
+def _capture(path: Path) -> cv2.VideoCapture:
+    """`cv2.VideoCapture` of `path`; a name OpenCV cannot take is opened through a symlink with an ASCII name in a
+    private temporary folder (removed at once: the container stays open)."""
+    if opencv_safe_name(path):
+        return cv2.VideoCapture(str(path))
+    with tempfile.TemporaryDirectory(prefix="dff-open-") as tmp:
+        link = Path(tmp) / f"video{path.suffix.encode('ascii', 'replace').decode('ascii').replace('?', '_')}"
+        try:
+            os.symlink(path.resolve(), link)
+        except OSError as e:  # no symlinks here (some Windows set-ups): refuse the name rather than crash
+            raise VideoError(
+                path, f"file name is not valid UTF-8 and OpenCV cannot open it ({e}); rename the file"
+            ) from e
+        return cv2.VideoCapture(str(link))
+
+
 def _open(path: str | os.PathLike) -> cv2.VideoCapture:
     p = Path(path)
     if not p.exists():
         raise VideoError(path, "file not found")
     if p.is_file() and p.stat().st_size == 0:
         raise VideoError(path, "empty file (0 bytes)")
-    cap = cv2.VideoCapture(str(p))
+    if p.is_file() and not os.access(p, os.R_OK):
+        raise VideoError(path, "permission denied")
+    cap = _capture(p)
     if not cap.isOpened():
         cap.release()
         raise VideoError(path, "unreadable (OpenCV cannot open it)")

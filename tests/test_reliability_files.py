@@ -311,3 +311,61 @@ def test_dff_report_reads_what_dff_predict_writes_and_refuses_a_nan_threshold(tm
     assert main(["report", str(csv)]) == 0 and (tmp_path / "predictions.html").is_file()
     assert main(["report", str(csv), "--threshold", "nan"]) == 1
     assert "--threshold" in capsys.readouterr().err
+
+
+# --- 13. non-UTF-8 file names --------------------------------------------------------------------------------------
+
+_NON_UTF8_SCRIPT = r"""
+import json, os, sys
+from pathlib import Path
+import cv2, numpy as np, torch
+from synth_videos import face_photo, write_face_video
+from deepfakeforensics.faces import ExtractionConfig
+from deepfakeforensics.faces.crop import jpeg_header_problem, read_jpeg_strict, read_rgb
+from deepfakeforensics.models import create_model
+from deepfakeforensics.predict import predict_folder
+from deepfakeforensics.video import SamplingConfig, iter_frames, probe_video
+
+root = Path(sys.argv[1])
+bad = os.fsdecode(b"caf\xe9")  # Latin-1 bytes: not UTF-8, a surrogate escape in Python
+(root / f"dir_{bad}").mkdir()
+write_face_video(root / "v.mp4", n_faces=1, n_frames=12)
+os.rename(root / "v.mp4", root / f"dir_{bad}" / f"{bad}.mp4")
+canvas = np.full((300, 300, 3), 120, np.uint8)
+canvas[60:220, 70:230] = face_photo(160)
+ok, png = cv2.imencode(".png", canvas)
+(root / f"{bad}.png").write_bytes(png.tobytes())
+video, image = root / f"dir_{bad}" / f"{bad}.mp4", root / f"{bad}.png"
+print("probe", probe_video(video).n_frames, len(list(iter_frames(video, [0, 3]))), file=sys.stderr)
+print("image", read_rgb(image).shape, read_jpeg_strict(image).shape, jpeg_header_problem(image), file=sys.stderr)
+torch.manual_seed(0)
+model = create_model("mesonet4").eval()
+config = ExtractionConfig(sampling=SamplingConfig(strategy="uniform", n_frames=6), detect_size=320)
+out = root.parent / "predictions.csv"
+for attempt in range(2):  # the second run resumes from the CSV: the same names must not crash it either
+    preds, failures = predict_folder(root, model, extraction_config=config, out_csv=out, progress=False)
+rows = preds[["path", "kind", "faces_found", "error"]].to_dict("records")
+print(json.dumps({"rows": rows, "failures": failures}, ensure_ascii=True))
+"""
+
+
+def test_non_utf8_file_names_are_read_never_crash(tmp_path):
+    """OpenCV crashed (SIGSEGV) on a surrogate-escaped path: run in a child process so that a crash fails the test."""
+    import os
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    media = tmp_path / "media"
+    media.mkdir()
+    env = {**os.environ, "PYTHONPATH": str(Path(__file__).parent), "PYTHONIOENCODING": "utf-8:surrogateescape"}
+    proc = subprocess.run(
+        [sys.executable, "-c", _NON_UTF8_SCRIPT, str(media)], capture_output=True, text=True, env=env, timeout=300
+    )
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    result = json.loads(proc.stdout.strip().splitlines()[-1])
+    by_kind = {r["kind"]: r for r in result["rows"]}
+    assert set(by_kind) == {"image", "video"}
+    for row in by_kind.values():
+        assert row["faces_found"] >= 1 and row["error"] == "", row
+    assert result["failures"] == []

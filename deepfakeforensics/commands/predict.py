@@ -103,10 +103,14 @@ def extraction_from_args(args: argparse.Namespace, info: RunInfo) -> ExtractionC
 
 def _report(result: PredictionResult, out: Path, failures_csv: Path) -> None:
     preds, failures = result
-    n_fake = int((preds["label"] == 1).sum())
+    n_fake, n_failed = int((preds["label"] == 1).sum()), int((preds["error"] != "").sum())
+    n_skipped = len(failures) - n_failed  # entries skipped by the folder walk (FIFO, symlink loop, ...): no row
     print(
-        f"{len(preds)} files: {n_fake} predicted fake, {len(preds) - len(failures) - n_fake} real, "
-        f"{len(failures)} failed -> {out}" + (f" (failures: {failures_csv})" if failures else "")
+        f"{len(preds)} files: {n_fake} predicted fake, {len(preds) - n_failed - n_fake} real, "
+        f"{n_failed} failed"
+        + (f", {n_skipped} skipped" if n_skipped else "")
+        + f" -> {out}"
+        + (f" (failures: {failures_csv})" if failures else "")
     )
     for path, reason in failures[:20]:
         print(f"  failed: {path}: {reason}")

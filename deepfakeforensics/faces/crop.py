@@ -10,11 +10,12 @@ from __future__ import annotations
 
 import os
 from collections.abc import Sequence
-from pathlib import Path
 
 import cv2
 import numpy as np
 import simplejpeg
+
+from deepfakeforensics.video import opencv_safe_name
 
 JPEG_SOI = b"\xff\xd8"  # start-of-image marker: the first two bytes of every JPEG file
 JPEG_EOI = b"\xff\xd9"  # end-of-image marker: the last two of a complete one
@@ -177,11 +178,18 @@ def write_jpeg(path: str | os.PathLike, rgb: np.ndarray, quality: int = 95) -> N
 
 
 def read_rgb(path: str | os.PathLike) -> np.ndarray:
-    """Read an image file as RGB uint8 (H, W, 3); a missing or undecodable file raises ValueError naming it."""
-    bgr = cv2.imread(str(path), cv2.IMREAD_COLOR)
+    """Read an image file as RGB uint8 (H, W, 3); a missing, unreadable or undecodable file raises ValueError naming
+    it and why (``missing``, ``permission denied``, ``empty``, ``not a decodable image``).
+
+    The bytes are read by Python and decoded in memory (``cv2.imdecode``, EXIF orientation applied as ``imread``
+    does): OpenCV never sees the file name, so any name works (``imread`` crashes on a non-UTF-8 one).
+    """
+    data, problem = _file_problem(path)
+    if problem is not None:
+        raise ValueError(f"{path}: image {problem}")
+    bgr = cv2.imdecode(np.frombuffer(data, np.uint8), cv2.IMREAD_COLOR)
     if bgr is None:
-        reason = "missing" if not Path(path).is_file() else "unreadable (not a decodable image)"
-        raise ValueError(f"{path}: image {reason}")
+        raise ValueError(f"{path}: image unreadable (not a decodable image)")
     return cv2.cvtColor(bgr, cv2.COLOR_BGR2RGB)
 
 
@@ -192,6 +200,10 @@ def _file_problem(path: str | os.PathLike) -> tuple[bytes, str | None]:
             data = f.read()
     except FileNotFoundError:
         return b"", "missing"
+    except PermissionError:
+        return b"", "unreadable (permission denied)"
+    except IsADirectoryError:
+        return b"", "unreadable (a folder, not a file)"
     except OSError as e:
         return b"", f"unreadable ({e.strerror or e})"
     return data, (None if data else "empty (0 bytes)")
@@ -226,7 +238,11 @@ def jpeg_header_problem(path: str | os.PathLike) -> str | None:
     if problem is not None:
         return problem
     if not data.startswith(JPEG_SOI):
-        return None if cv2.haveImageReader(str(path)) else "not a decodable image"
+        if opencv_safe_name(path):
+            readable = cv2.haveImageReader(str(path))
+        else:  # OpenCV crashes on a non-UTF-8 name: decode the bytes instead
+            readable = cv2.imdecode(np.frombuffer(data, np.uint8), cv2.IMREAD_UNCHANGED) is not None
+        return None if readable else "not a decodable image"
     try:
         simplejpeg.decode_jpeg_header(data, strict=True)
     except ValueError as e:
