@@ -369,3 +369,100 @@ def test_non_utf8_file_names_are_read_never_crash(tmp_path):
     for row in by_kind.values():
         assert row["faces_found"] >= 1 and row["error"] == "", row
     assert result["failures"] == []
+
+
+# --- 14. odd entries in a predicted folder -------------------------------------------------------------------------
+
+
+@pytest.fixture()
+def odd_folder(tmp_path):
+    import os
+
+    import cv2
+
+    root = tmp_path / "media"
+    (root / "real").mkdir(parents=True)
+    still = cv2.imencode(".png", np.full((16, 16, 3), 100, np.uint8))[1].tobytes()
+    (root / "top.png").write_bytes(still)
+    (tmp_path / "elsewhere").mkdir()
+    (tmp_path / "elsewhere" / "inside.png").write_bytes(still)  # only reachable through a symlinked folder
+    os.symlink(tmp_path / "elsewhere", root / "linked")
+    os.symlink(root, root / "real" / "back_to_top")  # a folder loop
+    os.mkfifo(root / "x.mp4")  # opening it for reading would block forever
+    os.symlink(root / "loop_b.png", root / "loop_a.png")
+    os.symlink(root / "loop_a.png", root / "loop_b.png")
+    os.symlink(root / "gone.mp4", root / "dangling.mp4")
+    (root / "anim.gif").write_bytes(b"GIF89a" + b"\x00" * 20)
+    (root / "notes.txt").write_text("not media")  # not media: ignored, as before
+    return root
+
+
+def test_the_folder_walk_lists_what_it_skips_and_follows_symlinked_folders_once(odd_folder):
+    from deepfakeforensics.predict import list_media, walk_media
+
+    files, skipped = walk_media(odd_folder)
+    assert [f.relative_to(odd_folder).as_posix() for f in files] == ["linked/inside.png", "top.png"]
+    reasons = dict(skipped)
+    assert "FIFO" in reasons["x.mp4"]
+    assert reasons["loop_a.png"] == reasons["loop_b.png"] == "symlink loop"
+    assert "broken symlink" in reasons["dangling.mp4"]
+    assert "GIF" in reasons["anim.gif"]
+    assert "already listed" in reasons["real/back_to_top"]
+    assert "notes.txt" not in reasons
+    assert list_media(odd_folder) == files
+
+
+def test_an_unreadable_folder_and_file_say_permission_denied(odd_folder, monkeypatch):
+    import os
+
+    import deepfakeforensics.faces.crop as crop
+    import deepfakeforensics.predict as predict
+    from deepfakeforensics.faces import read_rgb
+
+    locked = odd_folder / "locked"
+    locked.mkdir()
+    (locked / "hidden.png").write_bytes(b"")
+    secret = odd_folder / "secret.png"
+    secret.write_bytes(b"\x89PNG")
+    real_scandir, real_open = os.scandir, open
+    if os.geteuid() == 0:  # root reads everything: make the kernel's answer for these two paths
+        monkeypatch.setattr(
+            predict.os,
+            "scandir",
+            lambda p: (
+                (_ for _ in ()).throw(PermissionError(13, "Permission denied")) if p == locked else real_scandir(p)
+            ),
+        )
+
+        def fake_open(path, *args, **kwargs):
+            if str(path) == str(secret):
+                raise PermissionError(13, "Permission denied", str(path))
+            return real_open(path, *args, **kwargs)
+
+        monkeypatch.setattr(crop, "open", fake_open, raising=False)
+    else:
+        locked.chmod(0)
+        secret.chmod(0)
+    try:
+        _, skipped = predict.walk_media(odd_folder)
+        assert dict(skipped)["locked"] == "folder not listed (permission denied)"
+        with pytest.raises(ValueError, match="permission denied"):
+            read_rgb(secret)
+    finally:
+        locked.chmod(0o755)
+        secret.chmod(0o644)
+
+
+def test_predict_folder_reports_the_skipped_entries_as_failures(odd_folder):
+    from deepfakeforensics.predict import predict_folder
+
+    class StubFinder:  # the walk, not the detector, is under test: a file that reaches detection says so
+        def detect(self, images):
+            raise RuntimeError("stub finder reached")
+
+    model = create_model("mesonet4").eval()
+    preds, failures = predict_folder(odd_folder, model, finder=StubFinder(), progress=False, max_pixels=0)
+    assert list(preds["path"]) == ["linked/inside.png", "top.png"]
+    failed = dict(failures)
+    assert failed["x.mp4"].startswith("skipped: a FIFO") and failed["loop_a.png"] == "skipped: symlink loop"
+    assert "stub finder reached" in failed["top.png"] and "stub finder reached" in failed["linked/inside.png"]
