@@ -16,9 +16,14 @@ following those definitions:
 | VC | video compression | 30, 32, 35, 38, 40 | H.264 CRF of a re-encode of the clip (ffmpeg with libx264, see below) |
 
 Differences from the published script, on purpose: frames are RGB here (the conversions use the RGB formulas, so the
-values are the same); values are clipped to [0, 255] before the cast to uint8 (the published cast of an
-out-of-range float is undefined); the distorted frames are written losslessly (FFV1) so the only compression is the
-one asked for (the published script writes XVID then re-encodes with ffmpeg).
+values are the same: CS scales chroma around the published centre, 0.5 of the rescaled [16, 240] / 255 range, which
+is `CHROMA_CENTRE` = 0.49777 in OpenCV's float YCrCb); values are clipped to [0, 255] before the cast to uint8 (the
+published cast of an out-of-range float is undefined); the distorted frames are written losslessly (FFV1) so the
+only compression is the one asked for (the published script writes XVID then re-encodes with ffmpeg); that re-encode
+keeps the source's pixel format (4:2:0 for a 4:2:0 source, as the published XVID intermediate gives), not the
+lossless intermediate's 4:4:4. The random distortions (BW, GNC) draw from their own generator (numpy's
+``default_rng(seed)``): a seed here does not reproduce the published script's draws (Python's ``random``, numpy's
+global state).
 
 The ffmpeg used for VC is ``$DFF_FFMPEG`` if set, else ``ffmpeg`` on the PATH, else the static build (with libx264)
 that the ``imageio-ffmpeg`` wheel ships (installed by ``scripts/install.sh``; extra ``deepfakeforensics[video]``).
@@ -27,6 +32,8 @@ that the ``imageio-ffmpeg`` wheel ships (installed by ``scripts/install.sh``; ex
 from __future__ import annotations
 
 import os
+import re
+import secrets
 import shutil
 import subprocess
 from collections.abc import Callable, Sequence
@@ -42,6 +49,7 @@ except ImportError:  # pragma: no cover - the install script installs it
     imageio_ffmpeg = None
 
 from deepfakeforensics.errors import DFFError
+from deepfakeforensics.video import VideoError, open_video
 
 DISTORTIONS: tuple[str, ...] = ("CS", "CC", "BW", "GNC", "GB", "JPEG", "VC")
 DISTORTION_NAMES = {
@@ -67,6 +75,9 @@ LEVELS = (1, 2, 3, 4, 5)
 BLOCK = 8  # side of a block-wise patch
 # YCbCr scaling of the published code: Y to [16, 235] / 255 and Cb, Cr to [16, 240] / 255 before the noise is added
 _Y_RANGE, _C_RANGE = 219.0, 224.0
+#: Neutral chroma of the published colour saturation: 0.5 of the rescaled range ``(c * 224 + 16) / 255``, in OpenCV's
+#: float YCrCb (where grey is 0.5): (0.5 * 255 - 16) / 224 = 0.49777.
+CHROMA_CENTRE = (0.5 * 255.0 - 16.0) / _C_RANGE
 
 
 class PerturbationError(DFFError):
@@ -91,10 +102,20 @@ def _to_uint8(ycrcb: np.ndarray) -> np.ndarray:
 
 
 def color_saturation(rgb: np.ndarray, param: float) -> np.ndarray:
-    """Chroma (Cb, Cr) scaled by `param` around neutral (0: grey)."""
-    y = _ycrcb(rgb)
-    y[..., 1:] = 0.5 + (y[..., 1:] - 0.5) * param  # float YCrCb from OpenCV is centred at 0.5
-    return _to_uint8(y)
+    """Chroma (Cb, Cr) scaled by `param` around the published neutral `CHROMA_CENTRE` (0: grey).
+
+    Computed as the published code does (on BGR, in float32, with Y and chroma rescaled to [16, 235] / 255 and
+    [16, 240] / 255 and back), so that the output is the same to the last bit (but clipped before the uint8 cast).
+    """
+    f32 = np.float32
+    y = cv2.cvtColor(np.ascontiguousarray(rgb[..., ::-1]).astype(np.float32), cv2.COLOR_BGR2YCrCb)
+    y[..., 0] = (y[..., 0] * f32(_Y_RANGE) + f32(16)) / f32(255)
+    y[..., 1:] = (y[..., 1:] * f32(_C_RANGE) + f32(16)) / f32(255)
+    y[..., 1:] = f32(0.5) + (y[..., 1:] - f32(0.5)) * f32(param)  # 0.5 here is `CHROMA_CENTRE` before rescaling
+    y[..., 0] = (y[..., 0] * f32(255) - f32(16)) / f32(_Y_RANGE)
+    y[..., 1:] = (y[..., 1:] * f32(255) - f32(16)) / f32(_C_RANGE)
+    bgr = cv2.cvtColor(y, cv2.COLOR_YCrCb2BGR)
+    return np.clip(bgr[..., ::-1], 0, 255).astype(np.uint8)
 
 
 def color_contrast(rgb: np.ndarray, param: float) -> np.ndarray:
@@ -202,28 +223,53 @@ def ffmpeg_binary() -> str | None:
         return None
 
 
-def _run_ffmpeg(command: list[str], src: Path) -> None:
-    """Run an ffmpeg command; a failure raises `PerturbationError` naming the video and ffmpeg's own message."""
-    done = subprocess.run(command, capture_output=True, text=True)
+def _run_ffmpeg(command: list[str], src: Path, dst: Path) -> None:
+    """Run an ffmpeg command writing `dst`; a failure removes any partial `dst` and raises `PerturbationError` naming
+    the video and ffmpeg's own message (its bytes decoded with replacement: a non-UTF-8 file name never breaks it)."""
+    done = subprocess.run(command, capture_output=True)
     if done.returncode != 0:
-        message = (done.stderr or done.stdout).strip().splitlines()
+        dst.unlink(missing_ok=True)
+        text = (done.stderr or done.stdout).decode("utf-8", errors="replace")
+        message = text.strip().splitlines()
         reason = message[-1] if message else f"exit status {done.returncode}"
         raise PerturbationError(f"{src}: ffmpeg re-encoding failed ({command[0]}): {reason}")
 
 
-def video_compression_command(src: Path, dst: Path, crf: int, ffmpeg: str = "ffmpeg") -> list[str]:
-    """The ffmpeg command re-encoding `src` as H.264 at `crf` (the published ``ffmpeg -i in -crf N -y out``)."""
-    return [ffmpeg, "-v", "error", "-i", str(src), "-c:v", "libx264", "-crf", str(crf), "-an", "-y", str(dst)]
+def video_compression_command(
+    src: Path, dst: Path, crf: int, ffmpeg: str = "ffmpeg", pix_fmt: str | None = None
+) -> list[str]:
+    """The ffmpeg command re-encoding `src` as H.264 at `crf` (the published ``ffmpeg -i in -crf N -y out``), in
+    pixel format `pix_fmt` when given (the original video's, after a lossless 4:4:4 intermediate)."""
+    command = [ffmpeg, "-v", "error", "-i", str(src), "-c:v", "libx264", "-crf", str(crf)]
+    if pix_fmt:
+        command += ["-pix_fmt", pix_fmt]
+    return [*command, "-an", "-y", str(dst)]
+
+
+_PIX_FMT = re.compile(r"Stream #\S+.*?: Video: [^,]*, ([a-z][a-z0-9_]*)")
+
+
+def source_pixel_format(src: Path, ffmpeg: str) -> str | None:
+    """The pixel format of `src`'s first video stream as ffmpeg reports it (``yuv420p``...); None when unknown."""
+    done = subprocess.run([ffmpeg, "-hide_banner", "-i", str(src)], capture_output=True)  # exits 1: no output
+    found = _PIX_FMT.search(done.stderr.decode("utf-8", errors="replace"))
+    return found.group(1) if found else None
 
 
 def _write_distorted(src: Path, dst: Path, frame_steps: list[tuple[str, int]], seed: int) -> None:
-    """Decode `src`, distort every frame, write it losslessly (FFV1 in AVI)."""
-    cap = cv2.VideoCapture(str(src))
-    if not cap.isOpened():
-        raise PerturbationError(f"{src}: cannot be opened")
+    """Decode `src`, distort every frame, write it losslessly (FFV1 in AVI); nothing is left at `dst` on failure.
+
+    The writer writes an ASCII-named temporary file beside `dst` (OpenCV crashes on a non-UTF-8 name), renamed to
+    `dst` when complete.
+    """
+    try:
+        cap = open_video(src)
+    except VideoError as e:
+        raise PerturbationError(f"{src}: cannot be opened ({e.reason})") from e
     fps = cap.get(cv2.CAP_PROP_FPS) or 25.0
     size = (int(cap.get(cv2.CAP_PROP_FRAME_WIDTH)), int(cap.get(cv2.CAP_PROP_FRAME_HEIGHT)))
-    writer = cv2.VideoWriter(str(dst), cv2.VideoWriter_fourcc(*"FFV1"), fps, size)
+    tmp = dst.with_name(f".dff-{secrets.token_hex(6)}.avi")
+    writer = cv2.VideoWriter(str(tmp), cv2.VideoWriter_fourcc(*"FFV1"), fps, size)
     rng = np.random.default_rng(seed)
     try:
         while True:
@@ -234,9 +280,12 @@ def _write_distorted(src: Path, dst: Path, frame_steps: list[tuple[str, int]], s
             for kind, level in frame_steps:
                 rgb = distort_frame(rgb, kind, level, rng)
             writer.write(cv2.cvtColor(rgb, cv2.COLOR_RGB2BGR))
+        writer.release()
+        os.replace(tmp, dst)
     finally:
         cap.release()
         writer.release()
+        tmp.unlink(missing_ok=True)
 
 
 def perturb_video(
@@ -254,19 +303,22 @@ def perturb_video(
     dst_dir.mkdir(parents=True, exist_ok=True)
     frame_steps = [(k, lv) for k, lv in perturbation.steps if k != "VC"]
     current = src
+    ffmpeg = ffmpeg_binary() if perturbation.crf is not None else None
+    if perturbation.crf is not None and ffmpeg is None:
+        raise PerturbationError(
+            "video compression (VC) needs an ffmpeg binary with libx264: pip install imageio-ffmpeg, "
+            "or set DFF_FFMPEG to one"
+        )
     if frame_steps:
         current = dst_dir / f"{src.stem}.avi"
         _write_distorted(src, current, frame_steps, seed)
     if perturbation.crf is not None:
-        ffmpeg = ffmpeg_binary()
-        if ffmpeg is None:
-            raise PerturbationError(
-                "video compression (VC) needs an ffmpeg binary with libx264: pip install imageio-ffmpeg, "
-                "or set DFF_FFMPEG to one"
-            )
         out = dst_dir / f"{src.stem}_crf{perturbation.crf}.mp4"
-        _run_ffmpeg(video_compression_command(current, out, perturbation.crf, ffmpeg), src)
-        if current != src:
-            current.unlink()
+        pix_fmt = source_pixel_format(src, ffmpeg) if current != src else None  # the intermediate is 4:4:4
+        try:
+            _run_ffmpeg(video_compression_command(current, out, perturbation.crf, ffmpeg, pix_fmt), src, out)
+        finally:
+            if current != src:
+                current.unlink(missing_ok=True)
         current = out
     return current

@@ -107,7 +107,12 @@ def _capture(path: Path) -> cv2.VideoCapture:
         return cv2.VideoCapture(str(link))
 
 
-def _open(path: str | os.PathLike) -> cv2.VideoCapture:
+def open_video(path: str | os.PathLike) -> cv2.VideoCapture:
+    """An opened `cv2.VideoCapture` of `path`, whatever its name (release it when done).
+
+    Raises:
+        VideoError: missing, empty (0 bytes), permission denied, or OpenCV cannot open it.
+    """
     p = Path(path)
     if not p.exists():
         raise VideoError(path, "file not found")
@@ -120,6 +125,9 @@ def _open(path: str | os.PathLike) -> cv2.VideoCapture:
         cap.release()
         raise VideoError(path, "unreadable (OpenCV cannot open it)")
     return cap
+
+
+_open = open_video  # (the name other modules import)
 
 
 def probe_video(path: str | os.PathLike) -> VideoInfo:

@@ -466,3 +466,98 @@ def test_predict_folder_reports_the_skipped_entries_as_failures(odd_folder):
     failed = dict(failures)
     assert failed["x.mp4"].startswith("skipped: a FIFO") and failed["loop_a.png"] == "skipped: symlink loop"
     assert "stub finder reached" in failed["top.png"] and "stub finder reached" in failed["linked/inside.png"]
+
+
+# --- 15-18. perturbations ------------------------------------------------------------------------------------------
+
+
+def _authors_color_saturation(img_bgr: np.ndarray, param: float) -> np.ndarray:
+    """``color_saturation`` of DeeperForensics-1.0 ``perturbation/distortions.py`` (MIT licence), verbatim in effect:
+    BGR in, chroma rescaled to [16, 240] / 255, scaled around 0.5 there, converted back, cast to uint8."""
+    import cv2
+
+    ycbcr = cv2.cvtColor(img_bgr.astype(np.float32), cv2.COLOR_BGR2YCR_CB)[:, :, (0, 2, 1)].astype(np.float32)
+    ycbcr[:, :, 0] = (ycbcr[:, :, 0] * (235 - 16) + 16) / 255.0
+    ycbcr[:, :, 1:] = (ycbcr[:, :, 1:] * (240 - 16) + 16) / 255.0
+    ycbcr[:, :, 1] = 0.5 + (ycbcr[:, :, 1] - 0.5) * param
+    ycbcr[:, :, 2] = 0.5 + (ycbcr[:, :, 2] - 0.5) * param
+    ycbcr[:, :, 0] = (ycbcr[:, :, 0] * 255.0 - 16) / (235 - 16)
+    ycbcr[:, :, 1:] = (ycbcr[:, :, 1:] * 255.0 - 16) / (240 - 16)
+    return cv2.cvtColor(ycbcr[:, :, (0, 2, 1)].astype(np.float32), cv2.COLOR_YCR_CB2BGR).astype(np.uint8)
+
+
+@pytest.mark.parametrize("level", [1, 2, 3, 4, 5])
+def test_colour_saturation_is_the_authors_to_the_last_bit(level):
+    from deepfakeforensics import perturbations as P
+
+    rgb = np.random.default_rng(level).integers(0, 256, (256, 256, 3), dtype=np.uint8)
+    param = P.level_param("CS", level)
+    theirs = _authors_color_saturation(np.ascontiguousarray(rgb[..., ::-1]), param)[..., ::-1]
+    np.testing.assert_array_equal(P.color_saturation(rgb, param), theirs)
+    assert P.CHROMA_CENTRE == pytest.approx(0.497768, abs=1e-6)
+
+
+def _fake_ffmpeg(tmp_path):
+    """An ffmpeg that writes half an output file, complains in bytes that are not UTF-8, and fails."""
+    script = tmp_path / "ffmpeg"
+    script.write_text(
+        '#!/bin/sh\nfor a; do last="$a"; done\nprintf partial > "$last"\n'
+        "printf 'caf\\351.mp4: Invalid data found when processing input\\n' >&2\nexit 1\n"
+    )
+    script.chmod(0o755)
+    return str(script)
+
+
+def test_a_failed_ffmpeg_with_non_utf8_output_names_the_video_and_leaves_nothing(tmp_path, monkeypatch):
+    import os
+
+    from deepfakeforensics import perturbations as P
+
+    src = tmp_path / os.fsdecode(b"caf\xe9.mp4")
+    src.write_bytes(b"not a video")
+    monkeypatch.setattr(P, "ffmpeg_binary", lambda: _fake_ffmpeg(tmp_path))
+    out = tmp_path / "out"
+    with pytest.raises(P.PerturbationError, match="ffmpeg re-encoding failed .*caf\ufffd.mp4: Invalid data"):
+        P.perturb_video(src, out, P.Perturbation((("VC", 1),)))
+    assert list(out.iterdir()) == []  # the partial mp4 is removed
+
+
+@pytest.mark.skipif(
+    __import__("deepfakeforensics.perturbations").perturbations.ffmpeg_binary() is None, reason="no ffmpeg"
+)
+def test_frame_distortions_then_vc_on_a_non_utf8_name_keep_4_2_0(tmp_path):
+    """In a child process (OpenCV crashed on a non-UTF-8 name); the H.264 output is 4:2:0 like its source."""
+    import subprocess
+    import sys
+
+    script = r"""
+import os, sys
+from pathlib import Path
+import cv2, numpy as np
+from deepfakeforensics import perturbations as P
+root = Path(sys.argv[1])
+src = root / os.fsdecode(b"clip\xe9.mp4")
+tmp = root / "clip.mp4"
+w = cv2.VideoWriter(str(tmp), cv2.VideoWriter_fourcc(*"mp4v"), 10, (64, 48))
+for i in range(4):
+    w.write(np.full((48, 64, 3), 40 * i, np.uint8))
+w.release()
+os.rename(tmp, src)
+ffmpeg = P.ffmpeg_binary()
+assert P.source_pixel_format(src, ffmpeg) == "yuv420p", P.source_pixel_format(src, ffmpeg)
+out = P.perturb_video(src, root / "out", P.Perturbation((("CS", 2), ("VC", 1))))
+print(P.source_pixel_format(out, ffmpeg), sorted(os.listdir(root / "out")) == [out.name])
+"""
+    proc = subprocess.run([sys.executable, "-c", script, str(tmp_path)], capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    assert proc.stdout.split() == ["yuv420p", "True"]  # 4:2:0, the intermediate removed
+
+
+def test_the_vc_command_sets_the_pixel_format_when_asked():
+    from pathlib import Path
+
+    from deepfakeforensics import perturbations as P
+
+    cmd = P.video_compression_command(Path("a.avi"), Path("b.mp4"), 30, pix_fmt="yuv420p")
+    assert cmd[cmd.index("-pix_fmt") + 1] == "yuv420p" and cmd[-1] == "b.mp4"
+    assert "-pix_fmt" not in P.video_compression_command(Path("a.mp4"), Path("b.mp4"), 30)
