@@ -325,7 +325,7 @@ _TABLE = {
 
 def _published(name: str) -> tuple[Published, ...]:
     row, values = _TABLE[name]
-    source = f"{_TABLE_SOURCE}, row {row} ({REPO}#-results)"
+    source = f"{_TABLE_SOURCE}, row {row} ({REPO}/blob/main/README.md)"
     return tuple(
         Published(data, "auc", "frame", v, "FF++ c23", source) for data, v in zip(_TABLE_COLUMNS, values, strict=True)
     )
