@@ -6,6 +6,7 @@ refuses it naming the file and the field, or reports it and goes on; never a tra
 
 from __future__ import annotations
 
+import importlib
 import json
 
 import numpy as np
@@ -561,3 +562,60 @@ def test_the_vc_command_sets_the_pixel_format_when_asked():
     cmd = P.video_compression_command(Path("a.avi"), Path("b.mp4"), 30, pix_fmt="yuv420p")
     assert cmd[cmd.index("-pix_fmt") + 1] == "yuv420p" and cmd[-1] == "b.mp4"
     assert "-pix_fmt" not in P.video_compression_command(Path("a.mp4"), Path("b.mp4"), 30)
+
+
+# --- 16. one bad video in the video robustness sweep ---------------------------------------------------------------
+
+
+def test_one_bad_video_is_counted_per_video_in_every_row_not_voiding_it(tmp_path, monkeypatch):
+    import pandas as pd
+    from synth_videos import write_face_video
+
+    from deepfakeforensics.perturbations import PerturbationError
+
+    vr = importlib.import_module("deepfakeforensics.evaluation.video_robustness")  # (the package re-exports a
+    # function of the same name)
+
+    for name in ("a", "b", "c", "d"):
+        write_face_video(tmp_path / f"{name}.mp4", n_faces=0, n_frames=2, height=32, width=32)
+    (tmp_path / "broken.mp4").write_bytes(b"\x00" * 2048)  # undecodable: failed in every row, the clean one too
+    videos = pd.DataFrame(
+        {
+            "video_id": ["a", "b", "c", "d", "broken"],
+            "path": ["a.mp4", "b.mp4", "c.mp4", "d.mp4", "broken.mp4"],
+            "label": [0, 1, 0, 1, 1],
+            "split": "test",
+        }
+    )
+    videos.attrs["root"] = str(tmp_path)
+    extracted: dict[str, list[str]] = {}
+
+    def perturb(src, dst_dir, perturbation, seed=0):  # b's GB copy fails (e.g. ffmpeg refused its name)
+        if src.stem == "b":
+            raise PerturbationError(f"{src}: ffmpeg re-encoding failed (ffmpeg): Invalid data")
+        return src
+
+    def extract(one, crops, extraction, faces_csv, finder=None, progress=False):  # every video shows one face
+        extracted.setdefault(str(faces_csv), []).append(str(one["video_id"].iat[0]))
+        ids = extracted[str(faces_csv)]
+        return pd.DataFrame({"video_id": ids, "split": "test"})
+
+    def scores(model, faces, split, config):  # fakes score high: a perfect detector
+        label = dict(zip(videos["video_id"], videos["label"], strict=True))
+        ids = list(faces["video_id"]) if not faces.empty else []
+        return pd.DataFrame({"video_id": ids, "score": [0.9 if label[v] else 0.1 for v in ids], "n_rows": 2})
+
+    monkeypatch.setattr(vr, "perturb_video", perturb)
+    monkeypatch.setattr(vr, "extract_faces", extract)
+    monkeypatch.setattr(vr, "_video_scores", scores)
+    monkeypatch.setattr(vr, "ExtractionConfig", lambda **kw: type("C", (), {"make_finder": lambda self: None})())
+    cfg = vr.VideoRobustnessConfig(kinds=("GB",), levels=(1,))
+    table = vr.video_robustness({"m": object()}, videos, cfg).set_index("perturbation")
+    clean, gb = table.loc["none"], table.loc["GB-1"]
+    assert clean["videos_failed"] == 1 and gb["videos_failed"] == 2  # broken in both; b only where it failed
+    assert clean["videos_without_face"] == gb["videos_without_face"] == 0
+    assert not str(gb["note"]).startswith("skipped") and np.isfinite(gb["auc"])
+    assert "broken" in clean["note"] and "broken" in gb["note"] and "b: ffmpeg re-encoding failed" in gb["note"]
+    assert clean["n_videos"] == gb["n_videos"] == 5
+    # broken (a fake) at 0.5 in both rows; b (a fake) at 0.5 in GB-1 only
+    assert clean["auc"] == 1.0 and gb["auc"] == 1.0 and clean["crops"] == 8 and gb["crops"] == 6

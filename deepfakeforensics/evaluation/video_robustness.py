@@ -5,6 +5,11 @@ This is the whole pipeline as a user's video would meet it (the quick alternativ
 already extracted crops). A video in which the detector finds no face cannot be scored by the model: it is counted
 as UNDECIDED, with score 0.5, in ``auc`` (every test video counts), and left out of ``auc_found`` (videos with a face
 only); ``videos_without_face`` says how many there were.
+
+A video that cannot be used (undecodable, or its perturbation failed) is counted per video, the same way in every row
+(the clean one included): at `UNDECIDED` in ``auc``, out of ``auc_found``, in ``videos_failed`` (not in
+``videos_without_face``) and named with its reason in ``note``. Only a distortion that cannot run at all here (VC
+without ffmpeg) marks its whole row ``skipped``.
 """
 
 from __future__ import annotations
@@ -33,10 +38,12 @@ from deepfakeforensics.perturbations import (
     LEVELS,
     Perturbation,
     PerturbationError,
+    ffmpeg_binary,
     perturb_video,
     random_mix,
     single_perturbations,
 )
+from deepfakeforensics.video import VideoError, probe_video
 
 log = logging.getLogger(__name__)
 
@@ -69,8 +76,12 @@ def perturbed_faces(
     extraction: ExtractionConfig,
     seed: int = 0,
     finder=None,
+    failures: list[tuple[str, str]] | None = None,
 ) -> pd.DataFrame:
     """Perturb each video (a temporary copy), extract its faces with the normal extraction, delete the copy.
+
+    A video whose perturbation fails (`PerturbationError`) is left out and added to `failures` as
+    ``(video_id, reason)``; the others go on.
 
     Args:
         videos: a video index (``attrs["root"]`` locates the files).
@@ -88,7 +99,13 @@ def perturbed_faces(
     faces = pd.DataFrame()
     for i, row in enumerate(videos.itertuples(index=False)):
         src = root / str(row.path)
-        copy = perturb_video(src, base / "videos", perturbation, seed + i) if perturbation.steps else src
+        try:
+            copy = perturb_video(src, base / "videos", perturbation, seed + i) if perturbation.steps else src
+        except PerturbationError as e:
+            log.warning("%s: %s: %s", perturbation.name, row.video_id, e)
+            if failures is not None:
+                failures.append((str(row.video_id), str(e).replace(f"{src}: ", "")))
+            continue
         one = pd.DataFrame([row._asdict()]).assign(path=copy.name)
         one.attrs["root"] = str(copy.parent)
         faces = extract_faces(
@@ -108,16 +125,22 @@ def _video_scores(model: Detector, faces: pd.DataFrame, split: str, config: Vide
     return aggregate(scores, config.aggregation)[["video_id", "score", "n_rows"]]
 
 
-def robustness_row(videos: pd.DataFrame, files: pd.DataFrame, clean_crops: int | None) -> dict[str, float]:
-    """AUC over every test video (face-less ones at `UNDECIDED`), AUC over videos with a face, faces lost."""
+def robustness_row(
+    videos: pd.DataFrame, files: pd.DataFrame, clean_crops: int | None, failed: Sequence[str] = ()
+) -> dict[str, float]:
+    """AUC over every test video (face-less and `failed` ones at `UNDECIDED`), AUC over videos with a face, faces
+    lost; `failed`: the ids of videos that could not be used (counted in ``videos_failed``)."""
     table = videos[["video_id", "label"]].merge(files, on="video_id", how="left")
+    is_failed = table["video_id"].astype(str).isin({str(v) for v in failed})
+    table.loc[is_failed, ["score", "n_rows"]] = np.nan
     found = table["score"].notna()
     crops = int(table["n_rows"].fillna(0).sum())
     all_videos = compute_metrics(table["label"], table["score"].fillna(UNDECIDED))
     with_face = compute_metrics(table.loc[found, "label"], table.loc[found, "score"])
     return {
         "n_videos": len(table),
-        "videos_without_face": int((~found).sum()),
+        "videos_without_face": int((~found & ~is_failed).sum()),
+        "videos_failed": int(is_failed.sum()),
         "crops": crops,
         "faces_lost": float("nan") if not clean_crops else 1.0 - crops / clean_crops,
         "auc": all_videos["auc"],
@@ -138,8 +161,9 @@ def video_robustness(
 
     Returns:
         One row per (run, perturbation): ``run, perturbation, distortion, level, n_videos, videos_without_face,
-        crops, faces_lost, auc, auc_found, ap, seconds`` (``seconds``: perturbation + extraction time of the split);
-        distortion ``none`` is the clean reference; VC rows say ``skipped`` in ``note`` when there is no ffmpeg.
+        videos_failed, crops, faces_lost, auc, auc_found, ap, seconds, note`` (``seconds``: perturbation +
+        extraction time of the split; ``note``: the failed videos and why); distortion ``none`` is the clean
+        reference; VC rows say ``skipped`` in ``note`` when there is no ffmpeg.
     """
     config = config or VideoRobustnessConfig()
     videos = load_table(index) if not isinstance(index, pd.DataFrame) else index
@@ -147,24 +171,44 @@ def video_robustness(
     videos.attrs = dict(videos.attrs)
     extraction = extraction or ExtractionConfig(device="cpu")
     finder = extraction.make_finder()
+    unusable = _undecodable(videos)  # failed in every row, the clean one included
+    usable = videos[~videos["video_id"].astype(str).isin(unusable)]
+    usable.attrs = dict(videos.attrs)
     rows, clean_crops = [], {}
     with tempfile.TemporaryDirectory(dir=work_dir) as tmp:
         for p in config.perturbations():
-            t0 = time.perf_counter()
-            try:
-                faces = perturbed_faces(videos, p, Path(tmp), extraction, config.seed, finder)
-            except PerturbationError as e:
-                rows += [_skipped(run, p, str(e)) for run in models]
+            if p.crf is not None and ffmpeg_binary() is None:  # the distortion cannot run here at all
+                reason = "video compression (VC) needs an ffmpeg binary with libx264 (pip install imageio-ffmpeg)"
+                rows += [_skipped(run, p, reason) for run in models]
                 continue
+            t0 = time.perf_counter()
+            failures: list[tuple[str, str]] = []
+            faces = perturbed_faces(usable, p, Path(tmp), extraction, config.seed, finder, failures)
+            failed = {**unusable, **dict(failures)}
+            note = "; ".join(f"{vid}: {why}" for vid, why in failed.items())
+            note = f"{len(failed)} videos failed ({note})" if failed else ""
             seconds = time.perf_counter() - t0
             for run, model in models.items():
-                row = robustness_row(videos, _video_scores(model, faces, config.split, config), clean_crops.get(run))
+                scores = _video_scores(model, faces, config.split, config)
+                row = robustness_row(videos, scores, clean_crops.get(run), list(failed))
                 if not p.steps:  # the clean reference: what the other levels lose faces against
                     clean_crops[run], row["faces_lost"] = row["crops"], 0.0
-                rows.append({"run": run, **_describe(p), **row, "seconds": seconds, "note": ""})
+                rows.append({"run": run, **_describe(p), **row, "seconds": seconds, "note": note})
             if out_csv is not None:
                 write_csv_atomic(pd.DataFrame(rows), out_csv)
     return pd.DataFrame(rows)
+
+
+def _undecodable(videos: pd.DataFrame) -> dict[str, str]:
+    """``video_id -> reason`` of the videos that cannot be decoded (missing, empty, unreadable, no frames)."""
+    root, bad = Path(videos.attrs.get("root", ".")), {}
+    for vid, rel in zip(videos["video_id"].astype(str), videos["path"].astype(str), strict=True):
+        try:
+            probe_video(root / rel)
+        except VideoError as e:
+            log.warning("video robustness: %s (%s) is left out of every row: %s", vid, rel, e.reason)
+            bad[vid] = e.reason
+    return bad
 
 
 def _describe(p: Perturbation) -> dict[str, object]:
