@@ -75,3 +75,19 @@ def test_published_figures_go_beside_a_released_detectors_measured_auc():
 def test_published_figures_name_level_and_source(name):
     for p in next(s for s in released_specs() if s.name == name).published:
         assert p.level in {"frame", "video"} and p.source and p.training_data and 0 < p.value < 1
+
+
+def test_shipped_baselines_link_to_registered_released_detectors():
+    from deepfakeforensics.evaluation.baselines import load_baselines
+    from deepfakeforensics.models import is_model
+
+    table = load_baselines()
+    linked = table[table["released"] != ""]
+    assert set(linked["released"]) >= {"dfb_meso4", "dfb_xception", "sbi_efficientnet_b4"}
+    assert all(is_model(n) for n in linked["released"])
+    # the linked rows are the same figures the detectors' specs publish (to the table's three decimals)
+    specs = released_baselines()
+    for row in linked.itertuples():
+        same = specs[(specs["released"] == row.released) & (specs["test_data"] == row.test_data)]
+        same = same[same["level"] == row.level]
+        assert (abs(same["value"] - row.value) < 6e-4).any(), (row.released, row.test_data)

@@ -23,12 +23,18 @@ _LEVELS = {"file": "video", "video": "video", "frame": "frame"}
 
 
 def load_baselines(path: str | os.PathLike | None = None) -> pd.DataFrame:
-    """The published-baselines table (the shipped one by default), checked for its columns."""
-    table = pd.read_csv(path or BASELINES_CSV)
+    """The published-baselines table (the shipped one by default), checked for its columns.
+
+    The optional ``released`` column names the released detector (``dff models --released``) whose authors' file
+    the figure belongs to, so a user evaluating that file sees it beside their own (``published.csv``).
+    """
+    table = pd.read_csv(path or BASELINES_CSV, keep_default_na=False, na_values={"value": [""]})
     missing = [c for c in BASELINE_COLUMNS if c not in table]
     if missing:
         raise ValueError(f"{path or BASELINES_CSV}: missing columns {missing}")
-    return table[BASELINE_COLUMNS]
+    if "released" not in table:
+        table["released"] = ""
+    return table[[*BASELINE_COLUMNS, "released"]]
 
 
 def released_baselines() -> pd.DataFrame:

@@ -85,7 +85,7 @@ class DFBMesoNet(Detector):
     num_features = 16
     feature_shape = (16, 8, 8)
 
-    def __init__(self, inception: bool = False, channels_last: bool = True) -> None:
+    def __init__(self, inception: bool = False, channels_last: bool = False) -> None:
         super().__init__()
         self.default_cfg = replace(_CFG, channels_last=channels_last)
         self.inception = inception
@@ -144,7 +144,7 @@ class DFBXception(Detector):
 
     num_features = 2048
 
-    def __init__(self, channels_last: bool = True) -> None:
+    def __init__(self, channels_last: bool = False) -> None:
         super().__init__()
         self.default_cfg = replace(_CFG, channels_last=channels_last)
         self.net = timm.create_model("legacy_xception", pretrained=False, num_classes=1)
@@ -175,7 +175,7 @@ class DFBEfficientNetB4(Detector):
 
     num_features = 1792
 
-    def __init__(self, channels_last: bool = True) -> None:
+    def __init__(self, channels_last: bool = False) -> None:
         super().__init__()
         self.default_cfg = replace(_CFG, channels_last=channels_last)
         self.net = EfficientNet.from_name("efficientnet-b4")
@@ -327,7 +327,8 @@ def _published(name: str) -> tuple[Published, ...]:
     row, values = _TABLE[name]
     source = f"{_TABLE_SOURCE}, row {row} ({REPO}/blob/main/README.md)"
     return tuple(
-        Published(data, "auc", "frame", v, "FF++ c23", source) for data, v in zip(_TABLE_COLUMNS, values, strict=True)
+        Published(data, "auc", "frame", v, "FF++ c23", source, protocol="deepfakebench")
+        for data, v in zip(_TABLE_COLUMNS, values, strict=True)
     )
 
 
