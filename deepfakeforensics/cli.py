@@ -24,7 +24,7 @@ from deepfakeforensics.errors import is_expected
 EXIT_ERROR = 1
 EXIT_INTERRUPTED = 130  # 128 + SIGINT, as shells report it
 DEBUG_ENV = "DFF_DEBUG"
-ISSUES_URL = "the project's issue tracker"
+ISSUES_URL = "please report it as an issue in the repository you installed deepfakeforensics from"
 
 
 def _debug_parent(top_level: bool) -> argparse.ArgumentParser:

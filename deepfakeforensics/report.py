@@ -18,6 +18,7 @@ import csv
 import html
 import io
 import json
+import logging
 import math
 import os
 from dataclasses import dataclass, field, replace
@@ -41,6 +42,8 @@ from deepfakeforensics.predict import (
     media_path,
 )
 from deepfakeforensics.training.distributed import resolve_device
+
+log = logging.getLogger(__name__)
 
 THUMB_SIZE = 96
 HEATMAP_SIZE = 160
@@ -129,6 +132,7 @@ def collect_folder_details(
             file = resolve_inside(folder, str(media_path("", rel)))  # (a non-UTF-8 byte is written \xNN in the CSV)
             details[rel] = collect_details(file, model, config, extraction, finder)
         except Exception as e:  # one file's details never stop the report
+            log.warning("%s: report details unavailable (%s: %s)", rel, type(e).__name__, e)
             details[rel] = FileDetail(note=f"details unavailable: {e}")
     return details
 

@@ -457,3 +457,13 @@ def test_deepfakebench_protocol_is_stated_and_forces_the_mean(manifest, runs, tm
     # one face per frame: video x3's second track is dropped
     assert m.query("level == 'frame'")["n"].item() == 8
     assert m["auc_lo"].isna().all() and (m["n_boot"] == 0).all()
+
+
+def test_paired_table_of_a_single_run_is_a_readable_csv(tmp_path):
+    from deepfakeforensics._io import write_csv_atomic
+    from deepfakeforensics.evaluation.crossdataset import PAIRED_COLUMNS, paired_tests
+
+    scores = {("only", "ds", "file"): pd.DataFrame({"video_id": ["a", "b"], "label": [0, 1], "score": [0.2, 0.9]})}
+    table = paired_tests(scores, n_resamples=10, seed=0, protocol="own")
+    write_csv_atomic(table, tmp_path / "paired.csv")
+    assert pd.read_csv(tmp_path / "paired.csv").columns.tolist() == PAIRED_COLUMNS

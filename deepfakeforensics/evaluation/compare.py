@@ -267,8 +267,8 @@ def _cached_scores(
             cached = load_table(path)
             if cached.attrs.get("stamp") == stamp:
                 return cached, [tuple(f) for f in cached.attrs.get("failures", [])]
-        except (OSError, ValueError, json.JSONDecodeError):
-            pass
+        except (OSError, ValueError, json.JSONDecodeError) as e:
+            log.warning("%s: cached scores unreadable (%s); scoring again", path, e)
     scores = predict_scores(
         model,
         dataset,

@@ -109,6 +109,11 @@ def _common_videos(a: pd.DataFrame, b: pd.DataFrame) -> tuple[pd.DataFrame, pd.D
     return a[a["video_id"].astype(str).isin(common)], b[b["video_id"].astype(str).isin(common)]
 
 
+# The columns of `paired_tests`' table (written even when there is no pair: paired.csv stays a readable CSV).
+PAIRED_COLUMNS = ["run_a", "run_b", "dataset", "level", "protocol", "auc_a", "auc_b", "diff", "se_delong", "z_delong"]
+PAIRED_COLUMNS += ["p_delong", "n_videos"]
+
+
 def paired_tests(
     scores: Mapping[tuple[str, str, str], pd.DataFrame], n_resamples: int, seed: int, protocol: str
 ) -> pd.DataFrame:
@@ -138,7 +143,7 @@ def paired_tests(
             row.update({"auc_a": d["auc_a"], "auc_b": d["auc_b"], "diff": d["diff"], "se_delong": d["se"]})
             row.update({"z_delong": d["z"], "p_delong": d["p_delong"], "n_videos": len(a)})
         rows.append(row)
-    return pd.DataFrame(rows)
+    return pd.DataFrame(rows, columns=PAIRED_COLUMNS) if not rows else pd.DataFrame(rows)
 
 
 def cross_dataset_table(metrics: pd.DataFrame) -> pd.DataFrame:

@@ -16,6 +16,7 @@ loads a local copy. Either way the classifier is new: one logit. Other keyword a
 
 from __future__ import annotations
 
+import logging
 import os
 import sys
 from pathlib import Path
@@ -32,6 +33,8 @@ from deepfakeforensics.models._base import Detector, ModelCfg
 from deepfakeforensics.models._hub import internet_reachable
 from deepfakeforensics.models._registry import register_family, register_model
 from deepfakeforensics.models._weights import WeightsError, load_state_dict_strict
+
+log = logging.getLogger(__name__)
 
 # registered name -> timm name with the pretrained tag whose weights pretrained=True loads
 TIMM_MODELS: dict[str, str] = {
@@ -145,7 +148,13 @@ def _timm_filter(net: nn.Module, state: dict[str, torch.Tensor]) -> dict[str, to
         return state
     try:
         return filter_fn(state, net)
-    except Exception:  # a filter for another checkpoint layout: the strict load reports what does not fit
+    except Exception as e:  # a filter for another checkpoint layout: the strict load reports what does not fit
+        log.warning(
+            "timm's checkpoint filter of %s failed (%s: %s); loading the weights as they are",
+            type(net).__name__,
+            type(e).__name__,
+            e,
+        )
         return state
 
 
