@@ -50,7 +50,15 @@ def test_metrics_by_aggregation_matches_each_rule() -> None:
     scores = _frames(8)
     scores["score"] = np.clip(0.35 * scores["label"] + rng.uniform(0, 0.65, len(scores)), 0, 1)
     table = metrics_by_aggregation(scores)
-    assert table["aggregation"].tolist() == ["mean", "track_max", "median", "vote", "frame_max", "confident", "logit_mean"]
+    assert table["aggregation"].tolist() == [
+        "mean",
+        "track_max",
+        "median",
+        "vote",
+        "frame_max",
+        "confident",
+        "logit_mean",
+    ]
     for how in table["aggregation"]:
         files = aggregate(scores, how=how)
         expected = compute_metrics(files["label"], files["score"])
