@@ -33,6 +33,7 @@ import numpy as np
 from PIL import Image
 
 from deepfakeforensics.faces.crop import crop_face, landmarks_in_crop, similarity_transform, template_in_crop
+from deepfakeforensics.faces.dense import DenseLandmarker, face_box_from_points
 
 ProfileName = Literal["default", "sbi", "deepfakebench", "selim", "polimi"]
 PROFILES: tuple[str, ...] = get_args(ProfileName)
@@ -212,8 +213,6 @@ def deepfakebench_template(size: int = DFB_WARP, scale: float = DFB_SCALE) -> np
 @functools.lru_cache(maxsize=1)
 def _landmarker():
     """dlib's 68-point predictor, loaded once (`DenseLandmarker`; raises `LandmarkModelError` without dlib)."""
-    from deepfakeforensics.faces.dense import DenseLandmarker
-
     return DenseLandmarker()
 
 
@@ -223,8 +222,6 @@ def fit_dense68(frame: np.ndarray, box: Sequence[float], points5: np.ndarray | N
     dlib's predictor starts from the box of dlib's own HOG detector, tighter than MTCNN's: that box is predicted from
     the five MTCNN points (`face_box_from_points`) when all are known, else the MTCNN box is used as it is.
     """
-    from deepfakeforensics.faces.dense import face_box_from_points
-
     usable = points5 is not None and np.isfinite(points5).all()
     start = face_box_from_points(points5) if usable else np.asarray(box, np.float64)
     return _landmarker()(frame, start)
