@@ -54,8 +54,9 @@ from deepfakeforensics.faces.dense import LandmarkModelError, dense_landmarks_pa
 from deepfakeforensics.indexing import index_dataset
 from deepfakeforensics.manifest import read_manifest
 from deepfakeforensics.models import load_model
-from deepfakeforensics.training.config import TrainConfig
+from deepfakeforensics.training.config import DataConfig, TrainConfig
 from deepfakeforensics.training.run import train_model
+from deepfakeforensics.transforms import AugmentConfig
 from deepfakeforensics.video import SamplingConfig
 
 
@@ -149,7 +150,8 @@ def main() -> None:
             patience=0,
             boundary_weight=settings.pop("boundary_weight", 0.0),
         )
-        train_model(args.model, train_faces, config, callbacks=[], **settings)
+        data = DataConfig(augment=AugmentConfig(), **settings)  # train_model's former default: augmented
+        train_model(args.model, data, config, faces=train_faces, callbacks=[])
         file_auc, frame_auc = test_auc(args.out / "checkpoints" / run, test)
         rows.append(
             {"run": run, "file_auc": file_auc, "frame_auc": frame_auc, "train_s": time.perf_counter() - started}

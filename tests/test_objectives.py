@@ -8,7 +8,7 @@ import torch
 from tiny_data import standard_manifest
 
 from deepfakeforensics.models import create_model, load_model
-from deepfakeforensics.training import Callback, TrainConfig
+from deepfakeforensics.training import Callback, DataConfig, TrainConfig
 from deepfakeforensics.training.objectives import focal_loss, method_classes, method_targets, supcon_loss
 from deepfakeforensics.training.optim import bce_loss
 from deepfakeforensics.training.phases import Phase, parse_phases, part_parameters, phase_at
@@ -88,10 +88,9 @@ def test_run_with_method_head_supcon_focal_and_phases_resumes_exactly(tmp_path):
     def run(name, callbacks, resume=False):
         model, _ = train_model(
             NAME,
-            faces,
+            DataConfig(faces=str(faces)),
             cfg.replace(run=name, resume=resume),
             model_kwargs=dict(VIT),
-            augment=False,
             callbacks=callbacks,
         )
         return model

@@ -11,7 +11,7 @@ from tiny_data import TINY_CFG, make_manifest
 from deepfakeforensics._io import load_table, save_table
 from deepfakeforensics.datasets import FrameDataset, WindowDataset
 from deepfakeforensics.faces.crop import LANDMARK_COLUMNS
-from deepfakeforensics.training import TrainConfig, read_run_config
+from deepfakeforensics.training import DataConfig, TrainConfig, read_run_config
 from deepfakeforensics.training.run import train_model
 from deepfakeforensics.training.sampling import SourceBatchSampler, source_units
 
@@ -159,7 +159,8 @@ def test_training_with_source_pairs(tmp_path):
     csv = _manifest(tmp_path, splits)
     config = TrainConfig(run="p", checkpoints_dir=str(tmp_path / "ck"), epochs=1, batch_size=4, num_workers=0)
     torch.manual_seed(0)
-    _, history = train_model("tiny_test_detector", csv, config, pseudo_fakes="sbi", pair_sources=True, callbacks=[])
+    data = DataConfig(faces=str(csv), pseudo_fakes="sbi", pair_sources=True)
+    _, history = train_model("tiny_test_detector", data, config, callbacks=[])
     assert len(history) == 1 and read_run_config(tmp_path / "ck" / "p")[1].pair_sources
     with pytest.raises(ValueError, match="balanced"):
-        train_model("tiny_test_detector", csv, config.replace(run="q", balanced=True), pair_sources=True, callbacks=[])
+        train_model("tiny_test_detector", data, config.replace(run="q", balanced=True), callbacks=[])

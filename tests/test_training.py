@@ -270,7 +270,7 @@ def test_init_backbone_from_frame_checkpoint(faces, tmp_path):
         assert torch.equal(seen[k], v), k
 
 
-def test_test_split_is_never_read(tmp_path):
+def test_test_split_is_never_read(tmp_path, capsys):
     """Delete every test-split crop: training (missing='error') still runs, so it never touched them."""
     csv = standard_manifest(tmp_path, n_videos=12, frames=3, size=32)
     df = load_table(csv)
@@ -290,8 +290,11 @@ def test_test_split_is_never_read(tmp_path):
     # --resume with more epochs continues the same run
     code = cli.main([*args, "--epochs", "2", "--resume"])
     assert code == 0 and list(pd.read_csv(tmp_path / "ck" / "cli" / "history.csv")["epoch"]) == [1, 2]
-    with pytest.raises(SystemExit):
+    assert (
         cli.main(["train", "--model", "tiny_test_detector", "--faces", str(csv), "--run", "x", "--val-split", "test"])
+        == 1
+    )
+    assert "never on the test split" in capsys.readouterr().err
 
 
 def test_frame_dataset_with_loader_workers(faces):

@@ -11,7 +11,7 @@ import pytest
 from matplotlib.image import imread
 
 from deepfakeforensics import _io
-from deepfakeforensics.demo.workflow import DEFAULT_PLANS, DemoRunConfig, demo_paths, select_plans, subsample_frames
+from deepfakeforensics.demo.workflow import DemoRunConfig, demo_paths
 from deepfakeforensics.evaluation import aggregate, compute_metrics
 from deepfakeforensics.evaluation.metrics import metrics_by_aggregation
 from deepfakeforensics.evaluation.plots import (
@@ -21,6 +21,8 @@ from deepfakeforensics.evaluation.plots import (
     plot_pseudo_fakes,
 )
 from deepfakeforensics.faces.crop import LANDMARK_COLUMNS
+from deepfakeforensics.training import DEFAULT_PLANS, select_plans
+from deepfakeforensics.training.plans import subsample_frames
 
 
 def _frames(n_videos: int = 4, frames: int = 10) -> pd.DataFrame:

@@ -75,10 +75,18 @@ def run(args: argparse.Namespace) -> int:
     from deepfakeforensics.training.distributed import cleanup_distributed
     from deepfakeforensics.training.run import train_model
 
-    if args.val_split == "test":
-        raise SystemExit("--val-split test: checkpoints are chosen on validation, never on the test split")
     config = dataclass_from_args(TrainConfig, args, run=args.run)
-    augment = dataclass_from_args(AugmentConfig, args, prefix="aug-") if args.augment else False
+    augment = dataclass_from_args(AugmentConfig, args, prefix="aug-") if args.augment else None
+    data = DataConfig(  # refuses --val-split test (checkpoints are chosen on validation, never on test)
+        faces=args.faces,
+        train_split=args.train_split,
+        val_split=args.val_split,
+        missing=args.missing,
+        window=dataclass_from_args(WindowConfig, args),
+        augment=augment,
+        pseudo_fakes=args.pseudo_fakes,
+        pair_sources=args.pair_sources,
+    )
     info = setup_distributed(config.device)
     logging.basicConfig(level=logging.INFO if info.is_main else logging.WARNING, format="%(message)s")
     pretrained: bool | str = False
@@ -88,18 +96,11 @@ def run(args: argparse.Namespace) -> int:
     try:
         _, history = train_model(
             args.model,
-            args.faces,
+            data,
             config,
             model_kwargs=_model_kwargs(args.model_arg),
             weights=args.weights,
             pretrained=pretrained,
-            augment=augment,
-            train_split=args.train_split,
-            val_split=args.val_split,
-            window=dataclass_from_args(WindowConfig, args),
-            missing=args.missing,
-            pseudo_fakes=args.pseudo_fakes,
-            pair_sources=args.pair_sources,
             extra_config=extra,
         )
     finally:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import Sequence
+from dataclasses import replace
 from typing import Any
 
 import pandas as pd
@@ -16,21 +17,7 @@ from deepfakeforensics.training.callbacks import Callback
 from deepfakeforensics.training.config import DataConfig, TrainConfig
 from deepfakeforensics.training.loop import train
 from deepfakeforensics.training.objectives import method_classes
-from deepfakeforensics.transforms import AugmentConfig
 from deepfakeforensics.windows import WindowConfig
-
-
-def window_config(
-    window: int | WindowConfig | None = None,
-    stride: int | None = None,
-    short: str | None = None,
-    pad_mode: str | None = None,
-) -> WindowConfig:
-    """A `WindowConfig` from keyword settings: each one left None takes `WindowConfig`'s default."""
-    if isinstance(window, WindowConfig):
-        return window
-    given = {"window": window, "stride": stride, "short": short, "pad_mode": pad_mode}
-    return WindowConfig(**{k: v for k, v in given.items() if v is not None})
 
 
 def build_datasets(
@@ -73,51 +60,34 @@ def train_methods(faces: str | os.PathLike | pd.DataFrame, split: str, column: s
 
 def train_model(
     model_name: str,
-    faces: str | os.PathLike | pd.DataFrame,
+    data: DataConfig,
     config: TrainConfig,
     *,
+    faces: pd.DataFrame | None = None,
     model_kwargs: dict[str, Any] | None = None,
     weights: str | os.PathLike | None = None,
-    pretrained: bool | str = False,
-    augment: AugmentConfig | bool = True,
-    train_split: str = "train",
-    val_split: str = "val",
-    window: int | WindowConfig | None = None,
-    stride: int | None = None,
-    short: str | None = None,
-    pad_mode: str | None = None,
-    missing: str = "error",
-    pseudo_fakes: str = "none",
-    pair_sources: bool = False,
+    pretrained: bool | str | os.PathLike = False,
     callbacks: Sequence[Callback] | None = None,
     extra_config: dict[str, Any] | None = None,
 ) -> tuple[Detector, pd.DataFrame]:
-    """Create `model_name`, build its train and validation datasets from `faces`, and `train` it.
+    """Create `model_name`, build its train and validation datasets as `data` says, and `train` it.
 
     Frame models train on face crops (`FrameDataset`), temporal models on windows of crops of one face track
-    (`WindowDataset`), chosen from the model's ``default_cfg``. The test split is never read. The data settings are
-    saved as the run's `DataConfig` (``read_run_config`` gives them back).
+    (`WindowDataset`, cut by ``data.window``, `WindowConfig()` when None), chosen from the model's ``default_cfg``.
+    The test split is never read (`DataConfig` refuses to validate on it). `data` is saved in the run's config.json
+    (``read_run_config`` gives it back).
 
     Args:
         model_name: a registered model, e.g. ``"mesonet4"`` or ``"mesonet4_lstm"``.
-        faces: the faces manifest (``labels/NAME_faces.csv``) or a DataFrame from ``load_table``.
+        data: the faces manifest, splits, windows, augmentations, pseudo-fakes (`DataConfig`).
         config: training settings; files go to ``config.checkpoints_dir/config.run``. ``config.init`` starts a
             temporal model's backbone from a trained frame model's checkpoint.
+        faces: the manifest as a DataFrame (``load_table``), instead of reading ``data.faces``.
         model_kwargs: the model's own parameters and options (e.g. ``hidden_size``, ``frequency="fft"``,
             ``peft="lora"``); with ``config.method_column``, ``methods`` defaults to the training split's methods;
             with ``config.boundary_weight > 0``, a frame model gets ``boundary=True`` (a boundary head).
         weights: start from this checkpoint's weights (the whole model).
         pretrained: backbone ImageNet weights (``True`` downloads; or a local file).
-        augment: training augmentations: ``True`` for `AugmentConfig()`, an `AugmentConfig` to tune them, ``False``
-            for none.
-        train_split, val_split: the manifest splits to train and validate on (validation is never ``"test"``).
-        window, stride, short, pad_mode: temporal models' windows: a `WindowConfig`, or its fields (None = default).
-        missing: crops listed but missing on disk: ``"error"`` or ``"skip"`` (counted).
-        pseudo_fakes: ``"sbi"`` adds a self-blended pseudo-fake per real crop with landmarks to the training and
-            validation sets by the published recipe (`deepfakeforensics.sbi`; each real and its fake a pair in one
-            batch), ``"sbi-lite"`` by this toolkit's first one; ``"none"`` trains on the manifest's items only.
-        pair_sources: training batches of source units: each real crop with its pseudo-fake and the manifest's
-            fakes of the same source (`training.sampling.SourceBatchSampler`).
         callbacks: training callbacks (default: console and progress bar).
         extra_config: plain data recorded in the run's ``config.json``.
 
@@ -125,29 +95,22 @@ def train_model(
         The trained model (weights of the last epoch; ``best.pt`` holds the best) and the history table.
 
     Example:
-        >>> model, history = train_model("mesonet4", "labels/ffpp_faces.csv", TrainConfig(run="meso", epochs=20))
+        >>> data = DataConfig(faces="labels/ffpp_faces.csv", augment=AugmentConfig())  # doctest: +SKIP
+        >>> model, history = train_model("mesonet4", data, TrainConfig(run="meso", epochs=20))  # doctest: +SKIP
     """
-    if val_split == "test":
-        raise ValueError("val_split='test': checkpoints are chosen on validation, never on the test split")
+    source = faces if faces is not None else data.faces
+    if source is None:
+        raise ValueError("no faces manifest: set DataConfig(faces=...) or pass faces=DataFrame")
     model_kwargs = dict(model_kwargs or {})
     if config.method_column and "methods" not in model_kwargs:  # a method head over the training set's methods
-        model_kwargs["methods"] = train_methods(faces, train_split, config.method_column)
+        model_kwargs["methods"] = train_methods(source, data.train_split, config.method_column)
     if config.boundary_weight > 0 and "boundary" not in model_kwargs:
         model_kwargs["boundary"] = True
     torch.manual_seed(config.seed)  # the model's initial weights
     model = create_model(model_name, weights=weights, pretrained=pretrained, **model_kwargs)
-    data = DataConfig(
-        faces=None if isinstance(faces, pd.DataFrame) else str(faces),
-        train_split=train_split,
-        val_split=val_split,
-        missing=missing,
-        pseudo_fakes=pseudo_fakes,
-        pair_sources=pair_sources,
-        window=window_config(window, stride, short, pad_mode) if model.default_cfg.temporal else None,
-        augment=(AugmentConfig() if augment is True else augment) or None,
-    )
+    data = replace(data, window=(data.window or WindowConfig()) if model.default_cfg.temporal else None)
     grid = datasets.BOUNDARY_GRID if config.boundary_weight > 0 else 0
-    train_ds, val_ds = build_datasets(faces, model, data, config.seed, bool(config.method_column), grid)
+    train_ds, val_ds = build_datasets(source, model, data, config.seed, bool(config.method_column), grid)
     extra = {"model_name": model_name, "model_kwargs": model_kwargs, **(extra_config or {})}
     history = train(model, train_ds, val_ds, config, callbacks=callbacks, extra_config=extra, data=data)
     return model, history
