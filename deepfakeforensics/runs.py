@@ -115,11 +115,12 @@ def run_window_config(run_dir: str | os.PathLike) -> WindowConfig:
     return data.window or WindowConfig()
 
 
-def training_crops_aligned(weights: str | os.PathLike) -> bool | None:
-    """Whether the run a checkpoint comes from trained on aligned crops; None when that cannot be told.
+def training_crop_settings(weights: str | os.PathLike) -> tuple[str, bool] | None:
+    """The crop profile and alignment the run a checkpoint comes from trained on; None when that cannot be told.
 
-    Read from the run's ``config.json`` (its faces manifest) and that manifest's sidecar (`crops_aligned`); a
-    checkpoint outside its run folder, or a run whose manifest has moved, gives None.
+    Read from the run's ``config.json`` (its faces manifest) and that manifest's recorded extraction settings
+    (`crops_aligned`, and ``profile``: manifests from before profiles are ``"default"``); a checkpoint outside its run
+    folder, or a run whose manifest has moved, gives None.
 
     Raises:
         RunConfigError: the run's config.json is damaged (naming the file and the field).
@@ -132,7 +133,15 @@ def training_crops_aligned(weights: str | os.PathLike) -> bool | None:
         return None
     if not data.faces or not Path(data.faces).is_file():
         return None
-    return crops_aligned(load_table(data.faces))
+    faces = load_table(data.faces)
+    profile = str((faces.attrs.get("extraction") or {}).get("profile") or "default")
+    return profile, crops_aligned(faces)
+
+
+def training_crops_aligned(weights: str | os.PathLike) -> bool | None:
+    """Whether the run a checkpoint comes from trained on aligned crops; None when that cannot be told."""
+    settings = training_crop_settings(weights)
+    return None if settings is None else settings[1]
 
 
 @dataclass(frozen=True)
@@ -356,13 +365,17 @@ def _profile_crops(spec: ReleasedSpec) -> CropSettings:
 
 
 def _crops_of_checkpoint(path: Path, spec: ReleasedSpec | None) -> CropSettings:
-    """A checkpoint's crops: a released architecture's profile, else the alignment its run trained on."""
-    if spec is not None:
-        return _profile_crops(spec)
-    aligned = training_crops_aligned(path)
-    if aligned is None:
+    """A checkpoint's crops: those its run trained on (profile and alignment, from its faces manifest), else a
+    released architecture's profile, else the toolkit's default."""
+    settings = training_crop_settings(path)
+    if settings is None:
+        if spec is not None:
+            return _profile_crops(spec)
         return CropSettings(source="the toolkit's default crops (the run's crop settings could not be read)")
+    profile, aligned = settings
     where = f"as {path.parent.name} trained (its faces manifest)"
+    if profile != "default":
+        return CropSettings(profile=profile, source=f"crop profile {profile!r}, {where}")
     return CropSettings(align=aligned, source=f"{'aligned' if aligned else 'plain'} square crops, {where}")
 
 

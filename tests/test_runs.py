@@ -104,3 +104,20 @@ def test_files_that_are_no_detector_are_named(tmp_path, capsys):
         RunInfo.load(junk)
     assert main(["predict", str(tmp_path), "--weights", str(junk)]) == 1
     assert "junk.pth: not a released detector" in capsys.readouterr().err
+
+
+def test_a_run_trained_on_profile_crops_is_used_with_that_profile(tmp_path):
+    from deepfakeforensics import _io
+    from deepfakeforensics.training.config import DataConfig, TrainConfig
+
+    faces = tmp_path / "faces.csv"
+    table = pd.DataFrame({"video_id": ["a"], "track": [0], "frame": [0], "path": ["a/0.jpg"], "label": [0]})
+    _io.save_table(table, faces, root=tmp_path, extraction={"profile": "sbi", "align": False})
+    run = tmp_path / "sbi_trained"
+    run.mkdir()
+    save_checkpoint(run / "best.pt", create_model("mesonet4"))
+    config = {"train": TrainConfig().to_dict(), "data": DataConfig(faces=str(faces)).to_dict()}
+    (run / "config.json").write_text(json.dumps(config))
+    info = RunInfo.load(run)
+    assert info.crops.profile == "sbi" and "sbi_trained trained" in info.crops.source
+    assert info.extraction_config().profile == "sbi"
