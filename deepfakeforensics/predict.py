@@ -33,11 +33,11 @@ from tqdm.auto import tqdm
 from deepfakeforensics._io import write_csv_atomic
 from deepfakeforensics._memory import release_free_memory
 from deepfakeforensics.aggregation import AGGREGATIONS, Aggregation, aggregate
+from deepfakeforensics.devices import resolve_device
 from deepfakeforensics.faces import ExtractionConfig, FaceFinder, iter_face_crops, read_rgb
 from deepfakeforensics.faces.stream import cut_face
 from deepfakeforensics.media_limits import DEFAULT_MAX_PIXELS, check_media_size
 from deepfakeforensics.runs import training_crops_aligned
-from deepfakeforensics.training.distributed import resolve_device
 from deepfakeforensics.transforms import to_tensor
 from deepfakeforensics.video import VIDEO_EXTENSIONS
 from deepfakeforensics.windows import WindowConfig, is_window_start, make_windows

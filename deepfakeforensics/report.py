@@ -30,6 +30,7 @@ import pandas as pd
 import torch
 
 from deepfakeforensics._io import atomic_path
+from deepfakeforensics.devices import resolve_device
 from deepfakeforensics.errors import DFFError
 from deepfakeforensics.evaluation.gradcam import can_explain, explainer, overlay
 from deepfakeforensics.faces import ExtractionConfig, FaceFinder, iter_face_crops, read_rgb
@@ -41,7 +42,6 @@ from deepfakeforensics.predict import (
     detect_image_faces,
     media_path,
 )
-from deepfakeforensics.training.distributed import resolve_device
 
 log = logging.getLogger(__name__)
 

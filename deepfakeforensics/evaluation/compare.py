@@ -26,6 +26,7 @@ from torch.utils.data import Dataset
 from deepfakeforensics._io import load_table, save_table, write_csv_atomic
 from deepfakeforensics.aggregation import AGGREGATIONS, Aggregation, aggregate
 from deepfakeforensics.datasets import build_dataset
+from deepfakeforensics.devices import resolve_device
 from deepfakeforensics.evaluation import plots as P
 from deepfakeforensics.evaluation.baselines import beside_published, load_baselines, matching_baselines
 from deepfakeforensics.evaluation.bootstrap import bootstrap_ci
@@ -53,7 +54,6 @@ from deepfakeforensics.evaluation.video_robustness import VideoRobustnessConfig,
 from deepfakeforensics.faces.stream import ExtractionConfig
 from deepfakeforensics.models import Detector
 from deepfakeforensics.runs import RunInfo, RunSpec, resolve_runs, run_window_config
-from deepfakeforensics.training.distributed import resolve_device
 
 log = logging.getLogger(__name__)
 

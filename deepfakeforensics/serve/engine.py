@@ -21,6 +21,7 @@ import cv2
 import numpy as np
 import pandas as pd
 
+from deepfakeforensics.devices import resolve_device
 from deepfakeforensics.evaluation.gradcam import can_explain, explainer, overlay
 from deepfakeforensics.faces import ExtractionConfig, FaceFinder, read_rgb
 from deepfakeforensics.media_limits import MediaTooLarge, check_media_size
@@ -36,7 +37,6 @@ from deepfakeforensics.predict import (
 from deepfakeforensics.runs import RunInfo
 from deepfakeforensics.serve.config import ServeConfig
 from deepfakeforensics.serve.uploads import Upload, UploadError
-from deepfakeforensics.training.distributed import resolve_device
 from deepfakeforensics.video import SamplingConfig, VideoError
 
 

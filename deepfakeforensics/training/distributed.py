@@ -15,6 +15,8 @@ import torch
 import torch.distributed as dist
 from torch import nn
 
+from deepfakeforensics.devices import resolve_device
+
 
 @dataclass(frozen=True)
 class DistInfo:
@@ -33,14 +35,6 @@ class DistInfo:
     @property
     def distributed(self) -> bool:
         return self.world_size > 1
-
-
-def resolve_device(device: str, local_rank: int = 0) -> str:
-    if device == "auto":
-        return f"cuda:{local_rank}" if torch.cuda.is_available() else "cpu"
-    if device == "cuda" and torch.cuda.is_available():
-        return f"cuda:{local_rank}"
-    return device
 
 
 def setup_distributed(device: str = "auto") -> DistInfo:
