@@ -46,8 +46,10 @@ class ThresholdsError(DFFError, ValueError):
 
 
 def _finite(thresholds: np.ndarray, scores: np.ndarray) -> np.ndarray:
-    # roc_curve's first threshold is +inf ("flag nothing"): replace it by a value just above the highest score.
-    return np.where(np.isinf(thresholds), np.nextafter(scores.max(), np.inf), thresholds)
+    # roc_curve's first threshold is +inf ("flag nothing"): replace it by a value just above the highest score, kept a
+    # probability (at most 1: a threshold must stay in [0, 1], which thresholds.json readers check).
+    above = min(float(np.nextafter(scores.max(), np.inf)), 1.0)
+    return np.where(np.isinf(thresholds), above, thresholds)
 
 
 def choose_threshold(

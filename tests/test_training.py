@@ -408,3 +408,12 @@ def test_read_run_config_of_older_runs_and_of_folders_that_are_not_runs(tmp_path
         read_run_config(tmp_path)
     with pytest.raises(ValueError, match="never on the test split"):
         DataConfig(val_split="test")
+
+
+def test_a_flag_nothing_threshold_stays_a_probability():
+    from deepfakeforensics.thresholds import choose_threshold
+
+    # vote shares reach 1.0: the "flag nothing" point must not become 1.0000000000000002
+    labels, scores = np.array([0, 0, 1, 1]), np.array([1.0, 1.0, 1.0, 0.0])
+    for rule in ("eer", "fpr"):
+        assert 0.0 <= choose_threshold(labels, scores, rule) <= 1.0
