@@ -10,12 +10,14 @@ Training adds its own keys (optimiser, scheduler, epoch...) as ``extra``.
 
 from __future__ import annotations
 
+import json
 import os
 import zipfile
 from pathlib import Path
 from typing import Any
 
 import torch
+from safetensors.torch import load_file as load_safetensors
 
 from deepfakeforensics._io import atomic_path
 from deepfakeforensics.errors import DFFError
@@ -163,6 +165,8 @@ def read_torch_file(path: str | os.PathLike) -> Any:
             names the file and which.
     """
     path = Path(path)
+    if path.is_dir() or path.suffix.lower() == ".safetensors":
+        return read_safetensors_release(path)
     if not path.is_file():
         raise FileNotFoundError(f"{path}: no such weights file")
     try:
@@ -172,6 +176,32 @@ def read_torch_file(path: str | os.PathLike) -> Any:
         raise WeightsError(
             f"{path}: {_why_unreadable(path, e).replace('deepfakeforensics checkpoint', 'weights file')}"
         ) from e
+
+
+def read_safetensors_release(path: str | os.PathLike) -> dict[str, Any]:
+    """A Hugging Face style release (a folder's ``model.safetensors``, or the file itself) with its ``config.json``.
+
+    Returns:
+        ``{"state_dict": the tensors, "config": config.json beside the file (a dict), or None when there is none}``.
+
+    Raises:
+        FileNotFoundError: no such file (or no ``model.safetensors`` in the folder).
+        WeightsError: the file or its config.json is unreadable.
+    """
+    path = Path(path)
+    file = path / "model.safetensors" if path.is_dir() else path
+    if not file.is_file():
+        raise FileNotFoundError(f"{file}: no such weights file")
+    try:
+        state = load_safetensors(str(file), device="cpu")
+    except Exception as e:
+        raise WeightsError(f"{file}: not a readable safetensors file ({type(e).__name__}: {e})") from e
+    config_path = file.with_name("config.json")
+    try:
+        config = json.loads(config_path.read_text()) if config_path.is_file() else None
+    except (OSError, ValueError) as e:
+        raise WeightsError(f"{config_path}: unreadable config.json ({type(e).__name__}: {e})") from e
+    return {"state_dict": state, "config": config}
 
 
 def _numpy_scalars() -> list[Any]:
