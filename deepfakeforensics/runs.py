@@ -3,12 +3,13 @@
 `RunInfo.load(weights)` answers every question a caller has about a detector before scoring with it, in one place
 (``dff predict``, ``dff serve``, ``dff evaluate``, the HTML report and the notebooks all call it):
 
-- the model (eval mode): rebuilt from a project checkpoint, imported from the MesoNet authors' Keras file, or a
-  released detector recognised from its file's layout (`models.released`), or the mean of several files;
+- the model (eval mode): rebuilt from a project checkpoint, imported from the MesoNet authors' Keras file, a
+  released detector recognised from its file's layout (`models.released`), a detector package (``dff export``: a
+  folder with config.json and model.safetensors, or ``hf://owner/name[@revision]``), or the mean of several files;
 - the crops it expects (`CropSettings`: a released detector's crop profile, or the alignment the run trained on);
 - a temporal model's windows (the run's ``config.json``, overridden field by field);
 - the decision threshold and where it came from, in one order: given, a ``dff evaluate`` metrics table, the run's
-  validation threshold (``thresholds.json``), else 0.5;
+  validation threshold (``thresholds.json``, or the one a package recorded), else 0.5;
 - the file-level aggregation rule (given, the metrics table's, the released detector's video rule, else ``mean``).
 
 Example:
@@ -31,6 +32,17 @@ from typing import Any, Literal
 import pandas as pd
 
 from deepfakeforensics._io import load_table
+from deepfakeforensics._package import (
+    WEIGHTS_FILE,
+    PackageConfig,
+    download_package,
+    is_hub_uri,
+    is_package_dir,
+    is_package_weights,
+    load_package_model,
+    parse_hub_uri,
+    read_package,
+)
 from deepfakeforensics.aggregation import AGGREGATIONS
 from deepfakeforensics.faces import ExtractionConfig, crops_aligned
 from deepfakeforensics.models import Detector, create_model, load_model
@@ -46,7 +58,7 @@ log = logging.getLogger(__name__)
 #: How the source of a threshold begins when no validation threshold was recorded (0.5 is used).
 NO_THRESHOLD = "0.5 (no validation threshold recorded"
 KERAS_SUFFIXES = frozenset({".h5", ".hdf5", ".keras"})
-RunKind = Literal["run", "checkpoint", "keras", "released", "ensemble"]
+RunKind = Literal["run", "checkpoint", "keras", "released", "package", "ensemble"]
 
 
 @dataclass
@@ -59,12 +71,19 @@ class RunSpec:
 
 
 def checkpoint_path(weights: str | os.PathLike) -> Path:
-    """A run folder's ``best.pt``, or the file itself.
+    """A run folder's ``best.pt``, a package folder's ``model.safetensors`` (``hf://owner/name[@revision]``:
+    downloaded, or from the local cache offline), or the file itself.
 
     Raises:
-        FileNotFoundError: neither a folder with best.pt nor a file (the message names the path).
+        FileNotFoundError: neither a folder with best.pt, a package nor a file (the message names the path).
+        PackageError: an ``hf://`` package that can neither be downloaded nor found in the cache (saying what to fetch).
     """
+    if is_hub_uri(weights):
+        parse_hub_uri(str(weights))  # a malformed name is refused before anything is fetched
+        return download_package(str(weights)) / WEIGHTS_FILE
     path = Path(weights)
+    if path.is_dir() and is_package_dir(path):
+        return path / WEIGHTS_FILE
     if path.is_dir():
         if not (path / "best.pt").is_file():
             raise FileNotFoundError(f"{weights}: run folder without best.pt")
@@ -75,8 +94,16 @@ def checkpoint_path(weights: str | os.PathLike) -> Path:
 
 
 def run_name(checkpoint: Path) -> str:
-    """The name a checkpoint's run goes by in tables: its folder for a best.pt, else ``folder/stem``."""
-    return checkpoint.parent.name if checkpoint.name == "best.pt" else f"{checkpoint.parent.name}/{checkpoint.stem}"
+    """The name a checkpoint's run goes by in tables: its folder for a best.pt or a package (``owner/name`` for one
+    downloaded from the hub), else ``folder/stem``."""
+    if checkpoint.name == "best.pt":
+        return checkpoint.parent.name
+    if is_package_weights(checkpoint):
+        snapshots = checkpoint.parent.parent
+        if snapshots.name == "snapshots" and snapshots.parent.name.startswith("models--"):  # the hub's cache layout
+            return snapshots.parent.name.removeprefix("models--").replace("--", "/", 1)
+        return checkpoint.parent.name
+    return f"{checkpoint.parent.name}/{checkpoint.stem}"
 
 
 def resolve_runs(runs: Sequence[str | os.PathLike]) -> list[RunSpec]:
@@ -98,13 +125,16 @@ def resolve_runs(runs: Sequence[str | os.PathLike]) -> list[RunSpec]:
 def run_window_config(run_dir: str | os.PathLike) -> WindowConfig:
     """The windows a run was trained and validated on (`read_run_config`), or the defaults when it records none.
 
-    A folder that is not a training run (no config.json, e.g. a checkpoint copied on its own) gets the defaults,
-    with a warning: a temporal model scored on other windows than its own may score worse.
+    A package folder gives the windows it recorded. A folder that is not a training run (no config.json, e.g. a
+    checkpoint copied on its own) gets the defaults, with a warning: a temporal model scored on other windows than its
+    own may score worse.
 
     Raises:
         RunConfigError: the run's config.json is damaged (truncated, not UTF-8, a field of the wrong type): a
             temporal model is never scored with windows it was not trained on (the message names file and field).
     """
+    if is_package_dir(run_dir):
+        return read_package(run_dir).windows or WindowConfig()
     try:
         _, data = read_run_config(run_dir)
     except RunConfigError:
@@ -204,7 +234,7 @@ def resolve_threshold(
 ) -> Threshold:
     """The one threshold resolver: `threshold` given; else the file-level row of `metrics_csv` (``dff evaluate``);
     else the validation threshold training recorded for the run's best.pt (``thresholds.json``, for the
-    aggregation); else 0.5, said so.
+    aggregation) or a package's ``model.safetensors`` (its config.json); else 0.5, said so.
 
     Raises:
         ValueError: a threshold outside [0, 1], a metrics table without the run, or one chosen for another
@@ -227,7 +257,10 @@ def resolve_threshold(
         if temperature is not None and not pd.isna(temperature) and not math.isclose(float(temperature), 1.0):
             source += f"; evaluation calibrated scores with temperature {float(temperature):.3g}, this does not"
         return Threshold(_checked_threshold(row["threshold"], str(metrics_csv)), source, chosen_for)
-    recorded = recorded_threshold(checkpoint, agg) if checkpoint is not None else None
+    recorded = None
+    if checkpoint is not None:
+        recorded = read_package(checkpoint.parent).threshold_for(agg) if is_package_weights(checkpoint) else None
+        recorded = recorded or recorded_threshold(checkpoint, agg)
     if recorded is not None:
         return Threshold(recorded[0], recorded[1], agg)
     return Threshold(0.5, f"{NO_THRESHOLD} for aggregation {agg!r})", agg)
@@ -241,7 +274,8 @@ class RunInfo:
         model: the detector, in eval mode.
         name: the name its scores go by (the run folder's name, ``folder/stem`` of another checkpoint, a released
             file's stem).
-        kind: ``run`` (a training run's best.pt), ``checkpoint``, ``keras``, ``released`` or ``ensemble``.
+        kind: ``run`` (a training run's best.pt), ``checkpoint``, ``keras``, ``released``, ``package`` (``dff
+            export``'s folder) or ``ensemble``.
         weights: the file(s) it was loaded from.
         crops: how its faces are cut.
         windows: a temporal model's windows (defaults for a frame model).
@@ -282,15 +316,16 @@ class RunInfo:
 
         Args:
             weights: a run folder, a checkpoint of this project, the MesoNet authors' ``.h5`` (with `model`), a
-                released detector's file (recognised from its layout, or named by `model`), or several files (the
-                mean of their probabilities).
+                released detector's file (recognised from its layout, or named by `model`), a package folder (``dff
+                export``) or ``hf://owner/name[@revision]``, or several of these (the mean of their probabilities).
             model: a registered name; needed for a Keras file, optional otherwise (checked against the file).
             threshold, aggregation, metrics_csv: see `resolve_threshold`.
             windows: `WindowConfig` fields overriding the run's (None values are ignored).
 
         Raises:
-            FileNotFoundError: a path that is neither a file nor a run folder.
+            FileNotFoundError: a path that is neither a file, a run folder nor a package.
             WeightsError: a file that cannot be loaded (naming it and why).
+            PackageError: a package whose config this toolkit cannot honour (naming the file and the field).
             ValueError: bad threshold or aggregation, or ensemble members that need different crops.
         """
         if aggregation is not None and aggregation not in AGGREGATIONS:
@@ -298,16 +333,18 @@ class RunInfo:
         paths = [weights] if isinstance(weights, str | os.PathLike) else list(weights)
         if not paths:
             raise ValueError("no weights given")
-        loaded = [_load_one(checkpoint_path(p), model) for p in paths]
+        checkpoints = tuple(checkpoint_path(p) for p in paths)  # (an hf:// package is fetched once)
+        loaded = [_load_one(c, model) for c in checkpoints]
         if len(loaded) == 1:
             detector, kind, spec, crops = loaded[0]
         else:
             detector, kind, spec, crops = _ensemble(loaded, paths)
-        checkpoints = tuple(checkpoint_path(p) for p in paths)
         name = _display_name(checkpoints[0], kind, detector)
         window = _windows(detector, checkpoints[0], kind, windows)
         default_agg = spec.aggregation if spec is not None and spec.aggregation in AGGREGATIONS else "mean"
-        recorded_for = checkpoints[0] if kind in ("run", "checkpoint") else None
+        if kind == "package":
+            default_agg = read_package(checkpoints[0].parent).aggregation
+        recorded_for = checkpoints[0] if kind in ("run", "checkpoint", "package") else None
         chosen = resolve_threshold(name, recorded_for, threshold, aggregation, metrics_csv, default_agg)
         return cls(detector.eval(), name, kind, checkpoints, crops, window, chosen, spec)
 
@@ -336,11 +373,21 @@ class RunInfo:
             out["ensemble"] = f"mean of the probabilities of {len(self.weights)} models"
         if self.released is not None:
             out["released"] = {"title": self.released.title, "repo": self.released.repo}
+        if self.kind == "package":
+            package = read_package(self.checkpoint.parent)
+            out["package"] = {"from": package.name, "kind": package.kind, "written_by": package.written_by}
         return out
 
 
 def _load_one(path: Path, model: str | None) -> tuple[Detector, RunKind, ReleasedSpec | None, CropSettings]:
     """One weights file -> (detector, kind, released spec, crops)."""
+    if is_package_weights(path):
+        package = read_package(path.parent)
+        detector = load_package_model(package)
+        if model is not None and detector.name != model:
+            raise WeightsError(f"{path.parent}: package of model {detector.name!r}, not --model {model!r}")
+        spec = get_released(detector.name) if is_released(detector.name) else None
+        return detector, "package", spec, _package_crops(package)
     if path.suffix.lower() in KERAS_SUFFIXES:
         if model is None:
             raise WeightsError(f"{path}: a Keras .h5 file does not say its architecture; pass --model (e.g. mesonet4)")
@@ -358,6 +405,12 @@ def _load_one(path: Path, model: str | None) -> tuple[Detector, RunKind, Release
     spec = get_released(detector.name)
     log.info("%s: released detector %s (%s)", path, spec.name, spec.title)
     return detector, "released", spec, _profile_crops(spec)
+
+
+def _package_crops(package: PackageConfig) -> CropSettings:
+    where = f"recorded in package {package.folder.name}"
+    source = f"{package.crops_source} ({where})" if package.crops_source else where
+    return CropSettings(profile=package.crop_profile, align=package.aligned, source=source)
 
 
 def _profile_crops(spec: ReleasedSpec) -> CropSettings:
@@ -395,7 +448,7 @@ def _ensemble(
 
 
 def _display_name(checkpoint: Path, kind: RunKind, model: Detector) -> str:
-    if kind in ("run", "checkpoint"):
+    if kind in ("run", "checkpoint", "package"):
         return run_name(checkpoint)
     if kind == "ensemble":
         return f"{model.name} ({checkpoint.stem}...)"
@@ -403,7 +456,7 @@ def _display_name(checkpoint: Path, kind: RunKind, model: Detector) -> str:
 
 
 def _windows(model: Detector, checkpoint: Path, kind: RunKind, given: dict[str, Any] | None) -> WindowConfig:
-    from_run = model.default_cfg.temporal and kind in ("run", "checkpoint")
+    from_run = model.default_cfg.temporal and kind in ("run", "checkpoint", "package")
     recorded = run_window_config(checkpoint.parent) if from_run else WindowConfig()
     given = {k: v for k, v in (given or {}).items() if v is not None}
     return dataclasses.replace(recorded, **given)

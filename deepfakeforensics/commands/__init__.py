@@ -9,6 +9,7 @@ COMMANDS: dict[str, str] = {
     "demo": "Build demo videos, index, extract faces, train and compare models, evaluate, predict; print where it all is.",
     "demo-data": "Build the demo dataset (real and fake face videos in FaceForensics++'s layout) from bundled face photos.",
     "evaluate": "Evaluate and compare trained runs: metrics at frame/window and file level, thresholds from validation, plots.",
+    "export": "Export a run or weights file as a package anyone can load (safetensors, config.json, model card); --push to the hub.",
     "extract": "Detect, track and crop the faces of every video in an index (resumable, shardable, safe to run twice).",
     "index": "Index a dataset's videos (label, group, leak-free split) into labels/NAME.csv.",
     "landmarks": "Fit dlib's 68 face landmarks on every crop of a faces manifest (for SBI hull masks; non-commercial model).",

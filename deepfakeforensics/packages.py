@@ -1,0 +1,502 @@
+"""A detector as a package anyone can load: `export_package` writes one from a run, `read_package` reads one back.
+
+A package is a folder (``dff export RUN --out DIR``; ``--push owner/name`` uploads it to the Hugging Face hub):
+
+- ``model.safetensors``: the model's state dict (no pickle: loading it runs no code);
+- ``config.json``: everything `runs.RunInfo.load` needs to use it as its run was used: the registered model and its
+  arguments, the input size and normalisation, the crop profile and alignment, a temporal model's windows, the
+  threshold chosen on validation (rule, split, epoch, for every aggregation the run recorded), the aggregation, the
+  released detector it comes from, and the versions of the toolkit, torch and timm that wrote it
+  (``_package`` documents the fields);
+- ``README.md``: a Hugging Face model card generated from the run (training data and its fingerprint, settings,
+  validation figures, cross-dataset results of ``dff evaluate``, the protocol of every figure, intended use and limits).
+
+``RunInfo.load(DIR)`` (so ``dff predict/evaluate/serve --weights DIR`` and the notebooks) loads a package with the
+threshold, windows, crops and aggregation of the run it was exported from; ``hf://owner/name[@revision]`` downloads it.
+
+Example:
+    >>> export_package("checkpoints/meso", "packages/meso")  # doctest: +SKIP
+    >>> RunInfo.load("packages/meso").threshold.value == RunInfo.load("checkpoints/meso").threshold.value  # doctest: +SKIP
+    True
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import math
+import os
+from collections.abc import Sequence
+from dataclasses import fields
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+import torch
+from safetensors.torch import save_file
+
+from deepfakeforensics._io import atomic_path, load_table, write_text_atomic
+from deepfakeforensics._package import (
+    CARD_FILE,
+    CONFIG_FILE,
+    PACKAGE_FORMAT,
+    PACKAGE_VERSION,
+    WEIGHTS_FILE,
+    PackageConfig,
+    PackageError,
+    file_sha256,
+    is_package_dir,
+    load_package_model,
+    parse_hub_uri,
+    read_package,
+    versions,
+)
+from deepfakeforensics.aggregation import AGGREGATIONS
+from deepfakeforensics.models._weights import unwrap
+from deepfakeforensics.runs import NO_THRESHOLD, RunInfo, recorded_threshold
+from deepfakeforensics.thresholds import read_thresholds
+from deepfakeforensics.training.config import DataConfig, TrainConfig, read_run_config
+
+__all__ = ["PackageConfig", "PackageError", "export_package", "model_card", "push_package", "read_package"]
+
+log = logging.getLogger(__name__)
+
+#: TrainConfig fields a model card leaves out: where files went and how the machine ran, not how the model learnt.
+_MACHINE_FIELDS = ("run", "checkpoints_dir", "device", "num_workers", "resume", "keep_epochs", "val_batch_size")
+
+
+def export_package(
+    run_or_file: str | os.PathLike,
+    out_dir: str | os.PathLike,
+    *,
+    model: str | None = None,
+    metrics_csv: str | os.PathLike | None = None,
+    license: str = "other",
+) -> Path:
+    """Write the package of a run (or checkpoint, Keras or released file, or package) into `out_dir`.
+
+    The package is read back and its model rebuilt before this returns: it must score a fixed input exactly as the
+    run's model does, or nothing is left claiming otherwise.
+
+    Args:
+        run_or_file: anything `RunInfo.load` takes but several files (an ensemble is several packages).
+        out_dir: the package folder (created; a folder holding a run or anything but a package is refused).
+        model: the registered name, for a Keras file.
+        metrics_csv: a ``dff evaluate`` metrics.csv with rows of this run: its results go into the model card.
+        license: the licence of the model card's header (a Hugging Face licence id; ``other`` by default).
+
+    Returns:
+        `out_dir`.
+
+    Raises:
+        PackageError: an ensemble, model arguments that JSON cannot hold, an `out_dir` that is not a package, or a
+            package that does not score as the run does.
+    """
+    out = Path(out_dir)
+    _check_out_dir(out)
+    info = RunInfo.load(run_or_file, model)
+    if info.kind == "ensemble":
+        raise PackageError(f"{run_or_file}: an ensemble is not one package; export each member")
+    config = package_config(info)
+    metrics = _metrics_rows(metrics_csv, info.name) if metrics_csv is not None else None
+    detector = unwrap(info.model)
+    state = {k: v.detach().cpu().contiguous().clone() for k, v in detector.state_dict().items()}
+    with atomic_path(out / WEIGHTS_FILE) as tmp:
+        save_file(state, str(tmp), metadata={"format": "pt", "model": detector.name})
+    config["weights"]["sha256"] = file_sha256(out / WEIGHTS_FILE)
+    write_text_atomic(out / CONFIG_FILE, json.dumps(config, indent=2, allow_nan=False) + "\n")
+    _verify(out, info)
+    write_text_atomic(out / CARD_FILE, model_card(info, read_package(out), metrics, license))
+    log.info("%s -> package %s", run_or_file, out)
+    return out
+
+
+def _check_out_dir(out: Path) -> None:
+    if out.is_file():
+        raise PackageError(f"{out}: a file, not a package folder")
+    if not out.is_dir() or is_package_dir(out):
+        return
+    others = sorted(p.name for p in out.iterdir() if p.name not in (WEIGHTS_FILE, CARD_FILE, ".gitattributes"))
+    if others:
+        raise PackageError(f"{out}: holds {', '.join(others[:3])}, not a package: choose an empty or new --out folder")
+
+
+def package_config(info: RunInfo) -> dict[str, Any]:
+    """The ``config.json`` of the package of `info` (its ``weights.sha256`` is filled in once the weights are written)."""
+    detector = unwrap(info.model)
+    cfg = detector.default_cfg
+    kwargs = dict(getattr(detector, "init_kwargs", {}))
+    try:
+        json.dumps(kwargs, allow_nan=False)
+    except (TypeError, ValueError) as e:
+        raise PackageError(f"{info.checkpoint}: model arguments {kwargs!r} cannot be written as JSON ({e})") from e
+    released = None
+    if info.released is not None:
+        released = {"name": info.released.name, "title": info.released.title, "repo": info.released.repo}
+    return {
+        "format": PACKAGE_FORMAT,
+        "format_version": PACKAGE_VERSION,
+        "name": info.name,
+        "kind": info.kind,
+        "written_by": versions(),
+        "model": {
+            "name": detector.name,
+            "kwargs": kwargs,
+            "temporal": bool(cfg.temporal),
+            "parameters": sum(p.numel() for p in detector.parameters()),
+        },
+        "weights": {"file": WEIGHTS_FILE, "sha256": "0" * 64},
+        "preprocessing": {
+            "input_size": list(cfg.input_size),
+            "mean": [float(v) for v in cfg.mean],
+            "std": [float(v) for v in cfg.std],
+            "crop_profile": info.crops.profile,
+            "aligned": info.crops.align,
+            "crops_source": info.crops.source,
+        },
+        "windows": info.windows.to_dict() if cfg.temporal else None,
+        "threshold": _threshold_record(info),
+        "aggregation": info.aggregation,
+        "released": released,
+    }
+
+
+def _threshold_record(info: RunInfo) -> dict[str, Any] | None:
+    """The validation threshold of `info` for every aggregation its run recorded one for; None when there is none."""
+    if info.threshold.source.startswith(NO_THRESHOLD):
+        return None
+    if info.kind == "package":
+        t = read_package(info.checkpoint.parent).threshold
+        if t is None:
+            return None
+        rule, split, epoch, by = t.rule, t.split, t.epoch, dict(t.by_aggregation)
+    else:
+        record = read_thresholds(info.checkpoint) or {}
+        rule, split, epoch = record.get("rule", "eer"), record.get("split", "val"), record.get("epoch")
+        by = {}
+        for how in AGGREGATIONS:
+            recorded = recorded_threshold(info.checkpoint, how)
+            if recorded is not None:
+                by[how] = recorded[0]
+    return {
+        "value": info.threshold.value,
+        "rule": rule,
+        "split": split,
+        "epoch": epoch,
+        "level": "file",
+        "aggregation": info.aggregation,
+        "by_aggregation": by,
+        "source": info.threshold.source,
+    }
+
+
+def _verify(out: Path, info: RunInfo) -> None:
+    """The package's model must give the run's logits exactly on a fixed input; otherwise its files are removed."""
+    try:
+        package = read_package(out)
+        rebuilt = load_package_model(package)
+        cfg = info.model.default_cfg
+        shape = (2, info.windows.window, *cfg.input_size) if cfg.temporal else (2, *cfg.input_size)
+        x = torch.rand(shape, generator=torch.Generator().manual_seed(0))
+        with torch.no_grad():
+            same = torch.equal(info.model.eval()(x), rebuilt(x))
+        if not same:
+            raise PackageError(f"{out}: the package's model does not score as {info.name} does; not exported")
+    except Exception:
+        for name in (CONFIG_FILE, WEIGHTS_FILE):
+            (out / name).unlink(missing_ok=True)
+        raise
+
+
+def _metrics_rows(metrics_csv: str | os.PathLike, name: str) -> pd.DataFrame:
+    table = pd.read_csv(metrics_csv)
+    missing = {"run", "level", "auc"} - set(table.columns)
+    if missing:
+        raise ValueError(f"{metrics_csv}: not a metrics.csv of dff evaluate (no column {sorted(missing)})")
+    rows = table[table["run"].astype(str) == name]
+    if rows.empty:
+        raise ValueError(f"{metrics_csv}: no rows of run {name!r} (runs: {sorted(set(table['run'].astype(str)))})")
+    rows = rows.copy()
+    rows.attrs["source"] = str(metrics_csv)
+    return rows
+
+
+# ---------------------------------------------------------------- the model card
+
+
+def _yaml_list(key: str, values: Sequence[str]) -> list[str]:
+    return [f"{key}:", *(f"- {json.dumps(v)}" for v in values)] if values else []
+
+
+def _fmt(value: Any, digits: int = 3) -> str:
+    if value is None or (isinstance(value, float) and math.isnan(value)):
+        return ""
+    if isinstance(value, float):
+        return f"{value:.{digits}f}"
+    return str(value)
+
+
+def _with_interval(row: pd.Series, metric: str) -> str:
+    value = _fmt(row.get(metric))
+    lo, hi = row.get(f"{metric}_lo"), row.get(f"{metric}_hi")
+    if value and lo is not None and hi is not None and not (pd.isna(lo) or pd.isna(hi)):
+        return f"{value} [{_fmt(lo)}, {_fmt(hi)}]"
+    return value
+
+
+def _training(run_dir: Path | None) -> tuple[TrainConfig | None, DataConfig | None, str]:
+    """The run's settings, or why they cannot be told."""
+    if run_dir is None:
+        return None, None, "not recorded (the package was not exported from a training run folder)"
+    try:
+        train, data = read_run_config(run_dir)
+    except (FileNotFoundError, ValueError) as e:
+        return None, None, f"not recorded ({e})"
+    return train, data, ""
+
+
+def _data_section(data: DataConfig | None, why: str) -> tuple[list[str], list[str]]:
+    """The model card's training data lines, and the dataset names of its header."""
+    if data is None or not data.faces:
+        return [why or "The training manifest was not recorded (a DataFrame was given to training)."], []
+    path = Path(data.faces)
+    stem = path.stem.removesuffix("_faces") or path.stem
+    lines = [f"- Manifest: `{path.name}` (faces manifest of `dff extract`), trained on split `{data.train_split}`, "]
+    lines[0] += f"validated on split `{data.val_split}`."
+    if not path.is_file():
+        lines.append("- Fingerprint: unavailable (the manifest was not found where the run recorded it at export).")
+        return lines, [stem]
+    lines.append(f"- Fingerprint: sha256 `{file_sha256(path)}` of the manifest file.")
+    try:
+        faces = load_table(path)
+    except (OSError, ValueError) as e:
+        lines.append(f"- Contents: unreadable at export ({e}).")
+        return lines, [stem]
+    if {"split", "label", "video_id"} <= set(faces.columns):
+        counts = faces.groupby(["split", "label"])["video_id"].nunique().unstack(fill_value=0)
+        lines += ["", "| split | real videos | fake videos | face crops |", "| --- | --- | --- | --- |"]
+        crops = faces.groupby("split").size()
+        for split, row in counts.iterrows():
+            lines.append(f"| {split} | {int(row.get(0, 0))} | {int(row.get(1, 0))} | {int(crops[split])} |")
+    if "method" in faces.columns:
+        methods = sorted(str(m) for m in faces["method"].dropna().unique())
+        lines.append(f"\nManipulation methods: {', '.join(methods)}.")
+    extraction = faces.attrs.get("extraction") or {}
+    if extraction:
+        shown = {k: extraction[k] for k in ("profile", "align", "size", "margin") if k in extraction}
+        lines.append(f"\nFace extraction settings recorded in the manifest: {shown or extraction}.")
+    return lines, [stem]
+
+
+def _validation_lines(run_dir: Path | None, package: PackageConfig) -> list[str]:
+    t = package.threshold
+    lines = []
+    history = run_dir / "history.csv" if run_dir is not None else None
+    if history is not None and history.is_file():
+        table = pd.read_csv(history)
+        epoch = t.epoch if t is not None and t.epoch is not None else None
+        rows = table[table["epoch"] == epoch] if epoch is not None else table.iloc[0:0]
+        if rows.empty and "val_auc" in table and table["val_auc"].notna().any():
+            rows = table.loc[[table["val_auc"].idxmax()]]
+        if not rows.empty:
+            row = rows.iloc[0]
+            lines += [
+                "| epoch | validation AUC (item level) | validation accuracy | validation loss |",
+                "| --- | --- | --- | --- |",
+                f"| {int(row['epoch'])} | {_fmt(row.get('val_auc'))} | {_fmt(row.get('val_acc'))} | "
+                f"{_fmt(row.get('val_loss'))} |",
+                "",
+                "Training records point estimates at each epoch, without an interval; the evaluation below (when "
+                "given) has 95 % bootstrap intervals.",
+            ]
+    if not lines:
+        lines.append("No validation history was recorded with this detector.")
+    if t is not None:
+        by = ", ".join(f"{k} {v:.4f}" for k, v in t.by_aggregation.items())
+        lines.append(
+            f"\nDecision threshold: **{t.value:.4f}** for file scores aggregated by `{t.aggregation}`, chosen on "
+            f"split `{t.split}`{f' at epoch {t.epoch}' if t.epoch is not None else ''} by rule `{t.rule}` "
+            f"(thresholds per aggregation: {by})."
+        )
+    else:
+        lines.append("\nNo validation threshold was recorded: 0.5 is used unless one is given.")
+    return lines
+
+
+def _evaluation_lines(metrics: pd.DataFrame | None) -> tuple[list[str], list[str]]:
+    """The evaluation table and the protocol of its figures (empty without a metrics table)."""
+    if metrics is None:
+        return ["No evaluation was given at export (`dff export --metrics-csv` of a `dff evaluate` run)."], []
+    lines = [
+        "| dataset | split | level | aggregation | protocol | n | AUC [95 % CI] | EER [95 % CI] | accuracy |",
+        "| --- | --- | --- | --- | --- | --- | --- | --- | --- |",
+    ]
+    protocol = []
+    for _, row in metrics.iterrows():
+        cells = [row.get(c, "") for c in ("dataset", "split", "level", "aggregation", "protocol")]
+        n = row.get("n")
+        cells.append(_fmt(int(n)) if n is not None and not pd.isna(n) else "")
+        cells += [_with_interval(row, "auc"), _with_interval(row, "eer"), _fmt(row.get("accuracy"))]
+        lines.append("| " + " | ".join(_fmt(c) for c in cells) + " |")
+        level = row.get("level", "")
+        unit = "videos (file scores)" if level == "file" else f"{level}s"
+        boot = row.get("n_boot")
+        interval = (
+            f"95 % percentile bootstrap intervals over {int(boot)} resamples of the videos (seed {_fmt(row.get('boot_seed'))})"
+            if boot is not None and not pd.isna(boot)
+            else "no interval"
+        )
+        aggregation = (
+            f", faces and frames of a video aggregated by `{row.get('aggregation')}`" if level == "file" else ""
+        )
+        protocol.append(
+            f"- {_fmt(row.get('dataset'))}, {level} level: split `{_fmt(row.get('split'))}`, n = {_fmt(n)} {unit}"
+            f"{aggregation}; protocol `{_fmt(row.get('protocol'))}`; {interval}; accuracy at the threshold chosen by "
+            f"rule `{_fmt(row.get('threshold_rule'))}` on `{_fmt(row.get('threshold_on'))}`."
+        )
+    lines.append(f"\nFrom `{Path(metrics.attrs.get('source', 'metrics.csv')).name}` of `dff evaluate`.")
+    return lines, protocol
+
+
+def model_card(
+    info: RunInfo, package: PackageConfig, metrics: pd.DataFrame | None = None, license: str = "other"
+) -> str:
+    """A Hugging Face model card (``README.md`` with a YAML header) of the package of `info`."""
+    run_dir = info.checkpoint.parent if info.kind == "run" else None
+    train, data, why = _training(run_dir)
+    data_lines, datasets = _data_section(data, why)
+    eval_lines, eval_protocol = _evaluation_lines(metrics)
+    metric_names = ["roc_auc", "accuracy"] + (["eer"] if metrics is not None else [])
+    header = [
+        "---",
+        "library_name: deepfakeforensics",
+        f"license: {json.dumps(license)}",
+        *_yaml_list("tags", ["deepfake-detection", "video-forensics", "image-classification", package.model]),
+        *_yaml_list("datasets", datasets),
+        *_yaml_list("metrics", metric_names),
+        "pipeline_tag: image-classification",
+        "---",
+    ]
+    cfg = info.model.default_cfg
+    windows = f"windows of {package.windows}" if package.windows is not None else "one face crop at a time"
+    threshold = info.threshold
+    body = [
+        f"# {package.name}: a deepfake detector ({package.model})",
+        "",
+        f"Scores face crops for P(fake) (label 1 = fake, 0 = real) with `{package.model}` "
+        f"({_fmt(package.raw['model'].get('parameters'))} parameters), exported by deepfakeforensics from "
+        f"{'the training run' if info.kind == 'run' else 'the ' + info.kind} `{package.name}`.",
+    ]
+    if package.released is not None:
+        spec = info.released
+        body.append(
+            f"\nThese are the weights its authors released: {package.released.get('title', package.released['name'])} "
+            f"({package.released['repo']})"
+            + (f"; code licence {spec.code_licence}, weights licence {spec.weights_licence}." if spec else ".")
+        )
+    body += [
+        "",
+        "## How to use",
+        "",
+        "With deepfakeforensics installed:",
+        "",
+        "```bash",
+        "dff predict VIDEO_FOLDER --weights PACKAGE_FOLDER   # or --weights hf://OWNER/NAME[@REVISION]",
+        "```",
+        "",
+        "```python",
+        "from deepfakeforensics.runs import RunInfo",
+        'info = RunInfo.load("PACKAGE_FOLDER")  # model, crops, windows, threshold and aggregation, as trained',
+        "```",
+        "",
+        "## Detector",
+        "",
+        "| | |",
+        "| --- | --- |",
+        f"| model | `{package.model}`, arguments `{json.dumps(package.model_kwargs)}` |",
+        f"| input | {cfg.input_size[1]} x {cfg.input_size[2]} RGB, mean {list(package.mean)}, std {list(package.std)}, "
+        f"{windows} |",
+        f"| face crops | profile `{package.crop_profile}`{', aligned' if package.aligned else ''}: {info.crops.source} |",
+        f"| file score | `{package.aggregation}` of the crop scores of a video |",
+        f"| threshold | {threshold.value:.4f}: {threshold.source} |",
+        f"| written by | {', '.join(f'{k} {v}' for k, v in package.written_by.items())} |",
+        "",
+        "## Training data",
+        "",
+        *data_lines,
+        "",
+        "## Training settings",
+        "",
+    ]
+    if train is not None:
+        shown = {f.name: getattr(train, f.name) for f in fields(train) if f.name not in _MACHINE_FIELDS}
+        body += ["| setting | value |", "| --- | --- |", *(f"| {k} | `{v!r}` |" for k, v in shown.items())]
+        if data is not None:
+            body.append(f"| pseudo_fakes | `{data.pseudo_fakes}` |")
+            body.append(f"| augment | `{data.augment}` |")
+    else:
+        body.append(f"Training settings: {why}.")
+    body += ["", "## Validation", "", *_validation_lines(run_dir, package), "", "## Evaluation", "", *eval_lines]
+    body += [
+        "",
+        "## Protocol of every figure",
+        "",
+        f"- Validation AUC, accuracy and loss: split `{data.val_split if data else 'val'}` of the training manifest, "
+        "item level (one score per face crop, or per window of a temporal model), at the end of each epoch; the "
+        "epoch shown is the one whose weights are packaged (best validation score).",
+        "- Decision threshold: file level, chosen on the validation split by the stated rule, never on test.",
+        *eval_protocol,
+        "",
+        "## Intended use and limits",
+        "",
+        "- For research and for triage by people who check what it flags: a detector's score is evidence, not "
+        "proof. Do not decide anything about a person on this score alone.",
+        "- It was trained and validated on the data above; on other generators, compressions, resolutions or "
+        "populations it is usually less accurate (cross-dataset rows above, when given, show by how much). Choose a "
+        "threshold on validation data like the videos you score if you can.",
+        "- It sees face crops only, cut as stated above (profile, alignment, size): other crops change its scores. "
+        "Videos without a detected face get no score.",
+        "- Scores are not calibrated probabilities unless stated, and a determined adversary can evade a detector.",
+        "",
+    ]
+    return "\n".join(header + [""] + body)
+
+
+# ---------------------------------------------------------------- the hub
+
+
+def push_package(folder: str | os.PathLike, repo_id: str, *, private: bool = False) -> str:
+    """Upload a package folder to the Hugging Face model repository `repo_id` (created if need be).
+
+    Returns:
+        What the hub answers (the commit's URL).
+
+    Raises:
+        PackageError: not a valid package (read back first), a malformed repository name, huggingface_hub missing,
+            or the upload failing (not logged in, no access, offline: the message says which).
+    """
+    folder = Path(folder)
+    package = read_package(folder)
+    load_package_model(package)  # nothing is published that this toolkit would refuse
+    repo_id, revision = parse_hub_uri(repo_id)
+    if revision is not None:
+        raise PackageError(f"{repo_id}@{revision}: push to a repository, owner/name, without a revision")
+    try:
+        import huggingface_hub
+    except ImportError as e:
+        raise PackageError("--push needs huggingface_hub (pip install it)") from e
+    try:
+        huggingface_hub.create_repo(repo_id, repo_type="model", exist_ok=True, private=private)
+        commit = huggingface_hub.upload_folder(
+            repo_id=repo_id,
+            folder_path=str(folder),
+            repo_type="model",
+            allow_patterns=[CONFIG_FILE, WEIGHTS_FILE, CARD_FILE],
+            commit_message=f"deepfakeforensics package of {package.name} ({package.model})",
+        )
+    except Exception as e:  # not logged in, no rights, offline: the hub client's own message, and what to do
+        raise PackageError(
+            f"cannot push {folder} to {repo_id} ({type(e).__name__}: {e}); log in (`hf auth login` or HF_TOKEN) and "
+            "check your rights on the repository"
+        ) from e
+    return str(getattr(commit, "commit_url", commit))
