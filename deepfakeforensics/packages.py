@@ -196,7 +196,7 @@ def _verify(out: Path, info: RunInfo) -> None:
         package = read_package(out)
         rebuilt = load_package_model(package)
         cfg = info.model.default_cfg
-        shape = (2, info.windows.window, *cfg.input_size) if cfg.temporal else (2, *cfg.input_size)
+        shape = (1, info.windows.window, *cfg.input_size) if cfg.temporal else (1, *cfg.input_size)
         x = torch.rand(shape, generator=torch.Generator().manual_seed(0))
         with torch.no_grad():
             same = torch.equal(info.model.eval()(x), rebuilt(x))

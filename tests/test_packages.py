@@ -272,3 +272,23 @@ def test_a_package_has_no_pickle(package):
         header = json.loads(f.read(header_len))
     assert header["__metadata__"]["model"] == "mesonet4"
     assert all(math.prod(v["shape"]) >= 0 for k, v in header.items() if k != "__metadata__")
+
+
+@pytest.mark.slow  # EfficientNet-B4 at 380 px on CPU: about 20 s
+def test_a_released_detector_exports_with_its_profile_rule_and_provenance(tmp_path):
+    torch.manual_seed(0)
+    state = create_model("sbi_efficientnet_b4").state_dict()  # laid out as SBI's FFraw.tar, with random weights
+    w, b = state["net._fc.weight"], state["net._fc.bias"]
+    state["net._fc.weight"], state["net._fc.bias"] = torch.cat([torch.zeros_like(w), w]), torch.cat([0 * b, b])
+    torch.save({"model": state, "epoch": 3}, tmp_path / "FFraw.tar")
+    package = export_package(tmp_path / "FFraw.tar", tmp_path / "sbi_pkg")
+    info, original = RunInfo.load(package), RunInfo.load(tmp_path / "FFraw.tar")
+    _same_usage(info, original)
+    assert info.released is not None and info.released.name == "sbi_efficientnet_b4"
+    assert info.crops.profile == "sbi" and info.aggregation == original.released.aggregation
+    assert read_package(package).threshold is None and info.threshold.value == 0.5  # none recorded: 0.5, said so
+    card = (package / "README.md").read_text()
+    assert original.released.repo in card and original.released.weights_licence in card
+    x = torch.rand(1, *info.model.default_cfg.input_size)
+    with torch.no_grad():
+        assert torch.equal(info.model(x), original.model(x))
