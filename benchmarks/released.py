@@ -23,7 +23,14 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-CHECKS = {"sbi": "sbi", "deepfakebench": "deepfakebench", "selim": "selim", "polimi": "polimi"}
+CHECKS = {
+    "sbi": "sbi",
+    "deepfakebench": "deepfakebench",
+    "selim": "selim",
+    "polimi": "polimi",
+    "effort": "effort",
+    "gend": "gend",
+}
 
 
 def parse_repos(values: list[str]) -> dict[str, Path]:

@@ -35,7 +35,7 @@ from PIL import Image
 from deepfakeforensics.faces.crop import crop_face, landmarks_in_crop, similarity_transform, template_in_crop
 from deepfakeforensics.faces.dense import DenseLandmarker, face_box_from_points
 
-ProfileName = Literal["default", "sbi", "deepfakebench", "selim", "polimi"]
+ProfileName = Literal["default", "sbi", "deepfakebench", "selim", "polimi", "gend"]
 PROFILES: tuple[str, ...] = get_args(ProfileName)
 
 #: DeepfakeBench's five points among dlib's 68 (0-based, as dlib's ``shape.part(i)``): the upper lid of the
@@ -47,6 +47,9 @@ DFB_SCALE = 1.3  # img_align_crop's scale: the 112-pixel template canvas is 1/1.
 DFB_WARP = 256  # the side their preprocessing warps to (res=256); the loader resizes it (bicubic) to the model's
 POLIMI_MARGIN = 0.2  # _add_margin_to_detections: a fifth of the box height on each side, twice that above
 POLIMI_STORED = 512  # extract_faces.py's face_size: the square stored around each face, which bounds the crop
+#: GenD's template (detector.py align_face): the five points (eyes, nose tip, mouth corners) in a unit square
+GEND_TEMPLATE = np.array([[0.34, 0.46], [0.66, 0.46], [0.5, 0.64], [0.37, 0.82], [0.63, 0.82]], np.float32)
+GEND_SCALE = 1.3  # align_face's scale: the template square is 1/1.3 of the crop, centred
 
 Cutter = Callable[["CropProfile", np.ndarray, np.ndarray, "np.ndarray | None", "np.ndarray | None"], tuple]
 
@@ -247,6 +250,39 @@ def _cut_deepfakebench(profile: CropProfile, frame, box, points, dense68):
     return crop, moved.astype(np.float32), True
 
 
+def gend_geometry(points: np.ndarray, scale: float = GEND_SCALE) -> tuple[np.ndarray, int]:
+    """GenD's alignment of five points: the similarity matrix (2x3) and the side of the square it warps to.
+
+    The side is the face's own size (their ``--target_size none``): the mean ratio of the points' pairwise distances
+    to the template's, times `scale`, rounded. The template, scaled to that side, is shrunk by `scale` about the
+    centre; OpenCV's ``estimateAffinePartial2D`` (LMEDS, as theirs) fits the similarity.
+    """
+    src = np.asarray(points, np.float32).reshape(5, 2)
+    pairs = np.triu_indices(5, k=1)
+    src_d = np.linalg.norm(src[:, None] - src[None], axis=-1)[pairs]
+    dst_d = np.linalg.norm(GEND_TEMPLATE[:, None] - GEND_TEMPLATE[None], axis=-1)[pairs]
+    side = int(np.round(np.mean(src_d / dst_d) * scale))
+    dst = GEND_TEMPLATE * np.float32(side)  # float32 throughout, as theirs
+    dst += side * (scale - 1) / 2
+    dst *= side / (side + side * (scale - 1))
+    matrix = cv2.estimateAffinePartial2D(src, dst, method=cv2.LMEDS)[0]
+    return matrix, side
+
+
+def _cut_gend(profile: CropProfile, frame, box, points, dense68):
+    """GenD: the five points onto `GEND_TEMPLATE` (`gend_geometry`, bilinear warp at the face's own size), then
+    CLIP's preprocessing: shortest side to the output with PIL's bicubic filter (a square: the centre crop keeps
+    all). No usable points: this toolkit's plain crop at margin 1.3, not aligned."""
+    out_h, out_w = profile.shape
+    matrix, side = gend_geometry(points) if np.isfinite(points).all() else (None, 0)
+    if matrix is None or side < 2:
+        return crop_face(frame, box, GEND_SCALE, out_h), landmarks_in_crop(points, box, GEND_SCALE, out_h), False
+    warped = cv2.warpAffine(frame, matrix, (side, side), flags=cv2.INTER_LINEAR)
+    crop = np.asarray(Image.fromarray(warped).resize((out_w, out_h), Image.Resampling.BICUBIC))
+    moved = points @ matrix[:, :2].T + matrix[:, 2]
+    return crop, _map_points(moved, (0, 0), (out_w / side, out_h / side)), True
+
+
 _PROFILES = {
     p.name: p
     for p in (
@@ -298,6 +334,15 @@ _PROFILES = {
             "polimi-ispl/icpr2020dfdc blazeface/face_extract.py _add_margin_to_detections; extract_faces.py "
             "(512 square stored); isplutils/utils.py extract_bb (scale 'scale'), adapt_bb; test_model.py",
             _cut_polimi,
+        ),
+        CropProfile(
+            "gend",
+            "GenD: five points onto its template, scale 1.3, at the face's size; bicubic to 224 x 224 (CLIP)",
+            224,
+            "MTCNN",
+            "RetinaFace (five points; detector.py, --target_size none)",
+            "yermandy/GenD detector.py align_face; src/hf/modeling_gend.py CLIPEncoder.preprocess (CLIPProcessor)",
+            _cut_gend,
         ),
     )
 }
