@@ -116,7 +116,7 @@ def _check_out_dir(out: Path) -> None:
         raise PackageError(f"{out}: a file, not a package folder")
     if not out.is_dir() or is_package_dir(out):
         return
-    others = sorted(p.name for p in out.iterdir() if p.name not in (WEIGHTS_FILE, CARD_FILE, ".gitattributes"))
+    others = sorted(p.name for p in out.iterdir() if p.name not in (WEIGHTS_FILE, CARD_FILE, ".git", ".gitattributes"))
     if others:
         raise PackageError(f"{out}: holds {', '.join(others[:3])}, not a package: choose an empty or new --out folder")
 
