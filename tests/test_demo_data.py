@@ -14,6 +14,7 @@ from deepfakeforensics.cli import main as dff_main
 from deepfakeforensics.demo import DemoConfig, build_demo_dataset, is_complete, make_pairs, read_demo_manifest
 from deepfakeforensics.demo.build import _rng
 from deepfakeforensics.demo.scenes import apply_affine, face_mask, make_background, similarity
+from deepfakeforensics.indexing import index_dataset
 from deepfakeforensics.video import iter_frames
 
 TINY = DemoConfig(seed=3, n_identities=6, n_frames=6, size=(256, 192), face_range=(84, 104))
@@ -146,10 +147,7 @@ def test_fakes_differ_from_their_real_inside_the_face_only(demo):
 
 
 def test_ffpp_indexer_accepts_the_folder(demo):
-    data = pytest.importorskip("deepfakeforensics.indexing", reason="the dataset indexers are not there yet")
-    if "ffpp" not in getattr(data, "INDEXERS", {}):
-        pytest.skip("deepfakeforensics.indexing has no FaceForensics++ indexer yet")
-    result = data.index_dataset(demo, "ffpp")
+    result = index_dataset(demo, "ffpp")
     videos = result.videos
     assert result.failures == []
     assert len(videos) == 3 * TINY.n_identities

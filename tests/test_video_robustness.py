@@ -49,3 +49,10 @@ def test_video_robustness_end_to_end_on_synthetic_videos(tmp_path):
     assert clean["videos_without_face"] == 0 and clean["faces_lost"] == 0 and clean["crops"] > 0
     assert (table["n_videos"] == 3).all() and (tmp_path / "r.csv").is_file()
     assert plots.plot_video_robustness(table, tmp_path / "v.png").stat().st_size > 5000
+    panels = [ax for ax in plots.figure_video_robustness(table).axes if ax.get_title()]
+    assert [ax.get_title() for ax in panels] == ["GB", "CC"]
+    for ax, kind in zip(panels, ["GB", "CC"], strict=True):
+        (line,) = ax.lines
+        assert line.get_label() == "meso" and list(line.get_xdata()) == [0, 1, 5]  # clean, then the two levels
+        expected = table.set_index("perturbation").loc[["none", f"{kind}-1", f"{kind}-5"], "auc"]
+        np.testing.assert_allclose(line.get_ydata(), expected)

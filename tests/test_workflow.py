@@ -8,6 +8,7 @@ import cv2
 import numpy as np
 import pandas as pd
 import pytest
+from matplotlib.colors import to_rgba
 from matplotlib.image import imread
 
 from deepfakeforensics import _io
@@ -15,12 +16,17 @@ from deepfakeforensics.demo.workflow import DemoRunConfig, demo_paths
 from deepfakeforensics.evaluation import aggregate, compute_metrics
 from deepfakeforensics.evaluation.metrics import metrics_by_aggregation
 from deepfakeforensics.evaluation.plots import (
+    figure_face_samples,
+    figure_faces_per_video,
+    figure_predictions,
+    figure_pseudo_fakes,
     plot_face_samples,
     plot_faces_per_video,
     plot_predictions,
     plot_pseudo_fakes,
 )
-from deepfakeforensics.faces.crop import LANDMARK_COLUMNS
+from deepfakeforensics.faces.crop import LANDMARK_COLUMNS, read_rgb
+from deepfakeforensics.sbi import self_blend
 from deepfakeforensics.training import DEFAULT_PLANS, select_plans
 from deepfakeforensics.training.plans import subsample_frames
 
@@ -68,27 +74,67 @@ def test_metrics_by_aggregation_matches_each_rule() -> None:
         assert row["auc"] == pytest.approx(expected["auc"]) and row["accuracy"] == pytest.approx(expected["accuracy"])
 
 
-def _assert_png(path) -> None:
+def _assert_png(path, expected) -> None:
+    assert path == expected and path.is_file()
     img = imread(path)
-    assert path.stat().st_size > 3000 and img[..., :3].std() > 0.01
+    assert img.ndim == 3 and img.shape[0] > 100 and img.shape[1] > 100
 
 
-def test_data_plots_are_written(tmp_path) -> None:
+def _texts(items) -> list[str]:
+    return [t.get_text() for t in items]
+
+
+def test_data_plots_draw_the_crops_counts_and_scores(tmp_path) -> None:
     rng = np.random.default_rng(1)
     rows = []
+    (tmp_path / "crops").mkdir()
     for v in range(6):
-        for f in range(3):
-            rel = f"crops/v{v}_{f}.jpg"
-            (tmp_path / "crops").mkdir(exist_ok=True)
-            cv2.imwrite(str(tmp_path / rel), rng.integers(0, 255, (64, 64, 3), dtype=np.uint8))
-            method = "original" if v % 2 == 0 else "FaceSwap"
-            rows.append({"video_id": f"v{v}", "track": 0, "frame": f, "path": rel, "label": v % 2, "method": method})
+        tracks = 2 if v == 1 else 1  # one fake video with two faces, and 6 crops where the others have 3
+        for track in range(tracks):
+            for f in range(3):
+                rel = f"crops/v{v}_{track}_{f}.jpg"
+                cv2.imwrite(str(tmp_path / rel), rng.integers(0, 255, (64, 64, 3), dtype=np.uint8))
+                method = "original" if v % 2 == 0 else "FaceSwap"
+                rows.append(
+                    {"video_id": f"v{v}", "track": track, "frame": f, "path": rel, "label": v % 2, "method": method}
+                )
     _io.save_table(pd.DataFrame(rows), tmp_path / "faces.csv", root=tmp_path)
     faces = _io.load_table(tmp_path / "faces.csv")
-    _assert_png(plot_face_samples(faces, tmp_path / "samples.png", per_class=3))
-    _assert_png(plot_faces_per_video(faces, tmp_path / "per_video.png"))
-    preds = pd.DataFrame({"path": ["a.mp4", "b.mp4", "c.mp4"], "score": [0.2, None, 0.9], "label": [0, None, 1]})
-    _assert_png(plot_predictions(preds, tmp_path / "preds.png"))
+
+    samples = figure_face_samples(faces, per_class=3).axes
+    assert len(samples) == 6 and all(len(ax.images) == 1 for ax in samples)
+    assert _texts(samples[0].texts) == ["real"] and _texts(samples[3].texts) == ["fake"]
+    for ax, label in zip(samples, [0] * 3 + [1] * 3, strict=True):
+        method, video = ax.get_title().split("\n")
+        first = faces[faces["video_id"] == video].iloc[0]
+        assert first["label"] == label and first["method"] == method  # real crops above, fakes below
+        np.testing.assert_array_equal(ax.images[0].get_array(), read_rgb(tmp_path / first["path"]))
+    assert len({ax.get_title() for ax in samples}) == 6  # six different videos
+
+    crops_ax, tracks_ax = figure_faces_per_video(faces).axes
+    assert crops_ax.get_xlabel() == "face crops per video" and tracks_ax.get_xlabel() == "face tracks per video"
+    for ax in (crops_ax, tracks_ax):
+        assert _texts(ax.get_legend().get_texts()) == ["real", "fake"]
+    bars = [bar for bar in crops_ax.patches if bar.get_height()]
+    drawn = {(round(bar.get_x() + bar.get_width() / 2), bar.get_height()) for bar in bars}  # dodged: centres +-0.25
+    assert drawn == {(3, 3), (3, 2), (6, 1)}  # crops per video: 3 reals and 2 fakes with 3 crops, 1 fake with 6
+    tracks = [[bar.get_height() for bar in container] for container in tracks_ax.containers]
+    assert tracks == [[3], [2, 1]]  # videos with 1 (and 2) face tracks: the reals, then the fakes
+
+    preds = pd.DataFrame({"path": ["d/c.mp4", "a.mp4", "b.mp4"], "score": [0.9, 0.2, None], "label": [1, 0, None]})
+    ax = figure_predictions(preds, threshold=0.4).axes[0]
+    assert _texts(ax.get_yticklabels()) == ["a.mp4", "c.mp4"]  # sorted by score, the failed file left out
+    assert [bar.get_width() for bar in ax.patches] == [0.2, 0.9]
+    assert [bar.get_facecolor() for bar in ax.patches] == [to_rgba("tab:blue"), to_rgba("tab:red")]
+    assert [line.get_xdata()[0] for line in ax.lines] == [0.4]
+    assert ax.get_xlabel() == "P(fake)" and "predicted label" in ax.get_title()
+    truth = figure_predictions(preds.assign(truth=[0, 1, None])).axes[0]  # coloured by the true label when known
+    assert "true label" in truth.get_title()
+    assert [bar.get_facecolor() for bar in truth.patches] == [to_rgba("tab:red"), to_rgba("tab:blue")]
+
+    for plot, name in ((plot_face_samples, "samples"), (plot_faces_per_video, "per_video")):
+        _assert_png(plot(faces, tmp_path / f"{name}.png"), tmp_path / f"{name}.png")
+    _assert_png(plot_predictions(preds, tmp_path / "preds.png"), tmp_path / "preds.png")
 
 
 def test_pseudo_fake_grid_needs_real_crops_with_landmarks(tmp_path) -> None:
@@ -104,16 +150,34 @@ def test_pseudo_fake_grid_needs_real_crops_with_landmarks(tmp_path) -> None:
         rows.append(row | dict(zip(LANDMARK_COLUMNS, points.reshape(-1).tolist(), strict=True)))
     faces = pd.DataFrame(rows)
     faces.attrs["root"] = str(tmp_path)
-    _assert_png(plot_pseudo_fakes(faces, tmp_path / "sbi.png", n=3))
+
+    axes = np.array(figure_pseudo_fakes(faces, n=3, seed=5).axes).reshape(4, -1)
+    assert axes.shape == (4, 2)  # only two real videos: two columns, whatever n asks
+    assert [_texts(ax.texts) for ax in axes[:, 0]] == [
+        ["real + landmarks"],
+        ["blend mask r*M"],
+        ["pseudo-fake"],
+        ["boundary 4M(1-M)"],
+    ]
+    assert sorted(ax.get_title() for ax in axes[0]) == ["v0", "v2"]  # the reals only
+    for c, ax in enumerate(axes[0]):
+        crop = read_rgb(tmp_path / f"crops/{ax.get_title()}.jpg")
+        blend = self_blend(crop, points, seed=(5, 0, c))
+        for row, expected in zip(axes[:, c], (crop, blend[2], blend[1], blend[3]), strict=True):
+            np.testing.assert_array_equal(row.images[0].get_array(), expected)
+        np.testing.assert_array_equal(ax.collections[0].get_offsets(), points)  # the landmarks drawn on the crop
+    assert not np.array_equal(axes[2, 0].images[0].get_array(), axes[0, 0].images[0].get_array())
+    _assert_png(plot_pseudo_fakes(faces, tmp_path / "sbi.png", n=3), tmp_path / "sbi.png")
+
     dense = np.zeros((len(faces), 68, 2), np.float32) + 128  # explicit points of another shape are used as given
     dense[1::2] = np.nan  # only the fakes lack them: the reals are still drawn
-    _assert_png(
-        plot_pseudo_fakes(
-            faces, tmp_path / "sbi_dense.png", n=2, points=dense + np.random.default_rng(0).normal(0, 30, dense.shape)
-        )
-    )
+    dense += np.random.default_rng(0).normal(0, 30, dense.shape)
+    axes = np.array(figure_pseudo_fakes(faces, n=2, points=dense).axes).reshape(4, -1)
+    assert axes.shape == (4, 2)
+    for ax in axes[0]:
+        np.testing.assert_allclose(ax.collections[0].get_offsets(), dense[int(ax.get_title()[1:])])
     with pytest.raises(ValueError, match="no landmark columns"):
-        plot_pseudo_fakes(faces.drop(columns=LANDMARK_COLUMNS), tmp_path / "x.png")
+        figure_pseudo_fakes(faces.drop(columns=LANDMARK_COLUMNS))
     with pytest.raises(ValueError, match="no real crop with landmarks"):
         plot_pseudo_fakes(faces.assign(label=1), tmp_path / "x.png")
 

@@ -1,7 +1,8 @@
 """Comparison figures a paper would use, written as PNG files from score tables, metric tables and training histories.
 
-Every function takes plain DataFrames, writes one PNG atomically and returns its path. They draw on a bare
-``matplotlib.figure.Figure`` (no pyplot state, no GUI backend needed).
+Every ``figure_*`` function takes plain DataFrames and returns the ``matplotlib.figure.Figure`` it drew (a bare one: no
+pyplot state, no GUI backend needed); its ``plot_*`` sibling takes the same arguments plus a path, writes that figure
+as one PNG atomically and returns the path.
 """
 
 from __future__ import annotations
@@ -36,12 +37,11 @@ def _two_classes(labels: pd.Series) -> bool:
     return labels.nunique() == 2
 
 
-def plot_roc_curves(scores: Mapping[str, pd.DataFrame], path: str | os.PathLike, title: str = "ROC") -> Path:
+def figure_roc_curves(scores: Mapping[str, pd.DataFrame], title: str = "ROC") -> Figure:
     """Overlaid ROC curves, one per run, with AUC in the legend; log-scale inset of the low-FPR region.
 
     Args:
         scores: run name -> table with ``label`` and ``score``.
-        path: the PNG to write.
         title: figure title (e.g. the level: "file-level ROC").
     """
     fig = Figure(figsize=(10, 4.5))
@@ -63,12 +63,17 @@ def plot_roc_curves(scores: Mapping[str, pd.DataFrame], path: str | os.PathLike,
     ax_log.set_xscale("log")
     ax_log.set_xlim(1e-3, 1)
     ax_log.set_title(f"{title}, low-FPR region")
-    return _save(fig, path)
+    return fig
 
 
-def plot_score_distributions(
-    scores: Mapping[str, pd.DataFrame], path: str | os.PathLike, threshold: Mapping[str, float] | None = None
-) -> Path:
+def plot_roc_curves(scores: Mapping[str, pd.DataFrame], path: str | os.PathLike, title: str = "ROC") -> Path:
+    """Draw `figure_roc_curves` and write it as a PNG at `path`; returns `path`."""
+    return _save(figure_roc_curves(scores, title=title), path)
+
+
+def figure_score_distributions(
+    scores: Mapping[str, pd.DataFrame], threshold: Mapping[str, float] | None = None
+) -> Figure:
     """Histograms of P(fake) by class, one panel per run, with the chosen threshold as a vertical line."""
     n = max(len(scores), 1)
     cols = min(n, 3)
@@ -96,10 +101,17 @@ def plot_score_distributions(
         ax.set_title(name, fontsize=10)
     for ax in axes[len(scores) :]:
         ax.set_visible(False)
-    return _save(fig, path)
+    return fig
 
 
-def plot_training_curves(histories: Mapping[str, pd.DataFrame], path: str | os.PathLike) -> Path:
+def plot_score_distributions(
+    scores: Mapping[str, pd.DataFrame], path: str | os.PathLike, threshold: Mapping[str, float] | None = None
+) -> Path:
+    """Draw `figure_score_distributions` and write it as a PNG at `path`; returns `path`."""
+    return _save(figure_score_distributions(scores, threshold=threshold), path)
+
+
+def figure_training_curves(histories: Mapping[str, pd.DataFrame]) -> Figure:
     """Loss (train solid, validation dashed) and validation AUC against epoch, one colour per run."""
     fig = Figure(figsize=(10, 4))
     ax_loss, ax_auc = fig.subplots(1, 2)
@@ -117,15 +129,19 @@ def plot_training_curves(histories: Mapping[str, pd.DataFrame], path: str | os.P
         a.grid(alpha=0.3)
         if a.has_data():
             a.legend(fontsize=8)
-    return _save(fig, path)
+    return fig
 
 
-def plot_metric_bars(
+def plot_training_curves(histories: Mapping[str, pd.DataFrame], path: str | os.PathLike) -> Path:
+    """Draw `figure_training_curves` and write it as a PNG at `path`; returns `path`."""
+    return _save(figure_training_curves(histories), path)
+
+
+def figure_metric_bars(
     metrics: pd.DataFrame,
-    path: str | os.PathLike,
     columns: Sequence[str] = ("auc", "ap", "balanced_accuracy", "f1", "tpr_at_fpr_5"),
     level: str | None = "file",
-) -> Path:
+) -> Figure:
     """Grouped bars: one group per metric, one bar per run (at one `level` of a metrics table from `evaluate`)."""
     df = metrics if level is None or "level" not in metrics else metrics[metrics["level"] == level]
     long = df.melt(id_vars=["run"], value_vars=[c for c in columns if c in df], var_name="metric", value_name="value")
@@ -136,7 +152,33 @@ def plot_metric_bars(
     ax.set_title(f"metrics ({level} level)" if level else "metrics")
     ax.grid(axis="y", alpha=0.3)
     ax.legend(fontsize=8, loc="lower right")
-    return _save(fig, path)
+    return fig
+
+
+def plot_metric_bars(
+    metrics: pd.DataFrame,
+    path: str | os.PathLike,
+    columns: Sequence[str] = ("auc", "ap", "balanced_accuracy", "f1", "tpr_at_fpr_5"),
+    level: str | None = "file",
+) -> Path:
+    """Draw `figure_metric_bars` and write it as a PNG at `path`; returns `path`."""
+    return _save(figure_metric_bars(metrics, columns=columns, level=level), path)
+
+
+def figure_method_heatmap(
+    per_method: pd.DataFrame,
+    value: str = "auc",
+    by: str = "method",
+    level: str | None = "file",
+) -> Figure:
+    """Heatmap of a metric (default AUC) per run (rows) and manipulation method (columns)."""
+    df = per_method if level is None or "level" not in per_method else per_method[per_method["level"] == level]
+    table = df.pivot_table(index="run", columns=by, values=value, aggfunc="first")
+    fig = Figure(figsize=(max(5, 1.3 * table.shape[1] + 3), max(2.5, 0.6 * table.shape[0] + 1.5)))
+    ax = fig.subplots()
+    sns.heatmap(table, annot=True, fmt=".3f", vmin=0.5 if value == "auc" else 0, vmax=1, cmap="viridis", ax=ax)
+    ax.set_title(f"{value.upper()} per method ({level} level)" if level else f"{value.upper()} per method")
+    return fig
 
 
 def plot_method_heatmap(
@@ -146,17 +188,11 @@ def plot_method_heatmap(
     by: str = "method",
     level: str | None = "file",
 ) -> Path:
-    """Heatmap of a metric (default AUC) per run (rows) and manipulation method (columns)."""
-    df = per_method if level is None or "level" not in per_method else per_method[per_method["level"] == level]
-    table = df.pivot_table(index="run", columns=by, values=value, aggfunc="first")
-    fig = Figure(figsize=(max(5, 1.3 * table.shape[1] + 3), max(2.5, 0.6 * table.shape[0] + 1.5)))
-    ax = fig.subplots()
-    sns.heatmap(table, annot=True, fmt=".3f", vmin=0.5 if value == "auc" else 0, vmax=1, cmap="viridis", ax=ax)
-    ax.set_title(f"{value.upper()} per method ({level} level)" if level else f"{value.upper()} per method")
-    return _save(fig, path)
+    """Draw `figure_method_heatmap` and write it as a PNG at `path`; returns `path`."""
+    return _save(figure_method_heatmap(per_method, value=value, by=by, level=level), path)
 
 
-def plot_robustness(robustness: pd.DataFrame, path: str | os.PathLike, value: str = "auc") -> Path:
+def figure_robustness(robustness: pd.DataFrame, value: str = "auc") -> Figure:
     """A metric against perturbation strength, one panel per perturbation, one line per run.
 
     Args:
@@ -181,7 +217,12 @@ def plot_robustness(robustness: pd.DataFrame, path: str | os.PathLike, value: st
         ax.set(xlabel=_STRENGTH_LABEL.get(kind, "strength"), ylabel=value.upper(), title=kind)
         ax.grid(alpha=0.3)
     axes[0].legend(fontsize=8)
-    return _save(fig, path)
+    return fig
+
+
+def plot_robustness(robustness: pd.DataFrame, path: str | os.PathLike, value: str = "auc") -> Path:
+    """Draw `figure_robustness` and write it as a PNG at `path`; returns `path`."""
+    return _save(figure_robustness(robustness, value=value), path)
 
 
 def _reference_marks(ax, baselines: pd.DataFrame | None, dataset: str, level: str) -> None:
@@ -201,12 +242,11 @@ def _reference_marks(ax, baselines: pd.DataFrame | None, dataset: str, level: st
         )
 
 
-def plot_auc_intervals(metrics: pd.DataFrame, path: str | os.PathLike, baselines: pd.DataFrame | None = None) -> Path:
+def figure_auc_intervals(metrics: pd.DataFrame, baselines: pd.DataFrame | None = None) -> Figure:
     """AUC of each run with its 95 % bootstrap interval, one panel per dataset and level.
 
     Args:
         metrics: rows with ``run, level, auc, auc_lo, auc_hi`` (and ``dataset``), from `evaluate`.
-        path: the PNG to write.
         baselines: published figures measured under the SAME protocol as `metrics` (`matching_baselines`): drawn as
             grey dashed reference lines, apart from the runs' own points, never as runs.
     """
@@ -224,10 +264,15 @@ def plot_auc_intervals(metrics: pd.DataFrame, path: str | os.PathLike, baselines
         ax.set_ylim(0, 1.02)
         ax.set(ylabel="AUC (95 % CI over videos)", title=f"{dataset} {level}".strip())
         ax.grid(axis="y", alpha=0.3)
-    return _save(fig, path)
+    return fig
 
 
-def plot_cross_dataset_heatmap(cross: pd.DataFrame, path: str | os.PathLike, level: str = "file") -> Path:
+def plot_auc_intervals(metrics: pd.DataFrame, path: str | os.PathLike, baselines: pd.DataFrame | None = None) -> Path:
+    """Draw `figure_auc_intervals` and write it as a PNG at `path`; returns `path`."""
+    return _save(figure_auc_intervals(metrics, baselines=baselines), path)
+
+
+def figure_cross_dataset_heatmap(cross: pd.DataFrame, level: str = "file") -> Figure:
     """Heatmap of AUC per run (rows) and test dataset (columns) at one level, annotated with the 95 % interval."""
     d = cross[cross["level"] == level]
     table = d.pivot_table(index="run", columns="dataset", values="auc", aggfunc="first", sort=False)
@@ -240,10 +285,15 @@ def plot_cross_dataset_heatmap(cross: pd.DataFrame, path: str | os.PathLike, lev
     sns.heatmap(table.astype(float), annot=labels.to_numpy(), fmt="", vmin=0.5, vmax=1, cmap="viridis", ax=ax)
     protocol = f", protocol {d['protocol'].iloc[0]}" if "protocol" in d and len(d) else ""
     ax.set_title(f"AUC across datasets ({level} level{protocol})")
-    return _save(fig, path)
+    return fig
 
 
-def plot_video_robustness(table: pd.DataFrame, path: str | os.PathLike) -> Path:
+def plot_cross_dataset_heatmap(cross: pd.DataFrame, path: str | os.PathLike, level: str = "file") -> Path:
+    """Draw `figure_cross_dataset_heatmap` and write it as a PNG at `path`; returns `path`."""
+    return _save(figure_cross_dataset_heatmap(cross, level=level), path)
+
+
+def figure_video_robustness(table: pd.DataFrame) -> Figure:
     """DeeperForensics-1.0 sweep: one panel per distortion, AUC against level (0 = clean) per run, and the share of
     faces the detector lost at each level (grey bars, right axis).
 
@@ -270,7 +320,12 @@ def plot_video_robustness(table: pd.DataFrame, path: str | os.PathLike) -> Path:
         ax.set(xlabel="level (0 = clean)", ylabel="video AUC", title=kind, ylim=(0, 1.02))
         ax.grid(alpha=0.3)
     axes[0].legend(fontsize=7)
-    return _save(fig, path)
+    return fig
+
+
+def plot_video_robustness(table: pd.DataFrame, path: str | os.PathLike) -> Path:
+    """Draw `figure_video_robustness` and write it as a PNG at `path`; returns `path`."""
+    return _save(figure_video_robustness(table), path)
 
 
 _STRENGTH_LABEL = {
@@ -281,12 +336,11 @@ _STRENGTH_LABEL = {
 }
 
 
-def plot_face_samples(faces: pd.DataFrame, path: str | os.PathLike, per_class: int = 6, seed: int = 0) -> Path:
+def figure_face_samples(faces: pd.DataFrame, per_class: int = 6, seed: int = 0) -> Figure:
     """A grid of extracted face crops, `per_class` real ones above `per_class` fake ones, from different videos.
 
     Args:
         faces: a faces manifest from ``load_table`` (``attrs["root"]`` locates the crops).
-        path: the PNG to write.
         per_class: crops per row.
         seed: which videos are drawn.
     """
@@ -317,22 +371,25 @@ def plot_face_samples(faces: pd.DataFrame, path: str | os.PathLike, per_class: i
             ha="right",
             fontsize=10,
         )
-    return _save(fig, path)
+    return fig
 
 
-def plot_pseudo_fakes(
+def plot_face_samples(faces: pd.DataFrame, path: str | os.PathLike, per_class: int = 6, seed: int = 0) -> Path:
+    """Draw `figure_face_samples` and write it as a PNG at `path`; returns `path`."""
+    return _save(figure_face_samples(faces, per_class=per_class, seed=seed), path)
+
+
+def figure_pseudo_fakes(
     faces: pd.DataFrame,
-    path: str | os.PathLike,
     n: int = 6,
     seed: int = 0,
     points: np.ndarray | None = None,
-) -> Path:
+) -> Figure:
     """Self-blended pseudo-fakes (`deepfakeforensics.sbi`) of `n` real crops from different videos, as training sees
     them: the real crop with its landmarks, the blend mask, the pseudo-fake, and the blending boundary target.
 
     Args:
         faces: a faces manifest with landmark columns (``attrs["root"]`` locates the crops).
-        path: the PNG to write.
         n: crops (columns).
         seed: which videos are drawn and the blends' draws (``(seed, 0, column)``).
         points: landmarks per manifest row, (len(faces), K, 2) in crop pixels (e.g. dense 68-point ones); default:
@@ -364,10 +421,21 @@ def plot_pseudo_fakes(
         axes[0, c].set_title(str(row["video_id"]), fontsize=7)
     for r, title in enumerate(titles):
         axes[r, 0].text(-0.08, 0.5, title, transform=axes[r, 0].transAxes, rotation=90, va="center", ha="right")
-    return _save(fig, path)
+    return fig
 
 
-def plot_faces_per_video(faces: pd.DataFrame, path: str | os.PathLike) -> Path:
+def plot_pseudo_fakes(
+    faces: pd.DataFrame,
+    path: str | os.PathLike,
+    n: int = 6,
+    seed: int = 0,
+    points: np.ndarray | None = None,
+) -> Path:
+    """Draw `figure_pseudo_fakes` and write it as a PNG at `path`; returns `path`."""
+    return _save(figure_pseudo_fakes(faces, n=n, seed=seed, points=points), path)
+
+
+def figure_faces_per_video(faces: pd.DataFrame) -> Figure:
     """Histogram of face crops per video and of face tracks per video, by class (how extraction went)."""
     per_video = faces.groupby("video_id").agg(
         crops=("frame", "size"), tracks=("track", "nunique"), label=("label", "first")
@@ -379,10 +447,15 @@ def plot_faces_per_video(faces: pd.DataFrame, path: str | os.PathLike) -> Path:
     ax1.set_xlabel("face crops per video")
     sns.countplot(data=per_video, x="tracks", hue="class", ax=ax2)
     ax2.set_xlabel("face tracks per video")
-    return _save(fig, path)
+    return fig
 
 
-def plot_predictions(predictions: pd.DataFrame, path: str | os.PathLike, threshold: float = 0.5) -> Path:
+def plot_faces_per_video(faces: pd.DataFrame, path: str | os.PathLike) -> Path:
+    """Draw `figure_faces_per_video` and write it as a PNG at `path`; returns `path`."""
+    return _save(figure_faces_per_video(faces), path)
+
+
+def figure_predictions(predictions: pd.DataFrame, threshold: float = 0.5) -> Figure:
     """One bar per predicted file: its P(fake), the threshold line, coloured by the true label when a ``truth``
     column is present (else by the predicted label). Files that failed are left out."""
     rows = predictions.dropna(subset=["score"]).sort_values("score")
@@ -396,4 +469,9 @@ def plot_predictions(predictions: pd.DataFrame, path: str | os.PathLike, thresho
     ax.set_xlim(0, 1)
     ax.set_xlabel("P(fake)")
     ax.set_title(f"colour: {'true' if colour_by == 'truth' else 'predicted'} label (red fake, blue real)", fontsize=9)
-    return _save(fig, path)
+    return fig
+
+
+def plot_predictions(predictions: pd.DataFrame, path: str | os.PathLike, threshold: float = 0.5) -> Path:
+    """Draw `figure_predictions` and write it as a PNG at `path`; returns `path`."""
+    return _save(figure_predictions(predictions, threshold=threshold), path)
