@@ -29,9 +29,9 @@ from pathlib import Path
 import cv2
 import numpy as np
 
+from deepfakeforensics.data.video import SamplingConfig, iter_frames
 from deepfakeforensics.faces import ExtractionConfig, FaceFinder, aligned_crop, crop_face, iter_face_crops
 from deepfakeforensics.faces.crop import template_in_crop
-from deepfakeforensics.video import SamplingConfig, iter_frames
 
 VIDEO = Path(__file__).resolve().parents[2] / "shared/samples/ffpp/original_sequences/youtube/c23/videos/519.mp4"
 

@@ -24,8 +24,8 @@ from pathlib import Path
 
 import numpy as np
 
+from deepfakeforensics.data.video import SamplingConfig, iter_frames, plan_frames, probe_video
 from deepfakeforensics.faces import ExtractionConfig, box_iou, iter_face_crops
-from deepfakeforensics.video import SamplingConfig, iter_frames, plan_frames, probe_video
 
 REPO = Path(__file__).resolve().parents[1]
 

@@ -23,11 +23,11 @@ import torch
 from torch.utils.data import DataLoader
 
 from deepfakeforensics._io import save_table
-from deepfakeforensics.datasets import FrameDataset, WindowDataset, read_crop
+from deepfakeforensics.data.datasets import FrameDataset, WindowDataset, read_crop
+from deepfakeforensics.data.transforms import AugmentConfig
 from deepfakeforensics.faces.crop import read_rgb
 from deepfakeforensics.models import ModelCfg
 from deepfakeforensics.training.sampling import worker_init
-from deepfakeforensics.transforms import AugmentConfig
 
 
 def face_like(rng: np.random.Generator, size: int) -> np.ndarray:

@@ -14,9 +14,14 @@ from pathlib import Path
 
 import pandas as pd
 
+from deepfakeforensics.evaluation.perturbations import (
+    DISTORTIONS,
+    Perturbation,
+    PerturbationError,
+    single_perturbations,
+)
 from deepfakeforensics.evaluation.video_robustness import perturbed_faces
 from deepfakeforensics.faces.stream import ExtractionConfig
-from deepfakeforensics.perturbations import DISTORTIONS, Perturbation, PerturbationError, single_perturbations
 
 DEFAULT = Path(__file__).resolve().parents[2] / "shared/samples/ffpp/original_sequences/youtube/c23/videos/519.mp4"
 

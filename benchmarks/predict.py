@@ -25,7 +25,7 @@ from pathlib import Path
 
 import cv2
 
-from deepfakeforensics.video import iter_frames, probe_video
+from deepfakeforensics.data.video import iter_frames, probe_video
 
 REPO = Path(__file__).resolve().parents[1]
 SAMPLE = REPO.parent / "shared" / "samples" / "ffpp" / "original_sequences" / "youtube" / "c23" / "videos" / "519.mp4"
@@ -64,10 +64,10 @@ def child(folder: str | None, every_k: int) -> None:
     """Run in a subprocess: load the model and finder, then (unless `folder` is None) predict the folder."""
     import torch
 
+    from deepfakeforensics.data.video import SamplingConfig
     from deepfakeforensics.faces import ExtractionConfig
+    from deepfakeforensics.inference.predict import predict_folder
     from deepfakeforensics.models import create_model
-    from deepfakeforensics.predict import predict_folder
-    from deepfakeforensics.video import SamplingConfig
 
     torch.manual_seed(0)
     model = create_model("mesonet4", weights=str(MESO_WEIGHTS) if MESO_WEIGHTS.is_file() else None)

@@ -34,9 +34,9 @@ from pathlib import Path
 import cv2
 import numpy as np
 
+from deepfakeforensics.commands.options import add_dataclass_arguments, dataclass_from_args
+from deepfakeforensics.data.video import SamplingConfig, iter_frames, probe_video, sample_frame_indices
 from deepfakeforensics.faces import ExtractionConfig, FaceFinder, IoUTracker, box_iou, iter_face_crops
-from deepfakeforensics.options import add_dataclass_arguments, dataclass_from_args
-from deepfakeforensics.video import SamplingConfig, iter_frames, probe_video, sample_frame_indices
 
 REPO = Path(__file__).resolve().parents[1]
 FACE_FRACTION = 1 / 8  # reference faces: longer side >= this share of the frame's short side

@@ -45,9 +45,9 @@ from pathlib import Path
 import cv2
 import numpy as np
 
+from deepfakeforensics.data.video import SamplingConfig, iter_frames, plan_frames
 from deepfakeforensics.faces import FaceFinder, get_profile
 from deepfakeforensics.faces.dense import DenseLandmarker, face_box_from_points
-from deepfakeforensics.video import SamplingConfig, iter_frames, plan_frames
 
 SAMPLES = Path(__file__).resolve().parents[2] / "shared/samples"
 VIDEOS = (

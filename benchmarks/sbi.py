@@ -47,17 +47,17 @@ from sklearn.metrics import roc_auc_score
 from torch.utils.data import DataLoader
 
 from deepfakeforensics import _io
-from deepfakeforensics.datasets import FrameDataset
+from deepfakeforensics.data.datasets import FrameDataset
+from deepfakeforensics.data.manifest import read_manifest
+from deepfakeforensics.data.transforms import AugmentConfig
+from deepfakeforensics.data.video import SamplingConfig
 from deepfakeforensics.demo import build_demo_dataset
 from deepfakeforensics.faces import ExtractionConfig, extract_faces
 from deepfakeforensics.faces.dense import LandmarkModelError, dense_landmarks_path, write_dense_landmarks
 from deepfakeforensics.indexing import index_dataset
-from deepfakeforensics.manifest import read_manifest
 from deepfakeforensics.models import load_model
 from deepfakeforensics.training.config import DataConfig, TrainConfig
 from deepfakeforensics.training.run import train_model
-from deepfakeforensics.transforms import AugmentConfig
-from deepfakeforensics.video import SamplingConfig
 
 
 def prepare(out: Path, n_identities: int, n_frames: int, faces_per_video: int, seed: int) -> pd.DataFrame:

@@ -38,13 +38,13 @@ from safetensors import SafetensorError
 from safetensors.torch import load_file
 
 from deepfakeforensics import __version__ as TOOLKIT_VERSION
-from deepfakeforensics.aggregation import AGGREGATIONS
+from deepfakeforensics.data.windows import WindowConfig
 from deepfakeforensics.errors import DFFError
 from deepfakeforensics.faces.profiles import PROFILES
 from deepfakeforensics.models import Detector, create_model, is_model
 from deepfakeforensics.models._weights import WeightsError, load_state_dict_strict
-from deepfakeforensics.thresholds import THRESHOLD_RULES
-from deepfakeforensics.windows import WindowConfig
+from deepfakeforensics.scoring.aggregation import AGGREGATIONS
+from deepfakeforensics.scoring.thresholds import THRESHOLD_RULES
 
 log = logging.getLogger(__name__)
 

@@ -51,10 +51,10 @@ from deepfakeforensics._package import (
     read_package,
     versions,
 )
-from deepfakeforensics.aggregation import AGGREGATIONS
 from deepfakeforensics.models._weights import unwrap
 from deepfakeforensics.runs import NO_THRESHOLD, RunInfo, recorded_threshold
-from deepfakeforensics.thresholds import read_thresholds
+from deepfakeforensics.scoring.aggregation import AGGREGATIONS
+from deepfakeforensics.scoring.thresholds import read_thresholds
 from deepfakeforensics.training.config import DataConfig, TrainConfig, read_run_config
 
 __all__ = ["PackageConfig", "PackageError", "export_package", "model_card", "push_package", "read_package"]

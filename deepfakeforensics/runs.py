@@ -43,15 +43,15 @@ from deepfakeforensics._package import (
     parse_hub_uri,
     read_package,
 )
-from deepfakeforensics.aggregation import AGGREGATIONS
+from deepfakeforensics.data.windows import WindowConfig
 from deepfakeforensics.faces import ExtractionConfig, crops_aligned
 from deepfakeforensics.models import Detector, create_model, load_model
 from deepfakeforensics.models._weights import WeightsError, is_project_checkpoint
 from deepfakeforensics.models.ensemble import EnsembleDetector
 from deepfakeforensics.models.released import ReleasedSpec, get_released, is_released, load_released
-from deepfakeforensics.thresholds import recorded_threshold
+from deepfakeforensics.scoring.aggregation import AGGREGATIONS
+from deepfakeforensics.scoring.thresholds import recorded_threshold
 from deepfakeforensics.training.config import RunConfigError, read_run_config
-from deepfakeforensics.windows import WindowConfig
 
 log = logging.getLogger(__name__)
 

@@ -16,7 +16,7 @@ import torch
 from tiny_data import TinyDetector
 from torch import nn
 
-from deepfakeforensics.datasets import build_dataset
+from deepfakeforensics.data.datasets import build_dataset
 from deepfakeforensics.models import create_model, register_model
 from deepfakeforensics.training import Callback, TrainConfig, setup_distributed, train
 from deepfakeforensics.training.distributed import barrier, cleanup_distributed

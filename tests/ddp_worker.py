@@ -11,7 +11,7 @@ from pathlib import Path
 import torch
 from tiny_data import TinyDetector  # registers the tiny test models in this process
 
-from deepfakeforensics.datasets import build_dataset
+from deepfakeforensics.data.datasets import build_dataset
 from deepfakeforensics.models import create_model
 from deepfakeforensics.training import TrainConfig, setup_distributed, train
 from deepfakeforensics.training.distributed import cleanup_distributed

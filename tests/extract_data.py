@@ -8,8 +8,8 @@ import pandas as pd
 from synth_videos import write_face_video
 
 from deepfakeforensics import _io
+from deepfakeforensics.data.video import SamplingConfig
 from deepfakeforensics.faces import ExtractionConfig
-from deepfakeforensics.video import SamplingConfig
 
 CONFIG = ExtractionConfig(
     sampling=SamplingConfig("uniform", n_frames=5), detect_every=1, detect_size=480, min_face_size=30

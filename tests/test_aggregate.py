@@ -6,7 +6,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from deepfakeforensics.aggregation import aggregate, track_scores
+from deepfakeforensics.scoring.aggregation import aggregate, track_scores
 
 
 @pytest.fixture()
@@ -79,7 +79,7 @@ def test_track_scores(frames):
 
 
 def test_released_video_rules_frame_max_and_confident():
-    from deepfakeforensics.aggregation import confident_strategy
+    from deepfakeforensics.scoring.aggregation import confident_strategy
 
     # SBI: the most fake-looking face of each frame, then the mean over frames
     rows = [(0, 0, 0.1), (0, 1, 0.9), (1, 0, 0.2), (1, 1, 0.4), (2, 0, 0.3)]

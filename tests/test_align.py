@@ -13,6 +13,7 @@ from sample_faces import extract_samples
 from deepfakeforensics import _io
 from deepfakeforensics.cli import build_parser
 from deepfakeforensics.commands.predict import extraction_from_args
+from deepfakeforensics.data.video import SamplingConfig, iter_frames
 from deepfakeforensics.faces import ExtractionConfig, FaceFinder, crops_aligned
 from deepfakeforensics.faces.crop import (
     ALIGN_TEMPLATE,
@@ -23,11 +24,10 @@ from deepfakeforensics.faces.crop import (
     similarity_transform,
     template_in_crop,
 )
+from deepfakeforensics.inference.predict import detect_image_faces, follow_training_alignment
 from deepfakeforensics.models import create_model, save_checkpoint
-from deepfakeforensics.predict import detect_image_faces, follow_training_alignment
 from deepfakeforensics.runs import RunInfo, training_crops_aligned
 from deepfakeforensics.training.config import DataConfig, TrainConfig
-from deepfakeforensics.video import SamplingConfig, iter_frames
 
 SIZE, MARGIN = 128, 1.3
 

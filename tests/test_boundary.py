@@ -17,14 +17,14 @@ from torch.utils.data import DataLoader
 
 from deepfakeforensics import cli
 from deepfakeforensics._io import load_table, save_table
-from deepfakeforensics.datasets import FrameDataset, WindowDataset, collate_readable, read_crop
+from deepfakeforensics.data.datasets import FrameDataset, WindowDataset, collate_readable, read_crop
+from deepfakeforensics.data.sbi import self_blend
+from deepfakeforensics.data.transforms import AugmentConfig
 from deepfakeforensics.faces.crop import LANDMARK_COLUMNS
 from deepfakeforensics.models import Detector, create_model, load_model, register_model, save_checkpoint
 from deepfakeforensics.models.heads import BoundaryDetector
-from deepfakeforensics.sbi import self_blend
 from deepfakeforensics.training import TrainConfig
 from deepfakeforensics.training.objectives import Objective, TrainNet, boundary_loss
-from deepfakeforensics.transforms import AugmentConfig
 
 POINTS = np.array([[34, 40], [62, 40], [48, 54], [37, 68], [59, 68]], np.float32) * 0.5  # in a 48-px crop
 TRACKS = {("r1", 0): 4, ("r2", 0): 3, ("f1", 0): 3}

@@ -13,9 +13,9 @@ import pytest
 
 from deepfakeforensics import cli
 from deepfakeforensics.commands import models as models_command
+from deepfakeforensics.data.video import SamplingConfig
 from deepfakeforensics.errors import OutputError, is_environment_error, is_expected
 from deepfakeforensics.models import create_model, load_model, save_checkpoint
-from deepfakeforensics.video import SamplingConfig
 
 REPO = Path(__file__).resolve().parents[1]
 

@@ -12,7 +12,7 @@ import torch
 from tiny_data import TINY_CFG, TinyDetector, TinyTemporal, make_manifest
 
 from deepfakeforensics._io import load_table, save_table
-from deepfakeforensics.datasets import (
+from deepfakeforensics.data.datasets import (
     CropReadError,
     FrameDataset,
     UnreadableItem,

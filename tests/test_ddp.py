@@ -13,7 +13,7 @@ import pytest
 import torch
 from tiny_data import standard_manifest
 
-from deepfakeforensics.datasets import build_dataset
+from deepfakeforensics.data.datasets import build_dataset
 from deepfakeforensics.models import load_model
 from deepfakeforensics.training.loop import bce_loss, binary_metrics, pass_epoch
 

@@ -11,11 +11,11 @@ import numpy as np
 import pytest
 
 from deepfakeforensics.cli import main as dff_main
+from deepfakeforensics.data.video import iter_frames
 from deepfakeforensics.demo import DemoConfig, build_demo_dataset, is_complete, make_pairs, read_demo_manifest
 from deepfakeforensics.demo.build import _rng
 from deepfakeforensics.demo.scenes import apply_affine, face_mask, make_background, similarity
 from deepfakeforensics.indexing import index_dataset
-from deepfakeforensics.video import iter_frames
 
 TINY = DemoConfig(seed=3, n_identities=6, n_frames=6, size=(256, 192), face_range=(84, 104))
 

@@ -14,6 +14,8 @@ import pytest
 from sample_faces import FAKE_519_515, REAL_519, extract_samples
 
 from deepfakeforensics import _io, cli
+from deepfakeforensics.data.manifest import read_manifest
+from deepfakeforensics.data.video import SamplingConfig
 from deepfakeforensics.faces import ExtractionConfig, extract_faces
 from deepfakeforensics.faces import dense as dense_module
 from deepfakeforensics.faces.crop import LANDMARK_COLUMNS, read_jpeg_strict, write_jpeg
@@ -27,8 +29,6 @@ from deepfakeforensics.faces.dense import (
     read_dense_landmarks,
     write_dense_landmarks,
 )
-from deepfakeforensics.manifest import read_manifest
-from deepfakeforensics.video import SamplingConfig
 
 
 @pytest.fixture(scope="module")
@@ -238,7 +238,7 @@ def test_cli_writes_the_sidecar_and_says_where(extracted, landmarker, tmp_path, 
 
 
 def test_datasets_blend_with_the_68_points_when_the_manifest_has_them(extracted, landmarker, tmp_path, caplog):
-    from deepfakeforensics.datasets import FrameDataset
+    from deepfakeforensics.data.datasets import FrameDataset
     from deepfakeforensics.models._base import ModelCfg
 
     cfg = ModelCfg(input_size=(3, 64, 64), mean=(0.5, 0.5, 0.5), std=(0.5, 0.5, 0.5))

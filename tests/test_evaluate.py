@@ -14,12 +14,13 @@ from synth_videos import face_photo
 from torch import nn
 
 from deepfakeforensics._io import load_table, save_table
-from deepfakeforensics.evaluation import aggregate, choose_threshold, compute_metrics
 from deepfakeforensics.evaluation import compare as compare_mod
+from deepfakeforensics.evaluation import compute_metrics
 from deepfakeforensics.evaluation.compare import evaluate, resolve_runs
 from deepfakeforensics.evaluation.gradcam import GradCAM, overlay
 from deepfakeforensics.evaluation.robustness import PerturbedDataset, RobustnessConfig, perturb
 from deepfakeforensics.models import Detector, ModelCfg, create_model, save_checkpoint
+from deepfakeforensics.scoring import aggregate, choose_threshold
 
 N_FRAMES = 2
 
@@ -120,9 +121,9 @@ def test_file_level_is_aggregate_of_frames_with_val_threshold(result):
 
 
 def test_scores_match_a_direct_forward_pass(result, manifest, runs):
-    from deepfakeforensics.datasets import read_crop
+    from deepfakeforensics.data.datasets import read_crop
+    from deepfakeforensics.data.transforms import to_tensor
     from deepfakeforensics.models import load_model
-    from deepfakeforensics.transforms import to_tensor
 
     frames = result.scores[("meso_b", "frame")]
     model = load_model(f"{runs[1]}/best.pt").eval()
@@ -201,7 +202,7 @@ def test_robustness_table(result):
 
 
 def test_perturbed_dataset_changes_pixels_not_identity(manifest):
-    from deepfakeforensics.datasets import FrameDataset
+    from deepfakeforensics.data.datasets import FrameDataset
 
     ds = FrameDataset(manifest[0], "test", create_model("mesonet4").default_cfg)
     blurred = PerturbedDataset(ds, "blur", 3.0)
@@ -273,8 +274,8 @@ def test_unreadable_crop_is_dropped_and_named_not_scored_as_its_neighbour(manife
 
 
 def test_run_window_config_reads_the_run_windows(tmp_path):
+    from deepfakeforensics.data.windows import WindowConfig
     from deepfakeforensics.training import DataConfig, TrainConfig
-    from deepfakeforensics.windows import WindowConfig
 
     assert compare_mod.run_window_config(tmp_path) == WindowConfig()  # not a run folder: the defaults
     windows = WindowConfig(window=2, short="drop", pad_mode="loop")
@@ -289,8 +290,8 @@ def test_run_window_config_reads_the_run_windows(tmp_path):
 
 def test_dff_evaluate_defaults_are_the_config_defaults():
     from deepfakeforensics.cli import build_parser
+    from deepfakeforensics.commands.options import dataclass_defaults
     from deepfakeforensics.evaluation import EvaluateConfig
-    from deepfakeforensics.options import dataclass_defaults
 
     args = build_parser().parse_args(["evaluate", "--runs", "r", "--faces", "f.csv", "--out", "o"])
     assert {k: getattr(args, k) for k in dataclass_defaults(EvaluateConfig)} == dataclass_defaults(EvaluateConfig)
@@ -393,7 +394,7 @@ def test_temporal_run_is_scored_per_window(manifest, tmp_path):
 
 @pytest.mark.slow
 def test_evaluate_a_run_written_by_train(manifest, tmp_path):
-    from deepfakeforensics.datasets import build_dataset
+    from deepfakeforensics.data.datasets import build_dataset
     from deepfakeforensics.training import TrainConfig, train
 
     faces = load_table(manifest[0])

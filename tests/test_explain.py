@@ -6,6 +6,7 @@ import numpy as np
 import pytest
 import torch
 
+from deepfakeforensics.data.transforms import to_tensor
 from deepfakeforensics.evaluation.gradcam import (
     AttentionRollout,
     GradCAM,
@@ -16,7 +17,6 @@ from deepfakeforensics.evaluation.gradcam import (
     plot_gradcam_grid,
 )
 from deepfakeforensics.models import create_model
-from deepfakeforensics.transforms import to_tensor
 
 TINY = {"img_size": 64, "depth": 2}  # 4x4 patches of 16 pixels
 

@@ -12,11 +12,11 @@ from extract_data import BAD, CONFIG, GOOD, comparable, copy_index, write_datase
 
 from deepfakeforensics import _io, cli
 from deepfakeforensics.commands import extract as extract_command
+from deepfakeforensics.commands.options import dataclass_defaults
+from deepfakeforensics.data.video import SamplingConfig, iter_frames
 from deepfakeforensics.faces import ExtractionConfig, FaceFinder, crop_face, extract_faces, read_rgb, shard_of
 from deepfakeforensics.faces import extract as extract_module
 from deepfakeforensics.faces.crop import LANDMARK_COLUMNS
-from deepfakeforensics.options import dataclass_defaults
-from deepfakeforensics.video import SamplingConfig, iter_frames
 
 
 @pytest.fixture(scope="module")
@@ -270,7 +270,7 @@ def test_dff_extract_command(dataset, tmp_path, monkeypatch, capsys):
 
 def _only_two(real):
     """Speed: only the two-face video is really processed; the others raise as an unreadable video would."""
-    from deepfakeforensics.video import VideoError
+    from deepfakeforensics.data.video import VideoError
 
     def wrapper(path, *args, **kwargs):
         if path.stem != "two":

@@ -8,6 +8,7 @@ import pytest
 import torch
 from synth_videos import face_photo, write_face_video
 
+from deepfakeforensics.data.video import SamplingConfig, VideoError, iter_frames
 from deepfakeforensics.faces import (
     ExtractionConfig,
     FaceFinder,
@@ -20,7 +21,6 @@ from deepfakeforensics.faces import (
     write_jpeg,
 )
 from deepfakeforensics.faces.stream import resolve_detect_every
-from deepfakeforensics.video import SamplingConfig, VideoError, iter_frames
 
 FAST = dict(detect_size=480, min_face_size=30, device="cpu")
 

@@ -7,11 +7,11 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
+from deepfakeforensics.data.video import VIDEO_EXTENSIONS
 from deepfakeforensics.indexing import COLUMNS, SplitLeakError, _common, check_group_splits, group_split
 from deepfakeforensics.indexing._common import UnionFind
 from deepfakeforensics.indexing._pipeline import IndexDraft, assign_groups, finalise_index
 from deepfakeforensics.indexing.splits import resolve_splits
-from deepfakeforensics.video import VIDEO_EXTENSIONS
 
 
 def test_union_find_merges_chains_and_names_by_smallest_key():

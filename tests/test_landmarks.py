@@ -6,9 +6,9 @@ import numpy as np
 import pytest
 from sample_faces import extract_samples
 
+from deepfakeforensics.data.video import SamplingConfig, iter_frames
 from deepfakeforensics.faces import ExtractionConfig, FaceFinder
 from deepfakeforensics.faces.crop import LANDMARK_COLUMNS, crop_face, landmarks_in_crop
-from deepfakeforensics.video import SamplingConfig, iter_frames
 
 
 def test_landmarks_in_crop_follow_the_crop_geometry():

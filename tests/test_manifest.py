@@ -10,8 +10,8 @@ import pandas as pd
 import pytest
 from tiny_data import TINY_CFG, make_manifest
 
-from deepfakeforensics.datasets import CropReadError, FrameDataset, WindowDataset
-from deepfakeforensics.manifest import (
+from deepfakeforensics.data.datasets import CropReadError, FrameDataset, WindowDataset
+from deepfakeforensics.data.manifest import (
     ManifestError,
     PathEscapeError,
     read_manifest,

@@ -11,12 +11,12 @@ from sklearn import metrics as skm
 
 from deepfakeforensics.evaluation.calibration import (
     apply_temperature,
-    choose_threshold,
     fit_temperature,
     logit,
     sigmoid,
 )
 from deepfakeforensics.evaluation.metrics import compute_metrics, equal_error_rate, metrics_by_group, tpr_at_fpr
+from deepfakeforensics.scoring import choose_threshold
 
 LABELS = np.array([0, 0, 0, 0, 1, 1, 1, 1])
 SCORES = np.array([0.1, 0.2, 0.3, 0.7, 0.4, 0.8, 0.9, 0.95])

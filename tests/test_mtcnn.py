@@ -8,9 +8,9 @@ import torch
 import torch.nn.functional as F
 from synth_videos import write_face_video
 
+from deepfakeforensics.data.video import iter_frames
 from deepfakeforensics.faces import FaceFinder, box_iou
 from deepfakeforensics.faces._mtcnn import crop_windows, detect_faces, pyramid, pyramid_scales, resize_windows
-from deepfakeforensics.video import iter_frames
 
 THRESHOLDS = (0.6, 0.7, 0.7)
 

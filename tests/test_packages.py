@@ -21,14 +21,14 @@ from tiny_data import standard_manifest
 from deepfakeforensics._io import load_table
 from deepfakeforensics.cli import build_parser, main
 from deepfakeforensics.commands.predict import load_run
+from deepfakeforensics.data.windows import WindowConfig
 from deepfakeforensics.evaluation.compare import evaluate, resolve_runs
 from deepfakeforensics.models import create_model, save_checkpoint
 from deepfakeforensics.packages import PackageError, export_package, push_package, read_package
 from deepfakeforensics.runs import RunInfo
+from deepfakeforensics.scoring.thresholds import validation_thresholds, write_thresholds
 from deepfakeforensics.serve import Engine, ServeConfig
-from deepfakeforensics.thresholds import validation_thresholds, write_thresholds
 from deepfakeforensics.training.config import DataConfig, TrainConfig
-from deepfakeforensics.windows import WindowConfig
 
 
 def _make_run(folder, model: str, faces, window: WindowConfig | None = None, seed: int = 0):

@@ -9,7 +9,7 @@ import torch
 from tiny_data import TINY_CFG, make_manifest
 
 from deepfakeforensics._io import load_table, save_table
-from deepfakeforensics.datasets import FrameDataset, WindowDataset
+from deepfakeforensics.data.datasets import FrameDataset, WindowDataset
 from deepfakeforensics.faces.crop import LANDMARK_COLUMNS
 from deepfakeforensics.training import DataConfig, TrainConfig, read_run_config
 from deepfakeforensics.training.run import train_model

@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 from scipy import ndimage
 
-from deepfakeforensics import perturbations as P
+from deepfakeforensics.evaluation import perturbations as P
 
 SAMPLE = Path(__file__).resolve().parents[2] / "shared/samples/ffpp/original_sequences/youtube/c23/videos/519.mp4"
 

@@ -11,9 +11,11 @@ import pytest
 import torch
 from synth_videos import face_photo, write_face_video
 
+from deepfakeforensics.data.transforms import to_tensor
+from deepfakeforensics.data.video import SamplingConfig
+from deepfakeforensics.data.windows import WindowConfig, make_windows
 from deepfakeforensics.faces import ExtractionConfig, iter_face_crops
-from deepfakeforensics.models import ModelCfg, create_model, save_checkpoint
-from deepfakeforensics.predict import (
+from deepfakeforensics.inference.predict import (
     PREDICTION_COLUMNS,
     STOPPED,
     PredictConfig,
@@ -22,10 +24,8 @@ from deepfakeforensics.predict import (
     predict_file,
     predict_folder,
 )
-from deepfakeforensics.thresholds import write_thresholds
-from deepfakeforensics.transforms import to_tensor
-from deepfakeforensics.video import SamplingConfig
-from deepfakeforensics.windows import WindowConfig, make_windows
+from deepfakeforensics.models import ModelCfg, create_model, save_checkpoint
+from deepfakeforensics.scoring.thresholds import write_thresholds
 
 CONFIG = ExtractionConfig(sampling=SamplingConfig(strategy="uniform", n_frames=6), detect_size=320)
 
@@ -317,9 +317,9 @@ def test_dff_predict_defaults_are_the_config_defaults_and_windows_come_from_the_
     import json
 
     from deepfakeforensics.cli import build_parser
+    from deepfakeforensics.commands.options import dataclass_defaults
     from deepfakeforensics.commands.predict import load_run
     from deepfakeforensics.models import create_model, save_checkpoint
-    from deepfakeforensics.options import dataclass_defaults
 
     (tmp_path / "run").mkdir()
     save_checkpoint(tmp_path / "run" / "best.pt", create_model("mesonet4_lstm"))

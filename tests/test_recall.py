@@ -11,8 +11,8 @@ import numpy as np
 import pytest
 from synth_videos import face_photo
 
+from deepfakeforensics.data.video import SamplingConfig
 from deepfakeforensics.faces import Detections, ExtractionConfig, FaceFinder, IoUTracker, iter_face_crops
-from deepfakeforensics.video import SamplingConfig
 
 N_FRAMES = 60
 SIZE = 96

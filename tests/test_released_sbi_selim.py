@@ -19,12 +19,12 @@ import pytest
 import torch
 from efficientnet_pytorch import EfficientNet
 
-from deepfakeforensics.aggregation import AGGREGATIONS, aggregate, confident_strategy
 from deepfakeforensics.models import WeightsError, create_model
 from deepfakeforensics.models._base import IMAGENET_MEAN, IMAGENET_STD
 from deepfakeforensics.models.released import get_released, identify_released, load_released
 from deepfakeforensics.models.released import sbi as sbi_module
 from deepfakeforensics.models.released import selim as selim_module
+from deepfakeforensics.scoring.aggregation import AGGREGATIONS, aggregate, confident_strategy
 
 FIXTURES = Path(__file__).parent / "fixtures" / "released"
 SBI, SELIM = "sbi_efficientnet_b4", "selim_efficientnet_b7"

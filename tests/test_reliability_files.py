@@ -13,10 +13,11 @@ import numpy as np
 import pytest
 import torch
 
+from deepfakeforensics.data.windows import WindowConfig
 from deepfakeforensics.errors import is_expected
 from deepfakeforensics.models import create_model, save_checkpoint
 from deepfakeforensics.runs import resolve_threshold, run_window_config, training_crops_aligned
-from deepfakeforensics.thresholds import (
+from deepfakeforensics.scoring.thresholds import (
     ThresholdsError,
     read_thresholds,
     recorded_threshold,
@@ -24,7 +25,6 @@ from deepfakeforensics.thresholds import (
     write_thresholds,
 )
 from deepfakeforensics.training.config import DataConfig, RunConfigError, TrainConfig, read_run_config
-from deepfakeforensics.windows import WindowConfig
 
 # --- 8. thresholds.json ------------------------------------------------------------------------------------------
 
@@ -292,7 +292,7 @@ _ROW = 'a.mp4,video,0.9,1,8,1,"{""0"": 0.9}",\n'
 )
 def test_dff_report_on_a_hand_edited_csv_says_file_line_and_column(tmp_path, capsys, text, where):
     from deepfakeforensics.cli import main
-    from deepfakeforensics.report import PredictionsFileError, read_predictions
+    from deepfakeforensics.inference.report import PredictionsFileError, read_predictions
 
     csv = tmp_path / "predictions.csv"
     csv.write_bytes(text.encode("utf-8", "surrogateescape"))
@@ -324,8 +324,8 @@ from synth_videos import face_photo, write_face_video
 from deepfakeforensics.faces import ExtractionConfig
 from deepfakeforensics.faces.crop import jpeg_header_problem, read_jpeg_strict, read_rgb
 from deepfakeforensics.models import create_model
-from deepfakeforensics.predict import predict_folder
-from deepfakeforensics.video import SamplingConfig, iter_frames, probe_video
+from deepfakeforensics.inference.predict import predict_folder
+from deepfakeforensics.data.video import SamplingConfig, iter_frames, probe_video
 
 root = Path(sys.argv[1])
 bad = os.fsdecode(b"caf\xe9")  # Latin-1 bytes: not UTF-8, a surrogate escape in Python
@@ -399,7 +399,7 @@ def odd_folder(tmp_path):
 
 
 def test_the_folder_walk_lists_what_it_skips_and_follows_symlinked_folders_once(odd_folder):
-    from deepfakeforensics.predict import list_media, walk_media
+    from deepfakeforensics.inference.predict import list_media, walk_media
 
     files, skipped = walk_media(odd_folder)
     assert [f.relative_to(odd_folder).as_posix() for f in files] == ["linked/inside.png", "top.png"]
@@ -417,7 +417,7 @@ def test_an_unreadable_folder_and_file_say_permission_denied(odd_folder, monkeyp
     import os
 
     import deepfakeforensics.faces.crop as crop
-    import deepfakeforensics.predict as predict
+    import deepfakeforensics.inference.predict as predict
     from deepfakeforensics.faces import read_rgb
 
     locked = odd_folder / "locked"
@@ -455,7 +455,7 @@ def test_an_unreadable_folder_and_file_say_permission_denied(odd_folder, monkeyp
 
 
 def test_predict_folder_reports_the_skipped_entries_as_failures(odd_folder):
-    from deepfakeforensics.predict import predict_folder
+    from deepfakeforensics.inference.predict import predict_folder
 
     class StubFinder:  # the walk, not the detector, is under test: a file that reaches detection says so
         def detect(self, images):
@@ -489,7 +489,7 @@ def _authors_color_saturation(img_bgr: np.ndarray, param: float) -> np.ndarray:
 
 @pytest.mark.parametrize("level", [1, 2, 3, 4, 5])
 def test_colour_saturation_is_the_authors_to_the_last_bit(level):
-    from deepfakeforensics import perturbations as P
+    from deepfakeforensics.evaluation import perturbations as P
 
     rgb = np.random.default_rng(level).integers(0, 256, (256, 256, 3), dtype=np.uint8)
     param = P.level_param("CS", level)
@@ -512,7 +512,7 @@ def _fake_ffmpeg(tmp_path):
 def test_a_failed_ffmpeg_with_non_utf8_output_names_the_video_and_leaves_nothing(tmp_path, monkeypatch):
     import os
 
-    from deepfakeforensics import perturbations as P
+    from deepfakeforensics.evaluation import perturbations as P
 
     src = tmp_path / os.fsdecode(b"caf\xe9.mp4")
     src.write_bytes(b"not a video")
@@ -524,7 +524,7 @@ def test_a_failed_ffmpeg_with_non_utf8_output_names_the_video_and_leaves_nothing
 
 
 @pytest.mark.skipif(
-    __import__("deepfakeforensics.perturbations").perturbations.ffmpeg_binary() is None, reason="no ffmpeg"
+    __import__("deepfakeforensics.evaluation.perturbations").perturbations.ffmpeg_binary() is None, reason="no ffmpeg"
 )
 def test_frame_distortions_then_vc_on_a_non_utf8_name_keep_4_2_0(tmp_path):
     """In a child process (OpenCV crashed on a non-UTF-8 name); the H.264 output is 4:2:0 like its source."""
@@ -535,7 +535,7 @@ def test_frame_distortions_then_vc_on_a_non_utf8_name_keep_4_2_0(tmp_path):
 import os, sys
 from pathlib import Path
 import cv2, numpy as np
-from deepfakeforensics import perturbations as P
+from deepfakeforensics.evaluation import perturbations as P
 root = Path(sys.argv[1])
 src = root / os.fsdecode(b"clip\xe9.mp4")
 tmp = root / "clip.mp4"
@@ -557,7 +557,7 @@ print(P.source_pixel_format(out, ffmpeg), sorted(os.listdir(root / "out")) == [o
 def test_the_vc_command_sets_the_pixel_format_when_asked():
     from pathlib import Path
 
-    from deepfakeforensics import perturbations as P
+    from deepfakeforensics.evaluation import perturbations as P
 
     cmd = P.video_compression_command(Path("a.avi"), Path("b.mp4"), 30, pix_fmt="yuv420p")
     assert cmd[cmd.index("-pix_fmt") + 1] == "yuv420p" and cmd[-1] == "b.mp4"
@@ -571,7 +571,7 @@ def test_one_bad_video_is_counted_per_video_in_every_row_not_voiding_it(tmp_path
     import pandas as pd
     from synth_videos import write_face_video
 
-    from deepfakeforensics.perturbations import PerturbationError
+    from deepfakeforensics.evaluation.perturbations import PerturbationError
 
     vr = importlib.import_module("deepfakeforensics.evaluation.video_robustness")  # (the package re-exports a
     # function of the same name)

@@ -13,8 +13,8 @@ import torch
 from synth_videos import face_photo, write_face_video
 
 from deepfakeforensics.cli import main
+from deepfakeforensics.inference.report import FileDetail, read_predictions, timeline_svg, write_report
 from deepfakeforensics.models import create_model, save_checkpoint
-from deepfakeforensics.report import FileDetail, read_predictions, timeline_svg, write_report
 
 
 class _Page(html.parser.HTMLParser):

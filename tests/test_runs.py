@@ -11,13 +11,13 @@ import torch
 
 from deepfakeforensics.cli import build_parser, main
 from deepfakeforensics.commands.predict import extraction_from_args, load_run
+from deepfakeforensics.data.windows import WindowConfig
 from deepfakeforensics.models import create_model, save_checkpoint
 from deepfakeforensics.models._weights import WeightsError
 from deepfakeforensics.models.ensemble import EnsembleDetector
 from deepfakeforensics.runs import NO_THRESHOLD, RunInfo, resolve_threshold
+from deepfakeforensics.scoring.thresholds import validation_thresholds, write_thresholds
 from deepfakeforensics.serve import Engine, ServeConfig
-from deepfakeforensics.thresholds import validation_thresholds, write_thresholds
-from deepfakeforensics.windows import WindowConfig
 
 
 @pytest.fixture()

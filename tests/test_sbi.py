@@ -12,11 +12,10 @@ import pytest
 import torch
 from tiny_data import TINY_CFG, make_manifest
 
-from deepfakeforensics import datasets as datasets_module
 from deepfakeforensics._io import load_table, save_table
-from deepfakeforensics.datasets import SBI_METHOD, FrameDataset, WindowDataset
-from deepfakeforensics.faces.crop import LANDMARK_COLUMNS
-from deepfakeforensics.sbi import (
+from deepfakeforensics.data import datasets as datasets_module
+from deepfakeforensics.data.datasets import SBI_METHOD, FrameDataset, WindowDataset
+from deepfakeforensics.data.sbi import (
     BLEND_RATIOS,
     FOREHEAD_ORDER,
     LITE_BLEND_RATIOS,
@@ -38,6 +37,7 @@ from deepfakeforensics.sbi import (
     soft_mask,
     with_forehead,
 )
+from deepfakeforensics.faces.crop import LANDMARK_COLUMNS
 from deepfakeforensics.training.sampling import pseudo_fake_pairs
 
 SIZE = 96

@@ -22,10 +22,12 @@ import pytest
 import torch
 from synth_videos import face_photo, write_face_video
 
+from deepfakeforensics.data.video import SamplingConfig
 from deepfakeforensics.faces import ExtractionConfig
+from deepfakeforensics.inference.predict import NO_FACE, predict_folder
 from deepfakeforensics.models import create_model, save_checkpoint
-from deepfakeforensics.predict import NO_FACE, predict_folder
 from deepfakeforensics.runs import NO_THRESHOLD, RunInfo
+from deepfakeforensics.scoring.thresholds import validation_thresholds, write_thresholds
 from deepfakeforensics.serve import (
     Engine,
     ServeConfig,
@@ -34,8 +36,6 @@ from deepfakeforensics.serve import (
     running_server,
     sniff_kind,
 )
-from deepfakeforensics.thresholds import validation_thresholds, write_thresholds
-from deepfakeforensics.video import SamplingConfig
 
 KEY = "k3y-for-tests"
 CONFIG = ServeConfig(frames=6, detect_size=320, max_upload_mb=3.0, timeout_s=60, queue=4)
@@ -430,7 +430,7 @@ def test_model_reports_the_threshold_training_chose_on_validation(tmp_path):
 
 def test_dff_serve_defaults_are_the_config_defaults():
     from deepfakeforensics.cli import build_parser
-    from deepfakeforensics.options import dataclass_defaults
+    from deepfakeforensics.commands.options import dataclass_defaults
 
     args = build_parser("serve").parse_args(["serve", "--weights", "run"])
     assert {k: getattr(args, k) for k in dataclass_defaults(ServeConfig)} == dataclass_defaults(ServeConfig)

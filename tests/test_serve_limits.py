@@ -26,9 +26,9 @@ from synth_videos import face_photo, write_face_video
 import deepfakeforensics.faces.stream as stream_module
 import deepfakeforensics.serve.app as app_module
 from deepfakeforensics.cli import build_parser, main
-from deepfakeforensics.media_limits import DEFAULT_MAX_PIXELS, MediaTooLarge, check_media_size
+from deepfakeforensics.data.media_limits import DEFAULT_MAX_PIXELS, MediaTooLarge, check_media_size
+from deepfakeforensics.inference.predict import STOPPED, PredictConfig, predict_folder
 from deepfakeforensics.models import create_model, save_checkpoint
-from deepfakeforensics.predict import STOPPED, PredictConfig, predict_folder
 from deepfakeforensics.serve import Engine, ServeConfig, check_exposure, create_app, read_api_key, running_server
 
 KEY = "k3y-for-limits"
@@ -299,9 +299,9 @@ def test_a_slow_decode_stops_between_frames_after_the_time_limit(checkpoint, tmp
 
 
 def test_predict_file_stops_between_decoded_frames(tmp_path, monkeypatch):
+    from deepfakeforensics.data.video import SamplingConfig
     from deepfakeforensics.faces import ExtractionConfig
-    from deepfakeforensics.predict import StreamScorer, predict_file
-    from deepfakeforensics.video import SamplingConfig
+    from deepfakeforensics.inference.predict import StreamScorer, predict_file
 
     video = tmp_path / "clip.mp4"
     write_face_video(video, n_frames=20, height=240, width=320)

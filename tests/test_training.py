@@ -13,11 +13,13 @@ from tiny_data import TinyDetector, TinyTemporal, make_manifest, standard_manife
 
 from deepfakeforensics import cli
 from deepfakeforensics._io import load_table
-from deepfakeforensics.aggregation import AGGREGATIONS, aggregate
-from deepfakeforensics.datasets import CropReadError, FrameDataset, WindowDataset, build_dataset
+from deepfakeforensics.commands.options import dataclass_defaults
+from deepfakeforensics.data.datasets import CropReadError, FrameDataset, WindowDataset, build_dataset
+from deepfakeforensics.data.transforms import AugmentConfig
+from deepfakeforensics.data.windows import WindowConfig
 from deepfakeforensics.models import create_model, list_models, load_model, save_checkpoint
-from deepfakeforensics.options import dataclass_defaults
-from deepfakeforensics.thresholds import choose_threshold, recorded_threshold
+from deepfakeforensics.scoring.aggregation import AGGREGATIONS, aggregate
+from deepfakeforensics.scoring.thresholds import choose_threshold, recorded_threshold
 from deepfakeforensics.training import (
     HISTORY_COLUMNS,
     Callback,
@@ -29,8 +31,6 @@ from deepfakeforensics.training import (
 )
 from deepfakeforensics.training.loop import pass_epoch
 from deepfakeforensics.training.state import is_better
-from deepfakeforensics.transforms import AugmentConfig
-from deepfakeforensics.windows import WindowConfig
 
 FAST = {"batch_size": 8, "num_workers": 0, "lr": 3e-3, "warmup_epochs": 0.5}
 
@@ -411,7 +411,7 @@ def test_read_run_config_of_older_runs_and_of_folders_that_are_not_runs(tmp_path
 
 
 def test_a_flag_nothing_threshold_stays_a_probability():
-    from deepfakeforensics.thresholds import choose_threshold
+    from deepfakeforensics.scoring.thresholds import choose_threshold
 
     # vote shares reach 1.0: the "flag nothing" point must not become 1.0000000000000002
     labels, scores = np.array([0, 0, 1, 1]), np.array([1.0, 1.0, 1.0, 0.0])

@@ -14,8 +14,8 @@ import torch
 from tiny_data import TINY_CFG, crop_image, make_manifest
 
 from deepfakeforensics._io import load_table
-from deepfakeforensics.datasets import WindowDataset
-from deepfakeforensics.transforms import AugmentConfig, AugmentParams, apply_augment, augment_frames, to_tensor
+from deepfakeforensics.data.datasets import WindowDataset
+from deepfakeforensics.data.transforms import AugmentConfig, AugmentParams, apply_augment, augment_frames, to_tensor
 
 PROBABILITIES = [f.name for f in dataclasses.fields(AugmentConfig) if f.name.startswith("p_")]
 ALL_OFF = AugmentConfig(**dict.fromkeys(PROBABILITIES, 0.0))
@@ -78,7 +78,7 @@ def test_draw_is_a_function_of_the_seed(img):
 
 FRESH_PROCESS_DRAW = """
 import dataclasses, hashlib, numpy as np
-from deepfakeforensics.transforms import AugmentConfig, augment_frames
+from deepfakeforensics.data.transforms import AugmentConfig, augment_frames
 cfg = AugmentConfig(**{f.name: 1.0 for f in dataclasses.fields(AugmentConfig) if f.name.startswith("p_")})
 img = np.random.default_rng(0).integers(0, 256, (48, 48, 3), dtype=np.uint8)
 print(hashlib.sha256(augment_frames([img], cfg, (7, 2, 5))[0].tobytes()).hexdigest())

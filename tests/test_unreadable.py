@@ -8,7 +8,7 @@ import pytest
 import torch
 from tiny_data import TINY_CFG, TinyDetector, TinyTemporal, make_manifest
 
-from deepfakeforensics.datasets import (
+from deepfakeforensics.data.datasets import (
     CropReadError,
     FrameDataset,
     UnreadableItem,
@@ -18,9 +18,9 @@ from deepfakeforensics.datasets import (
     read_crop,
     verify_crops,
 )
+from deepfakeforensics.data.windows import WindowConfig
 from deepfakeforensics.evaluation.scores import failures_table, predict_scores
 from deepfakeforensics.faces.crop import jpeg_header_problem
-from deepfakeforensics.windows import WindowConfig
 
 TRACKS = {("a", 0): 5, ("b", 0): 4, ("c", 0): 3}
 LABELS = {"a": 1, "b": 0, "c": 1}

@@ -6,7 +6,7 @@ import cv2
 import numpy as np
 import pytest
 
-from deepfakeforensics.video import (
+from deepfakeforensics.data.video import (
     SamplingConfig,
     VideoError,
     find_scene_cuts,

@@ -12,8 +12,9 @@ from matplotlib.colors import to_rgba
 from matplotlib.image import imread
 
 from deepfakeforensics import _io
+from deepfakeforensics.data.sbi import self_blend
 from deepfakeforensics.demo.workflow import DemoRunConfig, demo_paths
-from deepfakeforensics.evaluation import aggregate, compute_metrics
+from deepfakeforensics.evaluation import compute_metrics
 from deepfakeforensics.evaluation.metrics import metrics_by_aggregation
 from deepfakeforensics.evaluation.plots import (
     figure_face_samples,
@@ -26,7 +27,7 @@ from deepfakeforensics.evaluation.plots import (
     plot_pseudo_fakes,
 )
 from deepfakeforensics.faces.crop import LANDMARK_COLUMNS, read_rgb
-from deepfakeforensics.sbi import self_blend
+from deepfakeforensics.scoring import aggregate
 from deepfakeforensics.training import DEFAULT_PLANS, select_plans
 from deepfakeforensics.training.plans import subsample_frames
 

@@ -9,8 +9,8 @@ from __future__ import annotations
 
 import argparse
 
+from deepfakeforensics.commands.options import add_dataclass_arguments, dataclass_from_args
 from deepfakeforensics.evaluation.compare import EvaluateConfig, evaluate
-from deepfakeforensics.options import add_dataclass_arguments, dataclass_from_args
 
 _SHOWN = [
     "run",

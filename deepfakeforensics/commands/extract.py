@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import argparse
 
+from deepfakeforensics.commands.options import add_dataclass_arguments, dataclass_from_args
+from deepfakeforensics.data.video import SamplingConfig
 from deepfakeforensics.faces.claims import STALE_AFTER_S
 from deepfakeforensics.faces.stream import ExtractionConfig
-from deepfakeforensics.options import add_dataclass_arguments, dataclass_from_args
-from deepfakeforensics.video import SamplingConfig
 
 
 def parse_shard(text: str) -> tuple[int, int]:

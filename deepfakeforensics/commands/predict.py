@@ -16,13 +16,13 @@ from pathlib import Path
 import pandas as pd
 
 from deepfakeforensics._io import write_csv_atomic
+from deepfakeforensics.commands.options import add_dataclass_arguments, dataclass_from_args
+from deepfakeforensics.data.video import SamplingConfig
+from deepfakeforensics.data.windows import WindowConfig
 from deepfakeforensics.faces import ExtractionConfig
-from deepfakeforensics.options import add_dataclass_arguments, dataclass_from_args
-from deepfakeforensics.predict import PredictConfig, PredictionResult, predict_folder
-from deepfakeforensics.report import collect_folder_details, write_report
+from deepfakeforensics.inference.predict import PredictConfig, PredictionResult, predict_folder
+from deepfakeforensics.inference.report import collect_folder_details, write_report
 from deepfakeforensics.runs import RunInfo
-from deepfakeforensics.video import SamplingConfig
-from deepfakeforensics.windows import WindowConfig
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:

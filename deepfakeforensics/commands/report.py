@@ -6,11 +6,11 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
+from deepfakeforensics.data.video import SamplingConfig
 from deepfakeforensics.faces import ExtractionConfig
-from deepfakeforensics.predict import PredictConfig
-from deepfakeforensics.report import collect_folder_details, read_predictions, write_report
+from deepfakeforensics.inference.predict import PredictConfig
+from deepfakeforensics.inference.report import collect_folder_details, read_predictions, write_report
 from deepfakeforensics.runs import RunInfo, resolve_threshold
-from deepfakeforensics.video import SamplingConfig
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:

@@ -6,7 +6,7 @@ import argparse
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
-    from deepfakeforensics.options import add_dataclass_arguments
+    from deepfakeforensics.commands.options import add_dataclass_arguments
     from deepfakeforensics.serve.config import ServeConfig
 
     p.formatter_class = argparse.ArgumentDefaultsHelpFormatter
@@ -22,7 +22,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from deepfakeforensics.options import dataclass_from_args
+    from deepfakeforensics.commands.options import dataclass_from_args
     from deepfakeforensics.serve import Engine, ServeConfig, check_exposure, read_api_key, serve
 
     config = dataclass_from_args(ServeConfig, args)

@@ -22,10 +22,10 @@ import argparse
 import json
 from typing import Any
 
-from deepfakeforensics.options import add_dataclass_arguments, dataclass_from_args
+from deepfakeforensics.commands.options import add_dataclass_arguments, dataclass_from_args
+from deepfakeforensics.data.transforms import AugmentConfig
+from deepfakeforensics.data.windows import WindowConfig
 from deepfakeforensics.training.config import DataConfig, TrainConfig
-from deepfakeforensics.transforms import AugmentConfig
-from deepfakeforensics.windows import WindowConfig
 
 # DataConfig fields the command sets through its own options or from other dataclasses
 _DATA_OWN = ("faces", "window", "augment")

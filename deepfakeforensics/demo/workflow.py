@@ -15,16 +15,16 @@ from typing import Any
 import pandas as pd
 
 from deepfakeforensics import _io
+from deepfakeforensics.data.video import SamplingConfig
 from deepfakeforensics.demo.build import build_demo_dataset
 from deepfakeforensics.evaluation import evaluate
 from deepfakeforensics.evaluation.gradcam import plot_video_gradcam
 from deepfakeforensics.evaluation.ground_truth import ground_truth_metrics, join_ground_truth
 from deepfakeforensics.faces import ExtractionConfig, extract_faces
 from deepfakeforensics.indexing import index_dataset
-from deepfakeforensics.predict import PredictConfig, predict_folder
+from deepfakeforensics.inference.predict import PredictConfig, predict_folder
 from deepfakeforensics.runs import RunInfo
 from deepfakeforensics.training.plans import DEFAULT_PLANS, ModelPlan, select_plans, train_plan
-from deepfakeforensics.video import SamplingConfig
 
 
 @dataclass(frozen=True)

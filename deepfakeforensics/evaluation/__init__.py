@@ -1,18 +1,11 @@
-"""Evaluation: scoring datasets, file-level aggregation, metrics with bootstrap intervals and paired tests,
-thresholds, calibration, cross-dataset tables, protocols, published baselines, comparison plots."""
+"""Evaluation: scoring datasets, metrics with bootstrap intervals and paired tests, calibration, cross-dataset
+tables, protocols, published baselines, perturbations and robustness sweeps, comparison plots.
 
-from deepfakeforensics.aggregation import AGGREGATIONS, Aggregation, aggregate, track_scores
+File-level aggregation and thresholds live in `deepfakeforensics.scoring`."""
+
 from deepfakeforensics.evaluation.baselines import load_baselines, matching_baselines
 from deepfakeforensics.evaluation.bootstrap import bootstrap_ci, delong_test, paired_bootstrap, paired_delong
-from deepfakeforensics.evaluation.calibration import (
-    THRESHOLD_RULES,
-    ThresholdRule,
-    apply_temperature,
-    choose_threshold,
-    fit_temperature,
-    logit,
-    sigmoid,
-)
+from deepfakeforensics.evaluation.calibration import apply_temperature, fit_temperature, logit, sigmoid
 from deepfakeforensics.evaluation.compare import EvaluateConfig, EvaluationResult, evaluate
 from deepfakeforensics.evaluation.crossdataset import cross_dataset_table, paired_tests
 from deepfakeforensics.evaluation.errors import ERROR_COLUMNS, plot_errors, worst_errors
@@ -61,16 +54,12 @@ __all__ = [
     "paired_bootstrap",
     "paired_delong",
     "paired_tests",
-    "AGGREGATIONS",
     "METRIC_COLUMNS",
-    "THRESHOLD_RULES",
-    "Aggregation",
     "EvaluateConfig",
     "EvaluationResult",
     "GradCAM",
     "PerturbedDataset",
     "RobustnessConfig",
-    "ThresholdRule",
     "evaluate",
     "ERROR_COLUMNS",
     "plot_errors",
@@ -79,9 +68,7 @@ __all__ = [
     "plot_gradcam_grid",
     "plot_scored_gradcam",
     "robustness_sweep",
-    "aggregate",
     "apply_temperature",
-    "choose_threshold",
     "compute_metrics",
     "equal_error_rate",
     "fit_temperature",
@@ -92,5 +79,4 @@ __all__ = [
     "run_window_config",
     "sigmoid",
     "tpr_at_fpr",
-    "track_scores",
 ]

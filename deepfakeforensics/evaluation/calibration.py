@@ -7,13 +7,8 @@ from collections.abc import Sequence
 import numpy as np
 from scipy.optimize import minimize_scalar
 
-from deepfakeforensics.thresholds import THRESHOLD_RULES, ThresholdRule, choose_threshold
-
 __all__ = [
-    "THRESHOLD_RULES",
-    "ThresholdRule",
     "apply_temperature",
-    "choose_threshold",
     "fit_temperature",
     "logit",
     "sigmoid",

@@ -24,19 +24,12 @@ import pandas as pd
 from torch.utils.data import Dataset
 
 from deepfakeforensics._io import load_table, save_table, write_csv_atomic
-from deepfakeforensics.aggregation import AGGREGATIONS, Aggregation, aggregate
-from deepfakeforensics.datasets import build_dataset
+from deepfakeforensics.data.datasets import build_dataset
 from deepfakeforensics.devices import resolve_device
 from deepfakeforensics.evaluation import plots as P
 from deepfakeforensics.evaluation.baselines import beside_published, load_baselines, matching_baselines
 from deepfakeforensics.evaluation.bootstrap import bootstrap_ci
-from deepfakeforensics.evaluation.calibration import (
-    THRESHOLD_RULES,
-    ThresholdRule,
-    apply_temperature,
-    choose_threshold,
-    fit_temperature,
-)
+from deepfakeforensics.evaluation.calibration import apply_temperature, fit_temperature
 from deepfakeforensics.evaluation.crossdataset import (
     FacesInput,
     cross_dataset_table,
@@ -54,6 +47,8 @@ from deepfakeforensics.evaluation.video_robustness import VideoRobustnessConfig,
 from deepfakeforensics.faces.stream import ExtractionConfig
 from deepfakeforensics.models import Detector
 from deepfakeforensics.runs import RunInfo, RunSpec, resolve_runs, run_window_config
+from deepfakeforensics.scoring.aggregation import AGGREGATIONS, Aggregation, aggregate
+from deepfakeforensics.scoring.thresholds import THRESHOLD_RULES, ThresholdRule, choose_threshold
 
 log = logging.getLogger(__name__)
 

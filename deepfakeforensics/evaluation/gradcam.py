@@ -22,9 +22,9 @@ from matplotlib.figure import Figure
 from torch import nn
 
 from deepfakeforensics._io import atomic_path
-from deepfakeforensics.datasets import read_crop
+from deepfakeforensics.data.datasets import read_crop
+from deepfakeforensics.data.transforms import resize_to, to_tensor
 from deepfakeforensics.faces import iter_face_crops
-from deepfakeforensics.transforms import resize_to, to_tensor
 
 
 class Explainer:

@@ -9,7 +9,7 @@ import numpy as np
 import pandas as pd
 from sklearn import metrics as skm
 
-from deepfakeforensics.aggregation import AGGREGATIONS, aggregate
+from deepfakeforensics.scoring.aggregation import AGGREGATIONS, aggregate
 
 METRIC_COLUMNS = [
     "n",

@@ -18,9 +18,9 @@ from matplotlib.figure import Figure
 from sklearn.metrics import roc_curve
 
 from deepfakeforensics._io import atomic_path
+from deepfakeforensics.data.sbi import self_blend
 from deepfakeforensics.evaluation.baselines import matching_baselines
 from deepfakeforensics.faces.crop import LANDMARK_COLUMNS, read_rgb
-from deepfakeforensics.sbi import self_blend
 
 DPI = 150
 
@@ -385,7 +385,7 @@ def figure_pseudo_fakes(
     seed: int = 0,
     points: np.ndarray | None = None,
 ) -> Figure:
-    """Self-blended pseudo-fakes (`deepfakeforensics.sbi`) of `n` real crops from different videos, as training sees
+    """Self-blended pseudo-fakes (`deepfakeforensics.data.sbi`) of `n` real crops from different videos, as training sees
     them: the real crop with its landmarks, the blend mask, the pseudo-fake, and the blending boundary target.
 
     Args:

@@ -15,9 +15,9 @@ from typing import Literal, get_args
 import numpy as np
 import pandas as pd
 
-from deepfakeforensics.aggregation import Aggregation
+from deepfakeforensics.data.video import SamplingConfig
 from deepfakeforensics.faces.stream import ExtractionConfig
-from deepfakeforensics.video import SamplingConfig
+from deepfakeforensics.scoring.aggregation import Aggregation
 
 ProtocolName = Literal["own", "deepfakebench"]
 PROTOCOL_NAMES: tuple[str, ...] = get_args(ProtocolName)

@@ -2,7 +2,7 @@
 downscaled or noised, and report metrics against the strength of each perturbation.
 
 Perturbations are applied to the decoded RGB crop before resizing and normalisation, with the same implementations
-as the training augmentations (`deepfakeforensics.transforms.apply_augment`), one strength at a time.
+as the training augmentations (`deepfakeforensics.data.transforms.apply_augment`), one strength at a time.
 """
 
 from __future__ import annotations
@@ -17,11 +17,11 @@ from torch import nn
 from torch.utils.data import Dataset
 from tqdm.auto import tqdm
 
-from deepfakeforensics.aggregation import Aggregation, aggregate
-from deepfakeforensics.datasets import WindowDataset, read_crop
+from deepfakeforensics.data.datasets import WindowDataset, read_crop
+from deepfakeforensics.data.transforms import AugmentParams, apply_augment, to_tensor
 from deepfakeforensics.evaluation.metrics import compute_metrics
 from deepfakeforensics.evaluation.scores import predict_scores
-from deepfakeforensics.transforms import AugmentParams, apply_augment, to_tensor
+from deepfakeforensics.scoring.aggregation import Aggregation, aggregate
 
 PERTURBATIONS = ("jpeg", "blur", "downscale", "noise")
 

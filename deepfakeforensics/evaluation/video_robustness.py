@@ -26,14 +26,10 @@ import numpy as np
 import pandas as pd
 
 from deepfakeforensics._io import load_table, write_csv_atomic
-from deepfakeforensics.aggregation import aggregate
-from deepfakeforensics.datasets import build_dataset
+from deepfakeforensics.data.datasets import build_dataset
+from deepfakeforensics.data.video import VideoError, probe_video
 from deepfakeforensics.evaluation.metrics import compute_metrics
-from deepfakeforensics.evaluation.scores import predict_scores
-from deepfakeforensics.faces.extract import extract_faces
-from deepfakeforensics.faces.stream import ExtractionConfig
-from deepfakeforensics.models import Detector
-from deepfakeforensics.perturbations import (
+from deepfakeforensics.evaluation.perturbations import (
     DISTORTIONS,
     LEVELS,
     Perturbation,
@@ -43,7 +39,11 @@ from deepfakeforensics.perturbations import (
     random_mix,
     single_perturbations,
 )
-from deepfakeforensics.video import VideoError, probe_video
+from deepfakeforensics.evaluation.scores import predict_scores
+from deepfakeforensics.faces.extract import extract_faces
+from deepfakeforensics.faces.stream import ExtractionConfig
+from deepfakeforensics.models import Detector
+from deepfakeforensics.scoring.aggregation import aggregate
 
 log = logging.getLogger(__name__)
 

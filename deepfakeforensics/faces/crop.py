@@ -15,7 +15,7 @@ import cv2
 import numpy as np
 import simplejpeg
 
-from deepfakeforensics.video import opencv_safe_name
+from deepfakeforensics.data.video import opencv_safe_name
 
 JPEG_SOI = b"\xff\xd8"  # start-of-image marker: the first two bytes of every JPEG file
 JPEG_EOI = b"\xff\xd9"  # end-of-image marker: the last two of a complete one

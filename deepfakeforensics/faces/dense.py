@@ -1,6 +1,6 @@
 """Dense (68-point) face landmarks on extracted crops, with dlib's shape predictor, stored beside the faces manifest.
 
-Self-blended images (`deepfakeforensics.sbi`) cut their mask from the convex hull of dense landmarks, as the paper
+Self-blended images (`deepfakeforensics.data.sbi`) cut their mask from the convex hull of dense landmarks, as the paper
 does; without them the mask is an ellipse fitted to MTCNN's five points. ``dff landmarks labels/NAME_faces.csv``
 (or `write_dense_landmarks`) fits dlib's 68 points (iBUG 300-W's layout: jaw 0-16, brows 17-26, nose 27-35, eyes
 36-47, mouth 48-67) on every crop of a manifest and writes them to ``labels/NAME_faces_landmarks68.npz``;
@@ -55,9 +55,9 @@ import pandas as pd
 from tqdm.auto import tqdm
 
 from deepfakeforensics._io import atomic_path
+from deepfakeforensics.data.manifest import PathEscapeError, read_manifest, resolve_inside
 from deepfakeforensics.errors import DFFError, output_errors
 from deepfakeforensics.faces.crop import LANDMARK_COLUMNS, read_jpeg_strict
-from deepfakeforensics.manifest import PathEscapeError, read_manifest, resolve_inside
 
 try:
     import dlib

@@ -44,12 +44,12 @@ import numpy as np
 import pandas as pd
 
 from deepfakeforensics import _io
+from deepfakeforensics.data.video import VideoError
 from deepfakeforensics.errors import DFFError, OutputError, output_errors
 from deepfakeforensics.faces.claims import CLAIM_SUFFIX, STALE_AFTER_S, ClaimOwner, VideoClaim, try_claim
 from deepfakeforensics.faces.crop import LANDMARK_COLUMNS, write_jpeg
 from deepfakeforensics.faces.finder import FaceFinder
 from deepfakeforensics.faces.stream import ExtractionConfig, FaceCrop, iter_face_crops
-from deepfakeforensics.video import VideoError
 
 try:
     import fcntl

@@ -12,11 +12,11 @@ from typing import Any, Literal
 import numpy as np
 
 from deepfakeforensics._memory import release_free_memory
+from deepfakeforensics.data.video import SamplingConfig, VideoError, iter_frames, plan_frames, probe_video
 from deepfakeforensics.faces.crop import aligned_crop, crop_face, landmarks_in_crop
 from deepfakeforensics.faces.finder import Detections, FaceFinder
 from deepfakeforensics.faces.profiles import PROFILES, ProfileName, get_profile
 from deepfakeforensics.faces.tracking import IoUTracker, Track, box_iou, interpolate_box
-from deepfakeforensics.video import SamplingConfig, VideoError, iter_frames, plan_frames, probe_video
 
 MtcnnEngine = Literal["batched", "facenet"]
 

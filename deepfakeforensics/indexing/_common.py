@@ -1,6 +1,6 @@
 """Shared machinery of the indexers: the index table's columns, the result type, union-find, file listing.
 
-Which files are videos is `deepfakeforensics.video.VIDEO_EXTENSIONS` (the one list).
+Which files are videos is `deepfakeforensics.data.video.VIDEO_EXTENSIONS` (the one list).
 """
 
 from __future__ import annotations
@@ -13,8 +13,8 @@ from pathlib import Path
 
 import pandas as pd
 
+from deepfakeforensics.data.video import VIDEO_EXTENSIONS
 from deepfakeforensics.errors import DFFError
-from deepfakeforensics.video import VIDEO_EXTENSIONS
 
 #: Columns of every video index, in order. ``label`` is 1 for fake, 0 for real; ``path`` is relative to the root.
 COLUMNS = ["video_id", "path", "label", "dataset", "method", "compression", "group", "split"]

@@ -1,7 +1,7 @@
 """``dff serve``: a detection API over HTTP (FastAPI + uvicorn) on the code path of ``dff predict``.
 
 `ServeConfig` holds every option; `Engine` loads nothing itself: it takes a `runs.RunInfo` (``Engine.from_weights``
-loads one with the server's threshold options) and scores uploads with `deepfakeforensics.predict`'s functions;
+loads one with the server's threshold options) and scores uploads with `deepfakeforensics.inference.predict`'s functions;
 `create_app` builds the application and `running_server` runs it in a thread (tests, notebooks, the benchmark),
 `serve` in the foreground (after `check_exposure`: no address beyond loopback without a key).
 """

@@ -5,8 +5,8 @@ from __future__ import annotations
 import os
 from dataclasses import dataclass, field
 
-from deepfakeforensics.aggregation import AGGREGATIONS, Aggregation
-from deepfakeforensics.media_limits import DEFAULT_MAX_PIXELS
+from deepfakeforensics.data.media_limits import DEFAULT_MAX_PIXELS
+from deepfakeforensics.scoring.aggregation import AGGREGATIONS, Aggregation
 
 #: Environment variable holding the API key when no key file is given.
 API_KEY_ENV = "DFF_API_KEY"

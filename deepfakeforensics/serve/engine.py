@@ -21,12 +21,12 @@ import cv2
 import numpy as np
 import pandas as pd
 
+from deepfakeforensics.data.media_limits import MediaTooLarge, check_media_size
+from deepfakeforensics.data.video import SamplingConfig, VideoError
 from deepfakeforensics.devices import resolve_device
 from deepfakeforensics.evaluation.gradcam import can_explain, explainer, overlay
 from deepfakeforensics.faces import ExtractionConfig, FaceFinder, read_rgb
-from deepfakeforensics.media_limits import MediaTooLarge, check_media_size
-from deepfakeforensics.models import Detector
-from deepfakeforensics.predict import (
+from deepfakeforensics.inference.predict import (
     NO_FACE,
     PredictConfig,
     StreamScorer,
@@ -34,10 +34,10 @@ from deepfakeforensics.predict import (
     predict_file,
     summarise_scores,
 )
+from deepfakeforensics.models import Detector
 from deepfakeforensics.runs import RunInfo
 from deepfakeforensics.serve.config import ServeConfig
 from deepfakeforensics.serve.uploads import Upload, UploadError
-from deepfakeforensics.video import SamplingConfig, VideoError
 
 
 @dataclass

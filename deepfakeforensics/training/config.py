@@ -16,9 +16,9 @@ from dataclasses import asdict, dataclass, field, fields, is_dataclass, replace
 from pathlib import Path
 from typing import Any, Literal
 
+from deepfakeforensics.data.transforms import AugmentConfig
+from deepfakeforensics.data.windows import WindowConfig
 from deepfakeforensics.errors import DFFError
-from deepfakeforensics.transforms import AugmentConfig
-from deepfakeforensics.windows import WindowConfig
 
 
 @dataclass(frozen=True)
@@ -239,7 +239,9 @@ def _check_fields(cls: type, values: Any, path: Path, where: str) -> None:
         if not _matches(value, hints[f.name]):
             hint = hints[f.name]
             expected = hint.__name__ if isinstance(hint, type) else str(hint).replace("typing.", "")
-            expected = expected.replace("deepfakeforensics.windows.", "").replace("deepfakeforensics.transforms.", "")
+            expected = expected.replace("deepfakeforensics.data.windows.", "").replace(
+                "deepfakeforensics.data.transforms.", ""
+            )
             raise RunConfigError(f"{path}: field {name!r} is {value!r}; expected {expected}")
         nested = [
             a for a in (hints[f.name], *typing.get_args(hints[f.name])) if isinstance(a, type) and is_dataclass(a)

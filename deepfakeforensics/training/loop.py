@@ -31,10 +31,10 @@ from torch import nn
 from torch.utils.data import DataLoader, Dataset
 
 from deepfakeforensics._io import write_csv_atomic, write_json_atomic
-from deepfakeforensics.datasets import FrameDataset, WindowDataset, verify_crops
+from deepfakeforensics.data.datasets import FrameDataset, WindowDataset, verify_crops
 from deepfakeforensics.models import init_backbone, load_checkpoint, save_checkpoint
 from deepfakeforensics.models._weights import unwrap
-from deepfakeforensics.thresholds import validation_thresholds, write_thresholds
+from deepfakeforensics.scoring.thresholds import validation_thresholds, write_thresholds
 from deepfakeforensics.training.callbacks import Callback, EarlyStopping, TqdmProgress, default_callbacks
 from deepfakeforensics.training.config import DataConfig, TrainConfig, data_config_from_summaries
 from deepfakeforensics.training.distributed import (

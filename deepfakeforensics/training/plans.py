@@ -14,11 +14,11 @@ from typing import Any
 
 import pandas as pd
 
+from deepfakeforensics.data.transforms import AugmentConfig
+from deepfakeforensics.data.windows import WindowConfig
 from deepfakeforensics.training.callbacks import Callback
 from deepfakeforensics.training.config import DataConfig, TrainConfig
 from deepfakeforensics.training.run import train_model
-from deepfakeforensics.transforms import AugmentConfig
-from deepfakeforensics.windows import WindowConfig
 
 
 @dataclass(frozen=True)

@@ -10,14 +10,14 @@ from typing import Any
 import pandas as pd
 import torch
 
-from deepfakeforensics import datasets
-from deepfakeforensics.manifest import read_manifest
+from deepfakeforensics.data import datasets
+from deepfakeforensics.data.manifest import read_manifest
+from deepfakeforensics.data.windows import WindowConfig
 from deepfakeforensics.models import Detector, create_model
 from deepfakeforensics.training.callbacks import Callback
 from deepfakeforensics.training.config import DataConfig, TrainConfig
 from deepfakeforensics.training.loop import train
 from deepfakeforensics.training.objectives import method_classes
-from deepfakeforensics.windows import WindowConfig
 
 
 def build_datasets(

@@ -1,8 +1,7 @@
 """Decision thresholds chosen on validation scores, and the ``thresholds.json`` a training run records beside best.pt.
 
-A module of its own (not under ``evaluation``) because training records the thresholds of its best epoch and must not
-import the evaluation package (which reads training's run configs). ``evaluation.calibration`` re-exports
-`choose_threshold`.
+Part of ``scoring`` (not ``evaluation``) because training records the thresholds of its best epoch and must not
+import the evaluation package (which reads training's run configs).
 
 ``thresholds.json`` (written atomically by `train` each time best.pt is written)::
 
@@ -31,8 +30,8 @@ import pandas as pd
 from sklearn import metrics as skm
 
 from deepfakeforensics._io import write_json_atomic
-from deepfakeforensics.aggregation import AGGREGATIONS, aggregate
 from deepfakeforensics.errors import DFFError
+from deepfakeforensics.scoring.aggregation import AGGREGATIONS, aggregate
 
 THRESHOLDS_FILE = "thresholds.json"
 

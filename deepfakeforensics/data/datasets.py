@@ -5,7 +5,7 @@ from the model's ``default_cfg``. With ``train=True`` they augment; the random d
 ``(seed, epoch, index)`` (call `set_epoch` each epoch), so results do not depend on the number of loader workers
 and an interrupted run resumes exactly.
 
-The manifest is validated when loaded (`deepfakeforensics.manifest.read_manifest`) and every crop path is resolved
+The manifest is validated when loaded (`deepfakeforensics.data.manifest.read_manifest`) and every crop path is resolved
 inside the manifest's root: a path leading outside it is refused, never opened. A crop that cannot be read is never
 served under another item's name:
 
@@ -41,14 +41,14 @@ import torch
 from torch.utils.data import Dataset, default_collate
 from tqdm.auto import tqdm
 
+from deepfakeforensics.data.manifest import PathEscapeError, read_manifest, resolve_inside, validate_manifest
+from deepfakeforensics.data.sbi import RECIPES, real_views, self_blend_frames
+from deepfakeforensics.data.transforms import AugmentConfig, augment_frames, augment_frames_and_maps, to_tensor
+from deepfakeforensics.data.windows import WindowConfig, make_windows
 from deepfakeforensics.errors import DFFError
 from deepfakeforensics.faces.crop import LANDMARK_COLUMNS, jpeg_header_problem, read_jpeg_strict
 from deepfakeforensics.faces.dense import read_dense_landmarks
-from deepfakeforensics.manifest import PathEscapeError, read_manifest, resolve_inside, validate_manifest
 from deepfakeforensics.models._base import Detector, ModelCfg
-from deepfakeforensics.sbi import RECIPES, real_views, self_blend_frames
-from deepfakeforensics.transforms import AugmentConfig, augment_frames, augment_frames_and_maps, to_tensor
-from deepfakeforensics.windows import WindowConfig, make_windows
 
 log = logging.getLogger(__name__)
 
@@ -172,7 +172,7 @@ def _load_faces(faces: str | os.PathLike | pd.DataFrame) -> pd.DataFrame:
         return read_manifest(faces, kind="faces")
     if "root" not in faces.attrs:
         raise ValueError(
-            "a faces DataFrame needs df.attrs['root'] (load it with deepfakeforensics.manifest.read_manifest)"
+            "a faces DataFrame needs df.attrs['root'] (load it with deepfakeforensics.data.manifest.read_manifest)"
         )
     return validate_manifest(faces, "faces")
 
@@ -499,7 +499,7 @@ class FrameDataset(_FaceDataset):
         return_meta: also return ``{"video_id", "track", "frame", "index"}`` with each item (``index``: its row in
             `meta`).
         pseudo_fakes: ``"sbi"`` (the published recipe) or ``"sbi-lite"`` (this toolkit's first): after the
-            manifest's items, one self-blended pseudo-fake (`deepfakeforensics.sbi`, label 1, method ``"sbi"`` in
+            manifest's items, one self-blended pseudo-fake (`deepfakeforensics.data.sbi`, label 1, method ``"sbi"`` in
             `meta`) per real item whose crops have landmarks (manifests from before landmarks have none: no
             pseudo-fakes). A real-only manifest thus gives half reals, half pseudo-fakes; fakes in the manifest stay
             and mix in. The blend is drawn after reading and before augmentation, one draw for all frames of a
@@ -511,7 +511,7 @@ class FrameDataset(_FaceDataset):
             validation set stays the same from epoch to epoch.
         boundary: side g of a blending-boundary grid (0: off). Items then carry, beside their ids (or as a third
             element when `return_meta` is off), ``"boundary"``: the pseudo-fake's boundary ``4M(1-M)``
-            (`deepfakeforensics.sbi`) area-averaged to (g, g) ((T, g, g) for windows), following the augmentation's
+            (`deepfakeforensics.data.sbi`) area-averaged to (g, g) ((T, g, g) for windows), following the augmentation's
             flips, zeros for manifest items; and ``"has_boundary"``: 1.0 for reals and pseudo-fakes, 0.0 for the
             manifest's fakes, whose boundary is unknown (a training objective masks them out: Face X-ray's target).
 
@@ -537,7 +537,7 @@ class FrameDataset(_FaceDataset):
 class WindowDataset(_FaceDataset):
     """One item per window of consecutive sampled frames of one face track: ``(tensor (T, C, H, W), label)``.
 
-    Windows are cut from each (video_id, track), sorted by frame, by `deepfakeforensics.windows.make_windows` (the
+    Windows are cut from each (video_id, track), sorted by frame, by `deepfakeforensics.data.windows.make_windows` (the
     rule prediction uses too), so a window never mixes tracks or videos; `n_padded` and `n_dropped` count the tracks
     shorter than a window. The label of a window is its video's label. `meta` has one row per window: video_id,
     track, start_frame, end_frame, n_frames (real frames), label and the video-level columns of the manifest (split,

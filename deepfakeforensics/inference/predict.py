@@ -2,7 +2,7 @@
 
 Faces are found and tracked exactly as in extraction (`deepfakeforensics.faces.iter_face_crops`) and scored in
 batches as they stream out of the decoder, so memory does not grow with a video's length. Temporal models get their
-windows cut per track on the fly by the rule `WindowDataset` uses (`deepfakeforensics.windows`), with a buffer of one
+windows cut per track on the fly by the rule `WindowDataset` uses (`deepfakeforensics.data.windows`), with a buffer of one
 window per track. The options are the fields of `PredictConfig` (``dff predict`` is generated from them).
 
 Example:
@@ -32,15 +32,15 @@ from tqdm.auto import tqdm
 
 from deepfakeforensics._io import write_csv_atomic
 from deepfakeforensics._memory import release_free_memory
-from deepfakeforensics.aggregation import AGGREGATIONS, Aggregation, aggregate
+from deepfakeforensics.data.media_limits import DEFAULT_MAX_PIXELS, check_media_size
+from deepfakeforensics.data.transforms import to_tensor
+from deepfakeforensics.data.video import VIDEO_EXTENSIONS
+from deepfakeforensics.data.windows import WindowConfig, is_window_start, make_windows
 from deepfakeforensics.devices import resolve_device
 from deepfakeforensics.faces import ExtractionConfig, FaceFinder, iter_face_crops, read_rgb
 from deepfakeforensics.faces.stream import cut_face
-from deepfakeforensics.media_limits import DEFAULT_MAX_PIXELS, check_media_size
 from deepfakeforensics.runs import training_crops_aligned
-from deepfakeforensics.transforms import to_tensor
-from deepfakeforensics.video import VIDEO_EXTENSIONS
-from deepfakeforensics.windows import WindowConfig, is_window_start, make_windows
+from deepfakeforensics.scoring.aggregation import AGGREGATIONS, Aggregation, aggregate
 
 log = logging.getLogger(__name__)
 

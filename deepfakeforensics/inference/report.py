@@ -30,12 +30,12 @@ import pandas as pd
 import torch
 
 from deepfakeforensics._io import atomic_path
+from deepfakeforensics.data.manifest import resolve_inside
 from deepfakeforensics.devices import resolve_device
 from deepfakeforensics.errors import DFFError
 from deepfakeforensics.evaluation.gradcam import can_explain, explainer, overlay
 from deepfakeforensics.faces import ExtractionConfig, FaceFinder, iter_face_crops, read_rgb
-from deepfakeforensics.manifest import resolve_inside
-from deepfakeforensics.predict import (
+from deepfakeforensics.inference.predict import (
     IMAGE_EXTENSIONS,
     PredictConfig,
     StreamScorer,

@@ -20,8 +20,8 @@ from dataclasses import dataclass
 import cv2
 from PIL import Image
 
+from deepfakeforensics.data.video import _open
 from deepfakeforensics.errors import DFFError
-from deepfakeforensics.video import _open
 
 #: Largest frame (width x height) decoded by default: about 50 megapixels (8K UHD is 33).
 DEFAULT_MAX_PIXELS = 50_000_000

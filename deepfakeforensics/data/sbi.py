@@ -23,7 +23,7 @@ Two recipes, chosen by name (``dff train --pseudo-fakes sbi|sbi-lite``):
   5. ``fake = source * r * M + target * (1 - r * M)``, r from (0.25, 0.5, 0.75, 1, 1, 1): ratio 1 in half the draws.
 
   Everything works at the crop's own resolution (the authors blend at frame resolution on a wide crop, then cut the
-  face; `deepfakeforensics.datasets` blends the stored crop, whose pixels are about the frame's for faces of the
+  face; `deepfakeforensics.data.datasets` blends the stored crop, whose pixels are about the frame's for faces of the
   crop's size). The crop, the flip and the colour/JPEG augmentation are the dataset's, drawn once per pair.
 - ``"sbi-lite"`` (`SBILiteConfig`): this toolkit's first, weaker recipe, kept so earlier runs can be repeated: only
   the source is altered (colour jitter, area downscale 0.4-0.8 or unsharp mask), 68-point hull grown 0.9-1.1 or the

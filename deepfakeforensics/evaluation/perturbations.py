@@ -48,8 +48,8 @@ try:  # optional: a static ffmpeg with libx264 from PyPI, for the VC distortion
 except ImportError:  # pragma: no cover - the install script installs it
     imageio_ffmpeg = None
 
+from deepfakeforensics.data.video import VideoError, open_video
 from deepfakeforensics.errors import DFFError
-from deepfakeforensics.video import VideoError, open_video
 
 DISTORTIONS: tuple[str, ...] = ("CS", "CC", "BW", "GNC", "GB", "JPEG", "VC")
 DISTORTION_NAMES = {

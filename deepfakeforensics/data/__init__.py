@@ -1,0 +1,94 @@
+"""Data: manifests (indexes of videos and of face crops), video decoding, datasets over face crops (frames and windows
+of a track), augmentations, temporal windows and self-blended pseudo-fakes.
+
+The names a notebook reaches for are importable from here (``from deepfakeforensics.data import FrameDataset``); each
+is defined once, in the module named beside it below. They are loaded on first use, so that importing
+``deepfakeforensics.data.video`` (as face extraction does) does not import torch datasets.
+"""
+
+from __future__ import annotations
+
+import importlib
+from typing import TYPE_CHECKING, Any
+
+#: public name -> the module that defines it
+_EXPORTS: dict[str, str] = {
+    "FrameDataset": "datasets",
+    "WindowDataset": "datasets",
+    "build_dataset": "datasets",
+    "verify_crops": "datasets",
+    "collate_readable": "datasets",
+    "read_crop": "datasets",
+    "CropReadError": "datasets",
+    "ManifestError": "manifest",
+    "read_manifest": "manifest",
+    "write_manifest": "manifest",
+    "validate_manifest": "manifest",
+    "AugmentConfig": "transforms",
+    "to_tensor": "transforms",
+    "WindowConfig": "windows",
+    "make_windows": "windows",
+    "SamplingConfig": "video",
+    "VideoError": "video",
+    "iter_frames": "video",
+    "probe_video": "video",
+    "open_video": "video",
+    "SBIConfig": "sbi",
+    "SBILiteConfig": "sbi",
+    "self_blend": "sbi",
+}
+
+__all__ = [
+    "AugmentConfig",
+    "CropReadError",
+    "FrameDataset",
+    "ManifestError",
+    "SBIConfig",
+    "SBILiteConfig",
+    "SamplingConfig",
+    "VideoError",
+    "WindowConfig",
+    "WindowDataset",
+    "build_dataset",
+    "collate_readable",
+    "iter_frames",
+    "make_windows",
+    "open_video",
+    "probe_video",
+    "read_crop",
+    "read_manifest",
+    "self_blend",
+    "to_tensor",
+    "validate_manifest",
+    "verify_crops",
+    "write_manifest",
+]
+
+if TYPE_CHECKING:  # pragma: no cover
+    from deepfakeforensics.data.datasets import (
+        CropReadError,
+        FrameDataset,
+        WindowDataset,
+        build_dataset,
+        collate_readable,
+        read_crop,
+        verify_crops,
+    )
+    from deepfakeforensics.data.manifest import ManifestError, read_manifest, validate_manifest, write_manifest
+    from deepfakeforensics.data.sbi import SBIConfig, SBILiteConfig, self_blend
+    from deepfakeforensics.data.transforms import AugmentConfig, to_tensor
+    from deepfakeforensics.data.video import SamplingConfig, VideoError, iter_frames, open_video, probe_video
+    from deepfakeforensics.data.windows import WindowConfig, make_windows
+
+
+def __getattr__(name: str) -> Any:
+    module = _EXPORTS.get(name)
+    if module is None:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    value = getattr(importlib.import_module(f"{__name__}.{module}"), name)
+    globals()[name] = value
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted(set(globals()) | set(_EXPORTS))

@@ -1,0 +1,55 @@
+"""Inference: predict P(fake) for every video and image under a folder (`predict_folder`, `predict_file`) and write
+a self-contained HTML report of the predictions (`write_report`).
+
+Names are loaded on first use (``from deepfakeforensics.inference import predict_folder``), each defined once in the
+module named beside it below.
+"""
+
+from __future__ import annotations
+
+import importlib
+from typing import TYPE_CHECKING, Any
+
+#: public name -> the module that defines it
+_EXPORTS: dict[str, str] = {
+    "PredictConfig": "predict",
+    "PredictionResult": "predict",
+    "predict_file": "predict",
+    "predict_folder": "predict",
+    "list_media": "predict",
+    "read_predictions": "report",
+    "write_report": "report",
+}
+
+__all__ = [
+    "PredictConfig",
+    "PredictionResult",
+    "list_media",
+    "predict_file",
+    "predict_folder",
+    "read_predictions",
+    "write_report",
+]
+
+if TYPE_CHECKING:  # pragma: no cover
+    from deepfakeforensics.inference.predict import (
+        PredictConfig,
+        PredictionResult,
+        list_media,
+        predict_file,
+        predict_folder,
+    )
+    from deepfakeforensics.inference.report import read_predictions, write_report
+
+
+def __getattr__(name: str) -> Any:
+    module = _EXPORTS.get(name)
+    if module is None:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    value = getattr(importlib.import_module(f"{__name__}.{module}"), name)
+    globals()[name] = value
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted(set(globals()) | set(_EXPORTS))
