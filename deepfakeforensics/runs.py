@@ -51,7 +51,7 @@ from deepfakeforensics.models.ensemble import EnsembleDetector
 from deepfakeforensics.models.released import ReleasedSpec, get_released, is_released, load_released
 from deepfakeforensics.scoring.aggregation import AGGREGATIONS
 from deepfakeforensics.scoring.thresholds import recorded_threshold
-from deepfakeforensics.training.config import RunConfigError, read_run_config
+from deepfakeforensics.training.config import RunConfigError, read_run_config, recorded_crops
 
 log = logging.getLogger(__name__)
 
@@ -148,15 +148,20 @@ def run_window_config(run_dir: str | os.PathLike) -> WindowConfig:
 def training_crop_settings(weights: str | os.PathLike) -> tuple[str, bool] | None:
     """The crop profile and alignment the run a checkpoint comes from trained on; None when that cannot be told.
 
-    Read from the run's ``config.json`` (its faces manifest) and that manifest's recorded extraction settings
-    (`crops_aligned`, and ``profile``: manifests from before profiles are ``"default"``); a checkpoint outside its run
-    folder, or a run whose manifest has moved, gives None.
+    Read from the run's ``config.json``: the ``"crops"`` training recorded from its faces manifest, or, for runs
+    before that record, the manifest it names and that manifest's extraction settings (`crops_aligned`, and
+    ``profile``: manifests from before profiles are ``"default"``); a checkpoint outside its run folder, or an older
+    run whose manifest has moved, gives None.
 
     Raises:
         RunConfigError: the run's config.json is damaged (naming the file and the field).
     """
+    run_dir = Path(weights).parent
     try:
-        _, data = read_run_config(Path(weights).parent)
+        recorded = recorded_crops(run_dir)
+        if recorded is not None:
+            return recorded
+        _, data = read_run_config(run_dir)
     except RunConfigError:
         raise
     except (FileNotFoundError, ValueError):

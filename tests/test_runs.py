@@ -18,6 +18,7 @@ from deepfakeforensics.models.ensemble import EnsembleDetector
 from deepfakeforensics.runs import NO_THRESHOLD, RunInfo, resolve_threshold
 from deepfakeforensics.scoring.thresholds import validation_thresholds, write_thresholds
 from deepfakeforensics.serve import Engine, ServeConfig
+from deepfakeforensics.training.config import RunConfigError
 
 
 @pytest.fixture()
@@ -121,3 +122,32 @@ def test_a_run_trained_on_profile_crops_is_used_with_that_profile(tmp_path):
     info = RunInfo.load(run)
     assert info.crops.profile == "sbi" and "sbi_trained trained" in info.crops.source
     assert info.extraction_config().profile == "sbi"
+
+
+def test_a_run_trained_on_a_dataframe_records_its_crops(tmp_path):
+    """Notebook 02's plans train on a DataFrame (no manifest path in config.json): the run still says how its faces
+    were cut, so prediction cuts them the same way."""
+    from tiny_data import make_manifest
+
+    from deepfakeforensics import _io
+    from deepfakeforensics.training import DataConfig, TrainConfig
+    from deepfakeforensics.training.run import train_model
+
+    videos = {"r1": 0, "f1": 1, "r2": 0, "f2": 1}
+    csv = make_manifest(
+        tmp_path, {(v, 0): 2 for v in videos}, videos, {"r1": "train", "f1": "train", "r2": "val", "f2": "val"}
+    )
+    table = _io.load_table(csv)
+    _io.save_table(table, csv, root=tmp_path, extraction={"profile": "default", "align": True})
+    config = TrainConfig(run="df_run", checkpoints_dir=str(tmp_path / "ck"), epochs=1, batch_size=4, num_workers=0)
+    train_model("tiny_test_detector", DataConfig(), config, faces=_io.load_table(csv), callbacks=[])
+    run = tmp_path / "ck" / "df_run"
+    assert json.loads((run / "config.json").read_text())["crops"] == {"profile": "default", "aligned": True}
+    info = RunInfo.load(run)
+    assert info.crops.align and info.extraction_config().align
+
+    saved = json.loads((run / "config.json").read_text())
+    saved["crops"] = {"profile": 3}
+    (run / "config.json").write_text(json.dumps(saved))
+    with pytest.raises(RunConfigError, match="config.json: field .crops."):
+        RunInfo.load(run)

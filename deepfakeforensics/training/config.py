@@ -289,6 +289,35 @@ def read_run_config(run_dir: str | os.PathLike) -> tuple[TrainConfig, DataConfig
         raise RunConfigError(f"{path}: {e}") from e
 
 
+def recorded_crops(run_dir: str | os.PathLike) -> tuple[str, bool] | None:
+    """The crop profile and alignment a run recorded in its ``config.json`` (``"crops"``); None for runs before it.
+
+    Training records them from its faces manifest (`training.run.manifest_crops`), so a run trained on a DataFrame
+    (the notebooks' comparison plans) still says how its faces were cut.
+
+    Raises:
+        FileNotFoundError: the run folder has no config.json.
+        RunConfigError: config.json is damaged, or its ``"crops"`` is not ``{"profile": str, "aligned": bool}``.
+    """
+    path = Path(run_dir) / "config.json"
+    if not path.is_file():
+        raise FileNotFoundError(f"{path}: no such file (is {run_dir} a training run folder?)")
+    try:
+        saved = json.loads(path.read_bytes().decode("utf-8"))
+    except (UnicodeDecodeError, json.JSONDecodeError) as e:
+        raise RunConfigError(f"{path}: not UTF-8 JSON ({e})") from e
+    crops = saved.get("crops") if isinstance(saved, dict) else None
+    if crops is None:
+        return None
+    if (
+        not isinstance(crops, dict)
+        or not isinstance(crops.get("profile"), str)
+        or not isinstance(crops.get("aligned"), bool)
+    ):
+        raise RunConfigError(f"{path}: field 'crops' is {crops!r}; expected {{'profile': str, 'aligned': bool}}")
+    return crops["profile"], crops["aligned"]
+
+
 def data_config_from_summaries(
     train: dict[str, Any], val: dict[str, Any], saved: dict[str, Any] | None = None
 ) -> DataConfig:

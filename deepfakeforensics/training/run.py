@@ -13,6 +13,7 @@ import torch
 from deepfakeforensics.data import datasets
 from deepfakeforensics.data.manifest import read_manifest
 from deepfakeforensics.data.windows import WindowConfig
+from deepfakeforensics.faces import crops_aligned
 from deepfakeforensics.models import Detector, create_model
 from deepfakeforensics.training.callbacks import Callback
 from deepfakeforensics.training.config import DataConfig, TrainConfig
@@ -50,6 +51,17 @@ def build_datasets(
     )
     val_ds = datasets.build_dataset(faces, data.val_split, model, train=False, **kwargs)
     return train_ds, val_ds
+
+
+def manifest_crops(faces: str | os.PathLike | pd.DataFrame) -> dict[str, Any]:
+    """How a faces manifest's crops were cut, as a run records it in ``config.json``: its crop profile and alignment.
+
+    Read from the extraction settings the manifest records (``"default"`` profile for manifests from before
+    profiles), so that a run knows its crops even when it was trained on a DataFrame.
+    """
+    table = faces if isinstance(faces, pd.DataFrame) else read_manifest(faces, kind="faces")
+    profile = str((table.attrs.get("extraction") or {}).get("profile") or "default")
+    return {"profile": profile, "aligned": crops_aligned(table)}
 
 
 def train_methods(faces: str | os.PathLike | pd.DataFrame, split: str, column: str) -> list[str]:
@@ -111,6 +123,11 @@ def train_model(
     data = replace(data, window=(data.window or WindowConfig()) if model.default_cfg.temporal else None)
     grid = datasets.BOUNDARY_GRID if config.boundary_weight > 0 else 0
     train_ds, val_ds = build_datasets(source, model, data, config.seed, bool(config.method_column), grid)
-    extra = {"model_name": model_name, "model_kwargs": model_kwargs, **(extra_config or {})}
+    extra = {
+        "model_name": model_name,
+        "model_kwargs": model_kwargs,
+        "crops": manifest_crops(source),
+        **(extra_config or {}),
+    }
     history = train(model, train_ds, val_ds, config, callbacks=callbacks, extra_config=extra, data=data)
     return model, history
