@@ -20,7 +20,7 @@ from dataclasses import dataclass
 import cv2
 from PIL import Image
 
-from deepfakeforensics.data.video import _open
+from deepfakeforensics.data.video import _open, probe_video
 from deepfakeforensics.errors import DFFError
 
 #: Largest frame (width x height) decoded by default: about 50 megapixels (8K UHD is 33).
@@ -77,6 +77,9 @@ def video_header_size(path: str | os.PathLike) -> HeaderSize:
     Raises:
         VideoError: the file is missing, empty or unreadable.
     """
+    if os.path.isdir(path):  # a frame-folder video: its first frame's header
+        info = probe_video(path)
+        return HeaderSize(info.width, info.height, info.n_frames)
     cap = _open(path)
     try:
         width = int(cap.get(cv2.CAP_PROP_FRAME_WIDTH) or 0)

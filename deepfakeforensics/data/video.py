@@ -25,6 +25,7 @@ from typing import Literal, get_args
 import cv2
 import numpy as np
 
+from deepfakeforensics.data.frame_folders import FrameFolderError, iter_folder_frames, probe_frame_folder
 from deepfakeforensics.errors import DFFError
 
 Strategy = Literal["uniform", "every_k", "all", "scene"]
@@ -136,6 +137,12 @@ def probe_video(path: str | os.PathLike) -> VideoInfo:
     Raises:
         VideoError: the file is missing, empty, unreadable, or has no decodable frame.
     """
+    if os.path.isdir(path):  # a frame-folder video (`deepfakeforensics.data.frame_folders`)
+        try:
+            n, width, height = probe_frame_folder(path)
+        except FrameFolderError as e:
+            raise VideoError(path, e.reason) from e
+        return VideoInfo(n_frames=n, fps=0.0, width=width, height=height)
     cap = _open(path)
     try:
         n = int(cap.get(cv2.CAP_PROP_FRAME_COUNT) or 0)
@@ -246,6 +253,12 @@ def iter_frames(
 
 
 def _decode(path: str | os.PathLike, indices: Sequence[int] | None) -> Iterator[tuple[int, np.ndarray]]:
+    if os.path.isdir(path):  # a frame-folder video: index = position in the frames' numeric order
+        try:
+            yield from iter_folder_frames(path, indices)
+        except FrameFolderError as e:
+            raise VideoError(e.path, e.reason) from e
+        return
     cap = _open(path)
     try:
         wanted = None if indices is None else iter(sorted(set(indices)))
