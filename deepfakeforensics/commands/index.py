@@ -12,7 +12,7 @@ if TYPE_CHECKING:
     from deepfakeforensics.indexing import IndexResult
 
 
-DATASETS = ["ffpp", "celebdf", "deeperforensics", "dfdc", "folder"]
+DATASETS = ["ffpp", "celebdf", "deeperforensics", "dfdc", "folder", "wilddeepfake"]
 
 # CLI option -> indexer keyword; each is passed only when given, and only to an indexer that accepts it.
 _OPTIONS = {
