@@ -30,11 +30,6 @@ from deepfakeforensics.indexing.deeperforensics import index_deeperforensics
 from deepfakeforensics.indexing.dfdc import index_dfdc
 from deepfakeforensics.indexing.ffpp import index_ffpp
 from deepfakeforensics.indexing.folder import index_folder
-from deepfakeforensics.indexing.celebdfpp import index_celebdfpp
-from deepfakeforensics.indexing.dfd import index_dfd
-from deepfakeforensics.indexing.dfdcp import index_dfdcp
-from deepfakeforensics.indexing.fakeavceleb import index_fakeavceleb
-from deepfakeforensics.indexing.ffiw import index_ffiw
 from deepfakeforensics.indexing.splits import DEFAULT_RATIOS, check_group_splits, group_split, split_summary
 from deepfakeforensics.indexing.wilddeepfake import index_wilddeepfake
 
@@ -45,11 +40,6 @@ INDEXERS: dict[str, Callable[..., IndexResult]] = {
     "deeperforensics": index_deeperforensics,
     "dfdc": index_dfdc,
     "folder": index_folder,
-    "dfd": index_dfd,
-    "dfdcp": index_dfdcp,
-    "ffiw": index_ffiw,
-    "celebdfpp": index_celebdfpp,
-    "fakeavceleb": index_fakeavceleb,
     "wilddeepfake": index_wilddeepfake,
 }
 
@@ -74,11 +64,6 @@ __all__ = [
     "group_split",
     "index_celebdf",
     "index_dataset",
-    "index_celebdfpp",
-    "index_dfd",
-    "index_dfdcp",
-    "index_fakeavceleb",
-    "index_ffiw",
     "index_deeperforensics",
     "index_dfdc",
     "index_ffpp",
