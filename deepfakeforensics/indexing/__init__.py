@@ -26,8 +26,13 @@ from collections.abc import Callable
 
 from deepfakeforensics.indexing._common import COLUMNS, IndexResult, LayoutError, SplitLeakError
 from deepfakeforensics.indexing.celebdf import index_celebdf
+from deepfakeforensics.indexing.celebdfpp import index_celebdfpp
 from deepfakeforensics.indexing.deeperforensics import index_deeperforensics
+from deepfakeforensics.indexing.dfd import index_dfd
 from deepfakeforensics.indexing.dfdc import index_dfdc
+from deepfakeforensics.indexing.dfdcp import index_dfdcp
+from deepfakeforensics.indexing.fakeavceleb import index_fakeavceleb
+from deepfakeforensics.indexing.ffiw import index_ffiw
 from deepfakeforensics.indexing.ffpp import index_ffpp
 from deepfakeforensics.indexing.folder import index_folder
 from deepfakeforensics.indexing.splits import DEFAULT_RATIOS, check_group_splits, group_split, split_summary
@@ -40,6 +45,11 @@ INDEXERS: dict[str, Callable[..., IndexResult]] = {
     "deeperforensics": index_deeperforensics,
     "dfdc": index_dfdc,
     "folder": index_folder,
+    "dfd": index_dfd,
+    "dfdcp": index_dfdcp,
+    "ffiw": index_ffiw,
+    "celebdfpp": index_celebdfpp,
+    "fakeavceleb": index_fakeavceleb,
     "wilddeepfake": index_wilddeepfake,
 }
 
@@ -63,9 +73,14 @@ __all__ = [
     "check_group_splits",
     "group_split",
     "index_celebdf",
+    "index_celebdfpp",
     "index_dataset",
     "index_deeperforensics",
+    "index_dfd",
     "index_dfdc",
+    "index_dfdcp",
+    "index_fakeavceleb",
+    "index_ffiw",
     "index_ffpp",
     "index_folder",
     "split_summary",
