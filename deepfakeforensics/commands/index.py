@@ -12,7 +12,19 @@ if TYPE_CHECKING:
     from deepfakeforensics.indexing import IndexResult
 
 
-DATASETS = ["ffpp", "celebdf", "deeperforensics", "dfdc", "folder", "wilddeepfake"]
+DATASETS = [
+    "ffpp",
+    "celebdf",
+    "deeperforensics",
+    "dfdc",
+    "folder",
+    "wilddeepfake",
+    "dfd",
+    "dfdcp",
+    "ffiw",
+    "celebdfpp",
+    "fakeavceleb",
+]
 
 # CLI option -> indexer keyword; each is passed only when given, and only to an indexer that accepts it.
 _OPTIONS = {
@@ -29,6 +41,7 @@ _OPTIONS = {
     "link_actors": "link_actors",
     "labels_csv": "labels_csv",
     "seed": "seed",
+    "fake_audio_reals": "fake_audio_reals",
 }
 
 
@@ -59,11 +72,19 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     df.add_argument("--link-actors", action="store_true", default=None, help="also group fakes by driving actor")
     cd = parser.add_argument_group("Celeb-DF")
     cd.add_argument("--test-list", help="official test list (default ROOT/List_of_testing_videos.txt)")
-    cd.add_argument("--group-by", choices=["celebrity", "identity", "video"], help="grouping (default celebrity)")
+    cd.add_argument(
+        "--group-by", choices=["celebrity", "identity", "video"], help="grouping (default celebrity; DFD: identity)"
+    )
     cd.add_argument(
         "--leak",
         choices=["drop", "test", "error"],
         help="non-test videos sharing a group with the test list: drop them (default), move them to test, or fail",
+    )
+    parser.add_argument(
+        "--fake-audio-reals",
+        action="store_true",
+        default=None,
+        help="FakeAVCeleb: index category B (real video, cloned voice) as real",
     )
     fo = parser.add_argument_group("plain folder")
     fo.add_argument("--labels-csv", help="CSV of path,label[,group,method,split] instead of real/ and fake/ folders")
@@ -101,6 +122,8 @@ def _print_report(result: IndexResult, split_table: str, out: Path, root: Path, 
     """Print what was indexed: videos and groups, `split_table` and videos per method, the first failures."""
     videos = result.videos
     print(f"{out}: {len(videos)} videos, {videos['group'].nunique()} groups (root {root})")
+    if videos.attrs.get("layout"):
+        print(f"layout matched: {videos.attrs['layout']}")
     if len(videos):
         print(split_table)
         print(videos.groupby(["method", "label"]).size().rename("videos").to_string())

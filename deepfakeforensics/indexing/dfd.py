@@ -38,11 +38,11 @@ _NOT_COMPRESSIONS = {"masks"}
 _REAL = re.compile(r"^(\d+)__(.+)$")  # 01__exit_phone_room
 _FAKE = re.compile(r"^(\d+)_(\d+)__(.+)__([^_]+)$")  # 01_02__exit_phone_room__YVGY8LOK
 
-GroupBy = Literal["identity", "scene"]
+GroupBy = Literal["identity", "video"]
 
 
 def dfd_keys(stem: str, fake: bool, group_by: GroupBy = "identity") -> list[str]:
-    """Identity keys of a DFD video: ``actor01`` (and ``actor02``), or ``actor01__<scene>`` with ``"scene"``.
+    """Identity keys of a DFD video: ``actor01`` (and ``actor02``), or ``actor01__<scene>`` (the real clip) with ``"video"``.
 
     Returns [] when the name fits neither pattern (the video is then its own group).
     """
@@ -50,7 +50,7 @@ def dfd_keys(stem: str, fake: bool, group_by: GroupBy = "identity") -> list[str]
     if m is None:
         return []
     target, scene = m.group(1), m.group(3 if fake else 2)
-    if group_by == "scene":
+    if group_by == "video":
         return [f"actor{target}__{scene}"]
     return [f"actor{target}", f"actor{m.group(2)}"] if fake else [f"actor{target}"]
 
@@ -96,7 +96,7 @@ def index_dfd(
 
     Groups (`group_by`): ``"identity"`` (default) joins every video showing an actor: a fake links its target and its
     source actor, so a fake shares a group with its target actor's real of the same scene and with the source
-    actor's reals. The 28 actors are swapped among each other, so this usually leaves very few groups. ``"scene"``
+    actor's reals. The 28 actors are swapped among each other, so this usually leaves very few groups. ``"video"``
     joins a fake only to its target actor's real of the same scene (``actor01__exit_phone_room``); the source actor's
     face then also appears in other groups, so it is not identity-disjoint.
 
@@ -109,7 +109,7 @@ def index_dfd(
         compressions: e.g. ``["c23"]``; None = all found.
         ratios: shares of a seeded group split; None = everything in test.
         seed: its seed.
-        group_by: ``"identity"`` or ``"scene"`` (above).
+        group_by: ``"identity"`` or ``"video"`` (above).
 
     Returns:
         IndexResult; failures name absent halves, empty folders and requested compressions not found.
@@ -118,8 +118,8 @@ def index_dfd(
         LayoutError: the root holds neither DFD folder.
     """
     root = Path(root)
-    if group_by not in ("identity", "scene"):
-        raise ValueError(f"group_by must be 'identity' or 'scene', got {group_by!r}")
+    if group_by not in ("identity", "video"):
+        raise ValueError(f"group_by must be 'identity' or 'video', got {group_by!r}")
     if not root.is_dir() or not any((root / folder).is_dir() for folder, _, _ in SOURCES):
         raise LayoutError(
             f"{root}: not a DFD root (expected original_sequences/actors/ or manipulated_sequences/DeepFakeDetection/)"
