@@ -135,12 +135,14 @@ def _add_listed(draft: IndexDraft, meta: dict[str, dict]) -> tuple[dict[str, str
     return official, layouts
 
 
-def _fail_unlisted(draft: IndexDraft) -> None:
+def _fail_unlisted(draft: IndexDraft, meta: dict[str, dict]) -> None:
     """Videos under the top folders that ``dataset.json`` does not list are failures (their label is unknown)."""
-    indexed = {draft.root / r["path"] for r in draft.rows}
+    listed = {k.replace("\\", "/").lstrip("/") for k in meta}
     for top in sorted(p for p in draft.root.iterdir() if p.is_dir() and _method(p.name)):
         for f in iter_videos(top):
-            if f not in indexed:
+            rel = f.relative_to(draft.root).parts
+            flat = "/".join(rel[:1] + rel[2:]) if len(rel) > 2 and rel[1] == "videos" else "/".join(rel)
+            if flat not in listed and "/".join(rel) not in listed:
                 draft.fail(f, f"not listed in {METADATA}: skipped (label and set unknown)")
 
 
@@ -187,8 +189,9 @@ def index_dfdcp(
             f"{root}: not a DFDCP root (expected {METADATA} beside original_videos/, method_A/, method_B/)"
         )
     draft = IndexDraft(root, "dfdcp")
-    official, layouts = _add_listed(draft, read_dataset_json(meta_file))
-    _fail_unlisted(draft)
+    meta = read_dataset_json(meta_file)
+    official, layouts = _add_listed(draft, meta)
+    _fail_unlisted(draft, meta)
     groups = assign_groups(draft)
     unlisted = {"drop": "drop", "test": "inherit", "error": "error"}[leak]
     shares = {k: v for k, v in ratios.items() if k != "test"}
