@@ -13,10 +13,10 @@ from sklearn import metrics as skm
 from synth_videos import face_photo
 from torch import nn
 
+from deepfakeforensics import runs as runs_mod
 from deepfakeforensics._io import load_table, save_table
-from deepfakeforensics.evaluation import compare as compare_mod
-from deepfakeforensics.evaluation import compute_metrics
-from deepfakeforensics.evaluation.compare import evaluate, resolve_runs
+from deepfakeforensics.evaluation import compute_metrics, evaluate
+from deepfakeforensics.evaluation import run_scores as run_scores_mod
 from deepfakeforensics.evaluation.gradcam import GradCAM, overlay
 from deepfakeforensics.evaluation.robustness import PerturbedDataset, RobustnessConfig, perturb
 from deepfakeforensics.models import Detector, ModelCfg, create_model, save_checkpoint
@@ -222,7 +222,7 @@ def test_calibration_and_resume(manifest, runs, tmp_path, monkeypatch, result):
     import shutil
 
     shutil.copytree(result.out_dir / "scores", tmp_path / "scores")
-    monkeypatch.setattr(compare_mod, "predict_scores", lambda *a, **k: pytest.fail("scores were not reused"))
+    monkeypatch.setattr(run_scores_mod, "predict_scores", lambda *a, **k: pytest.fail("scores were not reused"))
     cal = evaluate(runs[:1], manifest[0], tmp_path, split="test", calibrate=True, plots=False, progress=False)
     row = cal.metrics.query("level == 'frame'").iloc[0]
     ref = result.metrics.query("run == 'meso_a' and level == 'frame'").iloc[0]
@@ -232,6 +232,20 @@ def test_calibration_and_resume(manifest, runs, tmp_path, monkeypatch, result):
     assert compute_metrics(val["label"], 1 / (1 + np.exp(-val["logit"] / row["temperature"])))["log_loss"] <= (
         compute_metrics(val["label"], val["score"])["log_loss"] + 1e-9
     )
+
+
+def test_a_bad_score_cache_is_named_in_a_warning_and_scored_again(manifest, runs, tmp_path, caplog, result):
+    import shutil
+
+    shutil.copytree(result.out_dir / "scores", tmp_path / "scores")
+    bad = tmp_path / "scores" / "meso_a_test_frame.csv"
+    load_table(bad).drop(columns="score").to_csv(bad, index=False)  # its stamp still matches; not a score table
+    with caplog.at_level("WARNING"):
+        res = evaluate(runs[:1], manifest[0], tmp_path, split="test", plots=False, progress=False, bootstrap=0)
+    assert f"{bad}: cached scores unreadable (no column score); scoring again" in caplog.text
+    ref = result.metrics.query("run == 'meso_a' and level == 'frame'").iloc[0]
+    assert res.metrics.query("level == 'frame'")["auc"].item() == pytest.approx(ref["auc"])
+    assert "score" in load_table(bad)  # written again
 
 
 def test_missing_crops_are_reported_not_fatal(manifest, runs, tmp_path):
@@ -277,15 +291,15 @@ def test_run_window_config_reads_the_run_windows(tmp_path):
     from deepfakeforensics.data.windows import WindowConfig
     from deepfakeforensics.training import DataConfig, TrainConfig
 
-    assert compare_mod.run_window_config(tmp_path) == WindowConfig()  # not a run folder: the defaults
+    assert runs_mod.run_window_config(tmp_path) == WindowConfig()  # not a run folder: the defaults
     windows = WindowConfig(window=2, short="drop", pad_mode="loop")
     saved = {"train": TrainConfig().to_dict(), "data": DataConfig(window=windows).to_dict()}
     (tmp_path / "config.json").write_text(json.dumps(saved))
-    assert compare_mod.run_window_config(tmp_path) == windows
+    assert runs_mod.run_window_config(tmp_path) == windows
     # a run saved before config.json had its "data" section: the validation dataset's summary
     old = {"train": {}, "train_data": {"window": 4, "stride": 4}, "val_data": {"window": 3, "stride": 1, "items": 7}}
     (tmp_path / "config.json").write_text(json.dumps(old))
-    assert compare_mod.run_window_config(tmp_path) == WindowConfig(window=3, stride=1)
+    assert runs_mod.run_window_config(tmp_path) == WindowConfig(window=3, stride=1)
 
 
 def test_dff_evaluate_defaults_are_the_config_defaults():
@@ -301,10 +315,10 @@ def test_dff_evaluate_defaults_are_the_config_defaults():
 
 
 def test_resolve_runs_names_and_errors(runs, tmp_path):
-    specs = resolve_runs([runs[0], f"{runs[0]}/best.pt"])
+    specs = runs_mod.resolve_runs([runs[0], f"{runs[0]}/best.pt"])
     assert [s.name for s in specs] == ["meso_a", "meso_a#2"]
     with pytest.raises(FileNotFoundError, match="no such run"):
-        resolve_runs([tmp_path / "nope"])
+        runs_mod.resolve_runs([tmp_path / "nope"])
 
 
 class _RedDetector(Detector):
@@ -447,6 +461,12 @@ def test_cross_dataset_thresholds_come_from_the_training_validation_split(manife
     assert (tmp_path / "out" / "cross_dataset.csv").is_file() and "cross_dataset_auc" in res.plots
     assert (tmp_path / "out" / "scores" / "other" / "trained_on_other_test_frame.csv").is_file()
     assert set(res.scores) == {(r, lv) for r in ("trained_on_other", "meso_b") for lv in ("frame", "file")}
+    # every dataset's scores are kept: the first dataset's are `scores`, the other's only in `dataset_scores`
+    runs_levels = [(r, lv) for r in ("trained_on_other", "meso_b") for lv in ("frame", "file")]
+    assert set(res.dataset_scores) == {(r, d, lv) for r, lv in runs_levels for d in ("faces", "other")}
+    assert all(res.dataset_scores[(r, "faces", lv)] is res.scores[(r, lv)] for r, lv in runs_levels)
+    other_file = res.dataset_scores[("meso_b", "other", "file")]
+    assert compute_metrics(other_file["label"], other_file["score"])["auc"] == pytest.approx(a.loc["other", "auc"])
 
 
 def test_deepfakebench_protocol_is_stated_and_forces_the_mean(manifest, runs, tmp_path):

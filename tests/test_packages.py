@@ -22,10 +22,10 @@ from deepfakeforensics._io import load_table
 from deepfakeforensics.cli import build_parser, main
 from deepfakeforensics.commands.predict import load_run
 from deepfakeforensics.data.windows import WindowConfig
-from deepfakeforensics.evaluation.compare import evaluate, resolve_runs
+from deepfakeforensics.evaluation import evaluate
 from deepfakeforensics.models import create_model, save_checkpoint
 from deepfakeforensics.packages import PackageError, export_package, push_package, read_package
-from deepfakeforensics.runs import RunInfo
+from deepfakeforensics.runs import RunInfo, resolve_runs
 from deepfakeforensics.scoring.thresholds import validation_thresholds, write_thresholds
 from deepfakeforensics.serve import Engine, ServeConfig
 from deepfakeforensics.training.config import DataConfig, TrainConfig
@@ -79,7 +79,7 @@ def test_a_package_loads_in_a_fresh_process_and_scores_exactly_as_its_run(run, p
     code = textwrap.dedent(
         f"""
         import json, torch
-        from deepfakeforensics.runs import RunInfo
+        from deepfakeforensics.runs import RunInfo, resolve_runs
         info = RunInfo.load({str(package)!r})
         x = torch.load({str(tmp_path / "x.pt")!r}, weights_only=True)
         with torch.no_grad():

@@ -10,7 +10,8 @@ from __future__ import annotations
 import argparse
 
 from deepfakeforensics.commands.options import add_dataclass_arguments, dataclass_from_args
-from deepfakeforensics.evaluation.compare import EvaluateConfig, evaluate
+from deepfakeforensics.evaluation.compare import evaluate
+from deepfakeforensics.evaluation.config import EvaluateConfig
 
 _SHOWN = [
     "run",

@@ -6,7 +6,8 @@ File-level aggregation and thresholds live in `deepfakeforensics.scoring`."""
 from deepfakeforensics.evaluation.baselines import load_baselines, matching_baselines
 from deepfakeforensics.evaluation.bootstrap import bootstrap_ci, delong_test, paired_bootstrap, paired_delong
 from deepfakeforensics.evaluation.calibration import apply_temperature, fit_temperature, logit, sigmoid
-from deepfakeforensics.evaluation.compare import EvaluateConfig, EvaluationResult, evaluate
+from deepfakeforensics.evaluation.compare import evaluate
+from deepfakeforensics.evaluation.config import EvaluateConfig
 from deepfakeforensics.evaluation.crossdataset import cross_dataset_table, paired_tests
 from deepfakeforensics.evaluation.errors import ERROR_COLUMNS, plot_errors, worst_errors
 from deepfakeforensics.evaluation.gradcam import (
@@ -30,8 +31,8 @@ from deepfakeforensics.evaluation.metrics import (
 from deepfakeforensics.evaluation.protocols import PROTOCOL_NAMES, PROTOCOLS, Protocol, apply_protocol
 from deepfakeforensics.evaluation.robustness import PerturbedDataset, RobustnessConfig, perturb, robustness_sweep
 from deepfakeforensics.evaluation.scores import predict_logits, predict_scores
+from deepfakeforensics.evaluation.tables import EvaluationResult
 from deepfakeforensics.evaluation.video_robustness import VideoRobustnessConfig, video_robustness
-from deepfakeforensics.runs import run_window_config
 
 __all__ = [
     "AttentionRollout",
@@ -76,7 +77,6 @@ __all__ = [
     "metrics_by_group",
     "predict_logits",
     "predict_scores",
-    "run_window_config",
     "sigmoid",
     "tpr_at_fpr",
 ]
