@@ -19,6 +19,7 @@ DATASETS = [
     "dfdc",
     "folder",
     "wilddeepfake",
+    "df40",
     "dfd",
     "dfdcp",
     "ffiw",
@@ -42,6 +43,7 @@ _OPTIONS = {
     "labels_csv": "labels_csv",
     "seed": "seed",
     "fake_audio_reals": "fake_audio_reals",
+    "celebdf_root": "celebdf_root",
 }
 
 
@@ -86,6 +88,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         default=None,
         help="FakeAVCeleb: index category B (real video, cloned voice) as real",
     )
+    parser.add_argument("--celebdf-root", help="DF40: preprocessed Celeb-DF v2 whose test-list reals are the reals")
     fo = parser.add_argument_group("plain folder")
     fo.add_argument("--labels-csv", help="CSV of path,label[,group,method,split] instead of real/ and fake/ folders")
 

@@ -28,6 +28,7 @@ from deepfakeforensics.indexing._common import COLUMNS, IndexResult, LayoutError
 from deepfakeforensics.indexing.celebdf import index_celebdf
 from deepfakeforensics.indexing.celebdfpp import index_celebdfpp
 from deepfakeforensics.indexing.deeperforensics import index_deeperforensics
+from deepfakeforensics.indexing.df40 import index_df40
 from deepfakeforensics.indexing.dfd import index_dfd
 from deepfakeforensics.indexing.dfdc import index_dfdc
 from deepfakeforensics.indexing.dfdcp import index_dfdcp
@@ -51,6 +52,7 @@ INDEXERS: dict[str, Callable[..., IndexResult]] = {
     "celebdfpp": index_celebdfpp,
     "fakeavceleb": index_fakeavceleb,
     "wilddeepfake": index_wilddeepfake,
+    "df40": index_df40,
 }
 
 
