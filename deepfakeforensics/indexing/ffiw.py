@@ -22,7 +22,7 @@ from collections import Counter
 from collections.abc import Mapping
 from pathlib import Path
 
-from deepfakeforensics.indexing._common import SPLITS, IndexResult, LayoutError
+from deepfakeforensics.indexing._common import SPLITS, IndexResult, LayoutError, iter_videos
 from deepfakeforensics.indexing._pipeline import IndexDraft, assign_groups, finalise_index
 from deepfakeforensics.indexing.splits import DEFAULT_RATIOS
 
@@ -102,7 +102,7 @@ def index_ffiw(
                 root / top, "folder not found: no " + ("real" if top == "source" else "fake") + " videos indexed"
             )
             continue
-        for f in sorted(p for p in (root / top).iterdir() if p.is_file() and not p.name.startswith(".")):
+        for f in (f for f in iter_videos(root / top) if f.parent == root / top):
             draft.fail(f, "outside a train/val/test folder: skipped")
         for split_dir in _split_folders(draft, root / top):
             official.update(_add_split(draft, top, split_dir, layouts))
