@@ -7,7 +7,9 @@ from pathlib import Path
 
 import pytest
 
-from deepfakeforensics.indexing import COLUMNS, LayoutError, SplitLeakError, check_group_splits, index_dfdcp
+from deepfakeforensics._io import load_table
+from deepfakeforensics.cli import main
+from deepfakeforensics.indexing import COLUMNS, INDEXERS, LayoutError, SplitLeakError, check_group_splits, index_dfdcp
 
 # original 643049_A_001 and 1003254_A_001; fakes re-render 1003254's clip with the faces of 1255229 / 643049
 META = {
@@ -95,3 +97,19 @@ def test_dfdcp_malformed_or_missing_metadata(tmp_path):
     (root / "dataset.json").write_text(json.dumps(["method_A/x.mp4"]))
     with pytest.raises(ValueError, match="expected a JSON object"):
         index_dfdcp(root)
+
+
+def test_cli_index_lists_every_dataset_and_runs_dfdcp(tmp_path, capsys):
+    with pytest.raises(SystemExit):
+        main(["index", "--help"])
+    usage = capsys.readouterr().out
+    for name in INDEXERS:
+        assert name in usage
+    root = build(tmp_path / "dfdc_preview_set", META)
+    out = tmp_path / "labels" / "dfdcp.csv"
+    assert main(["index", str(root), "--dataset", "dfdcp", "--out", str(out), "--leak", "test"]) == 0
+    printed = capsys.readouterr().out
+    assert "layout matched: dataset.json paths as listed" in printed
+    table = load_table(out)
+    assert set(table["method"]) == {"original", "method_A", "method_B"} and len(table) == len(META)
+    assert main(["index", str(root), "--dataset", "dfdcp", "--out", str(out), "--fake-audio-reals"]) == 2
