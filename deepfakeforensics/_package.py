@@ -37,11 +37,12 @@ import torch
 from safetensors import SafetensorError
 from safetensors.torch import load_file
 
-from deepfakeforensics import __version__ as TOOLKIT_VERSION
+from deepfakeforensics._version import __version__ as TOOLKIT_VERSION
 from deepfakeforensics.data.windows import WindowConfig
 from deepfakeforensics.errors import DFFError
 from deepfakeforensics.faces.profiles import PROFILES
 from deepfakeforensics.models import Detector, create_model, is_model
+from deepfakeforensics.models._factory import register_folder_reader
 from deepfakeforensics.models._weights import WeightsError, load_state_dict_strict
 from deepfakeforensics.scoring.aggregation import AGGREGATIONS
 from deepfakeforensics.scoring.thresholds import THRESHOLD_RULES
@@ -404,6 +405,14 @@ def load_package_model(config: PackageConfig) -> Detector:
     except WeightsError as e:
         raise WeightsError(f"{e} (package written by {_written(config)}; here {_written_here()})") from e
     return model.eval()
+
+
+@register_folder_reader
+def load_package_dir(folder: Path) -> Detector | None:
+    """The model of package folder `folder`, validated and loaded (`read_package`, `load_package_model`); None for a
+    folder that is not a package. Registered with ``models``: ``load_model(DIR)``, ``create_model(name, weights=DIR)``.
+    """
+    return load_package_model(read_package(folder)) if is_package_dir(folder) else None
 
 
 def _written(config: PackageConfig) -> str:

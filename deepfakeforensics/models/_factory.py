@@ -2,11 +2,15 @@
 
 Import direction: ``_base`` <- ``_registry`` <- architecture modules; this module uses the registry and the weight
 loader, and only ``temporal`` (whose builders build a backbone by name) imports it among the architectures.
+Folders written above ``models`` (``dff export`` packages: ``deepfakeforensics._package``) are read through a reader
+that module registers (`register_folder_reader`), so that ``models`` imports nothing above it.
 """
 
 from __future__ import annotations
 
 import os
+from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
 import torch
@@ -14,6 +18,29 @@ import torch
 from deepfakeforensics.models._base import IMAGENET_MEAN, IMAGENET_STD, Detector
 from deepfakeforensics.models._registry import get_factory, is_model, list_models, model_options
 from deepfakeforensics.models._weights import WeightsError, load_checkpoint, load_state_dict_strict, load_weights
+
+FolderReader = Callable[[Path], "Detector | None"]
+"""A folder -> the model it holds, loaded (None: not a folder of this reader's format)."""
+_FOLDER_READERS: list[FolderReader] = []
+
+
+def register_folder_reader(reader: FolderReader) -> FolderReader:
+    """Let `create_model(weights=DIR)` and `load_model(DIR)` read folders of another format (exported packages)."""
+    if reader not in _FOLDER_READERS:
+        _FOLDER_READERS.append(reader)
+    return reader
+
+
+def _read_folder(path: str | os.PathLike) -> Detector | None:
+    """The model in folder `path` by the first registered reader that knows its format; None if none does."""
+    path = Path(path)
+    if not path.is_dir():
+        return None
+    for reader in _FOLDER_READERS:
+        model = reader(path)
+        if model is not None:
+            return model
+    return None
 
 
 def create_model(
@@ -37,6 +64,9 @@ def create_model(
         (3, 256, 256)
     """
     factory = get_factory(name)
+    packaged = None if weights is None else _read_folder(weights)
+    if packaged is not None:
+        return _as_named(packaged, name, kwargs, weights)
     options, own = _split_options(factory, kwargs)
     model = factory(pretrained=pretrained, **own)
     model.name, model.init_kwargs = name, dict(own)  # the frame model inside any option's wrapper
@@ -48,6 +78,18 @@ def create_model(
     model.init_kwargs = dict(kwargs)
     if weights is not None:
         load_weights(model, weights)
+    return model
+
+
+def _as_named(model: Detector, name: str, kwargs: dict[str, Any], path: str | os.PathLike) -> Detector:
+    """A packaged model given to ``create_model(name, weights=DIR, **kwargs)``: it must be `name` with `kwargs`."""
+    if model.name != name:
+        raise WeightsError(f"{path}: a package of model {model.name!r}, not {name!r}")
+    if kwargs and dict(kwargs) != dict(model.init_kwargs):
+        raise WeightsError(
+            f"{path}: the package's {name} was built with {model.init_kwargs!r}, not {dict(kwargs)!r} "
+            "(load_model(DIR) rebuilds it as written)"
+        )
     return model
 
 
@@ -69,16 +111,23 @@ def _split_options(factory: Any, kwargs: dict[str, Any]) -> tuple[dict[str, Any]
 
 
 def load_model(path: str | os.PathLike, **overrides: Any) -> Detector:
-    """Rebuild the model a checkpoint was saved from (name and kwargs from the file) with its weights.
+    """Rebuild the model a checkpoint (or an exported package folder) was saved from, with its weights.
 
     Args:
-        path: a checkpoint written by `save_checkpoint` (e.g. ``checkpoints/<run>/best.pt``).
-        **overrides: model parameters replacing those saved in the file (e.g. ``channels_last=False``).
+        path: a checkpoint written by `save_checkpoint` (e.g. ``checkpoints/<run>/best.pt``), or a folder written by
+            ``dff export`` (read by its registered reader: config and checksum validated).
+        **overrides: model parameters replacing those saved in the file (e.g. ``channels_last=False``); a package
+            is rebuilt as written, so it takes none.
 
     Raises:
         WeightsError: the file is truncated, not a checkpoint of this project, of an unregistered model, or does not
-            fit; the message names the file.
+            fit; overrides given for a package; the message names the file.
     """
+    packaged = _read_folder(path)
+    if packaged is not None:
+        if overrides:
+            raise WeightsError(f"{path}: a package is rebuilt as written; overrides {sorted(overrides)} not applied")
+        return packaged
     ckpt = load_checkpoint(path)
     name = ckpt.get("model")
     if not isinstance(name, str) or not is_model(name):
