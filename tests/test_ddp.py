@@ -15,7 +15,8 @@ from tiny_data import standard_manifest
 
 from deepfakeforensics.data.datasets import build_dataset
 from deepfakeforensics.models import load_model
-from deepfakeforensics.training.loop import bce_loss, binary_metrics, pass_epoch
+from deepfakeforensics.training.epoch import binary_metrics, pass_epoch
+from deepfakeforensics.training.optim import bce_loss
 
 HERE = Path(__file__).resolve().parent
 

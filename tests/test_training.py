@@ -29,7 +29,7 @@ from deepfakeforensics.training import (
     read_run_config,
     train,
 )
-from deepfakeforensics.training.loop import pass_epoch
+from deepfakeforensics.training.epoch import pass_epoch
 from deepfakeforensics.training.state import is_better
 
 FAST = {"batch_size": 8, "num_workers": 0, "lr": 3e-3, "warmup_epochs": 0.5}

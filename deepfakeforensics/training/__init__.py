@@ -4,7 +4,8 @@ on datasets of your own), callbacks for logging, DDP under torchrun, and the mod
 from deepfakeforensics.training.callbacks import Callback, ConsoleLogger, EarlyStopping, TqdmProgress, default_callbacks
 from deepfakeforensics.training.config import DataConfig, TrainConfig, read_run_config
 from deepfakeforensics.training.distributed import DistInfo, setup_distributed
-from deepfakeforensics.training.loop import HISTORY_COLUMNS, binary_metrics, pass_epoch, train
+from deepfakeforensics.training.epoch import binary_metrics, pass_epoch
+from deepfakeforensics.training.loop import HISTORY_COLUMNS, train
 from deepfakeforensics.training.optim import make_scheduler
 from deepfakeforensics.training.plans import COMPARISON_PLANS, DEFAULT_PLANS, ModelPlan, select_plans, train_plan
 from deepfakeforensics.training.run import train_model
