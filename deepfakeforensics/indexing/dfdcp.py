@@ -163,7 +163,7 @@ def index_dfdcp(
     id folder only.
 
     Splits: ``set == "test"`` is test; the ``train`` set is split into train/val by group with `ratios` (the preview
-    has no validation set). A train video whose group has test videos follows `leak`: ``"drop"`` (default) removes it
+    has no validation set; a ``val`` entry, which the release does not use, counts as train). A train video whose group has test videos follows `leak`: ``"drop"`` (default) removes it
     and reports it, ``"test"`` moves it into test, ``"error"`` raises naming the group.
 
     Args:
