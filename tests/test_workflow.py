@@ -15,17 +15,16 @@ from deepfakeforensics import _io
 from deepfakeforensics.data.sbi import self_blend
 from deepfakeforensics.demo.workflow import DemoRunConfig, demo_paths
 from deepfakeforensics.evaluation import compute_metrics
-from deepfakeforensics.evaluation.metrics import metrics_by_aggregation
-from deepfakeforensics.evaluation.plots import (
+from deepfakeforensics.evaluation.face_plots import (
     figure_face_samples,
     figure_faces_per_video,
-    figure_predictions,
     figure_pseudo_fakes,
     plot_face_samples,
     plot_faces_per_video,
-    plot_predictions,
     plot_pseudo_fakes,
 )
+from deepfakeforensics.evaluation.metrics import metrics_by_aggregation
+from deepfakeforensics.evaluation.plots import figure_predictions, plot_predictions
 from deepfakeforensics.faces.crop import LANDMARK_COLUMNS, read_rgb
 from deepfakeforensics.scoring import aggregate
 from deepfakeforensics.training import DEFAULT_PLANS, select_plans

@@ -1,4 +1,5 @@
-"""Comparison figures a paper would use, written as PNG files from score tables, metric tables and training histories.
+"""Comparison figures a paper would use, written as PNG files from score tables, metric tables and training histories
+(figures of the extracted faces themselves are in `face_plots`).
 
 Every ``figure_*`` function takes plain DataFrames and returns the ``matplotlib.figure.Figure`` it drew (a bare one: no
 pyplot state, no GUI backend needed); its ``plot_*`` sibling takes the same arguments plus a path, writes that figure
@@ -18,14 +19,13 @@ from matplotlib.figure import Figure
 from sklearn.metrics import roc_curve
 
 from deepfakeforensics._io import atomic_path
-from deepfakeforensics.data.sbi import self_blend
 from deepfakeforensics.evaluation.baselines import matching_baselines
-from deepfakeforensics.faces.crop import LANDMARK_COLUMNS, read_rgb
 
 DPI = 150
 
 
-def _save(fig: Figure, path: str | os.PathLike) -> Path:
+def save_figure(fig: Figure, path: str | os.PathLike) -> Path:
+    """Write `fig` (tight layout, `DPI`) as one PNG at `path` atomically; returns `path`."""
     path = Path(path)
     fig.tight_layout()
     with atomic_path(path) as tmp:
@@ -68,7 +68,7 @@ def figure_roc_curves(scores: Mapping[str, pd.DataFrame], title: str = "ROC") ->
 
 def plot_roc_curves(scores: Mapping[str, pd.DataFrame], path: str | os.PathLike, title: str = "ROC") -> Path:
     """Draw `figure_roc_curves` and write it as a PNG at `path`; returns `path`."""
-    return _save(figure_roc_curves(scores, title=title), path)
+    return save_figure(figure_roc_curves(scores, title=title), path)
 
 
 def figure_score_distributions(
@@ -108,7 +108,7 @@ def plot_score_distributions(
     scores: Mapping[str, pd.DataFrame], path: str | os.PathLike, threshold: Mapping[str, float] | None = None
 ) -> Path:
     """Draw `figure_score_distributions` and write it as a PNG at `path`; returns `path`."""
-    return _save(figure_score_distributions(scores, threshold=threshold), path)
+    return save_figure(figure_score_distributions(scores, threshold=threshold), path)
 
 
 def figure_training_curves(histories: Mapping[str, pd.DataFrame]) -> Figure:
@@ -134,7 +134,7 @@ def figure_training_curves(histories: Mapping[str, pd.DataFrame]) -> Figure:
 
 def plot_training_curves(histories: Mapping[str, pd.DataFrame], path: str | os.PathLike) -> Path:
     """Draw `figure_training_curves` and write it as a PNG at `path`; returns `path`."""
-    return _save(figure_training_curves(histories), path)
+    return save_figure(figure_training_curves(histories), path)
 
 
 def figure_metric_bars(
@@ -162,7 +162,7 @@ def plot_metric_bars(
     level: str | None = "file",
 ) -> Path:
     """Draw `figure_metric_bars` and write it as a PNG at `path`; returns `path`."""
-    return _save(figure_metric_bars(metrics, columns=columns, level=level), path)
+    return save_figure(figure_metric_bars(metrics, columns=columns, level=level), path)
 
 
 def figure_method_heatmap(
@@ -189,7 +189,7 @@ def plot_method_heatmap(
     level: str | None = "file",
 ) -> Path:
     """Draw `figure_method_heatmap` and write it as a PNG at `path`; returns `path`."""
-    return _save(figure_method_heatmap(per_method, value=value, by=by, level=level), path)
+    return save_figure(figure_method_heatmap(per_method, value=value, by=by, level=level), path)
 
 
 def figure_robustness(robustness: pd.DataFrame, value: str = "auc") -> Figure:
@@ -222,7 +222,7 @@ def figure_robustness(robustness: pd.DataFrame, value: str = "auc") -> Figure:
 
 def plot_robustness(robustness: pd.DataFrame, path: str | os.PathLike, value: str = "auc") -> Path:
     """Draw `figure_robustness` and write it as a PNG at `path`; returns `path`."""
-    return _save(figure_robustness(robustness, value=value), path)
+    return save_figure(figure_robustness(robustness, value=value), path)
 
 
 def _reference_marks(ax, baselines: pd.DataFrame | None, dataset: str, level: str) -> None:
@@ -269,7 +269,7 @@ def figure_auc_intervals(metrics: pd.DataFrame, baselines: pd.DataFrame | None =
 
 def plot_auc_intervals(metrics: pd.DataFrame, path: str | os.PathLike, baselines: pd.DataFrame | None = None) -> Path:
     """Draw `figure_auc_intervals` and write it as a PNG at `path`; returns `path`."""
-    return _save(figure_auc_intervals(metrics, baselines=baselines), path)
+    return save_figure(figure_auc_intervals(metrics, baselines=baselines), path)
 
 
 def figure_cross_dataset_heatmap(cross: pd.DataFrame, level: str = "file") -> Figure:
@@ -290,7 +290,7 @@ def figure_cross_dataset_heatmap(cross: pd.DataFrame, level: str = "file") -> Fi
 
 def plot_cross_dataset_heatmap(cross: pd.DataFrame, path: str | os.PathLike, level: str = "file") -> Path:
     """Draw `figure_cross_dataset_heatmap` and write it as a PNG at `path`; returns `path`."""
-    return _save(figure_cross_dataset_heatmap(cross, level=level), path)
+    return save_figure(figure_cross_dataset_heatmap(cross, level=level), path)
 
 
 def figure_video_robustness(table: pd.DataFrame) -> Figure:
@@ -325,7 +325,7 @@ def figure_video_robustness(table: pd.DataFrame) -> Figure:
 
 def plot_video_robustness(table: pd.DataFrame, path: str | os.PathLike) -> Path:
     """Draw `figure_video_robustness` and write it as a PNG at `path`; returns `path`."""
-    return _save(figure_video_robustness(table), path)
+    return save_figure(figure_video_robustness(table), path)
 
 
 _STRENGTH_LABEL = {
@@ -334,125 +334,6 @@ _STRENGTH_LABEL = {
     "downscale": "downscale factor",
     "noise": "Gaussian noise sigma (0-255)",
 }
-
-
-def figure_face_samples(faces: pd.DataFrame, per_class: int = 6, seed: int = 0) -> Figure:
-    """A grid of extracted face crops, `per_class` real ones above `per_class` fake ones, from different videos.
-
-    Args:
-        faces: a faces manifest from ``load_table`` (``attrs["root"]`` locates the crops).
-        per_class: crops per row.
-        seed: which videos are drawn.
-    """
-    root = Path(faces.attrs.get("root", "."))
-    rows = []
-    for label in (0, 1):
-        videos = faces[faces["label"] == label].groupby("video_id", sort=True).head(1)
-        rows.append(videos.sample(min(per_class, len(videos)), random_state=seed) if len(videos) else videos)
-    n = max(per_class, 1)
-    fig = Figure(figsize=(1.9 * n, 4.4))
-    axes = fig.subplots(2, n, squeeze=False)
-    for r, chosen in enumerate(rows):
-        for c in range(n):
-            ax = axes[r, c]
-            ax.axis("off")
-            if c < len(chosen):
-                row = chosen.iloc[c]
-                ax.imshow(read_rgb(root / str(row["path"])))
-                method = f"{row['method']}\n" if "method" in chosen.columns else ""
-                ax.set_title(f"{method}{row['video_id']}", fontsize=7)
-        axes[r, 0].text(
-            -0.1,
-            0.5,
-            ["real", "fake"][r],
-            transform=axes[r, 0].transAxes,
-            rotation=90,
-            va="center",
-            ha="right",
-            fontsize=10,
-        )
-    return fig
-
-
-def plot_face_samples(faces: pd.DataFrame, path: str | os.PathLike, per_class: int = 6, seed: int = 0) -> Path:
-    """Draw `figure_face_samples` and write it as a PNG at `path`; returns `path`."""
-    return _save(figure_face_samples(faces, per_class=per_class, seed=seed), path)
-
-
-def figure_pseudo_fakes(
-    faces: pd.DataFrame,
-    n: int = 6,
-    seed: int = 0,
-    points: np.ndarray | None = None,
-) -> Figure:
-    """Self-blended pseudo-fakes (`deepfakeforensics.data.sbi`) of `n` real crops from different videos, as training sees
-    them: the real crop with its landmarks, the blend mask, the pseudo-fake, and the blending boundary target.
-
-    Args:
-        faces: a faces manifest with landmark columns (``attrs["root"]`` locates the crops).
-        n: crops (columns).
-        seed: which videos are drawn and the blends' draws (``(seed, 0, column)``).
-        points: landmarks per manifest row, (len(faces), K, 2) in crop pixels (e.g. dense 68-point ones); default:
-            the manifest's five MTCNN points.
-
-    Raises:
-        ValueError: no real crop has landmarks.
-    """
-    root = Path(faces.attrs.get("root", "."))
-    if points is None:
-        if not set(LANDMARK_COLUMNS) <= set(faces.columns):
-            raise ValueError("the faces manifest has no landmark columns (extracted before landmarks were recorded)")
-        points = faces[LANDMARK_COLUMNS].to_numpy(np.float32).reshape(len(faces), -1, 2)
-    usable = faces.assign(_row=np.arange(len(faces)))[(faces["label"] == 0) & ~np.isnan(points).any(axis=(1, 2))]
-    if usable.empty:
-        raise ValueError("no real crop with landmarks: nothing to self-blend")
-    firsts = usable.groupby("video_id", sort=True).head(1)
-    chosen = firsts.sample(min(n, len(firsts)), random_state=seed)
-    titles = ("real + landmarks", "blend mask r*M", "pseudo-fake", "boundary 4M(1-M)")
-    fig = Figure(figsize=(1.9 * len(chosen), 7.8))
-    axes = fig.subplots(4, len(chosen), squeeze=False)
-    for c, (_, row) in enumerate(chosen.iterrows()):
-        crop, pts = read_rgb(root / str(row["path"])), points[int(row["_row"])]
-        _, fake, mask, boundary = self_blend(crop, pts, seed=(seed, 0, c))
-        for r, (image, cmap) in enumerate(((crop, None), (mask, "gray"), (fake, None), (boundary, "magma"))):
-            axes[r, c].imshow(image, cmap=cmap, vmin=0 if cmap else None, vmax=1 if cmap else None)
-            axes[r, c].axis("off")
-        axes[0, c].scatter(pts[:, 0], pts[:, 1], s=4, c="lime")
-        axes[0, c].set_title(str(row["video_id"]), fontsize=7)
-    for r, title in enumerate(titles):
-        axes[r, 0].text(-0.08, 0.5, title, transform=axes[r, 0].transAxes, rotation=90, va="center", ha="right")
-    return fig
-
-
-def plot_pseudo_fakes(
-    faces: pd.DataFrame,
-    path: str | os.PathLike,
-    n: int = 6,
-    seed: int = 0,
-    points: np.ndarray | None = None,
-) -> Path:
-    """Draw `figure_pseudo_fakes` and write it as a PNG at `path`; returns `path`."""
-    return _save(figure_pseudo_fakes(faces, n=n, seed=seed, points=points), path)
-
-
-def figure_faces_per_video(faces: pd.DataFrame) -> Figure:
-    """Histogram of face crops per video and of face tracks per video, by class (how extraction went)."""
-    per_video = faces.groupby("video_id").agg(
-        crops=("frame", "size"), tracks=("track", "nunique"), label=("label", "first")
-    )
-    per_video["class"] = per_video["label"].map({0: "real", 1: "fake"})
-    fig = Figure(figsize=(8, 3.2))
-    ax1, ax2 = fig.subplots(1, 2)
-    sns.histplot(data=per_video, x="crops", hue="class", multiple="dodge", discrete=True, ax=ax1)
-    ax1.set_xlabel("face crops per video")
-    sns.countplot(data=per_video, x="tracks", hue="class", ax=ax2)
-    ax2.set_xlabel("face tracks per video")
-    return fig
-
-
-def plot_faces_per_video(faces: pd.DataFrame, path: str | os.PathLike) -> Path:
-    """Draw `figure_faces_per_video` and write it as a PNG at `path`; returns `path`."""
-    return _save(figure_faces_per_video(faces), path)
 
 
 def figure_predictions(predictions: pd.DataFrame, threshold: float = 0.5) -> Figure:
@@ -474,4 +355,4 @@ def figure_predictions(predictions: pd.DataFrame, threshold: float = 0.5) -> Fig
 
 def plot_predictions(predictions: pd.DataFrame, path: str | os.PathLike, threshold: float = 0.5) -> Path:
     """Draw `figure_predictions` and write it as a PNG at `path`; returns `path`."""
-    return _save(figure_predictions(predictions, threshold=threshold), path)
+    return save_figure(figure_predictions(predictions, threshold=threshold), path)
