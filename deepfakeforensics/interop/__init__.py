@@ -1,0 +1,1 @@
+"""Exchange with other toolkits' data formats: DeepfakeBench's dataset JSON files (`deepfakebench`)."""
