@@ -202,12 +202,7 @@ def build_demo_dataset(
         >>> root = build_demo_dataset("demo", seed=0)  # doctest: +SKIP
         >>> # dff index demo --dataset ffpp
     """
-    config = config or DemoConfig()
-    unknown = set(overrides) - {f.name for f in fields(DemoConfig)}
-    if unknown:
-        raise TypeError(f"unknown DemoConfig fields: {sorted(unknown)}")
-    overrides = {k: tuple(v) if isinstance(v, list) else v for k, v in overrides.items()}
-    config = replace(config, **overrides)
+    config = _with_overrides(config or DemoConfig(), overrides)
     out = Path(out_dir)
     if is_complete(out, config):
         return out
@@ -217,18 +212,9 @@ def build_demo_dataset(
     write_json_atomic(out / _BUILDING, {"config": config.to_json(), "version": _FORMAT_VERSION})
     for stale in out.glob("**/.*.partial.mp4"):
         stale.unlink()
-
-    identities = make_identities(config.n_identities, config.seed)
     splits = make_pairs(config)
-    partner = {}
-    for pairs in splits.values():
-        for a, b in pairs:
-            partner[int(a)], partner[int(b)] = int(b), int(a)
     paths = video_paths(config)
-    faces = {}
-    for index in tqdm(range(config.n_identities), desc="demo videos", unit="identity", disable=not progress):
-        t = video_id(index)
-        faces[t] = render_target(config, index, identities, partner[index], out, paths[t])
+    faces = _render_videos(config, splits, paths, out, progress)
     for split, pairs in splits.items():
         write_json_atomic(out / "splits" / f"{split}.json", [list(p) for p in pairs])
     files = sorted(p for per in paths.values() for p in per.values())
@@ -245,6 +231,34 @@ def build_demo_dataset(
     write_json_atomic(out / MANIFEST, manifest)
     (out / _BUILDING).unlink(missing_ok=True)
     return out
+
+
+def _with_overrides(config: DemoConfig, overrides: dict[str, object]) -> DemoConfig:
+    """`config` with `DemoConfig` fields replaced (lists become tuples); unknown names refused."""
+    unknown = set(overrides) - {f.name for f in fields(DemoConfig)}
+    if unknown:
+        raise TypeError(f"unknown DemoConfig fields: {sorted(unknown)}")
+    return replace(config, **{k: tuple(v) if isinstance(v, list) else v for k, v in overrides.items()})
+
+
+def _render_videos(
+    config: DemoConfig,
+    splits: dict[str, list[tuple[str, str]]],
+    paths: dict[str, dict[str, str]],
+    out: Path,
+    progress: bool,
+) -> dict[str, list[list[float]]]:
+    """Render each identity's real video and its fakes (face swapped with its split partner); their face boxes."""
+    identities = make_identities(config.n_identities, config.seed)
+    partner = {}
+    for pairs in splits.values():
+        for a, b in pairs:
+            partner[int(a)], partner[int(b)] = int(b), int(a)
+    faces = {}
+    for index in tqdm(range(config.n_identities), desc="demo videos", unit="identity", disable=not progress):
+        t = video_id(index)
+        faces[t] = render_target(config, index, identities, partner[index], out, paths[t])
+    return faces
 
 
 def _check_destination(out: Path, config: DemoConfig) -> None:
