@@ -6,6 +6,7 @@ import cv2
 import numpy as np
 import pandas as pd
 import pytest
+import torch
 from synth_videos import face_photo
 
 from deepfakeforensics.data.frame_folders import (
@@ -18,6 +19,9 @@ from deepfakeforensics.data.frame_folders import (
 from deepfakeforensics.data.manifest import validate_manifest
 from deepfakeforensics.data.media_limits import check_media_size
 from deepfakeforensics.data.video import SamplingConfig, VideoError, iter_frames, plan_frames, probe_video
+from deepfakeforensics.faces import ExtractionConfig, iter_face_crops
+from deepfakeforensics.inference.predict import PredictConfig, StreamScorer, predict_file
+from deepfakeforensics.models import create_model
 
 
 def write_frames(folder, numbers, size=(48, 64), ext=".png"):
@@ -91,20 +95,34 @@ def test_frames_as_crops_makes_a_valid_faces_manifest(tmp_path):
     assert failures == [(str(tmp_path / "fake_test" / "1" / "5"), failures[0][1])] and "no frames" in failures[0][1]
 
 
-@pytest.mark.slow
-def test_faces_are_extracted_from_a_frame_folder(tmp_path):
-    """Detection and tracking run on a frame folder exactly as on a file (frames: a face photo on a background)."""
-    from deepfakeforensics.faces import ExtractionConfig, iter_face_crops
-
+def write_face_frames(folder):
+    """Frames 000.png, 005.png, ... 035.png of a face photo moving right over a plain background."""
     photo = face_photo(120)
-    folder = tmp_path / "seq"
     folder.mkdir()
     for n in range(0, 40, 5):
         frame = np.full((240, 320, 3), 90, np.uint8)
         frame[60:180, 100 + n : 220 + n] = photo
         cv2.imwrite(str(folder / f"{n:03d}.png"), cv2.cvtColor(frame, cv2.COLOR_RGB2BGR))
-    config = ExtractionConfig(sampling=SamplingConfig("uniform", n_frames=4), detect_size=320, min_face_size=30)
-    crops = list(iter_face_crops(folder, config, config.make_finder()))
+    return folder
+
+
+FACE_CONFIG = ExtractionConfig(sampling=SamplingConfig("uniform", n_frames=4), detect_size=320, min_face_size=30)
+
+
+@pytest.mark.slow
+def test_faces_are_extracted_from_a_frame_folder(tmp_path):
+    """Detection and tracking run on a frame folder exactly as on a file."""
+    folder = write_face_frames(tmp_path / "seq")
+    crops = list(iter_face_crops(folder, FACE_CONFIG, FACE_CONFIG.make_finder()))
     assert [c.frame for c in crops] == [0, 2, 5, 7] and {c.track for c in crops} == {0}
     x0, _, x1, _ = crops[-1].box
     assert 100 + 35 - 20 < (x0 + x1) / 2 - 60 < 100 + 35 + 20  # the face of frame 035.png, where it was pasted
+
+
+@pytest.mark.slow
+def test_a_frame_folder_is_predicted_as_one_video(tmp_path):
+    torch.manual_seed(0)
+    folder = write_face_frames(tmp_path / "seq")
+    scorer = StreamScorer(create_model("mesonet4").eval())
+    row = predict_file(folder, "seq", scorer, PredictConfig(), FACE_CONFIG, FACE_CONFIG.make_finder())
+    assert row["kind"] == "video" and row["error"] == "" and row["frames_used"] == 4 and 0 <= row["score"] <= 1
