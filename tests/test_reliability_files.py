@@ -524,7 +524,8 @@ def test_a_failed_ffmpeg_with_non_utf8_output_names_the_video_and_leaves_nothing
 
 
 @pytest.mark.skipif(
-    __import__("deepfakeforensics.evaluation.perturbations").perturbations.ffmpeg_binary() is None, reason="no ffmpeg"
+    __import__("deepfakeforensics.evaluation.perturbations").evaluation.perturbations.ffmpeg_binary() is None,
+    reason="no ffmpeg",
 )
 def test_frame_distortions_then_vc_on_a_non_utf8_name_keep_4_2_0(tmp_path):
     """In a child process (OpenCV crashed on a non-UTF-8 name); the H.264 output is 4:2:0 like its source."""

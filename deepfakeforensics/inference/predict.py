@@ -136,6 +136,9 @@ def _kind_of(mode: int) -> str:
     return "a block device" if stat.S_ISBLK(mode) else "not a regular file"
 
 
+_MEDIA_EXTENSIONS = VIDEO_EXTENSIONS | IMAGE_EXTENSIONS
+
+
 def walk_media(folder: str | os.PathLike) -> tuple[list[Path], list[tuple[str, str]]]:
     """Every video and image file under `folder` (recursively, by extension, case-insensitive), and what was skipped.
 
@@ -151,56 +154,70 @@ def walk_media(folder: str | os.PathLike) -> tuple[list[Path], list[tuple[str, s
     folder = Path(folder)
     if not folder.is_dir():
         raise NotADirectoryError(f"{folder}: not a folder")
-    exts = VIDEO_EXTENSIONS | IMAGE_EXTENSIONS
-    files: list[Path] = []
-    skipped: list[tuple[str, str]] = []
-    seen: dict[tuple[int, int], Path] = {}
+    walk = _MediaWalk(folder)
+    walk.folder(folder)
+    return sorted(walk.files), sorted(walk.skipped)
 
-    def rel(p: Path) -> str:
-        return media_name(p, folder)
 
-    def walk(directory: Path) -> None:
+class _MediaWalk:
+    """The state of one `walk_media`: the media found, what was skipped and why, the folders listed (by device and
+    inode, so that a folder reached again through a symlink is not listed twice)."""
+
+    def __init__(self, top: Path) -> None:
+        self.top = top
+        self.files: list[Path] = []
+        self.skipped: list[tuple[str, str]] = []
+        self.seen: dict[tuple[int, int], Path] = {}
+
+    def rel(self, path: Path) -> str:
+        return media_name(path, self.top)
+
+    def folder(self, directory: Path) -> None:
+        """List `directory` once, then each of its entries in name order."""
         try:
             key = (directory.stat().st_dev, directory.stat().st_ino)
         except OSError as e:
-            skipped.append((rel(directory), f"folder not listed ({e.strerror or e})"))
+            self.skipped.append((self.rel(directory), f"folder not listed ({e.strerror or e})"))
             return
-        if key in seen:
-            skipped.append((rel(directory), f"folder already listed as {rel(seen[key]) or '.'} (symlink loop?)"))
+        if key in self.seen:
+            first = self.rel(self.seen[key]) or "."
+            self.skipped.append((self.rel(directory), f"folder already listed as {first} (symlink loop?)"))
             return
-        seen[key] = directory
+        self.seen[key] = directory
         try:
             entries = sorted(os.scandir(directory), key=lambda e: e.name)
         except PermissionError:
-            skipped.append((rel(directory) or ".", "folder not listed (permission denied)"))
+            self.skipped.append((self.rel(directory) or ".", "folder not listed (permission denied)"))
             return
         except OSError as e:
-            skipped.append((rel(directory) or ".", f"folder not listed ({e.strerror or e})"))
+            self.skipped.append((self.rel(directory) or ".", f"folder not listed ({e.strerror or e})"))
             return
         for entry in entries:
-            path = directory / entry.name
-            suffix = path.suffix.lower()
-            try:
-                mode = os.stat(path).st_mode  # follows symlinks
-            except OSError as e:
-                if entry.is_symlink():
-                    loop = e.errno == errno.ELOOP
-                    skipped.append((rel(path), "symlink loop" if loop else "broken symlink (its target is missing)"))
-                elif suffix in exts:
-                    skipped.append((rel(path), f"cannot be read ({e.strerror or e})"))
-                continue
-            if stat.S_ISDIR(mode):
-                walk(path)
-            elif suffix in exts:
-                if stat.S_ISREG(mode):
-                    files.append(path)
-                else:
-                    skipped.append((rel(path), f"{_kind_of(mode)}, not a regular file: not read"))
-            elif suffix in UNSUPPORTED_MEDIA:
-                skipped.append((rel(path), UNSUPPORTED_MEDIA[suffix]))
+            self.entry(directory / entry.name, entry.is_symlink())
 
-    walk(folder)
-    return sorted(files), sorted(skipped)
+    def entry(self, path: Path, is_symlink: bool) -> None:
+        """A folder is walked, a regular media file kept; anything else media-named is skipped with its reason."""
+        suffix = path.suffix.lower()
+        try:
+            mode = os.stat(path).st_mode  # follows symlinks
+        except OSError as e:
+            if is_symlink:
+                loop = e.errno == errno.ELOOP
+                self.skipped.append(
+                    (self.rel(path), "symlink loop" if loop else "broken symlink (its target is missing)")
+                )
+            elif suffix in _MEDIA_EXTENSIONS:
+                self.skipped.append((self.rel(path), f"cannot be read ({e.strerror or e})"))
+            return
+        if stat.S_ISDIR(mode):
+            self.folder(path)
+        elif suffix in _MEDIA_EXTENSIONS:
+            if stat.S_ISREG(mode):
+                self.files.append(path)
+            else:
+                self.skipped.append((self.rel(path), f"{_kind_of(mode)}, not a regular file: not read"))
+        elif suffix in UNSUPPORTED_MEDIA:
+            self.skipped.append((self.rel(path), UNSUPPORTED_MEDIA[suffix]))
 
 
 def list_media(folder: str | os.PathLike) -> list[Path]:
