@@ -124,7 +124,7 @@ def test_registry_lists_every_frame_model_and_its_temporal_variants():
     frame = FRAME_MODELS + list(timm_models.MODEL_NAMES)
     expected = frame + [f"{n}_{head}" for n in frame for head in ("lstm", "transformer")]
     assert [n for n in library if n not in released] == sorted(expected)
-    assert set(released) <= set(library) and len(released) == 11
+    assert set(released) <= set(library) and len(released) == 12
     assert list_models("meso*4") == ["mesoinception4", "mesonet4"]
 
 

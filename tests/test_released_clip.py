@@ -11,9 +11,11 @@ checked from the committed fixtures (key -> shape, written from the authors' cla
 
 from __future__ import annotations
 
+import dataclasses
 import json
 from pathlib import Path
 
+import cv2
 import numpy as np
 import pytest
 import torch
@@ -21,7 +23,9 @@ import torch.nn.functional as F
 from safetensors.torch import save_file
 from transformers import CLIPVisionConfig, CLIPVisionModel
 
+from deepfakeforensics.data.transforms import resize_to, to_tensor
 from deepfakeforensics.evaluation.gradcam import AttentionRollout, can_explain, explainer
+from deepfakeforensics.faces.profiles import GEND_TEMPLATE, gend_geometry, get_profile
 from deepfakeforensics.models import WeightsError, create_model
 from deepfakeforensics.models.released import describe_released, identify_released, load_released
 
@@ -175,8 +179,6 @@ def test_catalog_rows_and_attention_rollout():
 
 
 def test_gend_profile_puts_the_points_on_its_template():
-    from deepfakeforensics.faces.profiles import GEND_TEMPLATE, get_profile
-
     frame = np.random.default_rng(0).integers(0, 255, (400, 500, 3), dtype=np.uint8)
     points = GEND_TEMPLATE * 100 + np.float32([150, 120])  # a face of template size 100 px
     profile = get_profile("gend")
@@ -188,3 +190,104 @@ def test_gend_profile_puts_the_points_on_its_template():
     assert get_profile("gend", 336).cut(frame, (140, 110, 260, 230), points)[0].shape == (336, 336, 3)
     blank = profile.cut(frame, (140, 110, 260, 230), None)
     assert not blank[2] and blank[0].shape == (224, 224, 3)
+
+
+PE_TINY = {"img_size": 42, "embed_dim": 32, "depth": 2, "num_heads": 2, "input_px": 28}
+
+
+@pytest.mark.parametrize("head_kind", ["linear", "LinearNorm"])
+def test_gend_pe_folder_is_timm_perception_encoder_state_at_the_fed_size(tmp_path, head_kind):
+    """GenD's PE release holds timm's own Eva state (``feature_extractor.backbone.*``, head removed): their model
+    (timm PE with dynamic_img_size, built at 42 px and fed 28, as 336 and 224) and ours give the same P(fake)."""
+    import timm
+
+    torch.manual_seed(1)
+    theirs = timm.create_model(
+        "vit_pe_core_large_patch14_336", pretrained=False, dynamic_img_size=True, num_classes=0,
+        **{k: v for k, v in PE_TINY.items() if k != "input_px"},
+    ).eval()  # fmt: skip
+    head = torch.nn.Linear(32, 2)
+    x = torch.randn(3, 3, 28, 28)
+    with torch.no_grad():
+        for p in theirs.parameters():
+            p.add_(torch.randn_like(p) * 0.05)
+        feats = theirs(x)
+    state = {f"feature_extractor.backbone.{k}": v.contiguous() for k, v in theirs.state_dict().items()}
+    state["model.linear.weight"], state["model.linear.bias"] = head.weight.detach(), head.bias.detach()
+    folder = tmp_path / "GenD_PE_L"
+    folder.mkdir()
+    save_file(state, folder / "model.safetensors")
+    backbone = "vit_pe_core_large_patch14_336"
+    (folder / "config.json").write_text(json.dumps({"model_type": "GenD", "backbone": backbone, "head": head_kind}))
+    expected = _p_fake(head, F.normalize(feats, dim=1) if head_kind == "LinearNorm" else feats)
+    for path in (folder, folder / "model.safetensors"):
+        model = create_model("gend_pe_vit_l14", weights=path, **PE_TINY).eval()
+        assert bool(model.l2_normalize) == (head_kind == "LinearNorm")
+        assert model.default_cfg.input_size == (3, 28, 28) and model.default_cfg.mean == (0.5, 0.5, 0.5)
+        with torch.no_grad():
+            assert (torch.sigmoid(model(x)) - expected).abs().max() < 1e-6
+    with pytest.raises(WeightsError, match="not fit the layout of gend_clip_vit_l14.*feature_extractor.backbone"):
+        load_released(folder, "gend_clip_vit_l14")  # a PE folder is not the CLIP release
+
+
+def test_gend_pe_full_size_layout_from_the_fixture_and_its_input():
+    fixture = json.loads((FIXTURES / "gend_pe_vit_l14.json").read_text())
+    assert fixture["config"]["backbone"] == "vit_pe_core_large_patch14_336"
+    raw = {"state_dict": _meta_raw("gend_pe_vit_l14"), "config": fixture["config"]}
+    assert raw["state_dict"]["feature_extractor.backbone.pos_embed"].shape == (1, 577, 1024)  # 336 px, fed 224
+    matches = identify_released(Path("GenD_PE_L"), raw)
+    assert [m.name for m in matches if m.distance == 0] == ["gend_pe_vit_l14"]
+    row = {r["name"]: r for r in describe_released()}["gend_pe_vit_l14"]
+    assert row["input"].startswith("224x224, mean (0.5, 0.5, 0.5)") and row["profile"] == "gend"
+    assert not can_explain(create_model("gend_pe_vit_l14", **PE_TINY))  # rollout would miss its rotary embedding
+
+
+def _smooth_crop(seed: int, size: int) -> np.ndarray:
+    rng = np.random.default_rng(seed)
+    low = rng.uniform(0, 255, (12, 12, 3)).astype(np.float32)
+    img = cv2.resize(low, (size, size), interpolation=cv2.INTER_LINEAR) + rng.normal(0, 20, (size, size, 3))
+    return np.clip(img, 0, 255).astype(np.uint8)
+
+
+def test_effort_resizes_deepfakebench_256_crops_to_224_bicubic_as_their_loader():
+    """DeepfakeBench's load_rgb: the stored 256 px crop, cv2.resize(..., (224, 224), INTER_CUBIC), CLIP mean/std."""
+    cfg = create_model("effort_clip_vit_l14", **TINY).default_cfg
+    cfg = dataclasses.replace(cfg, input_size=(3, 224, 224))  # the full model's input; TINY only shrinks the ViT
+    assert create_model("effort_clip_vit_l14", **TINY).default_cfg.interpolation == "bicubic"
+    crop = _smooth_crop(0, 256)
+    theirs = cv2.resize(crop, (224, 224), interpolation=cv2.INTER_CUBIC).astype(np.float32) / 255
+    theirs = (torch.from_numpy(theirs).permute(2, 0, 1) - torch.tensor(cfg.mean).view(3, 1, 1)) / torch.tensor(
+        cfg.std
+    ).view(3, 1, 1)
+    assert torch.allclose(to_tensor([crop], cfg)[0], theirs, atol=1e-6)
+    area = to_tensor([crop], dataclasses.replace(cfg, interpolation="area"))[0]
+    assert (area - theirs).abs().max() > 0.05  # this toolkit's own resize would not be their pixels
+    # the stream's 256 px profile crop through the model's resize is the profile's own 224 px crop
+    frame = _smooth_crop(1, 480)
+    dense68 = np.random.default_rng(2).uniform(180, 300, (68, 2))
+    at_256 = get_profile("deepfakebench").cut(frame, (170, 170, 310, 310), None, dense68)[0]
+    at_224 = get_profile("deepfakebench", 224).cut(frame, (170, 170, 310, 310), None, dense68)[0]
+    assert at_256.shape == (256, 256, 3) and np.array_equal(resize_to(at_256, (224, 224), "bicubic"), at_224)
+
+
+def test_gend_crops_are_their_shortest_side_bicubic_and_centre_crop_pixels():
+    """GenD's PE preprocessing is timm's eval transform of vit_pe_core_large_patch14_336 with input_size 224 (their
+    PerceptionEncoder); CLIPProcessor's is the same geometry. On the warped face, the gend profile's crop fed through
+    the PE model's config gives that transform's tensor."""
+    import timm
+    from PIL import Image
+
+    with torch.device("meta"):
+        pe = timm.create_model("vit_pe_core_large_patch14_336", pretrained=False, dynamic_img_size=True)
+    data_config = timm.data.resolve_model_data_config(pe)
+    data_config["input_size"] = (3, 224, 224)
+    transform = timm.data.create_transform(**data_config, is_training=False)
+    frame = _smooth_crop(3, 500)
+    points = GEND_TEMPLATE * 100 + np.float32([150, 120])
+    matrix, side = gend_geometry(points)
+    warped = Image.fromarray(cv2.warpAffine(frame, matrix, (side, side), flags=cv2.INTER_LINEAR))
+    crop, _, aligned = get_profile("gend").cut(frame, (140, 110, 260, 230), points)
+    assert aligned and side != 224
+    cfg = create_model("gend_pe_vit_l14", **PE_TINY).default_cfg
+    ours = to_tensor([crop], dataclasses.replace(cfg, input_size=(3, 224, 224)))[0]
+    assert torch.allclose(ours, transform(warped), atol=1e-6)

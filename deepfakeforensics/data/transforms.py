@@ -279,11 +279,23 @@ def apply_augment(img: np.ndarray, params: AugmentParams) -> np.ndarray:
     return np.ascontiguousarray(pipeline(image=np.ascontiguousarray(img))["image"])
 
 
-def resize_to(img: np.ndarray, size: tuple[int, int]) -> np.ndarray:
-    """Resize an image to (H, W) (area interpolation when shrinking, bilinear when enlarging)."""
+RESIZES = ("area", "bicubic")  # ModelCfg.interpolation values
+
+
+def resize_to(img: np.ndarray, size: tuple[int, int], interpolation: str = "area") -> np.ndarray:
+    """Resize an image to (H, W): "area" (area interpolation when shrinking, bilinear when enlarging) or "bicubic"
+    (``cv2.INTER_CUBIC`` both ways, as DeepfakeBench's ``load_rgb``).
+
+    Raises:
+        ValueError: an interpolation not in `RESIZES`.
+    """
+    if interpolation not in RESIZES:
+        raise ValueError(f"unknown interpolation {interpolation!r}: one of {', '.join(RESIZES)}")
     h, w = size
     if img.shape[:2] == (h, w):
         return img
+    if interpolation == "bicubic":
+        return cv2.resize(img, (w, h), interpolation=cv2.INTER_CUBIC)
     shrink = img.shape[0] > h or img.shape[1] > w
     return cv2.resize(img, (w, h), interpolation=cv2.INTER_AREA if shrink else cv2.INTER_LINEAR)
 
@@ -291,10 +303,11 @@ def resize_to(img: np.ndarray, size: tuple[int, int]) -> np.ndarray:
 def to_tensor(frames: Sequence[np.ndarray], cfg: ModelCfg) -> torch.Tensor:
     """RGB ``uint8`` frames -> float tensor (T, C, H, W) at the model's input size, normalised with its mean/std.
 
-    Pixels are scaled to [0, 1], then ``(x - mean) / std``.
+    Frames of another size are resized by the model's ``cfg.interpolation`` (`resize_to`); pixels are scaled to
+    [0, 1], then ``(x - mean) / std``.
     """
     _, h, w = cfg.input_size
-    arr = np.stack([resize_to(f, (h, w)) for f in frames])  # (T, H, W, 3) uint8
+    arr = np.stack([resize_to(f, (h, w), cfg.interpolation) for f in frames])  # (T, H, W, 3) uint8
     x = torch.from_numpy(arr).permute(0, 3, 1, 2).float().div_(255.0)
     mean = torch.tensor(cfg.mean, dtype=torch.float32).view(1, -1, 1, 1)
     std = torch.tensor(cfg.std, dtype=torch.float32).view(1, -1, 1, 1)

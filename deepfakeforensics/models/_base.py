@@ -24,6 +24,10 @@ class ModelCfg:
     std: tuple[float, float, float] = (1.0, 1.0, 1.0)  # divided by after the mean
     temporal: bool = False  # True: input (B, T, C, H, W), one logit per window
     channels_last: bool = True  # convert weights and inputs to channels_last (faster CPU convolution here)
+    # how a crop of another size is resized to input_size (data.transforms.RESIZES): "area" (this toolkit's: area
+    # shrinking, bilinear enlarging), "bicubic" (cv2.INTER_CUBIC both ways: DeepfakeBench's loader, e.g. Effort's
+    # 256 px crops to 224)
+    interpolation: str = "area"
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)

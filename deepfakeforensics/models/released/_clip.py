@@ -89,12 +89,16 @@ def two_class_to_logit(weight: torch.Tensor, bias: torch.Tensor, path: Path, nam
 
 
 class ReleasedCLIP(Detector):
-    """A CLIP ViT (timm, QuickGELU) with one fake logit on its pooled, post-normed class token.
+    """A CLIP-style timm ViT (OpenAI's QuickGELU CLIP by default) with one fake logit on its pooled features.
 
     Args:
         timm_name: the timm architecture (default OpenAI CLIP ViT-L/14 at 224 px).
         l2_normalize: scale the pooled features to unit length before the head (GenD's ``LinearNorm``); None: no
             such step and no buffer. When given, it is a persistent buffer, so a loaded file sets it.
+        input_px: the side of the images it is fed (default: the timm model's ``img_size``; a model built with
+            ``dynamic_img_size`` runs at another, as GenD's Perception Encoder at 224).
+        mean: the normalisation mean (default CLIP's); std likewise.
+        interpolation: how a crop of another size is resized to the input (``ModelCfg.interpolation``).
         **timm_kwargs: further ``timm.create_model`` arguments (``img_size``, ``embed_dim``, ``depth``,
             ``num_heads`` for small test models of the same layout).
 
@@ -104,13 +108,25 @@ class ReleasedCLIP(Detector):
 
     explanation = "attention_rollout"
 
-    def __init__(self, timm_name: str = TIMM_CLIP_L14, l2_normalize: bool | None = None, **timm_kwargs: Any) -> None:
+    def __init__(
+        self,
+        timm_name: str = TIMM_CLIP_L14,
+        l2_normalize: bool | None = None,
+        *,
+        input_px: int | None = None,
+        mean: tuple[float, float, float] = CLIP_MEAN,
+        std: tuple[float, float, float] = CLIP_STD,
+        interpolation: str = "area",
+        **timm_kwargs: Any,
+    ) -> None:
         super().__init__()
         self.net = timm.create_model(timm_name, pretrained=False, num_classes=1, **timm_kwargs)
         self.num_features = self.net.num_features
         self.num_prefix_tokens = self.net.num_prefix_tokens
-        size = self.net.patch_embed.img_size
-        self.default_cfg = ModelCfg(input_size=(3, *size), mean=CLIP_MEAN, std=CLIP_STD, channels_last=False)
+        size = self.net.patch_embed.img_size if input_px is None else (int(input_px), int(input_px))
+        self.default_cfg = ModelCfg(
+            input_size=(3, *size), mean=mean, std=std, channels_last=False, interpolation=interpolation
+        )
         if l2_normalize is not None:
             self.register_buffer("l2_normalize", torch.tensor(bool(l2_normalize)))
 

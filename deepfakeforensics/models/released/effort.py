@@ -81,6 +81,9 @@ def convert_effort(raw: Any, path: Path) -> dict[str, torch.Tensor]:
 class EffortCLIP(ReleasedCLIP):
     """Effort's detector: OpenAI CLIP ViT-L/14 (QuickGELU) at 224 px, CLIP mean and std, one fake logit.
 
+    Crops of another size (DeepfakeBench's aligned 256 px crops) are resized to 224 with ``cv2.INTER_CUBIC``
+    (``default_cfg.interpolation``), as their loader (``abstract_dataset.load_rgb``, ``resolution: 224``) does.
+
     Args:
         **timm_kwargs: further ``timm.create_model`` arguments (small models of the same layout in tests).
     """
@@ -88,7 +91,7 @@ class EffortCLIP(ReleasedCLIP):
     released_convert = staticmethod(convert_effort)
 
     def __init__(self, **timm_kwargs: Any) -> None:
-        super().__init__(**timm_kwargs)
+        super().__init__(interpolation="bicubic", **timm_kwargs)
 
 
 @register_model

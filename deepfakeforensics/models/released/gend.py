@@ -32,6 +32,10 @@ REPO = "https://github.com/yermandy/GenD"
 CLIP_L14 = "openai/clip-vit-large-patch14"  # config.json "backbone" of the CLIP release
 HEADS = {"linear": False, "LinearNorm": True}  # config.json "head" -> L2-normalise features before the Linear
 _TOWER = "feature_extractor.vision_model."
+PE_NAME = "gend_pe_vit_l14"
+PE_L14 = "vit_pe_core_large_patch14_336"  # config.json "backbone" of the Perception Encoder release (a timm name)
+PE_MEAN = PE_STD = (0.5, 0.5, 0.5)  # timm's pretrained config of the PE models (their preprocessing's Normalize)
+_PE_TOWER = "feature_extractor.backbone."
 _PROJECTION = "feature_extractor.visual_projection.weight"
 
 
@@ -43,23 +47,31 @@ def _split(raw: Any, path: Path) -> tuple[dict[str, torch.Tensor], dict | None]:
     return unwrap(raw, path), None
 
 
-def gend_head_normalises(config: Mapping | None, path: Path) -> bool:
-    """Whether GenD's ``config.json`` asks for L2-normalised features, after checking its backbone is CLIP ViT-L/14.
+def gend_head_normalises(config: Mapping | None, path: Path, backbone: str = CLIP_L14, name: str = NAME) -> bool:
+    """Whether GenD's ``config.json`` asks for L2-normalised features, after checking its backbone is `backbone`.
 
     Raises:
-        WeightsError: no config, another backbone (PE, DINOv3...) or an unknown head.
+        WeightsError: no config, another backbone or an unknown head.
     """
     if config is None:
         raise WeightsError(
             f"{path}: GenD's config.json is needed beside model.safetensors (its 'head' says whether features are "
             "L2-normalised before the linear head)"
         )
-    backbone, head = config.get("backbone"), config.get("head")
-    if backbone != CLIP_L14:
-        raise WeightsError(f"{path}: config.json backbone {backbone!r}; {NAME} is the {CLIP_L14!r} release")
+    given, head = config.get("backbone"), config.get("head")
+    if given != backbone:
+        raise WeightsError(f"{path}: config.json backbone {given!r}; {name} is the {backbone!r} release")
     if head not in HEADS:
         raise WeightsError(f"{path}: config.json head {head!r}, not one of {', '.join(HEADS)}")
     return HEADS[head]
+
+
+def _pop_head(state: dict[str, torch.Tensor], path: Path) -> dict[str, torch.Tensor]:
+    """GenD's ``model.linear`` (removed from `state`) as the one-logit ``net.head``."""
+    head = {k: state.pop(f"model.linear.{k}", None) for k in ("weight", "bias")}
+    if head["weight"] is None or head["bias"] is None:
+        raise WeightsError(f"{path}: no model.linear.weight and .bias (GenD's Linear head)")
+    return two_class_to_logit(head["weight"], head["bias"], path, "model.linear")
 
 
 def convert_gend(raw: Any, path: Path) -> dict[str, torch.Tensor]:
@@ -69,14 +81,27 @@ def convert_gend(raw: Any, path: Path) -> dict[str, torch.Tensor]:
         WeightsError: keys outside the GenD layout, a head that is not 2-class, or a config that does not fit.
     """
     state, config = _split(raw, path)
-    head = {k: state.pop(f"model.linear.{k}", None) for k in ("weight", "bias")}
-    if head["weight"] is None or head["bias"] is None:
-        raise WeightsError(f"{path}: no model.linear.weight and .bias (GenD's Linear head)")
+    head = _pop_head(state, path)
     state.pop(_PROJECTION, None)  # CLIP's projection, unused by GenD's forward
     tower = hf_clip_vision_to_timm(strip_prefix(state, _TOWER, path), path)
     out = {f"net.{k}": v for k, v in tower.items()}
-    out.update(two_class_to_logit(head["weight"], head["bias"], path, "model.linear"))
+    out.update(head)
     out["l2_normalize"] = torch.tensor(gend_head_normalises(config, path))
+    return out
+
+
+def convert_gend_pe(raw: Any, path: Path) -> dict[str, torch.Tensor]:
+    """GenD's Perception Encoder release as this model's state: ``feature_extractor.backbone.*`` is timm's own
+    ``vit_pe_core_large_patch14_336`` state (its ``head`` replaced by an identity, so absent), kept as it is.
+
+    Raises:
+        WeightsError: keys outside the layout, a head that is not 2-class, or a config that does not fit.
+    """
+    state, config = _split(raw, path)
+    head = _pop_head(state, path)
+    out = {f"net.{k}": v for k, v in strip_prefix(state, _PE_TOWER, path).items()}
+    out.update(head)
+    out["l2_normalize"] = torch.tensor(gend_head_normalises(config, path, PE_L14, PE_NAME))
     return out
 
 
@@ -92,6 +117,30 @@ class GenDCLIP(ReleasedCLIP):
 
     def __init__(self, l2_normalize: bool = True, **timm_kwargs: Any) -> None:
         super().__init__(l2_normalize=l2_normalize, **timm_kwargs)
+
+
+class GenDPE(ReleasedCLIP):
+    """GenD's Perception Encoder detector: timm's ``vit_pe_core_large_patch14_336`` built with ``dynamic_img_size``
+    (as theirs) and fed 224 px crops (their ``input_size`` override), mean and std 0.5, optional L2 norm, one logit.
+
+    At 224 the 336 px position embedding is resampled and the rotary embedding computed for the 16 x 16 grid on each
+    forward, by timm, in both their model and this one: the same function. No heatmaps: attention rollout recomputes
+    plain attention, which misses PE's rotary embedding, and the head reads an attention pool, not the class token.
+
+    Args:
+        l2_normalize: the head's feature normalisation before a file sets it (GenD's method normalises).
+        input_px: the side of the crops it is fed (224, GenD's; smaller for small test models).
+        **timm_kwargs: further ``timm.create_model`` arguments (small models of the same layout in tests).
+    """
+
+    released_convert = staticmethod(convert_gend_pe)
+    explanation = "none"
+
+    def __init__(self, l2_normalize: bool = True, input_px: int = 224, **timm_kwargs: Any) -> None:
+        timm_kwargs.setdefault("dynamic_img_size", True)
+        super().__init__(
+            PE_L14, l2_normalize, input_px=input_px, mean=PE_MEAN, std=PE_STD, interpolation="area", **timm_kwargs
+        )
 
 
 @register_model
@@ -125,6 +174,42 @@ register_released(
             "the face's own size): shortest side to 224 (bicubic), centre crop 224, CLIP mean and std. Video score: "
             "the mean of frame probabilities (src/config.py reduce_video_predictions 'mean'). The repository's "
             "README prints no figures (they are in the paper, not recorded here)."
+        ),
+    )
+)
+
+
+@register_model
+def gend_pe_vit_l14(pretrained: bool | str | os.PathLike = False, **kwargs: Any) -> GenDPE:
+    """GenD's Perception Encoder ViT-L/14 (fed 224 px, mean/std 0.5); load the hub folder ``yermandy/GenD_PE_L`` (or
+    its ``model.safetensors`` with ``config.json`` beside it) with ``weights=``."""
+    if pretrained:
+        raise ValueError(
+            f"{PE_NAME}: the weights are not downloaded automatically; download the Hugging Face folder "
+            "yermandy/GenD_PE_L and pass it as weights= (create_model) or to load_released"
+        )
+    return GenDPE(**kwargs)
+
+
+register_released(
+    ReleasedSpec(
+        name=PE_NAME,
+        title="GenD: LayerNorm-only tuning of Perception Encoder ViT-L/14 (PE-Core-L, timm) (WACV 2026)",
+        repo=REPO,
+        files=("yermandy/GenD_PE_L: model.safetensors + config.json (Hugging Face hub)",),
+        code_licence="MIT",
+        weights_licence="not stated in the repository (check the Hugging Face model card; PE-Core's own: Apache 2.0)",
+        profile="gend",
+        output="softmax(linear(attention-pooled features, L2-normalised if config head is LinearNorm))[:, 1], "
+        "folded to one logit",
+        convert=convert_gend_pe,
+        published=(),
+        aggregation="mean",
+        notes=(
+            "Test time (src/hf/modeling_gend.py PerceptionEncoder): timm.create_model(vit_pe_core_large_patch14_336, "
+            "dynamic_img_size=True), head replaced by an identity; timm's eval transform of the model's config with "
+            "input_size 224: shortest side to 224 (bicubic, crop_pct 1.0), centre crop 224, mean and std 0.5, on "
+            "the aligned face of the gend profile. Video score: the mean of frame probabilities. No figures recorded."
         ),
     )
 )
