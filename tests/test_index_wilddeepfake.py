@@ -71,3 +71,20 @@ def test_dff_index_wilddeepfake_writes_the_index(tmp_path, capsys):
     videos = load_table(out)
     assert len(videos) == 7 and (videos["split"] == "test").sum() == 2
     assert "14.tar.gz" in capsys.readouterr().out  # the failure is reported
+
+
+def test_dff_extract_frames_are_crops_lists_the_frames(tmp_path, capsys):
+    """The face sequences are crops already: the manifest lists their frames, nothing is detected."""
+    from deepfakeforensics.cli import main
+    from deepfakeforensics.data.manifest import read_manifest
+
+    build_tree(tmp_path / "wdf")
+    index = tmp_path / "labels" / "wilddeepfake.csv"
+    assert main(["index", str(tmp_path / "wdf"), "--dataset", "wilddeepfake", "--out", str(index)]) == 0
+    assert main(["extract", str(index), "--frames-are-crops", "--n-frames", "1"]) == 0
+    faces = read_manifest(tmp_path / "labels" / "wilddeepfake_faces.csv")
+    assert len(faces) == 7 and faces.attrs["extraction"]["frames_are_crops"] is True
+    first = faces.set_index("video_id").loc["real_train/0/real/0"]
+    assert (first["frame"], first["path"]) == (0, "real_train/0/real/0/0.png")  # of 0.png and 8.png, the first
+    assert (faces["detected"] == 0).all() and faces.set_index("video_id").loc["fake_test/4/0", "split"] == "test"
+    assert main(["extract", str(index), "--frames-are-crops", "--sampling", "scene"]) == 2

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+from pathlib import Path
 
 from deepfakeforensics.commands.options import add_dataclass_arguments, dataclass_from_args
 from deepfakeforensics.data.video import SamplingConfig
@@ -34,6 +35,12 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
         "(refused when they cut crops of different margin, size or alignment)",
     )
     p.add_argument("--retry-failed", action="store_true", help="redo videos that failed in an earlier run")
+    p.add_argument(
+        "--frames-are-crops",
+        action="store_true",
+        help="frame-folder videos whose frames are face crops already (WildDeepfake, DF40): list the frames themselves "
+        "as the crops (--n-frames spread over each video, or every frame with --sampling all), no detection",
+    )
     p.add_argument("--no-progress", action="store_true", help="hide the progress bar")
     p.add_argument(
         "--stale-after",
@@ -74,6 +81,31 @@ def run(args: argparse.Namespace) -> int:
     from deepfakeforensics.faces import extract_faces, faces_csv_for, merge_parts
 
     faces_csv = args.faces_out or faces_csv_for(args.index)
+    if args.frames_are_crops:
+        from deepfakeforensics._io import append_failures, load_table
+        from deepfakeforensics.data.frame_folders import frames_as_crops
+        from deepfakeforensics.data.manifest import write_manifest
+
+        sampling = config_from_args(args).sampling
+        if sampling.strategy not in ("uniform", "all"):
+            print("dff extract: --frames-are-crops takes --sampling uniform (with --n-frames) or all")
+            return 2
+        faces, failures = frames_as_crops(
+            load_table(args.index), sampling.n_frames if sampling.strategy == "uniform" else None
+        )
+        settings = {
+            "frames_are_crops": True,
+            "sampling": {"strategy": sampling.strategy, "n_frames": sampling.n_frames},
+        }
+        write_manifest(faces, faces_csv, faces.attrs["root"], extraction=settings)
+        failures_csv = Path(args.failures_out or str(faces_csv)[: -len(".csv")] + "_failures.csv")
+        failures_csv.unlink(missing_ok=True)
+        append_failures(failures_csv, failures)
+        print(
+            f"{len(faces)} frames of {faces['video_id'].nunique()} videos listed as crops -> {faces_csv}; "
+            f"{len(failures)} folders failed (listed in {failures_csv})"
+        )
+        return 0
     if args.merge_only:
         faces = merge_parts(faces_csv, args.out, args.failures_out)
     else:
