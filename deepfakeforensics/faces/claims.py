@@ -154,8 +154,14 @@ def _take_over(path: Path, stale: ClaimOwner) -> None:
     if moved is not None and moved.token != stale.token:
         try:
             os.link(grave, path)
-        except OSError:
-            pass
+        except OSError as e:  # FileExistsError: a third run claimed meanwhile; else the fresh claim is lost
+            log.warning(
+                "%s: the fresh claim of %s, taken aside with a stale one, could not be put back (%s); "
+                "that run will find it lost and another may redo this video",
+                path,
+                moved.describe(),
+                e.strerror or e,
+            )
     grave.unlink(missing_ok=True)
 
 

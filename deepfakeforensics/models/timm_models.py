@@ -115,7 +115,7 @@ class TimmDetector(Detector):
             state = timm.models.load_state_dict(str(path), weights_only=True)
         except Exception as e:
             raise WeightsError(f"{path}: not a readable weights file ({type(e).__name__}: {e})") from e
-        state = _timm_filter(self.net, state)
+        state = _timm_filter(self.net, state, path)
         head = _classifier_prefixes(self.net)
         full = {f"net.{k}": v for k, v in state.items() if not k.startswith(head)}
         full.update({k: v for k, v in self.state_dict().items() if k.startswith(tuple(f"net.{h}" for h in head))})
@@ -141,8 +141,9 @@ def _classifier_prefixes(net: nn.Module) -> tuple[str, ...]:
     return tuple(f"{n}." for n in names)
 
 
-def _timm_filter(net: nn.Module, state: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
-    """Apply the timm module's own ``checkpoint_filter_fn`` (renames, position-embedding resizing) when it has one."""
+def _timm_filter(net: nn.Module, state: dict[str, torch.Tensor], path: Path) -> dict[str, torch.Tensor]:
+    """Apply the timm module's own ``checkpoint_filter_fn`` (renames, position-embedding resizing) when it has one;
+    when it fails on `path`'s weights, say so naming the file and load them as they are."""
     filter_fn = getattr(sys.modules[type(net).__module__], "checkpoint_filter_fn", None)
     if filter_fn is None:
         return state
@@ -150,7 +151,8 @@ def _timm_filter(net: nn.Module, state: dict[str, torch.Tensor]) -> dict[str, to
         return filter_fn(state, net)
     except Exception as e:  # a filter for another checkpoint layout: the strict load reports what does not fit
         log.warning(
-            "timm's checkpoint filter of %s failed (%s: %s); loading the weights as they are",
+            "%s: timm's checkpoint filter of %s failed (%s: %s); loading the weights as they are",
+            path,
             type(net).__name__,
             type(e).__name__,
             e,
