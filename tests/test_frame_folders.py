@@ -126,3 +126,17 @@ def test_a_frame_folder_is_predicted_as_one_video(tmp_path):
     scorer = StreamScorer(create_model("mesonet4").eval())
     row = predict_file(folder, "seq", scorer, PredictConfig(), FACE_CONFIG, FACE_CONFIG.make_finder())
     assert row["kind"] == "video" and row["error"] == "" and row["frames_used"] == 4 and 0 <= row["score"] <= 1
+
+
+def test_frames_listed_as_crops_feed_the_datasets_whatever_their_size(tmp_path):
+    """WildDeepfake's face sequences differ in size: the datasets resize each crop to the model's input."""
+    from deepfakeforensics.data.datasets import build_dataset
+
+    write_frames(tmp_path / "fake_test" / "0" / "1", [0, 3], size=(90, 70))
+    write_frames(tmp_path / "real_test" / "2" / "4", [5], size=(40, 52))
+    videos = pd.DataFrame({"video_id": ["f", "r"], "path": ["fake_test/0/1", "real_test/2/4"], "label": [1, 0]})
+    videos.attrs["root"] = str(tmp_path)
+    faces, _ = frames_as_crops(videos.assign(split="test"))
+    dataset = build_dataset(validate_manifest(faces), "test", create_model("mesonet4"))
+    items = [dataset[i] for i in range(len(dataset))]
+    assert [tuple(x.shape) for x, _ in items] == [(3, 256, 256)] * 3 and [int(y) for _, y in items] == [1, 1, 0]
