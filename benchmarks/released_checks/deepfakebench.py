@@ -18,16 +18,16 @@ fixtures the tests use (``tests/fixtures/released/<name>.json``: the key -> shap
 
 from __future__ import annotations
 
-import argparse
 import importlib
-import json
 import sys
 import tempfile
 import types
 from pathlib import Path
 
-import numpy as np
 import torch
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from _common import N_INPUTS, run_main, save_fixture, smooth_crops  # noqa: E402
 
 REPO = "SCLBD/DeepfakeBench"
 NAMES = ("dfb_meso4", "dfb_meso4_inception", "dfb_xception", "dfb_efficientnet_b4")
@@ -40,8 +40,6 @@ AUTHORS = {
     "dfb_xception": ("xception_detector", "XceptionDetector", "xception", "last_linear", "xception_best.pth"),
     "dfb_efficientnet_b4": ("efficientnetb4_detector", "EfficientDetector", "efficientnetb4", "last_layer", "effnb4_best.pth"),
 }  # fmt: skip
-FIXTURES = Path(__file__).resolve().parents[2] / "tests" / "fixtures" / "released"
-N_INPUTS = 4
 
 
 def _import_training(repo_dir: Path) -> Path:
@@ -127,11 +125,7 @@ def _spread_head(detector: torch.nn.Module, head_name: str, x: torch.Tensor, see
 
 def _inputs(seed: int, size: int, n: int = N_INPUTS) -> torch.Tensor:
     """`n` smooth random RGB crops, uint8 -> [0, 1] -> (x - 0.5) / 0.5 (their Normalize and ours)."""
-    rng = np.random.default_rng(seed)
-    low = rng.uniform(0, 255, size=(n, 3, 16, 16)).astype(np.float32)
-    img = torch.nn.functional.interpolate(torch.from_numpy(low), size=(size, size), mode="bicubic")
-    img = (img + torch.from_numpy(rng.normal(0, 8, img.shape).astype(np.float32))).clamp(0, 255).round() / 255
-    return (img - 0.5) / 0.5
+    return (smooth_crops(seed, size, 16, n) - 0.5) / 0.5
 
 
 def _write_fixture(name: str, cls_name: str, path: Path) -> None:
@@ -143,8 +137,7 @@ def _write_fixture(name: str, cls_name: str, path: Path) -> None:
         "container_keys": [],  # the file is the raw state dict itself
         "state": {k: list(v.shape) for k, v in raw.items()},
     }
-    FIXTURES.mkdir(parents=True, exist_ok=True)
-    (FIXTURES / f"{name}.json").write_text(json.dumps(fixture, indent=1) + "\n")
+    save_fixture(name, fixture)
 
 
 def _padded_stem_diff(detector: torch.nn.Module, path: Path, x: torch.Tensor, theirs: torch.Tensor) -> float:
@@ -223,12 +216,7 @@ def check(repo_dir: Path, names=None) -> list[dict]:
 
 
 def main(argv: list[str] | None = None) -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--repo", type=Path, required=True, help="a clone of SCLBD/DeepfakeBench")
-    parser.add_argument("--names", nargs="*", default=None)
-    args = parser.parse_args(argv)
-    for row in check(args.repo, args.names):
-        print(f"{row['name']:22s} max|dP| {row['max_abs_diff']:.2e}  n={row['n_inputs']}  {row['note']}")
+    run_main(__doc__, REPO, check, argv)
 
 
 if __name__ == "__main__":

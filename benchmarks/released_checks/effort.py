@@ -20,21 +20,19 @@ fixture the tests use (``tests/fixtures/released/effort_clip_vit_l14.json``: key
 
 from __future__ import annotations
 
-import argparse
 import importlib.util
-import json
 import sys
 import tempfile
 import types
 from pathlib import Path
 
-import numpy as np
 import torch
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from _common import N_INPUTS, normalise, run_main, save_fixture, smooth_crops  # noqa: E402
 
 REPO = "YZY-stack/Effort-AIGI-Detection"
 NAMES = ("effort_clip_vit_l14",)
-FIXTURES = Path(__file__).resolve().parents[2] / "tests" / "fixtures" / "released"
-N_INPUTS = 4
 SIZE = 224
 CLIP_L14_VISION = dict(
     hidden_size=1024,
@@ -138,11 +136,7 @@ def clip_inputs(seed: int, n: int = N_INPUTS) -> torch.Tensor:
     """`n` smooth random 224 px RGB crops, uint8 -> [0, 1] -> CLIP mean/std (as both sides normalise)."""
     from deepfakeforensics.models.released._clip import CLIP_MEAN, CLIP_STD
 
-    rng = np.random.default_rng(seed)
-    low = rng.uniform(0, 255, size=(n, 3, 16, 16)).astype(np.float32)
-    img = torch.nn.functional.interpolate(torch.from_numpy(low), size=(SIZE, SIZE), mode="bicubic")
-    img = (img + torch.from_numpy(rng.normal(0, 8, img.shape).astype(np.float32))).clamp(0, 255).round() / 255
-    return (img - torch.tensor(CLIP_MEAN).view(1, 3, 1, 1)) / torch.tensor(CLIP_STD).view(1, 3, 1, 1)
+    return normalise(smooth_crops(seed, SIZE, 16, n), CLIP_MEAN, CLIP_STD)
 
 
 def _write_fixture(name: str, state: dict[str, torch.Tensor]) -> None:
@@ -152,8 +146,7 @@ def _write_fixture(name: str, state: dict[str, torch.Tensor]) -> None:
         "container_keys": [],
         "state": {k: list(v.shape) for k, v in state.items()},
     }
-    FIXTURES.mkdir(parents=True, exist_ok=True)
-    (FIXTURES / f"{name}.json").write_text(json.dumps(fixture, indent=1) + "\n")
+    save_fixture(name, fixture)
 
 
 def _check_one(module, name: str, seed: int) -> dict:
@@ -194,12 +187,7 @@ def check(repo_dir: Path, names=None) -> list[dict]:
 
 
 def main(argv: list[str] | None = None) -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--repo", type=Path, required=True, help="a clone of YZY-stack/Effort-AIGI-Detection")
-    parser.add_argument("--names", nargs="*", default=None)
-    args = parser.parse_args(argv)
-    for row in check(args.repo, args.names):
-        print(f"{row['name']:28s} max|dP| {row['max_abs_diff']:.2e}  n={row['n_inputs']}  {row['note']}")
+    run_main(__doc__, REPO, check, argv)
 
 
 if __name__ == "__main__":

@@ -17,7 +17,6 @@ config keys).
 
 from __future__ import annotations
 
-import argparse
 import importlib.util
 import json
 import sys
@@ -27,7 +26,8 @@ from pathlib import Path
 import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from effort import FIXTURES, N_INPUTS, clip_inputs, clip_l14_model, spread_head  # noqa: E402
+from _common import N_INPUTS, run_main, save_fixture  # noqa: E402
+from effort import clip_inputs, clip_l14_model, spread_head  # noqa: E402
 
 REPO = "yermandy/GenD"
 NAMES = ("gend_clip_vit_l14", "gend_pe_vit_l14")
@@ -72,8 +72,7 @@ def _write_fixture(name: str, folder: Path) -> None:
         "config_keys": sorted(config),
         "state": state,
     }
-    FIXTURES.mkdir(parents=True, exist_ok=True)
-    (FIXTURES / f"{name}.json").write_text(json.dumps(fixture, indent=1) + "\n")
+    save_fixture(name, fixture)
 
 
 def _inputs(name: str, seed: int) -> torch.Tensor:
@@ -135,12 +134,7 @@ HEADS = ("linear", "LinearNorm")
 
 
 def main(argv: list[str] | None = None) -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--repo", type=Path, required=True, help="a clone of yermandy/GenD")
-    parser.add_argument("--names", nargs="*", default=None)
-    args = parser.parse_args(argv)
-    for row in check(args.repo, args.names):
-        print(f"{row['name']:28s} max|dP| {row['max_abs_diff']:.2e}  n={row['n_inputs']}  {row['note']}")
+    run_main(__doc__, REPO, check, argv)
 
 
 if __name__ == "__main__":

@@ -18,15 +18,15 @@ keys of their training checkpoint).
 
 from __future__ import annotations
 
-import argparse
 import functools
-import json
 import sys
 import tempfile
 from pathlib import Path
 
-import numpy as np
 import torch
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from _common import N_INPUTS, normalise, run_main, save_fixture, smooth_crops  # noqa: E402
 
 REPO = "polimi-ispl/icpr2020dfdc"
 NAMES = ("ispl_efficientnet_b4", "ispl_efficientnet_b4_att", "ispl_xception")
@@ -35,8 +35,6 @@ AUTHORS_CLASS = {
     "ispl_efficientnet_b4_att": "EfficientNetAutoAttB4",
     "ispl_xception": "Xception",
 }
-FIXTURES = Path(__file__).resolve().parents[2] / "tests" / "fixtures" / "released"
-N_INPUTS = 4
 SIZE = 224  # their --size for every network, Xception included
 
 
@@ -93,13 +91,7 @@ def _spread_head(net: torch.nn.Module, x: torch.Tensor, seed: int) -> None:
 
 def _inputs(seed: int) -> torch.Tensor:
     """`N_INPUTS` smooth random 224 px RGB crops, uint8 -> [0, 1] -> ImageNet-normalised."""
-    rng = np.random.default_rng(seed)
-    low = rng.uniform(0, 255, size=(N_INPUTS, 3, 14, 14)).astype(np.float32)
-    img = torch.nn.functional.interpolate(torch.from_numpy(low), size=(SIZE, SIZE), mode="bicubic")
-    img = (img + torch.from_numpy(rng.normal(0, 8, img.shape).astype(np.float32))).clamp(0, 255).round() / 255
-    mean = torch.tensor([0.485, 0.456, 0.406]).view(1, 3, 1, 1)
-    std = torch.tensor([0.229, 0.224, 0.225]).view(1, 3, 1, 1)
-    return (img - mean) / std
+    return normalise(smooth_crops(seed, SIZE, 14), (0.485, 0.456, 0.406), (0.229, 0.224, 0.225))
 
 
 def _save_as_authors(net: torch.nn.Module, folder: Path) -> dict[str, Path]:
@@ -133,8 +125,7 @@ def _write_fixture(name: str, cls_name: str, net: torch.nn.Module, training_file
         "container_keys": sorted(raw),
         "state": {k: list(v.shape) for k, v in net.state_dict().items()},
     }
-    FIXTURES.mkdir(parents=True, exist_ok=True)
-    (FIXTURES / f"{name}.json").write_text(json.dumps(fixture, indent=1) + "\n")
+    save_fixture(name, fixture)
 
 
 def _check_one(fornet, name: str, seed: int) -> dict:
@@ -173,12 +164,7 @@ def check(repo_dir: Path, names=None) -> list[dict]:
 
 
 def main(argv: list[str] | None = None) -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--repo", type=Path, required=True, help="a clone of polimi-ispl/icpr2020dfdc")
-    parser.add_argument("--names", nargs="*", default=None)
-    args = parser.parse_args(argv)
-    for row in check(args.repo, args.names):
-        print(f"{row['name']:28s} max|dP| {row['max_abs_diff']:.2e}  n={row['n_inputs']}  {row['note']}")
+    run_main(__doc__, REPO, check, argv)
 
 
 if __name__ == "__main__":

@@ -18,20 +18,18 @@ the container keys, and the optimizer state's layout).
 
 from __future__ import annotations
 
-import argparse
 import importlib.util
-import json
 import sys
 import tempfile
 from pathlib import Path
 
-import numpy as np
 import torch
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from _common import N_INPUTS, randomise_bn, run_main, save_fixture, smooth_crops  # noqa: E402
 
 REPO = "mapooon/SelfBlendedImages"
 NAMES = ("sbi_efficientnet_b4",)
-FIXTURES = Path(__file__).resolve().parents[2] / "tests" / "fixtures" / "released"
-N_INPUTS = 4
 SIZE = 380  # their inference code's image_size
 
 
@@ -55,31 +53,6 @@ def _import_detector(repo_dir: Path):
     return module.Detector
 
 
-def _randomise_bn(net: torch.nn.Module, x: torch.Tensor, seed: int) -> None:
-    """Seeded random BatchNorm affine parameters and running statistics near those of `x`'s activations.
-
-    Purely random statistics let a random deep network's features collapse to the same vector for every input (the
-    check would then compare float noise): the statistics are measured on `x` first, then jittered.
-    """
-    gen = torch.Generator().manual_seed(seed)
-    bns = [m for m in net.modules() if isinstance(m, torch.nn.modules.batchnorm._BatchNorm)]
-    with torch.no_grad():
-        for bn in bns:
-            bn.weight.copy_(torch.rand(bn.weight.shape, generator=gen) + 0.5)
-            bn.bias.copy_(torch.randn(bn.bias.shape, generator=gen) * 0.1)
-            bn.reset_running_stats()
-            bn.momentum, bn.saved_momentum = None, bn.momentum  # cumulative average over the batches seen
-        net.train()
-        net(x)
-        net.eval()
-        for bn in bns:
-            bn.momentum = bn.saved_momentum
-            del bn.saved_momentum
-            std = bn.running_var.sqrt()
-            bn.running_mean.add_(torch.randn(bn.running_mean.shape, generator=gen) * 0.1 * std)
-            bn.running_var.mul_(torch.rand(bn.running_var.shape, generator=gen) * 0.4 + 0.8)
-
-
 def _spread_head(det: torch.nn.Module, x: torch.Tensor, seed: int) -> None:
     """Set the 2-class ``_fc`` so that logit differences on `x` spread over about +-2 (P(fake) not saturated)."""
     net = det.net
@@ -96,11 +69,7 @@ def _spread_head(det: torch.nn.Module, x: torch.Tensor, seed: int) -> None:
 
 def _inputs(seed: int) -> torch.Tensor:
     """`N_INPUTS` smooth random 380 px RGB crops as their test code feeds them: uint8 -> float / 255."""
-    rng = np.random.default_rng(seed)
-    low = rng.uniform(0, 255, size=(N_INPUTS, 3, 19, 19)).astype(np.float32)
-    img = torch.nn.functional.interpolate(torch.from_numpy(low), size=(SIZE, SIZE), mode="bicubic")
-    img = img + torch.from_numpy(rng.normal(0, 8, img.shape).astype(np.float32))
-    return img.clamp(0, 255).round() / 255
+    return smooth_crops(seed, SIZE, 19)
 
 
 def _train_one_step(det: torch.nn.Module, seed: int) -> None:
@@ -123,8 +92,7 @@ def _write_fixture(name: str, path: Path) -> None:
         "optimizer_state_keys": sorted({k for s in opt["state"].values() for k in s}),
         "state": {k: list(v.shape) for k, v in raw["model"].items()},
     }
-    FIXTURES.mkdir(parents=True, exist_ok=True)
-    (FIXTURES / f"{name}.json").write_text(json.dumps(fixture, indent=1) + "\n")
+    save_fixture(name, fixture)
 
 
 def _check_one(detector_cls, name: str, seed: int) -> dict:
@@ -134,7 +102,7 @@ def _check_one(detector_cls, name: str, seed: int) -> dict:
     det = detector_cls()
     _train_one_step(det, seed)
     x = _inputs(seed)
-    _randomise_bn(det, x, seed)
+    randomise_bn(det, x, seed)
     _spread_head(det, x, seed + 1)
     with torch.no_grad():
         theirs = det(x).softmax(1)[:, 1]
@@ -163,12 +131,7 @@ def check(repo_dir: Path, names=None) -> list[dict]:
 
 
 def main(argv: list[str] | None = None) -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--repo", type=Path, required=True, help="a clone of mapooon/SelfBlendedImages")
-    parser.add_argument("--names", nargs="*", default=None)
-    args = parser.parse_args(argv)
-    for row in check(args.repo, args.names):
-        print(f"{row['name']:28s} max|dP| {row['max_abs_diff']:.2e}  n={row['n_inputs']}  {row['note']}")
+    run_main(__doc__, REPO, check, argv)
 
 
 if __name__ == "__main__":

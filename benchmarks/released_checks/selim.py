@@ -20,21 +20,21 @@ fixture the tests use (``tests/fixtures/released/selim_efficientnet_b7.json``: k
 
 from __future__ import annotations
 
-import argparse
 import functools
 import importlib.util
-import json
+import sys
 import tempfile
 from pathlib import Path
 
 import numpy as np
 import torch
 
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from _common import N_INPUTS, normalise, randomise_bn, run_main, save_fixture, smooth_crops  # noqa: E402
+
 REPO = "selimsef/dfdc_deepfake_challenge"
 NAMES = ("selim_efficientnet_b7",)
 ENCODER = "tf_efficientnet_b7_ns"
-FIXTURES = Path(__file__).resolve().parents[2] / "tests" / "fixtures" / "released"
-N_INPUTS = 4
 SIZE = 380  # predict_folder.py's input_size
 MEAN, STD = (0.485, 0.456, 0.406), (0.229, 0.224, 0.225)
 
@@ -49,31 +49,6 @@ def _import_classifiers(repo_dir: Path):
     kwargs = {**params["init_op"].keywords, "pretrained": False}
     params["init_op"] = functools.partial(params["init_op"].func, **kwargs)
     return module
-
-
-def _randomise_bn(net: torch.nn.Module, x: torch.Tensor, seed: int) -> None:
-    """Seeded random BatchNorm affine parameters and running statistics near those of `x`'s activations.
-
-    Purely random statistics let a random deep network's features collapse to the same vector for every input (the
-    check would then compare float noise): the statistics are measured on `x` first, then jittered.
-    """
-    gen = torch.Generator().manual_seed(seed)
-    bns = [m for m in net.modules() if isinstance(m, torch.nn.modules.batchnorm._BatchNorm)]
-    with torch.no_grad():
-        for bn in bns:
-            bn.weight.copy_(torch.rand(bn.weight.shape, generator=gen) + 0.5)
-            bn.bias.copy_(torch.randn(bn.bias.shape, generator=gen) * 0.1)
-            bn.reset_running_stats()
-            bn.momentum, bn.saved_momentum = None, bn.momentum  # cumulative average over the batches seen
-        net.train()
-        net(x)
-        net.eval()
-        for bn in bns:
-            bn.momentum = bn.saved_momentum
-            del bn.saved_momentum
-            std = bn.running_var.sqrt()
-            bn.running_mean.add_(torch.randn(bn.running_mean.shape, generator=gen) * 0.1 * std)
-            bn.running_var.mul_(torch.rand(bn.running_var.shape, generator=gen) * 0.4 + 0.8)
 
 
 def _spread_head(net: torch.nn.Module, x: torch.Tensor, seed: int) -> None:
@@ -91,11 +66,7 @@ def _spread_head(net: torch.nn.Module, x: torch.Tensor, seed: int) -> None:
 
 def _inputs(seed: int) -> torch.Tensor:
     """`N_INPUTS` smooth random 380 px RGB crops, uint8 -> / 255 -> ImageNet-normalised, as their kernel_utils."""
-    rng = np.random.default_rng(seed)
-    low = rng.uniform(0, 255, size=(N_INPUTS, 3, 19, 19)).astype(np.float32)
-    img = torch.nn.functional.interpolate(torch.from_numpy(low), size=(SIZE, SIZE), mode="bicubic")
-    img = (img + torch.from_numpy(rng.normal(0, 8, img.shape).astype(np.float32))).clamp(0, 255).round() / 255
-    return (img - torch.tensor(MEAN).view(1, 3, 1, 1)) / torch.tensor(STD).view(1, 3, 1, 1)
+    return normalise(smooth_crops(seed, SIZE, 19), MEAN, STD)
 
 
 def _save_as_author(net: torch.nn.Module, folder: Path) -> dict[str, Path]:
@@ -121,8 +92,7 @@ def _write_fixture(name: str, path: Path) -> None:
         },
         "state": {k: list(v.shape) for k, v in raw["state_dict"].items()},
     }
-    FIXTURES.mkdir(parents=True, exist_ok=True)
-    (FIXTURES / f"{name}.json").write_text(json.dumps(fixture, indent=1) + "\n")
+    save_fixture(name, fixture)
 
 
 def _check_one(classifiers, name: str, seed: int) -> dict:
@@ -131,7 +101,7 @@ def _check_one(classifiers, name: str, seed: int) -> dict:
     torch.manual_seed(seed)
     net = classifiers.DeepFakeClassifier(encoder=ENCODER).eval()
     x = _inputs(seed)
-    _randomise_bn(net, x, seed)
+    randomise_bn(net, x, seed)
     _spread_head(net, x, seed + 1)
     with torch.no_grad():
         theirs = torch.sigmoid(net(x))[:, 0]
@@ -166,12 +136,7 @@ def check(repo_dir: Path, names=None) -> list[dict]:
 
 
 def main(argv: list[str] | None = None) -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--repo", type=Path, required=True, help="a clone of selimsef/dfdc_deepfake_challenge")
-    parser.add_argument("--names", nargs="*", default=None)
-    args = parser.parse_args(argv)
-    for row in check(args.repo, args.names):
-        print(f"{row['name']:28s} max|dP| {row['max_abs_diff']:.2e}  n={row['n_inputs']}  {row['note']}")
+    run_main(__doc__, REPO, check, argv)
 
 
 if __name__ == "__main__":
