@@ -325,4 +325,5 @@ def test_dff_extract_defaults_are_the_configs():
     assert config.make_finder().detect_size is None  # 0: full resolution
     helped = parser.format_help()
     assert helped.count("--sampling") == 1 and helped.count("--mtcnn ") == 1  # an alias is listed with its option
-    assert "--strategy {uniform,every_k,all,scene}, --sampling" in helped
+    assert "--strategy {uniform,every_k,all,scene,clips}, --sampling" in helped
+    assert "--clip-length" in helped and "--clip-stride" in helped and "--clips " in helped

@@ -13,8 +13,10 @@ import torch
 from tiny_data import TINY_CFG, make_manifest
 
 from deepfakeforensics._io import load_table, save_table
-from deepfakeforensics.data import datasets as datasets_module
-from deepfakeforensics.data.datasets import SBI_METHOD, FrameDataset, WindowDataset
+from deepfakeforensics.data import face_dataset as face_dataset_module
+from deepfakeforensics.data import pseudo_fakes as pseudo_fakes_module
+from deepfakeforensics.data.datasets import FrameDataset, WindowDataset
+from deepfakeforensics.data.pseudo_fakes import SBI_METHOD
 from deepfakeforensics.data.sbi import (
     BLEND_RATIOS,
     FOREHEAD_ORDER,
@@ -321,7 +323,7 @@ def test_window_pseudo_fake_is_one_draw_for_all_its_frames(sbi_manifest, monkeyp
         calls.append((len(frames), len(points), seed))
         return self_blend_frames(frames, points, seed, cfg)
 
-    monkeypatch.setattr(datasets_module, "self_blend_frames", spy)
+    monkeypatch.setattr(pseudo_fakes_module, "self_blend_frames", spy)
     ds = WindowDataset(sbi_manifest, "train", TINY_CFG, window=2, pseudo_fakes="sbi")
     n = int((ds.labels == 0).sum()) - 1  # r3's window has no landmarks
     assert len(ds._blend_of) == n and (ds.labels[-n:] == 1).all()
@@ -345,13 +347,13 @@ def test_manifests_without_landmarks_load_and_give_no_pseudo_fakes(tmp_path, cap
 
 def test_published_pairs_share_one_blend_and_one_augmentation_draw(sbi_manifest, monkeypatch):
     seeds = []
-    real_augment = datasets_module.augment_frames
+    real_augment = face_dataset_module.augment_frames
 
     def spy(frames, cfg, seed):
         seeds.append(seed)
         return real_augment(frames, cfg, seed)
 
-    monkeypatch.setattr(datasets_module, "augment_frames", spy)
+    monkeypatch.setattr(face_dataset_module, "augment_frames", spy)
     ds = FrameDataset(sbi_manifest, "train", TINY_CFG, train=True, pseudo_fakes="sbi")
     partner = ds.pseudo_fake_index
     reals = np.flatnonzero(partner >= 0)

@@ -1,5 +1,5 @@
-"""Data: manifests (indexes of videos and of face crops), video decoding, datasets over face crops (frames and windows
-of a track), augmentations, temporal windows and self-blended pseudo-fakes.
+"""Data: manifests (indexes of videos and of face crops), video decoding, datasets over face crops (frames, windows
+of a track, windows of a clip), augmentations, temporal windows and self-blended pseudo-fakes.
 
 The names a notebook reaches for are importable from here (``from deepfakeforensics.data import FrameDataset``); each
 is defined once, in the module named beside it below. They are loaded on first use, so that importing
@@ -14,12 +14,13 @@ from typing import TYPE_CHECKING, Any
 #: public name -> the module that defines it
 _EXPORTS: dict[str, str] = {
     "FrameDataset": "datasets",
-    "WindowDataset": "datasets",
+    "WindowDataset": "window_dataset",
+    "ClipDataset": "clips",
     "build_dataset": "datasets",
     "verify_crops": "datasets",
-    "collate_readable": "datasets",
-    "read_crop": "datasets",
-    "CropReadError": "datasets",
+    "collate_readable": "collate",
+    "read_crop": "crops",
+    "CropReadError": "crops",
     "ManifestError": "manifest",
     "read_manifest": "manifest",
     "write_manifest": "manifest",
@@ -40,6 +41,7 @@ _EXPORTS: dict[str, str] = {
 
 __all__ = [
     "AugmentConfig",
+    "ClipDataset",
     "CropReadError",
     "FrameDataset",
     "ManifestError",
@@ -65,19 +67,15 @@ __all__ = [
 ]
 
 if TYPE_CHECKING:  # pragma: no cover
-    from deepfakeforensics.data.datasets import (
-        CropReadError,
-        FrameDataset,
-        WindowDataset,
-        build_dataset,
-        collate_readable,
-        read_crop,
-        verify_crops,
-    )
+    from deepfakeforensics.data.clips import ClipDataset
+    from deepfakeforensics.data.collate import collate_readable
+    from deepfakeforensics.data.crops import CropReadError, read_crop
+    from deepfakeforensics.data.datasets import FrameDataset, build_dataset, verify_crops
     from deepfakeforensics.data.manifest import ManifestError, read_manifest, validate_manifest, write_manifest
     from deepfakeforensics.data.sbi import SBIConfig, SBILiteConfig, self_blend
     from deepfakeforensics.data.transforms import AugmentConfig, to_tensor
     from deepfakeforensics.data.video import SamplingConfig, VideoError, iter_frames, open_video, probe_video
+    from deepfakeforensics.data.window_dataset import WindowDataset
     from deepfakeforensics.data.windows import WindowConfig, make_windows
 
 

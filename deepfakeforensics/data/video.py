@@ -1,6 +1,7 @@
 """Reading videos: probing, choosing which frames to sample, and decoding only those frames (RGB).
 
-Frames are sampled across the whole video (uniformly, every k-th, all, or per detected scene), never "the first N".
+Frames are sampled across the whole video (uniformly, every k-th, all, per detected scene, or as clips of consecutive
+frames spread over it), never "the first N".
 Frames that are not sampled are skipped with ``grab()``, which demuxes and decodes but skips the colour conversion
 and the copy into a numpy array.
 
@@ -28,7 +29,7 @@ import numpy as np
 from deepfakeforensics.data.frame_folders import FrameFolderError, iter_folder_frames, probe_frame_folder
 from deepfakeforensics.errors import DFFError
 
-Strategy = Literal["uniform", "every_k", "all", "scene"]
+Strategy = Literal["uniform", "every_k", "all", "scene", "clips"]
 STRATEGIES: tuple[str, ...] = get_args(Strategy)
 
 #: File name endings taken as videos when a folder is scanned (lower case; compare with ``suffix.lower()``).
@@ -61,7 +62,8 @@ class SamplingConfig:
     strategy: Strategy = field(
         default="uniform",
         metadata={
-            "help": "uniform: n frames over the whole video; every_k; all; scene: n frames per detected scene",
+            "help": "uniform: n frames over the whole video; every_k; all; scene: n frames per detected scene; "
+            "clips: --clips clips of --clip-length consecutive frames spread over the whole video",
             "aliases": ("--sampling",),
         },
     )
@@ -74,12 +76,26 @@ class SamplingConfig:
     scene_min_length: int = field(
         default=5, metadata={"help": "scene: a cut closer than this many frames to the previous one is ignored"}
     )
+    clip_length: int = field(default=16, metadata={"help": "clips: frames per clip"})
+    clips: int = field(
+        default=4, metadata={"help": "clips: clips per video, spread over it (fewer when the video is too short)"}
+    )
+    clip_stride: int = field(
+        default=1, metadata={"help": "clips: decoded frames between two frames of a clip (1: consecutive frames)"}
+    )
 
     def __post_init__(self) -> None:
         if self.strategy not in STRATEGIES:
             raise ValueError(f"unknown sampling strategy {self.strategy!r}; choose from {STRATEGIES}")
         if self.n_frames < 1 or self.every_k < 1:
             raise ValueError("n_frames and every_k must be >= 1")
+        if self.clip_length < 1 or self.clips < 1 or self.clip_stride < 1:
+            raise ValueError("clip_length, clips and clip_stride must be >= 1")
+
+    @property
+    def clip_span(self) -> int:
+        """Decoded frames one clip covers, first to last: ``(clip_length - 1) * clip_stride + 1``."""
+        return (self.clip_length - 1) * self.clip_stride + 1
 
 
 def opencv_safe_name(path: str | os.PathLike) -> bool:
@@ -172,6 +188,30 @@ def _uniform(start: int, stop: int, n: int) -> list[int]:
     return sorted({start + int(round(i * (length - 1) / (n - 1))) for i in range(n)})
 
 
+def sample_clips(n_total: int, config: SamplingConfig) -> list[list[int]]:
+    """The clips of a video of `n_total` frames: lists of frame indices, every `clip_stride`-th frame from a start.
+
+    `clips` clips of `clip_length` frames, their starts spread evenly over the video (the first at frame 0, the last
+    ending on the video's last frame or just before); clips never overlap, so a frame belongs to at most one clip. A
+    video too short for `clips` clips gets as many whole clips as fit; one shorter than a clip gets one clip of the
+    frames it has (fewer than `clip_length`: a dataset pads or drops it, as it does a short track).
+
+    Example:
+        >>> sample_clips(100, SamplingConfig("clips", clip_length=3, clips=2))
+        [[0, 1, 2], [97, 98, 99]]
+        >>> sample_clips(5, SamplingConfig("clips", clip_length=4, clips=2, clip_stride=2))
+        [[0, 2, 4]]
+    """
+    if n_total <= 0:
+        return []
+    span, stride = config.clip_span, config.clip_stride
+    if n_total < span:
+        return [list(range(0, n_total, stride))]
+    n_clips = min(config.clips, n_total // span)
+    starts = _uniform(0, n_total - span + 1, n_clips)  # consecutive starts are >= span apart: no overlap
+    return [list(range(start, start + span, stride)) for start in starts]
+
+
 def sample_frame_indices(n_total: int, config: SamplingConfig, cuts: Sequence[int] = ()) -> list[int]:
     """The sorted frame indices to use from a video of `n_total` frames.
 
@@ -188,6 +228,8 @@ def sample_frame_indices(n_total: int, config: SamplingConfig, cuts: Sequence[in
         return list(range(0, n_total, config.every_k))
     if config.strategy == "uniform":
         return _uniform(0, n_total, config.n_frames)
+    if config.strategy == "clips":
+        return [index for clip in sample_clips(n_total, config) for index in clip]
     bounds = [0] + sorted(c for c in set(cuts) if 0 < c < n_total) + [n_total]
     out: list[int] = []
     for start, stop in zip(bounds[:-1], bounds[1:], strict=True):
@@ -228,6 +270,13 @@ def plan_frames(path: str | os.PathLike, config: SamplingConfig, info: VideoInfo
     if config.strategy == "scene":
         cuts = find_scene_cuts(path, config.scene_threshold, config.scene_min_length)
     return sample_frame_indices(info.n_frames, config, cuts)
+
+
+def plan_clips(path: str | os.PathLike, config: SamplingConfig, info: VideoInfo | None = None) -> list[list[int]]:
+    """Probe `path` (unless `info` is given) and return its clips (`sample_clips`); `config.strategy` must be clips."""
+    if config.strategy != "clips":
+        raise ValueError(f"plan_clips needs the clips strategy, not {config.strategy!r}")
+    return sample_clips((info or probe_video(path)).n_frames, config)
 
 
 def iter_frames(

@@ -22,7 +22,7 @@ from matplotlib.figure import Figure
 from torch import nn
 
 from deepfakeforensics._io import atomic_path
-from deepfakeforensics.data.datasets import read_crop
+from deepfakeforensics.data.crops import read_crop
 from deepfakeforensics.data.transforms import resize_to, to_tensor
 from deepfakeforensics.faces import iter_face_crops
 
@@ -57,6 +57,9 @@ def _scale_each(cam: torch.Tensor) -> torch.Tensor:
 
 class GradCAM(Explainer):
     """Class-activation maps of the fake logit on ``model.gradcam_layer()`` (forward and backward hooks).
+
+    A video model (``models.video``: a 3D map (B, C, t, h, w), or TALL's thumbnail) turns its maps into one per frame
+    of each window with its ``frame_cams(cam, frames)``, so `TemporalGradCAM` gives a map per frame for it too.
 
     Example:
         >>> cam = GradCAM(model)  # doctest: +SKIP
@@ -97,9 +100,12 @@ class GradCAM(Explainer):
             handle.remove()
             self.model.train(was_training)
         acts, grads = self._acts.detach().float(), self._grads.detach().float()
-        weights = grads.mean(dim=(2, 3), keepdim=True)  # global-average-pooled gradients per channel
-        cam = _scale_each(torch.relu((weights * acts).sum(dim=1)))
-        return cam.cpu().numpy(), logits.detach().float().cpu().numpy()
+        weights = grads.mean(dim=tuple(range(2, grads.ndim)), keepdim=True)  # pooled gradients per channel
+        cam = torch.relu((weights * acts).sum(dim=1))
+        per_frame = getattr(self.model, "frame_cams", None)  # a video model: a map per frame of each window
+        if per_frame is not None and x.ndim == 5:
+            cam = per_frame(cam, x.shape[1])
+        return _scale_each(cam).cpu().numpy(), logits.detach().float().cpu().numpy()
 
 
 def _is_attention(module: nn.Module) -> bool:

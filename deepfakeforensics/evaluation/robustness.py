@@ -17,8 +17,9 @@ from torch import nn
 from torch.utils.data import Dataset
 from tqdm.auto import tqdm
 
-from deepfakeforensics.data.datasets import WindowDataset, read_crop
+from deepfakeforensics.data.crops import read_crop
 from deepfakeforensics.data.transforms import AugmentParams, apply_augment, to_tensor
+from deepfakeforensics.data.window_dataset import WindowDataset
 from deepfakeforensics.evaluation.metrics import compute_metrics
 from deepfakeforensics.evaluation.scores import predict_scores
 from deepfakeforensics.scoring.aggregation import Aggregation, aggregate

@@ -13,7 +13,7 @@ from torch.utils.data import DataLoader, Dataset
 from tqdm.auto import tqdm
 
 from deepfakeforensics._io import FAILURE_COLUMNS
-from deepfakeforensics.data.datasets import ReadableBatch, collate_readable
+from deepfakeforensics.data.collate import ReadableBatch, collate_readable
 
 
 def _to_device(x: torch.Tensor, device: torch.device, channels_last: bool) -> torch.Tensor:

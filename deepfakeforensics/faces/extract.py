@@ -44,6 +44,7 @@ import numpy as np
 import pandas as pd
 
 from deepfakeforensics import _io
+from deepfakeforensics.data.manifest import read_manifest
 from deepfakeforensics.data.video import VideoError
 from deepfakeforensics.errors import DFFError, OutputError, output_errors
 from deepfakeforensics.faces.claims import CLAIM_SUFFIX, STALE_AFTER_S, ClaimOwner, VideoClaim, try_claim
@@ -184,7 +185,7 @@ def load_index(
         if faces_csv is None:
             raise ValueError("faces_csv is required when the index is a DataFrame")
         return index, Path(faces_csv)
-    return _io.load_table(index), Path(faces_csv or faces_csv_for(index))
+    return read_manifest(index, kind="videos"), Path(faces_csv or faces_csv_for(index))
 
 
 def plan_videos(
@@ -221,6 +222,8 @@ def plan_videos(
 def _manifest_row(job: VideoJob, crop: FaceCrop, name: str, align: bool) -> dict:
     x0, y0, x1, y1 = crop.box
     row = {"video_id": job.meta["video_id"], "track": crop.track, "frame": crop.frame, "path": f"{job.rel_dir}/{name}"}
+    if crop.clip is not None:  # the clips sampling strategy: which clip of the video the crop belongs to
+        row["clip"] = crop.clip
     row.update({"x0": x0, "y0": y0, "x1": x1, "y1": y1, "prob": crop.prob, "detected": crop.detected})
     points = np.full((5, 2), np.nan) if crop.landmarks is None else crop.landmarks
     row.update(zip(LANDMARK_COLUMNS, (round(float(v), 2) for v in points.reshape(-1)), strict=True))

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 import math
 import os
 from collections import deque
@@ -12,7 +13,7 @@ from typing import Any, Literal
 import numpy as np
 
 from deepfakeforensics._memory import release_free_memory
-from deepfakeforensics.data.video import SamplingConfig, VideoError, iter_frames, plan_frames, probe_video
+from deepfakeforensics.data.video import SamplingConfig, VideoError, iter_frames, plan_clips, plan_frames, probe_video
 from deepfakeforensics.faces.crop import aligned_crop, crop_face, landmarks_in_crop
 from deepfakeforensics.faces.finder import Detections, FaceFinder
 from deepfakeforensics.faces.profiles import PROFILES, ProfileName, get_profile
@@ -162,6 +163,7 @@ class FaceCrop:
     detected: bool  # True: the box comes from a detection on this frame; False: interpolated
     landmarks: np.ndarray | None = None  # (5, 2) float32 MTCNN's five points in crop pixels (interpolated like box)
     aligned: bool = False  # aligned on landmarks (`ExtractionConfig.align`, the deepfakebench profile), not a box crop
+    clip: int | None = None  # the clip (0, 1, ...) of the clips sampling strategy; None for the other strategies
 
 
 def resolve_detect_every(indices: Sequence[int], config: ExtractionConfig) -> int:
@@ -351,6 +353,10 @@ def iter_face_crops(
     continues gives nothing.
     Each crop is cut by `cut_face`: square around the box, or aligned on the face's landmarks (`align`; interpolated
     frames use interpolated landmarks), or as a released detector's authors cut it (`profile`).
+    With the clips sampling strategy (``config.sampling.strategy == "clips"``, no `frame_indices`), each clip is
+    tracked on its own, as if it were a video: a track never spans two clips (no bridge or interpolation over the
+    frames between them), so a track cannot jump to another person across the gap; track ids still count on from
+    clip to clip (unique in the video) and each crop carries its clip's number (`FaceCrop.clip`).
     Memory is bounded by about `buffer_mb` plus one batch plus the frames since a live track's last detection (at most
     ``(patience + 1) * detect_every``) plus each candidate's crops in the look-back (at most about ``track_lookback *
     detect_every`` crops), whatever the video's length. Crops of one track come in frame order (a track is never
@@ -369,10 +375,51 @@ def iter_face_crops(
         InterruptedError: `stop` returned True.
     """
     config = config or ExtractionConfig()
+    if frame_indices is None and config.sampling.strategy == "clips":
+        yield from _iter_clip_crops(video_path, config, finder, stop)
+        return
     indices = _sampled_indices(video_path, config, frame_indices)
+    frames = iter_frames(video_path, indices, prefetch=config.prefetch)
+    try:
+        yield from _track_crops(video_path, frames, indices, config, finder or config.make_finder(), stop)
+    finally:
+        frames.close()
+
+
+def _iter_clip_crops(
+    video_path: str | os.PathLike, config: ExtractionConfig, finder: FaceFinder | None, stop: Callable[[], bool] | None
+) -> Iterator[FaceCrop]:
+    """The crops of the clips strategy: each clip tracked on its own (fresh tracks, no interpolation across the gap
+    between clips), its crops marked with the clip's number; track ids count on across clips (unique in the video)."""
+    clips = plan_clips(video_path, config.sampling)
+    finder = finder or config.make_finder()
+    frames = iter_frames(video_path, [i for clip in clips for i in clip], prefetch=config.prefetch)
+    offset = 0
+    try:
+        for number, clip in enumerate(clips):
+            part = itertools.islice(frames, len(clip))
+            n_tracks = 0
+            for crop in _track_crops(video_path, part, clip, config, finder, stop, required=number == 0):
+                n_tracks = max(n_tracks, crop.track + 1)
+                yield replace(crop, track=offset + crop.track, clip=number)
+            offset += n_tracks
+    finally:
+        frames.close()
+
+
+def _track_crops(
+    video_path: str | os.PathLike,
+    frames: Iterator[tuple[int, np.ndarray]],
+    indices: Sequence[int],
+    config: ExtractionConfig,
+    finder: FaceFinder,
+    stop: Callable[[], bool] | None,
+    required: bool = True,
+) -> Iterator[FaceCrop]:
+    """Detect, track and cut the faces of `frames` (the decoded frames `indices`, in order); `required`: a stream
+    that gives no frame at all is a `VideoError` (otherwise, e.g. a later clip past the real end, nothing)."""
     every = resolve_detect_every(indices, config)
     n = len(indices)
-    finder = finder or config.make_finder()
     assembler = _Assembler(config, confirm_hits(n, every, config), finder)
     limit = config.buffer_mb * 2**20
     buffer: list[tuple[int, np.ndarray, bool]] = []
@@ -389,7 +436,7 @@ def iter_face_crops(
                 assembler.add_frame(frame, rgb)
 
     decoded = 0
-    for pos, (frame, rgb) in enumerate(iter_frames(video_path, indices, prefetch=config.prefetch)):
+    for pos, (frame, rgb) in enumerate(frames):
         decoded += 1
         if stop is not None and stop():
             raise InterruptedError(f"{video_path}: stopped after {decoded} decoded frames (asked to stop)")
@@ -400,7 +447,7 @@ def iter_face_crops(
         if is_det and (n_buffered_detections >= finder.batch_size or buffered_bytes >= limit):
             yield from flush()
             buffer, n_buffered_detections, buffered_bytes = [], 0, 0
-    if decoded == 0:
+    if decoded == 0 and required:
         raise VideoError(video_path, "no decodable frames")
     if buffer:
         if not buffer[-1][2]:  # the stream ended before the promised last frame: detect on the last one we have
