@@ -20,7 +20,7 @@ from deepfakeforensics.data.manifest import validate_manifest
 from deepfakeforensics.data.media_limits import check_media_size
 from deepfakeforensics.data.video import SamplingConfig, VideoError, iter_frames, plan_frames, probe_video
 from deepfakeforensics.faces import ExtractionConfig, iter_face_crops
-from deepfakeforensics.inference.predict import PredictConfig, StreamScorer, predict_file
+from deepfakeforensics.inference.predict import PredictConfig, StreamScorer, predict_file, predict_folder
 from deepfakeforensics.models import create_model
 
 
@@ -98,7 +98,7 @@ def test_frames_as_crops_makes_a_valid_faces_manifest(tmp_path):
 def write_face_frames(folder):
     """Frames 000.png, 005.png, ... 035.png of a face photo moving right over a plain background."""
     photo = face_photo(120)
-    folder.mkdir()
+    folder.mkdir(parents=True)
     for n in range(0, 40, 5):
         frame = np.full((240, 320, 3), 90, np.uint8)
         frame[60:180, 100 + n : 220 + n] = photo
@@ -126,6 +126,20 @@ def test_a_frame_folder_is_predicted_as_one_video(tmp_path):
     scorer = StreamScorer(create_model("mesonet4").eval())
     row = predict_file(folder, "seq", scorer, PredictConfig(), FACE_CONFIG, FACE_CONFIG.make_finder())
     assert row["kind"] == "video" and row["error"] == "" and row["frames_used"] == 4 and 0 <= row["score"] <= 1
+
+
+@pytest.mark.slow
+def test_predict_folder_takes_frame_folders_as_videos_when_asked(tmp_path):
+    torch.manual_seed(0)
+    write_face_frames(tmp_path / "media" / "clips" / "seq")
+    cv2.imwrite(str(tmp_path / "media" / "still.png"), np.full((64, 64, 3), 90, np.uint8))
+    model, finder = create_model("mesonet4").eval(), FACE_CONFIG.make_finder()
+    kwargs = dict(extraction_config=FACE_CONFIG, finder=finder, progress=False)
+    preds, _ = predict_folder(tmp_path / "media", model, frame_folders=True, **kwargs)
+    assert list(preds["path"]) == ["clips/seq", "still.png"] and list(preds["kind"]) == ["video", "image"]
+    assert preds.set_index("path").loc["clips/seq", "frames_used"] == 4
+    each, _ = predict_folder(tmp_path / "media", model, **kwargs)  # default: every frame is an image of its own
+    assert len(each) == 9 and set(each["kind"]) == {"image"}
 
 
 def test_frames_listed_as_crops_feed_the_datasets_whatever_their_size(tmp_path):

@@ -32,6 +32,7 @@ from tqdm.auto import tqdm
 
 from deepfakeforensics._io import write_csv_atomic
 from deepfakeforensics._memory import release_free_memory
+from deepfakeforensics.data.frame_folders import is_frame_folder
 from deepfakeforensics.data.media_limits import DEFAULT_MAX_PIXELS, check_media_size
 from deepfakeforensics.data.transforms import to_tensor
 from deepfakeforensics.data.video import VIDEO_EXTENSIONS
@@ -83,6 +84,10 @@ class PredictConfig:
     max_pixels: int = field(
         default=DEFAULT_MAX_PIXELS,
         metadata={"help": "a file whose header declares frames over this many pixels is not decoded (0: no limit)"},
+    )
+    frame_folders: bool = field(
+        default=False,
+        metadata={"help": "a folder of numbered frames (000.png, 001.png, ...) is one video, not separate images"},
     )
     windows: WindowConfig = field(
         default_factory=WindowConfig,
@@ -139,13 +144,14 @@ def _kind_of(mode: int) -> str:
 _MEDIA_EXTENSIONS = VIDEO_EXTENSIONS | IMAGE_EXTENSIONS
 
 
-def walk_media(folder: str | os.PathLike) -> tuple[list[Path], list[tuple[str, str]]]:
+def walk_media(folder: str | os.PathLike, frame_folders: bool = False) -> tuple[list[Path], list[tuple[str, str]]]:
     """Every video and image file under `folder` (recursively, by extension, case-insensitive), and what was skipped.
 
     Symlinked folders are followed once (a folder reached again, e.g. through a symlink loop, is not walked twice);
     a media-named entry that is not a regular file (FIFO, socket, device), a broken or looping symlink, an unreadable
     folder and an unsupported medium (GIF) are skipped and listed. Files without read permission are listed as media:
-    scoring them reports "permission denied".
+    scoring them reports "permission denied". With `frame_folders`, a folder below `folder` holding frame files is
+    one video (`deepfakeforensics.data.frame_folders`), listed instead of walked.
 
     Returns:
         ``(files, skipped)``: files sorted (paths under `folder`, symlinks not resolved), and ``(path relative to
@@ -154,7 +160,7 @@ def walk_media(folder: str | os.PathLike) -> tuple[list[Path], list[tuple[str, s
     folder = Path(folder)
     if not folder.is_dir():
         raise NotADirectoryError(f"{folder}: not a folder")
-    walk = _MediaWalk(folder)
+    walk = _MediaWalk(folder, frame_folders)
     walk.folder(folder)
     return sorted(walk.files), sorted(walk.skipped)
 
@@ -163,8 +169,9 @@ class _MediaWalk:
     """The state of one `walk_media`: the media found, what was skipped and why, the folders listed (by device and
     inode, so that a folder reached again through a symlink is not listed twice)."""
 
-    def __init__(self, top: Path) -> None:
+    def __init__(self, top: Path, frame_folders: bool = False) -> None:
         self.top = top
+        self.frame_folders = frame_folders
         self.files: list[Path] = []
         self.skipped: list[tuple[str, str]] = []
         self.seen: dict[tuple[int, int], Path] = {}
@@ -209,7 +216,9 @@ class _MediaWalk:
             elif suffix in _MEDIA_EXTENSIONS:
                 self.skipped.append((self.rel(path), f"cannot be read ({e.strerror or e})"))
             return
-        if stat.S_ISDIR(mode):
+        if stat.S_ISDIR(mode) and self.frame_folders and is_frame_folder(path):
+            self.files.append(path)  # a frame-folder video
+        elif stat.S_ISDIR(mode):
             self.folder(path)
         elif suffix in _MEDIA_EXTENSIONS:
             if stat.S_ISREG(mode):
@@ -425,7 +434,7 @@ def predict_file(
     error is then `STOPPED`): the server's time limit uses it so that an abandoned request frees its worker.
     A file whose header declares frames over `config.max_pixels` is not decoded (`media_limits.MediaTooLarge`).
     """
-    kind = kind or ("image" if path.suffix.lower() in IMAGE_EXTENSIONS else "video")
+    kind = kind or ("image" if path.suffix.lower() in IMAGE_EXTENSIONS and not path.is_dir() else "video")
     row = {"path": rel, "kind": kind, "score": np.nan, "label": pd.NA, "frames_used": 0, "faces_found": 0}
     row.update(track_scores="{}", error="")
     try:
@@ -501,7 +510,7 @@ def predict_folder(
     device = resolve_device(config.device)
     folder, extraction = Path(folder), extraction_config or ExtractionConfig()
     columns = prediction_columns(model)
-    (files, skipped), done = walk_media(folder), _read_done(out_csv, columns)
+    (files, skipped), done = walk_media(folder, config.frame_folders), _read_done(out_csv, columns)
     for rel, reason in skipped:
         log.warning("%s: skipped: %s", folder / rel, reason)
     rows: list[dict] = done.to_dict("records")
