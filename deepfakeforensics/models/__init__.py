@@ -2,7 +2,8 @@
 
 Families: MesoNet (``mesonet4``...), EfficientNet (efficientnet-pytorch, ``efficientnet_b0``...), timm backbones
 (``xception``, ``convnext_tiny``, ``resnet50``, ``tf_efficientnet_b0``..., ``clip_vit_b16``/``l14`` and any
-``timm/<name>``), temporal heads (``<frame>_lstm``, ``<frame>_transformer`` or ``temporal=``), and options that wrap
+``timm/<name>``), video models (``video``: torchvision's 3D CNNs ``r3d_18``... and ``ftcn_lite``; ``video_tall``:
+``tall``, clips tiled into one thumbnail for any frame model), temporal heads (``<frame>_lstm``, ``<frame>_transformer`` or ``temporal=``), and options that wrap
 any model: ``srm=``, ``frequency=`` (``branches``), ``peft=`` (``peft_tuning``), ``methods=`` (``heads``: a
 manipulation-method head beside the fake logit).
 
@@ -24,6 +25,8 @@ from deepfakeforensics.models import (  # noqa: F401
     released,
     temporal,
     timm_models,
+    video,
+    video_tall,
 )
 from deepfakeforensics.models._base import IMAGENET_MEAN, IMAGENET_STD, Detector, ModelCfg
 from deepfakeforensics.models._factory import create_model, describe_models, load_model
