@@ -296,12 +296,16 @@ def iter_frames(
         VideoError: the file is missing, empty or unreadable.
     """
     if prefetch > 0:
-        yield from _prefetched(_decode(path, indices), prefetch)
+        stop = threading.Event()  # set when the caller stops reading: the reader thread stops grabbing too
+        yield from _prefetched(_decode(path, indices, stop), prefetch, stop)
     else:
         yield from _decode(path, indices)
 
 
-def _decode(path: str | os.PathLike, indices: Sequence[int] | None) -> Iterator[tuple[int, np.ndarray]]:
+def _decode(
+    path: str | os.PathLike, indices: Sequence[int] | None, stop: threading.Event | None = None
+) -> Iterator[tuple[int, np.ndarray]]:
+    """The frames of `iter_frames`; a set `stop` ends it between two grabs (a long skip to a far index included)."""
     if os.path.isdir(path):  # a frame-folder video: index = position in the frames' numeric order
         try:
             yield from iter_folder_frames(path, indices)
@@ -314,7 +318,7 @@ def _decode(path: str | os.PathLike, indices: Sequence[int] | None) -> Iterator[
         target = None if wanted is None else next(wanted, None)
         index = 0
         while wanted is None or target is not None:
-            if not cap.grab():
+            if (stop is not None and stop.is_set()) or not cap.grab():
                 return
             if wanted is None or index == target:
                 ok, bgr = cap.retrieve()
@@ -331,10 +335,13 @@ def _decode(path: str | os.PathLike, indices: Sequence[int] | None) -> Iterator[
 _END = object()
 
 
-def _prefetched(items: Iterator, size: int) -> Iterator:
-    """Run `items` in a background thread, at most `size` items ahead; errors are raised in the caller."""
+def _prefetched(items: Iterator, size: int, stop: threading.Event | None = None) -> Iterator:
+    """Run `items` in a background thread, at most `size` items ahead; errors are raised in the caller.
+
+    `stop` (default: a new event) is set when the caller stops reading; `items` may watch it to stop early.
+    """
     q: queue.Queue = queue.Queue(maxsize=size)
-    stop = threading.Event()
+    stop = threading.Event() if stop is None else stop
 
     def put(entry: tuple) -> bool:
         while not stop.is_set():

@@ -25,8 +25,9 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from deepfakeforensics._io import load_table, write_csv_atomic
+from deepfakeforensics._io import write_csv_atomic
 from deepfakeforensics.data.datasets import build_dataset
+from deepfakeforensics.data.manifest import read_manifest
 from deepfakeforensics.data.video import VideoError, probe_video
 from deepfakeforensics.evaluation.metrics import compute_metrics
 from deepfakeforensics.evaluation.perturbations import (
@@ -166,7 +167,7 @@ def video_robustness(
         reference; VC rows say ``skipped`` in ``note`` when there is no ffmpeg.
     """
     config = config or VideoRobustnessConfig()
-    videos = load_table(index) if not isinstance(index, pd.DataFrame) else index
+    videos = read_manifest(index, kind="videos") if not isinstance(index, pd.DataFrame) else index
     videos = videos[videos["split"] == config.split].copy()
     videos.attrs = dict(videos.attrs)
     extraction = extraction or ExtractionConfig(device="cpu")
