@@ -248,3 +248,10 @@ def test_cli_import_evaluate_and_export(data, tmp_path, capsys):
     assert main(["import-deepfakebench", str(data / "bad.json"), "--root", str(data), "--out", str(out)]) == 1
     captured = capsys.readouterr()
     assert "bad.json" in captured.err + captured.out and "label names ['odd']" in captured.err + captured.out
+
+
+def test_a_wrong_root_or_an_empty_split_is_an_error_not_an_empty_manifest(data):
+    with pytest.raises(DeepfakeBenchJSONError, match=r"none of the 2 videos' frames is under .* \(wrong --root\?\)"):
+        import_deepfakebench(data / "FF-DF.json", data / "elsewhere")
+    with pytest.raises(DeepfakeBenchJSONError, match="no video in the val split"):
+        import_deepfakebench(data / "FF-DF.json", data / "rgb", split="val")

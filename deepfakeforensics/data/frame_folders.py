@@ -13,8 +13,9 @@ github.com/SCLBD/DeepfakeBench README "Download data"). Such a folder is a video
 - the frame index of the "decoded stream" is the position in that order (0, 1, ...), so sampling (uniform, every
   k-th, scenes, clips) works on a folder exactly as on a file; `frame_number` keeps the number in the name;
 - `deepfakeforensics.data.video.probe_video` and ``iter_frames`` hand a folder to `probe_frame_folder` and
-  `iter_folder_frames`, so face extraction, prediction and the perturbation-free evaluation paths accept it as they
-  accept a file; its size is read from the first frame's header (PIL, nothing decoded).
+  `iter_folder_frames`, so face extraction (``dff extract``), prediction (``predict_file``, ``dff predict
+  --frame-folders``) and the size guard (``media_limits``) accept it as they accept a file; its size is read from
+  the first frame's header (PIL, nothing decoded). Writing videos (``evaluation.perturbations``) needs a file.
 
 When the frames are already face crops (WildDeepfake, DF40, DeepfakeBench's data), `frames_as_crops` makes a faces
 manifest whose crops are the frames themselves, without detection.

@@ -257,8 +257,6 @@ def _rows(video: BenchVideo, value: int, group: str, resolve: _FrameResolver, fa
 
 def _drop_leaking_groups(faces: pd.DataFrame) -> tuple[pd.DataFrame, int]:
     """Keep only the rows of each group's first split in `SPLIT_PRIORITY`; return them and the videos dropped."""
-    if faces.empty:
-        return faces, 0
     faces = faces.sort_values(["video_id", "frame"], kind="stable").reset_index(drop=True)
     rank = faces["split"].map(SPLIT_PRIORITY.index)
     keep = rank == rank.groupby(faces["group"]).transform("min")
@@ -308,7 +306,13 @@ def import_deepfakebench(
     groups, resolve, failures, rows = _groups(videos), _FrameResolver(root), [], []
     for v in videos:
         rows += _rows(v, values[v.record_label], groups[v.key], resolve, failures, path)
-    faces, leaks = _drop_leaking_groups(pd.DataFrame(rows, columns=list(rows[0]) if rows else ["video_id", "path"]))
+    if not videos:
+        raise DeepfakeBenchJSONError(f"{path}: no video in {f'the {split} split' if split else 'any split'}")
+    if not rows:
+        raise DeepfakeBenchJSONError(
+            f"{path}: none of the {len(videos)} videos' frames is under {root} (wrong --root?), e.g. {failures[0][0]}"
+        )
+    faces, leaks = _drop_leaking_groups(pd.DataFrame(rows))
     notes = [f"{'/'.join(k)}: skipped, {reason}" for k, reason in skipped.items()]
     faces.attrs = {"root": str(root), "imported_from": str(path), "extraction": DEEPFAKEBENCH_EXTRACTION}
     return ImportResult(faces, failures, notes, dropped, leaks)
