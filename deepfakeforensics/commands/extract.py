@@ -39,7 +39,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
         "--frames-are-crops",
         action="store_true",
         help="frame-folder videos whose frames are face crops already (WildDeepfake, DF40): list the frames themselves "
-        "as the crops (--n-frames spread over each video, or every frame with --sampling all), no detection",
+        "as the crops (--n-frames spread over each video, or every frame with --strategy all), no detection",
     )
     p.add_argument("--no-progress", action="store_true", help="hide the progress bar")
     p.add_argument(
@@ -88,7 +88,7 @@ def run(args: argparse.Namespace) -> int:
 
         sampling = config_from_args(args).sampling
         if sampling.strategy not in ("uniform", "all"):
-            print("dff extract: --frames-are-crops takes --sampling uniform (with --n-frames) or all")
+            print("dff extract: --frames-are-crops takes --strategy uniform (with --n-frames) or all")
             return 2
         faces, failures = frames_as_crops(
             load_table(args.index), sampling.n_frames if sampling.strategy == "uniform" else None
