@@ -17,6 +17,7 @@ from deepfakeforensics import runs as runs_mod
 from deepfakeforensics._io import load_table, save_table
 from deepfakeforensics.evaluation import compute_metrics, evaluate
 from deepfakeforensics.evaluation import run_scores as run_scores_mod
+from deepfakeforensics.evaluation.crossdataset import PAIRED_COLUMNS
 from deepfakeforensics.evaluation.gradcam import GradCAM, overlay
 from deepfakeforensics.evaluation.robustness import PerturbedDataset, RobustnessConfig, perturb
 from deepfakeforensics.models import Detector, ModelCfg, create_model, save_checkpoint
@@ -246,6 +247,9 @@ def test_a_bad_score_cache_is_named_in_a_warning_and_scored_again(manifest, runs
     ref = result.metrics.query("run == 'meso_a' and level == 'frame'").iloc[0]
     assert res.metrics.query("level == 'frame'")["auc"].item() == pytest.approx(ref["auc"])
     assert "score" in load_table(bad)  # written again
+    # one run: no pair to test, and paired.csv still a readable CSV with its header
+    paired = pd.read_csv(tmp_path / "paired.csv")
+    assert paired.empty and paired.columns.tolist() == PAIRED_COLUMNS
 
 
 def test_missing_crops_are_reported_not_fatal(manifest, runs, tmp_path):
