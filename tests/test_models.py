@@ -25,6 +25,7 @@ from deepfakeforensics.models import (
     register_model,
     save_checkpoint,
     timm_models,
+    video,
 )
 from deepfakeforensics.models._registry import get_factory
 from deepfakeforensics.models._weights import load_weights
@@ -123,6 +124,7 @@ def test_registry_lists_every_frame_model_and_its_temporal_variants():
     library = [n for n in list_models() if not n.startswith("tiny_test_")]  # tests/tiny_data.py registers those
     frame = FRAME_MODELS + list(timm_models.MODEL_NAMES)
     expected = frame + [f"{n}_{head}" for n in frame for head in ("lstm", "transformer")]
+    expected += [*video.MODEL_NAMES, "ftcn_lite", "tall"]  # video models (tests/test_video_models.py)
     assert [n for n in library if n not in released] == sorted(expected)
     assert set(released) <= set(library) and len(released) == 12
     assert list_models("meso*4") == ["mesoinception4", "mesonet4"]
