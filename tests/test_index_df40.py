@@ -83,6 +83,9 @@ def test_df40_methods_subsets_reals_groups_and_splits(trees):
     assert "celebdf/Celeb-real/id5_0001" not in v.index and "celebdf/YouTube-real/00012" in v.index
     assert set(v.loc[v.index.str.contains("/cdf/|deepfacelab"), "split"]) == {"test"}
     assert any("stargan/fake" in p and "whole-image" in r for p, r in result.failures)
+    layout = result.videos.attrs["layout"]  # the variants of the tree found, as dff index prints it
+    assert "test/<method>/<method>/cdf/frames/<video> (1 videos)" in layout
+    assert "test/<method>/ff/frames/<video> (2 videos)" in layout and "train/<method>/frames/<video>" in layout
 
 
 def test_mixed_with_the_ffpp_index_no_identity_crosses_splits(trees):

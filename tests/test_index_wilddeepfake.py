@@ -51,6 +51,9 @@ def test_sequences_are_videos_with_official_test_and_archive_groups(tmp_path):
     # the two sequences of archive 0 share a group, hence a split
     assert v.loc["real_train/0/real/0", "group"] == v.loc["real_train/0/real/1", "group"] == "real_train/0"
     assert v.loc["real_train/0/real/0", "split"] == v.loc["real_train/0/real/1", "split"]
+    layout = result.videos.attrs["layout"]  # which variants of the tree were found, as dff index prints it
+    assert "real test/extracted/<archive>/real/<sequence> (1 sequences)" in layout
+    assert "real_train/<archive>/real/<sequence> (3 sequences)" in layout and "fake_test/<archive>/<sequence>" in layout
     reasons = {p.rsplit("/", 1)[-1]: r for p, r in result.failures}
     assert "archive not extracted" in reasons["14.tar.gz"] and "12.tar.gz" not in reasons
 

@@ -23,7 +23,8 @@ the source datasets: ``000_003`` (FF++ target_source), ``000`` (one FF++ id), ``
 ``id0_0003`` with the face of id16), ``id0_0003``, ``00012`` (YouTube-real). Images flat in a folder (whole-image
 methods of the unknown set) are not frame folders of one video each: they are reported, not indexed.
 
-Columns: ``video_id`` = ``<method>/<subset>/<path below the subset, without frames/>``; ``method`` = DF40's own
+``videos.attrs["layout"]`` lists the variants the tree matched (`layout_of`), with their counts; ``dff index`` prints
+it. Columns: ``video_id`` = ``<method>/<subset>/<path below the subset, without frames/>``; ``method`` = DF40's own
 dataset name ``<method>_ff`` / ``<method>_cdf`` (as its JSON files name them, so per-method tables keep the two domains
 apart), ``<method>`` for the unknown methods, ``original`` for reals.
 
@@ -42,6 +43,7 @@ from __future__ import annotations
 
 import os
 import re
+from collections import Counter
 from collections.abc import Collection, Mapping
 from pathlib import Path
 
@@ -153,6 +155,16 @@ def _add_reals(draft: IndexDraft, ffpp_root: Path | None, comp: str, celebdf_roo
                 hints[vid] = "test"
 
 
+def layout_of(path: str) -> str:
+    """The shape of a DF40 video's path (``test/<method>/ff/frames/<video>``): which variant of the tree it is."""
+    parts = path.split("/")
+    head = [parts[0].lower()] if _PARTS.match(parts[0]) else []
+    rest = parts[len(head) :]
+    named = set(SUBSETS) | {"frames", "fake", "real"}
+    middle = ["<method>" if p == rest[0] else p if p.lower() in named else "<dir>" for p in rest[1:-1]]
+    return "/".join([*head, "<method>", *middle, "<video>"])
+
+
 def _official(draft: IndexDraft, hints: Mapping[str, str | None], files: Mapping[str, Path]) -> dict[str, str]:
     """video_id -> split: FF++'s official splits by identity for the FF++ domain, else the hints (part, test)."""
     id_split = read_official_splits(files) if files else {}
@@ -208,4 +220,7 @@ def index_df40(
     files = find_split_files(ffpp or root, splits_dir) if ffpp is not None or splits_dir is not None else {}
     groups = assign_groups(draft)
     official = _official(draft, hints, files)
-    return finalise_index(draft, groups, official, ratios=ratios, seed=seed, source="DF40 parts and FF++ splits")
+    result = finalise_index(draft, groups, official, ratios=ratios, seed=seed, source="DF40 parts and FF++ splits")
+    shapes = Counter(layout_of(p) for p in result.videos["path"] if not p.startswith(".."))
+    result.videos.attrs["layout"] = "; ".join(f"{shape} ({n} videos)" for shape, n in sorted(shapes.items()))
+    return result

@@ -14,7 +14,8 @@ an underscore or a hyphen, any case):
 - under an ``extracted/`` folder, as a public flattening script expects
   (``real_train/extracted/<N>/<...>/<sequence>/<n>.png``).
 
-A "video" here is one face sequence: every folder holding frames directly (`find_frame_folders`), read as a video by
+``videos.attrs["layout"]`` lists the variants the tree matched (`layout_of`), with their counts (``dff index``
+prints it). A "video" here is one face sequence: every folder holding frames directly (`find_frame_folders`), read as a video by
 `deepfakeforensics.data.frame_folders` (frames ordered by the number in their names). Its ``video_id`` is the split
 folder's canonical name and the path below it without the ``extracted`` level (``fake_test/12/fake/3``); ``method`` is
 ``wilddeepfake`` for fakes, ``original`` for reals. The frames are face crops already: see the README note on
@@ -30,6 +31,7 @@ from __future__ import annotations
 
 import os
 import re
+from collections import Counter
 from collections.abc import Mapping
 from pathlib import Path
 
@@ -88,6 +90,15 @@ def _add_sequences(draft: IndexDraft, canonical: str, folder: Path) -> None:
         draft.add(seq, video_id, label, "wilddeepfake" if label else "original", keys=[f"{canonical}/{parts[0]}"])
 
 
+def layout_of(path: str) -> str:
+    """The shape of a sequence's path (``real_train/<archive>/real/<sequence>``): which variant of the tree it is."""
+    folder, *rest = path.split("/")
+    if rest[:1] == ["extracted"]:
+        folder, rest = f"{folder}/extracted", rest[1:]
+    middle = [p if p in ("real", "fake") else "<dir>" for p in rest[1:-1]]
+    return "/".join([folder, "<archive>", *middle, "<sequence>"])
+
+
 def index_wilddeepfake(
     root: str | os.PathLike, ratios: Mapping[str, float] | None = None, seed: int = 0
 ) -> IndexResult:
@@ -112,4 +123,7 @@ def index_wilddeepfake(
     groups = assign_groups(draft)
     official = {r["video_id"]: "test" for r in draft.rows if FOLDERS[r["video_id"].split("/", 1)[0]][1] == "test"}
     shares = {k: v for k, v in (ratios or TRAIN_VAL).items() if k != "test"}
-    return finalise_index(draft, groups, official, ratios=shares, seed=seed, source="WildDeepfake's test folders")
+    result = finalise_index(draft, groups, official, ratios=shares, seed=seed, source="WildDeepfake's test folders")
+    shapes = Counter(layout_of(p) for p in result.videos["path"])
+    result.videos.attrs["layout"] = "; ".join(f"{shape} ({n} sequences)" for shape, n in sorted(shapes.items()))
+    return result
