@@ -20,6 +20,7 @@ import numpy as np
 import pytest
 import torch
 import torch.nn.functional as F
+from released_helpers import meta_state, read_fixture
 from safetensors.torch import save_file
 from transformers import CLIPVisionConfig, CLIPVisionModel
 
@@ -29,7 +30,6 @@ from deepfakeforensics.faces.profiles import GEND_TEMPLATE, gend_geometry, get_p
 from deepfakeforensics.models import WeightsError, create_model
 from deepfakeforensics.models.released import describe_released, identify_released, load_released
 
-FIXTURES = Path(__file__).parent / "fixtures" / "released"
 TINY = {"img_size": 28, "embed_dim": 32, "depth": 2, "num_heads": 2}
 CLIP_L14 = "openai/clip-vit-large-patch14"
 
@@ -143,18 +143,13 @@ def test_gend_refuses_without_config_or_with_another_backbone(reference, tmp_pat
         create_model("gend_clip_vit_l14", weights=pe, **TINY)
 
 
-def _meta_raw(name: str) -> dict[str, torch.Tensor]:
-    fixture = json.loads((FIXTURES / f"{name}.json").read_text())
-    return {k: torch.empty(shape, device="meta") for k, shape in fixture["state"].items()}
-
-
 def test_full_size_layouts_are_recognised_from_the_fixtures():
-    effort = _meta_raw("effort_clip_vit_l14")
+    effort = meta_state("effort_clip_vit_l14")
     assert effort["backbone.encoder.layers.0.self_attn.q_proj.U_residual"].shape == (1024, 1)
     matches = identify_released(Path("ckpt_best.pth"), effort)
     assert [m.name for m in matches if m.distance == 0] == ["effort_clip_vit_l14"]
-    fixture = json.loads((FIXTURES / "gend_clip_vit_l14.json").read_text())
-    gend = {"state_dict": _meta_raw("gend_clip_vit_l14"), "config": fixture["config"]}
+    fixture = read_fixture("gend_clip_vit_l14")
+    gend = {"state_dict": meta_state("gend_clip_vit_l14"), "config": fixture["config"]}
     matches = identify_released(Path("GenD_CLIP_L_14"), gend)
     assert [m.name for m in matches if m.distance == 0] == ["gend_clip_vit_l14"]
 
@@ -231,9 +226,9 @@ def test_gend_pe_folder_is_timm_perception_encoder_state_at_the_fed_size(tmp_pat
 
 
 def test_gend_pe_full_size_layout_from_the_fixture_and_its_input():
-    fixture = json.loads((FIXTURES / "gend_pe_vit_l14.json").read_text())
+    fixture = read_fixture("gend_pe_vit_l14")
     assert fixture["config"]["backbone"] == "vit_pe_core_large_patch14_336"
-    raw = {"state_dict": _meta_raw("gend_pe_vit_l14"), "config": fixture["config"]}
+    raw = {"state_dict": meta_state("gend_pe_vit_l14"), "config": fixture["config"]}
     assert raw["state_dict"]["feature_extractor.backbone.pos_embed"].shape == (1, 577, 1024)  # 336 px, fed 224
     matches = identify_released(Path("GenD_PE_L"), raw)
     assert [m.name for m in matches if m.distance == 0] == ["gend_pe_vit_l14"]

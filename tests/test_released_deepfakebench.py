@@ -7,18 +7,17 @@ are filled with random tensors. The authors' code is not needed.
 
 from __future__ import annotations
 
-import functools
-import json
 from pathlib import Path
 
 import pytest
 import torch
 import torch.nn.functional as F
+from released_helpers import random_state as _random_state
+from released_helpers import read_fixture as _fixture
 
 from deepfakeforensics.models import WeightsError, create_model
 from deepfakeforensics.models.released import get_released, identify_released, load_released
 
-FIXTURES = Path(__file__).parent / "fixtures" / "released"
 NAMES = ("dfb_meso4", "dfb_meso4_inception", "dfb_xception", "dfb_efficientnet_b4")
 HEAD = {  # their 2-class head inside the backbone
     "dfb_meso4": "backbone.fc2",
@@ -27,25 +26,6 @@ HEAD = {  # their 2-class head inside the backbone
     "dfb_efficientnet_b4": "backbone.last_layer",
 }
 SIZE = {"dfb_meso4": 256, "dfb_meso4_inception": 256, "dfb_xception": 64, "dfb_efficientnet_b4": 64}
-
-
-def _fixture(name: str) -> dict:
-    return json.loads((FIXTURES / f"{name}.json").read_text())
-
-
-@functools.cache
-def _random_state(name: str, seed: int = 0) -> dict[str, torch.Tensor]:
-    """A state dict with the authors' keys and shapes; variances positive so that a forward stays finite."""
-    gen = torch.Generator().manual_seed(seed)
-    state = {}
-    for key, shape in _fixture(name)["state"].items():
-        if key.endswith("num_batches_tracked"):
-            state[key] = torch.tensor(7)
-        elif key.endswith("running_var"):
-            state[key] = torch.rand(shape, generator=gen) + 0.5
-        else:
-            state[key] = torch.randn(shape, generator=gen) * 0.1
-    return state
 
 
 def _save(path: Path, state: dict[str, torch.Tensor]) -> Path:

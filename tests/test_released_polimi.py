@@ -8,37 +8,19 @@ checkpoints; the files here are filled with random tensors. The authors' code is
 from __future__ import annotations
 
 import functools
-import json
 from pathlib import Path
 
 import pytest
 import torch
+from released_helpers import random_state
+from released_helpers import read_fixture as _fixture
 
 from deepfakeforensics.models import WeightsError, create_model
 from deepfakeforensics.models._base import IMAGENET_MEAN, IMAGENET_STD
 from deepfakeforensics.models.released import get_released, load_released
 
-FIXTURES = Path(__file__).parent / "fixtures" / "released"
+_random_state = functools.partial(random_state, scale=0.05)
 NAMES = ("ispl_efficientnet_b4", "ispl_efficientnet_b4_att", "ispl_xception")
-
-
-def _fixture(name: str) -> dict:
-    return json.loads((FIXTURES / f"{name}.json").read_text())
-
-
-@functools.cache
-def _random_state(name: str, seed: int = 0) -> dict[str, torch.Tensor]:
-    """A state dict with the authors' keys and shapes; variances positive so that a forward stays finite."""
-    gen = torch.Generator().manual_seed(seed)
-    state = {}
-    for key, shape in _fixture(name)["state"].items():
-        if key.endswith("num_batches_tracked"):
-            state[key] = torch.tensor(7)
-        elif key.endswith("running_var"):
-            state[key] = torch.rand(shape, generator=gen) + 0.5
-        else:
-            state[key] = torch.randn(shape, generator=gen) * 0.05
-    return state
 
 
 def _training_checkpoint(name: str, state: dict[str, torch.Tensor]) -> dict:

@@ -9,7 +9,6 @@ file is small) and a random ``fc``. The authors' code is not needed.
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 from typing import Any
 
@@ -18,6 +17,7 @@ import pandas as pd
 import pytest
 import torch
 from efficientnet_pytorch import EfficientNet
+from released_helpers import read_fixture as _fixture
 
 from deepfakeforensics.models import WeightsError, create_model
 from deepfakeforensics.models._base import IMAGENET_MEAN, IMAGENET_STD
@@ -26,12 +26,7 @@ from deepfakeforensics.models.released import sbi as sbi_module
 from deepfakeforensics.models.released import selim as selim_module
 from deepfakeforensics.scoring.aggregation import AGGREGATIONS, aggregate, confident_strategy
 
-FIXTURES = Path(__file__).parent / "fixtures" / "released"
 SBI, SELIM = "sbi_efficientnet_b4", "selim_efficientnet_b7"
-
-
-def _fixture(name: str) -> dict:
-    return json.loads((FIXTURES / f"{name}.json").read_text())
 
 
 def _sbi_file(path: Path) -> EfficientNet:
