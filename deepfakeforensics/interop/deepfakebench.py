@@ -24,7 +24,7 @@ number in their file names and a frame is one row with track 0 and ``frame`` = t
 under the root is a failure; a video listed in several splits is kept in the split asked for (or, importing every
 split, in the first of test, val, train) and its other listings are dropped and counted; groups join videos that show
 the same FF++ ids, Celeb-DF celebrity or DFD actor (the indexers' keys), and a group in two splits keeps only its
-rows of the first of test, val, train (the others are dropped and counted).
+rows of the first of test, val, train (the others are dropped and counted). ``masks`` lists are read but not imported.
 """
 
 from __future__ import annotations
