@@ -14,7 +14,16 @@ from deepfakeforensics import _io, cli
 from deepfakeforensics.commands import extract as extract_command
 from deepfakeforensics.commands.options import dataclass_defaults
 from deepfakeforensics.data.video import SamplingConfig, iter_frames
-from deepfakeforensics.faces import ExtractionConfig, FaceFinder, crop_face, extract_faces, read_rgb, shard_of
+from deepfakeforensics.faces import (
+    ExtractionConfig,
+    FaceFinder,
+    MixedExtractionError,
+    crop_face,
+    crops_aligned,
+    extract_faces,
+    read_rgb,
+    shard_of,
+)
 from deepfakeforensics.faces import extract as extract_module
 from deepfakeforensics.faces.crop import LANDMARK_COLUMNS
 
@@ -185,7 +194,7 @@ def test_merge_only_keeps_the_shards_settings(dataset, reference, finder, tmp_pa
     merged, single = _io.load_table(faces_csv), _io.load_table(ref_work / "synth_faces.csv")
     assert merged.attrs["extraction"] == single.attrs["extraction"]
     assert merged.attrs["extraction"]["margin"] == 1.3 and "extraction_varies" not in merged.attrs
-    assert extract_module.crops_aligned(merged) is False
+    assert crops_aligned(merged) is False
     # a part without a record (written by an older version) is assumed to match, with a warning
     next((tmp_path / "synth_faces.parts").glob("*.settings.json")).unlink()
     with caplog.at_level("WARNING", logger="deepfakeforensics.faces.extract"):
@@ -207,7 +216,7 @@ def test_shards_with_different_margins_refuse_to_merge(dataset, finder, tmp_path
     other = parts / "synth%2Fother.settings.json"
     shutil.copy(parts / record.name.replace(".settings.json", ".csv"), parts / "synth%2Fother.csv")
     other.write_text(record.read_text().replace('"margin": 1.3', '"margin": 1.5'))
-    with pytest.raises(extract_module.MixedExtractionError, match="different crop settings: margin") as refused:
+    with pytest.raises(MixedExtractionError, match="different crop settings: margin") as refused:
         extract_module.merge_parts(tmp_path / "synth_faces.csv", out)
     assert "1.3 (1 video, e.g. synth/two)" in str(refused.value) and "1.5 (1 video, e.g. synth/other)" in str(
         refused.value
@@ -222,7 +231,7 @@ def test_shards_with_different_margins_refuse_to_merge(dataset, finder, tmp_path
     (parts / "synth%2Fother.csv").unlink()
     config = ExtractionConfig(**{**CONFIG.__dict__, "margin": 1.5, "align": True})
     with pytest.raises(
-        extract_module.MixedExtractionError,
+        MixedExtractionError,
         match=r"finished there: margin 1\.5 in this run vs 1\.3 \(1 video, e\.g\. synth/two\); align true in this run vs false",
     ):
         extract_faces(index, out, config, shard=(1 - shard, 2), finder=finder, progress=False)

@@ -17,7 +17,15 @@ from extract_data import CONFIG, write_dataset
 from deepfakeforensics import _io
 from deepfakeforensics.cli import build_parser
 from deepfakeforensics.commands.extract import config_from_args
-from deepfakeforensics.faces import PROFILES, ExtractionConfig, crop_face, extract_faces, get_profile, read_rgb
+from deepfakeforensics.faces import (
+    PROFILES,
+    ExtractionConfig,
+    MixedExtractionError,
+    crop_face,
+    extract_faces,
+    get_profile,
+    read_rgb,
+)
 from deepfakeforensics.faces import extract as extract_module
 from deepfakeforensics.faces import profiles as profiles_module
 from deepfakeforensics.faces.crop import ALIGN_TEMPLATE, landmarks_in_crop
@@ -211,7 +219,7 @@ def test_extraction_cuts_profile_crops_and_refuses_a_mixed_profile(two_videos, t
     assert len(faces) and faces.attrs["extraction"]["profile"] == "sbi"
     assert all(read_rgb(p).shape == (380, 380, 3) for p in _io.absolute_paths(faces))
     selim = replace(CONFIG, profile="selim")
-    with pytest.raises(extract_module.MixedExtractionError, match='profile "selim" in this run vs "sbi"'):
+    with pytest.raises(MixedExtractionError, match='profile "selim" in this run vs "sbi"'):
         extract_faces(two_videos / "labels/both.csv", out, selim, faces_csv=faces_csv, progress=False)
     # a record written before profiles existed counts as the default profile: it cannot join sbi crops either
     parts = extract_module.parts_dir_for(faces_csv)
@@ -220,7 +228,7 @@ def test_extraction_cuts_profile_crops_and_refuses_a_mixed_profile(two_videos, t
     old = {k: v for k, v in settings.items() if k != "profile"}
     (parts / "synth%2Fold.settings.json").write_text(json.dumps(old))
     (parts / "synth%2Fold.csv").write_text(next(parts.glob("synth%2Fone.csv")).read_text())
-    with pytest.raises(extract_module.MixedExtractionError, match="different crop settings: profile") as refused:
+    with pytest.raises(MixedExtractionError, match="different crop settings: profile") as refused:
         extract_module.merge_parts(faces_csv, out)
     assert '"default" (1 video, e.g. synth/old)' in str(refused.value) and '"sbi" (1 video' in str(refused.value)
     record.write_text(json.dumps(old))  # both without a profile: no refusal (each is the default)

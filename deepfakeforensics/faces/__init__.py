@@ -24,17 +24,11 @@ from deepfakeforensics.faces.dense import (
     read_dense_landmarks,
     write_dense_landmarks,
 )
-from deepfakeforensics.faces.extract import (
-    MANIFEST_COLUMNS,
-    MixedExtractionError,
-    crops_aligned,
-    extract_faces,
-    faces_csv_for,
-    failures_csv_for,
-    merge_parts,
-    shard_of,
-)
+from deepfakeforensics.faces.extract import extract_faces
+from deepfakeforensics.faces.extraction_settings import MixedExtractionError, crops_aligned
 from deepfakeforensics.faces.finder import Detections, FaceFinder
+from deepfakeforensics.faces.merge import MANIFEST_COLUMNS, merge_parts
+from deepfakeforensics.faces.parts import faces_csv_for, failures_csv_for, shard_of
 from deepfakeforensics.faces.profiles import PROFILES, CropProfile, get_profile
 from deepfakeforensics.faces.stream import ExtractionConfig, FaceCrop, iter_face_crops
 from deepfakeforensics.faces.tracking import IoUTracker, box_iou, greedy_match
