@@ -240,15 +240,52 @@ def read_package(folder: str | os.PathLike) -> PackageConfig:
     """
     folder = Path(folder)
     file = folder / CONFIG_FILE
+    raw = _read_json(file, folder)
+    c = _Checker(file)
+    _check_format(raw, c)
+    top = c.section(raw, "", _TOP, _TOP - {"released"})
+    written = c.section(top, "written_by", {"deepfakeforensics", "torch", "timm"}, {"deepfakeforensics", "torch"})
+    written = {k: c.string(v, f"written_by.{k}") for k, v in written.items()}
+    model = c.section(top, "model", {"name", "kwargs", "temporal", "parameters"}, {"name", "kwargs", "temporal"})
+    name, kwargs = _model_name_kwargs(model, c, written)
+    sha = _weights_sha256(top, c)
+    pre = _preprocessing(top, c)
+    windows = _windows(top, c)
+    aggregation = c.choice(top["aggregation"], "aggregation", tuple(AGGREGATIONS))
+    threshold = _threshold(top, c)
+    released = _released(top, c)
+    return PackageConfig(
+        folder=folder,
+        name=c.string(top["name"], "name"),
+        kind=c.choice(top["kind"], "kind", _KINDS),
+        written_by=written,
+        model=name,
+        model_kwargs=dict(kwargs),
+        temporal=c.boolean(model["temporal"], "model.temporal"),
+        weights_sha256=sha,
+        windows=windows,
+        threshold=threshold,
+        aggregation=aggregation,
+        released=released,
+        raw=raw,
+        **pre,
+    )
+
+
+def _read_json(file: Path, folder: Path) -> Any:
+    """The parsed ``config.json``; a missing, non-UTF-8 or invalid file raises naming it."""
     if not file.is_file():
         raise FileNotFoundError(f"{file}: no such file (is {folder} a detector package?)")
     try:
-        raw = json.loads(file.read_bytes().decode("utf-8"))
+        return json.loads(file.read_bytes().decode("utf-8"))
     except UnicodeDecodeError as e:
         raise PackageError(f"{file}: not UTF-8 text (byte {e.start})") from e
     except json.JSONDecodeError as e:
         raise PackageError(f"{file}: not valid JSON (line {e.lineno}, column {e.colno}: {e.msg}); truncated?") from e
-    c = _Checker(file)
+
+
+def _check_format(raw: Any, c: _Checker) -> None:
+    """An object of the package format, of a version this toolkit reads."""
     if not isinstance(raw, dict):
         c.fail("(top level)", type(raw).__name__, "an object")
     if raw.get("format") != PACKAGE_FORMAT:
@@ -256,18 +293,17 @@ def read_package(folder: str | os.PathLike) -> PackageConfig:
     version = c.integer(raw.get("format_version"), "format_version", 1)
     if version > PACKAGE_VERSION:
         raise PackageError(
-            f"{file}: field 'format_version' is {version}; this toolkit (deepfakeforensics {TOOLKIT_VERSION}) reads "
-            f"package formats up to {PACKAGE_VERSION}: upgrade deepfakeforensics"
+            f"{c.file}: field 'format_version' is {version}; this toolkit (deepfakeforensics {TOOLKIT_VERSION}) "
+            f"reads package formats up to {PACKAGE_VERSION}: upgrade deepfakeforensics"
         )
-    top = c.section(raw, "", _TOP, _TOP - {"released"})
-    written = c.section(top, "written_by", {"deepfakeforensics", "torch", "timm"}, {"deepfakeforensics", "torch"})
-    written = {k: c.string(v, f"written_by.{k}") for k, v in written.items()}
 
-    model = c.section(top, "model", {"name", "kwargs", "temporal", "parameters"}, {"name", "kwargs", "temporal"})
+
+def _model_name_kwargs(model: dict, c: _Checker, written: dict[str, str]) -> tuple[str, dict]:
+    """``model.name`` (registered here) and ``model.kwargs`` (an object); ``model.parameters`` checked if given."""
     name = c.string(model["name"], "model.name")
     if not is_model(name):
         raise PackageError(
-            f"{file}: field 'model.name' is {name!r}, a model this toolkit does not register (written by "
+            f"{c.file}: field 'model.name' is {name!r}, a model this toolkit does not register (written by "
             f"deepfakeforensics {written['deepfakeforensics']}; this is {TOOLKIT_VERSION})"
         )
     kwargs = model["kwargs"]
@@ -275,14 +311,21 @@ def read_package(folder: str | os.PathLike) -> PackageConfig:
         c.fail("model.kwargs", kwargs, "an object")
     if "parameters" in model:
         c.integer(model["parameters"], "model.parameters")
+    return name, kwargs
 
+
+def _weights_sha256(top: dict, c: _Checker) -> str:
     weights = c.section(top, "weights", {"file", "sha256"}, {"file", "sha256"})
     if weights["file"] != WEIGHTS_FILE:
         c.fail("weights.file", weights["file"], repr(WEIGHTS_FILE))
     sha = weights["sha256"]
     if not (isinstance(sha, str) and len(sha) == 64 and all(ch in "0123456789abcdef" for ch in sha)):
         c.fail("weights.sha256", sha, "64 lower-case hex digits")
+    return sha
 
+
+def _preprocessing(top: dict, c: _Checker) -> dict[str, Any]:
+    """The `PackageConfig` fields of ``preprocessing``: input size, mean, std, crop profile, aligned, source."""
     pre_keys = {"input_size", "mean", "std", "crop_profile", "aligned", "crops_source"}
     pre = c.section(top, "preprocessing", pre_keys, pre_keys - {"crops_source"})
     size = pre["input_size"]
@@ -293,72 +336,63 @@ def read_package(folder: str | os.PathLike) -> PackageConfig:
     ):
         c.fail("preprocessing.input_size", size, "[channels, height, width], positive integers")
     profile = c.choice(pre["crop_profile"], "preprocessing.crop_profile", PROFILES)
+    return {
+        "input_size": (size[0], size[1], size[2]),
+        "mean": c.floats(pre["mean"], "preprocessing.mean", 3),
+        "std": c.floats(pre["std"], "preprocessing.std", 3),
+        "crop_profile": profile,
+        "aligned": c.boolean(pre["aligned"], "preprocessing.aligned"),
+        "crops_source": str(pre.get("crops_source", "")),
+    }
 
-    windows = None
-    if top["windows"] is not None:
-        w = c.section(top, "windows", {"window", "stride", "short", "pad_mode"}, {"window"})
-        c.integer(w["window"], "windows.window", 1)
-        if w.get("stride") is not None:
-            c.integer(w["stride"], "windows.stride", 1)
-        if "short" in w:
-            c.choice(w["short"], "windows.short", ("pad", "drop"))
-        if "pad_mode" in w:
-            c.choice(w["pad_mode"], "windows.pad_mode", ("repeat", "loop"))
-        windows = WindowConfig.from_dict(w)
 
-    aggregation = c.choice(top["aggregation"], "aggregation", tuple(AGGREGATIONS))
-    threshold = None
-    if top["threshold"] is not None:
-        keys = {"value", "rule", "split", "epoch", "level", "aggregation", "by_aggregation", "source"}
-        t = c.section(top, "threshold", keys, {"value", "rule", "split", "aggregation"})
-        by = t.get("by_aggregation") or {}
-        if not isinstance(by, dict):
-            c.fail("threshold.by_aggregation", by, "an object")
-        for agg, value in by.items():
-            c.choice(agg, "threshold.by_aggregation", tuple(AGGREGATIONS))
-            c.probability(value, f"threshold.by_aggregation.{agg}")
-        chosen_for = c.choice(t["aggregation"], "threshold.aggregation", tuple(AGGREGATIONS))
-        value = c.probability(t["value"], "threshold.value")
-        by = {**{k: float(v) for k, v in by.items()}, chosen_for: value}
-        epoch = t.get("epoch")
-        threshold = PackageThreshold(
-            value=value,
-            rule=c.choice(t["rule"], "threshold.rule", THRESHOLD_RULES),
-            split=c.string(t["split"], "threshold.split"),
-            epoch=None if epoch is None else c.integer(epoch, "threshold.epoch"),
-            aggregation=chosen_for,
-            by_aggregation=by,
-            source=str(t.get("source", "")),
-        )
-        if t.get("level", "file") != "file":
-            c.fail("threshold.level", t.get("level"), "'file'")
+def _windows(top: dict, c: _Checker) -> WindowConfig | None:
+    if top["windows"] is None:
+        return None
+    w = c.section(top, "windows", {"window", "stride", "short", "pad_mode"}, {"window"})
+    c.integer(w["window"], "windows.window", 1)
+    if w.get("stride") is not None:
+        c.integer(w["stride"], "windows.stride", 1)
+    if "short" in w:
+        c.choice(w["short"], "windows.short", ("pad", "drop"))
+    if "pad_mode" in w:
+        c.choice(w["pad_mode"], "windows.pad_mode", ("repeat", "loop"))
+    return WindowConfig.from_dict(w)
 
-    released = top.get("released")
-    if released is not None:
-        released = c.section(top, "released", {"name", "title", "repo"}, {"name", "repo"})
-        released = {k: c.string(v, f"released.{k}") for k, v in released.items()}
 
-    return PackageConfig(
-        folder=folder,
-        name=c.string(top["name"], "name"),
-        kind=c.choice(top["kind"], "kind", _KINDS),
-        written_by=written,
-        model=name,
-        model_kwargs=dict(kwargs),
-        temporal=c.boolean(model["temporal"], "model.temporal"),
-        weights_sha256=sha,
-        input_size=(size[0], size[1], size[2]),
-        mean=c.floats(pre["mean"], "preprocessing.mean", 3),  # type: ignore[arg-type]
-        std=c.floats(pre["std"], "preprocessing.std", 3),  # type: ignore[arg-type]
-        crop_profile=profile,
-        aligned=c.boolean(pre["aligned"], "preprocessing.aligned"),
-        crops_source=str(pre.get("crops_source", "")),
-        windows=windows,
-        threshold=threshold,
-        aggregation=aggregation,
-        released=released,
-        raw=raw,
+def _threshold(top: dict, c: _Checker) -> PackageThreshold | None:
+    if top["threshold"] is None:
+        return None
+    keys = {"value", "rule", "split", "epoch", "level", "aggregation", "by_aggregation", "source"}
+    t = c.section(top, "threshold", keys, {"value", "rule", "split", "aggregation"})
+    by = t.get("by_aggregation") or {}
+    if not isinstance(by, dict):
+        c.fail("threshold.by_aggregation", by, "an object")
+    for agg, value in by.items():
+        c.choice(agg, "threshold.by_aggregation", tuple(AGGREGATIONS))
+        c.probability(value, f"threshold.by_aggregation.{agg}")
+    chosen_for = c.choice(t["aggregation"], "threshold.aggregation", tuple(AGGREGATIONS))
+    value = c.probability(t["value"], "threshold.value")
+    epoch = t.get("epoch")
+    threshold = PackageThreshold(
+        value=value,
+        rule=c.choice(t["rule"], "threshold.rule", THRESHOLD_RULES),
+        split=c.string(t["split"], "threshold.split"),
+        epoch=None if epoch is None else c.integer(epoch, "threshold.epoch"),
+        aggregation=chosen_for,
+        by_aggregation={**{k: float(v) for k, v in by.items()}, chosen_for: value},
+        source=str(t.get("source", "")),
     )
+    if t.get("level", "file") != "file":
+        c.fail("threshold.level", t.get("level"), "'file'")
+    return threshold
+
+
+def _released(top: dict, c: _Checker) -> dict[str, str] | None:
+    if top.get("released") is None:
+        return None
+    released = c.section(top, "released", {"name", "title", "repo"}, {"name", "repo"})
+    return {k: c.string(v, f"released.{k}") for k, v in released.items()}
 
 
 def load_package_model(config: PackageConfig) -> Detector:

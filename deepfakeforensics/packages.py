@@ -366,8 +366,26 @@ def model_card(
     train, data, why = _training(run_dir)
     data_lines, datasets = _data_section(data, why)
     eval_lines, eval_protocol = _evaluation_lines(metrics)
+    body = [*_card_intro(info, package), *_USAGE, *_detector_table(info, package)]
+    body += [
+        "",
+        "## Training data",
+        "",
+        *data_lines,
+        "",
+        "## Training settings",
+        "",
+        *_settings_lines(train, data, why),
+    ]
+    body += ["", "## Validation", "", *_validation_lines(run_dir, package), "", "## Evaluation", "", *eval_lines]
+    body += _protocol_and_limits(data, eval_protocol)
+    return "\n".join(_card_header(package, metrics, datasets, license) + [""] + body)
+
+
+def _card_header(package: PackageConfig, metrics: pd.DataFrame | None, datasets: list[str], license: str) -> list[str]:
+    """The card's YAML header: library, licence, tags, datasets, metrics."""
     metric_names = ["roc_auc", "accuracy"] + (["eer"] if metrics is not None else [])
-    header = [
+    return [
         "---",
         "library_name: deepfakeforensics",
         f"license: {json.dumps(license)}",
@@ -377,10 +395,11 @@ def model_card(
         "pipeline_tag: image-classification",
         "---",
     ]
-    cfg = info.model.default_cfg
-    windows = f"windows of {package.windows}" if package.windows is not None else "one face crop at a time"
-    threshold = info.threshold
-    body = [
+
+
+def _card_intro(info: RunInfo, package: PackageConfig) -> list[str]:
+    """Title, what it scores, and for a released detector whose weights these are."""
+    lines = [
         f"# {package.name}: a deepfake detector ({package.model})",
         "",
         f"Scores face crops for P(fake) (label 1 = fake, 0 = real) with `{package.model}` "
@@ -389,25 +408,37 @@ def model_card(
     ]
     if package.released is not None:
         spec = info.released
-        body.append(
+        lines.append(
             f"\nThese are the weights its authors released: {package.released.get('title', package.released['name'])} "
             f"({package.released['repo']})"
             + (f"; code licence {spec.code_licence}, weights licence {spec.weights_licence}." if spec else ".")
         )
-    body += [
-        "",
-        "## How to use",
-        "",
-        "With deepfakeforensics installed:",
-        "",
-        "```bash",
-        "dff predict VIDEO_FOLDER --weights PACKAGE_FOLDER   # or --weights hf://OWNER/NAME[@REVISION]",
-        "```",
-        "",
-        "```python",
-        "from deepfakeforensics.runs import RunInfo",
-        'info = RunInfo.load("PACKAGE_FOLDER")  # model, crops, windows, threshold and aggregation, as trained',
-        "```",
+    return lines
+
+
+_USAGE = [
+    "",
+    "## How to use",
+    "",
+    "With deepfakeforensics installed:",
+    "",
+    "```bash",
+    "dff predict VIDEO_FOLDER --weights PACKAGE_FOLDER   # or --weights hf://OWNER/NAME[@REVISION]",
+    "```",
+    "",
+    "```python",
+    "from deepfakeforensics.runs import RunInfo",
+    'info = RunInfo.load("PACKAGE_FOLDER")  # model, crops, windows, threshold and aggregation, as trained',
+    "```",
+]
+
+
+def _detector_table(info: RunInfo, package: PackageConfig) -> list[str]:
+    """Model, input, crops, file score, threshold and versions, as a table."""
+    cfg = info.model.default_cfg
+    windows = f"windows of {package.windows}" if package.windows is not None else "one face crop at a time"
+    threshold = info.threshold
+    return [
         "",
         "## Detector",
         "",
@@ -420,24 +451,23 @@ def model_card(
         f"| file score | `{package.aggregation}` of the crop scores of a video |",
         f"| threshold | {threshold.value:.4f}: {threshold.source} |",
         f"| written by | {', '.join(f'{k} {v}' for k, v in package.written_by.items())} |",
-        "",
-        "## Training data",
-        "",
-        *data_lines,
-        "",
-        "## Training settings",
-        "",
     ]
-    if train is not None:
-        shown = {f.name: getattr(train, f.name) for f in fields(train) if f.name not in _MACHINE_FIELDS}
-        body += ["| setting | value |", "| --- | --- |", *(f"| {k} | `{v!r}` |" for k, v in shown.items())]
-        if data is not None:
-            body.append(f"| pseudo_fakes | `{data.pseudo_fakes}` |")
-            body.append(f"| augment | `{data.augment}` |")
-    else:
-        body.append(f"Training settings: {why}.")
-    body += ["", "## Validation", "", *_validation_lines(run_dir, package), "", "## Evaluation", "", *eval_lines]
-    body += [
+
+
+def _settings_lines(train: TrainConfig | None, data: DataConfig | None, why: str) -> list[str]:
+    """The training settings table (machine-specific fields left out), or why there is none."""
+    if train is None:
+        return [f"Training settings: {why}."]
+    shown = {f.name: getattr(train, f.name) for f in fields(train) if f.name not in _MACHINE_FIELDS}
+    lines = ["| setting | value |", "| --- | --- |", *(f"| {k} | `{v!r}` |" for k, v in shown.items())]
+    if data is not None:
+        lines += [f"| pseudo_fakes | `{data.pseudo_fakes}` |", f"| augment | `{data.augment}` |"]
+    return lines
+
+
+def _protocol_and_limits(data: DataConfig | None, eval_protocol: list[str]) -> list[str]:
+    """How every figure was measured, then the intended use and the limits."""
+    return [
         "",
         "## Protocol of every figure",
         "",
@@ -459,7 +489,6 @@ def model_card(
         "- Scores are not calibrated probabilities unless stated, and a determined adversary can evade a detector.",
         "",
     ]
-    return "\n".join(header + [""] + body)
 
 
 # ---------------------------------------------------------------- the hub
