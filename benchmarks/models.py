@@ -6,6 +6,8 @@ Usage:
                                                                # Xception, ConvNeXt-Tiny, in the same run
     .venv/bin/python benchmarks/models.py --models efficientnet_b4 --steps 1
     .venv/bin/python benchmarks/models.py --all                 # every frame model: B5-B7 take tens of minutes
+    .venv/bin/python benchmarks/models.py --released-clip --steps 2   # Effort and GenD ViT-L/14 at batch 8:
+                                                               # float32 vs bfloat16 speed, memory, |dP(fake)|
 
 Each figure is batch x steps / time over `steps` timed steps after one warm-up step, at the model's native input
 size (or --image-size), float32 on CPU. The two memory formats alternate step by step, so their ratio holds even when
@@ -17,11 +19,16 @@ README lists the latest figures.
 from __future__ import annotations
 
 import argparse
+import sys
 import time
+from pathlib import Path
 
 import torch
 
 from deepfakeforensics.models import create_model, list_models
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from released_clip_speed import report as released_clip_report  # noqa: E402
 
 DEFAULT_MODELS = ("mesonet4", "mesoinception4", "efficientnet_b0")
 # efficientnet-pytorch's B0 beside timm's two (the TF port and timm's own), and the field's timm CNNs
@@ -114,9 +121,17 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--steps", type=int, default=4, help="timed steps per measurement (after one warm-up)")
     parser.add_argument("--image-size", type=int, default=None, help="override the native input size (H = W)")
     parser.add_argument("--threads", type=int, default=None, help="torch.set_num_threads (default: torch's choice)")
+    parser.add_argument(
+        "--released-clip",
+        action="store_true",
+        help="Effort and GenD CLIP ViT-L/14 at batch 8: float32 vs bfloat16 (benchmarks/released_clip_speed.py)",
+    )
     args = parser.parse_args(argv)
     if args.threads:
         torch.set_num_threads(args.threads)
+    if args.released_clip:
+        released_clip_report(batch=8, steps=args.steps)
+        return
     names = args.models
     if args.all:
         names = [n for n in list_models() if not n.endswith(("_lstm", "_transformer"))]
