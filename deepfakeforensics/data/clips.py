@@ -114,30 +114,29 @@ class ClipDataset(WindowDataset):
 
     def _segments(self) -> list[np.ndarray]:
         """Runs of (video_id, clip, track), in frame order, cut where frames jump by more than the clip stride."""
-        recorded = self._clip_stride or recorded_clip_stride(self.faces)
+        keys = ["video_id", CLIP_COLUMN, "track"]
         frames = self.faces["frame"].to_numpy()
+        strides = self._strides()
         runs: list[np.ndarray] = []
         self.n_gaps = 0
-        for _, clip_rows in self.faces.groupby(["video_id", CLIP_COLUMN], sort=False).indices.items():
-            stride = recorded or _smallest_step(self.faces, clip_rows)
-            for rows in self.faces.iloc[clip_rows].groupby("track", sort=False).indices.values():
-                rows = np.asarray(clip_rows)[rows]
-                pieces = split_at_gaps(frames[rows], stride)
-                self.n_gaps += len(pieces) - 1
-                runs.extend(rows[p] for p in pieces)
+        for (video, clip, _), rows in self.faces.groupby(keys, sort=False).indices.items():
+            pieces = split_at_gaps(frames[rows], strides[(video, clip)])
+            self.n_gaps += len(pieces) - 1
+            runs.extend(np.asarray(rows)[p] for p in pieces)
         return runs
+
+    def _strides(self) -> dict[tuple, int]:
+        """The stride of each (video_id, clip): `clip_stride`, else the recorded one, else the smallest step between
+        consecutive frames of one of its tracks (1 when no track has two frames)."""
+        faces, keys = self.faces, ["video_id", CLIP_COLUMN, "track"]
+        step = faces["frame"].diff()
+        same = (faces[keys] == faces[keys].shift()).all(axis=1)  # rows are sorted by video, clip, track, frame
+        step = step.where(same & (step > 0))
+        smallest = step.groupby([faces["video_id"], faces[CLIP_COLUMN]], sort=False).min()
+        fixed = self._clip_stride or recorded_clip_stride(faces)
+        if fixed:
+            return dict.fromkeys(smallest.index, int(fixed))
+        return {key: int(value) if np.isfinite(value) else 1 for key, value in smallest.items()}
 
     def describe(self) -> dict[str, Any]:
         return {**super().describe(), "clip_stride": self._clip_stride, "n_gaps": self.n_gaps}
-
-
-def _smallest_step(faces: pd.DataFrame, rows: np.ndarray) -> int:
-    """The smallest step between consecutive frames of one track of one clip (1 when no track has two frames)."""
-    steps = [
-        np.diff(np.sort(group["frame"].to_numpy()))
-        for _, group in faces.iloc[rows].groupby("track", sort=False)
-        if len(group) > 1
-    ]
-    steps = np.concatenate(steps) if steps else np.zeros(0, dtype=np.int64)
-    steps = steps[steps > 0]
-    return int(steps.min()) if len(steps) else 1
