@@ -1,9 +1,9 @@
 """A synthetic video dataset whose real and fake videos differ only in time (the flicker test, tests/test_flicker.py).
 
-Every video is one smooth random face-sized image whose brightness follows ``A sin(phase_t)``: in a real video the
-phase advances steadily frame by frame (smooth), in a fake one each frame's phase is drawn at random (flicker). A
-uniform random starting phase makes every frame's brightness follow the same (arcsine) distribution in both classes,
-so no single frame says which class its video is: only consecutive frames do.
+Every video is one smooth random face-sized image whose colour channels are offset by ``A sin(phase_t)``: in a real
+video each channel's phase advances steadily frame by frame (a slow colour drift), in a fake one each frame's phases
+are drawn at random (colour flicker). Uniform random starting phases make every frame's offsets follow the same
+(arcsine) distribution in both classes, so no single frame says which class its video is: only consecutive frames do.
 """
 
 from __future__ import annotations
@@ -22,8 +22,8 @@ PERIOD = 64.0  # frames per brightness cycle of a real video (smooth: under 6 gr
 
 
 def base_image(rng: np.random.Generator, size: int) -> np.ndarray:
-    """A smooth random colour image (float, about 90-170): coarse noise upsampled, like a blurred face."""
-    coarse = rng.uniform(100, 160, size=(4, 4, 3)).astype(np.float32)
+    """A smooth random colour image (float, about 110-150: the flicker, not the content, stands out): coarse noise upsampled, like a blurred face."""
+    coarse = rng.uniform(115, 145, size=(4, 4, 3)).astype(np.float32)
     return cv2.resize(coarse, (size, size), interpolation=cv2.INTER_CUBIC)
 
 
@@ -31,9 +31,9 @@ def flicker_frames(label: int, seed: int, n_frames: int, size: int) -> list[np.n
     """The RGB frames of one video: smooth brightness changes (label 0) or frame-to-frame flicker (label 1)."""
     rng = np.random.default_rng(seed)
     base = base_image(rng, size)
-    start = rng.uniform(0, 2 * np.pi)
-    steps = np.arange(n_frames) * 2 * np.pi / PERIOD
-    phases = start + steps if label == 0 else rng.uniform(0, 2 * np.pi, size=n_frames)
+    start = rng.uniform(0, 2 * np.pi, size=3)  # one phase per colour channel
+    steps = np.arange(n_frames)[:, None] * 2 * np.pi / PERIOD
+    phases = start + steps if label == 0 else rng.uniform(0, 2 * np.pi, size=(n_frames, 3))
     frames = []
     for phase in phases:
         img = base + AMPLITUDE * np.sin(phase) + rng.normal(0, 2.0, base.shape)

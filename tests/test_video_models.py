@@ -31,7 +31,7 @@ SMALL = [
     pytest.param("s3d", {"img_size": 32}, 5, 32, marks=pytest.mark.slow),
     pytest.param("swin3d_t", {"img_size": 32}, 2, 32, marks=pytest.mark.slow),
     ("ftcn_lite", {"img_size": 32, "widths": (8, 16)}, 4, 32),
-    ("tall", {"backbone": "timm/resnet10t", "img_size": 64}, 4, 32),
+    ("tall", {"backbone": "timm/resnet10t", "thumbnail_size": 64}, 4, 32),
 ]
 
 
@@ -114,7 +114,7 @@ def test_tall_config_window_checks_and_masking():
     assert paper.backbone.name == DEFAULT_BACKBONE and paper.default_cfg.input_size == (3, 112, 112)
     with pytest.raises(ValueError, match="square grid"):
         create_model("tall", backbone="timm/resnet10t", frames=6)
-    model = create_model("tall", backbone="timm/resnet10t", img_size=96, frames=9, mask_prob=1.0, mask_ratio=0.5)
+    model = create_model("tall", backbone="timm/resnet10t", thumbnail_size=96, frames=9, mask_prob=1.0, mask_ratio=0.5)
     assert model.default_cfg.input_size == (3, 32, 32)
     with pytest.raises(ValueError, match="--window 9"):
         model(torch.zeros(1, 4, 3, 32, 32))
@@ -130,7 +130,10 @@ def test_tall_config_window_checks_and_masking():
 
 @pytest.mark.parametrize(
     "name, kwargs",
-    [("ftcn_lite", {"img_size": 32, "widths": (8, 16)}), ("tall", {"backbone": "timm/resnet10t", "img_size": 64})],
+    [
+        ("ftcn_lite", {"img_size": 32, "widths": (8, 16)}),
+        ("tall", {"backbone": "timm/resnet10t", "thumbnail_size": 64}),
+    ],
 )
 def test_checkpoint_round_trip(tmp_path, name, kwargs):
     torch.manual_seed(0)
@@ -155,7 +158,7 @@ def test_tall_starts_from_a_trained_frame_model(tmp_path):
     [
         ("mc3_18", {"img_size": 32}, 4),
         ("ftcn_lite", {"img_size": 32, "widths": (8, 16)}, 4),
-        ("tall", {"backbone": "timm/resnet10t", "img_size": 64}, 4),
+        ("tall", {"backbone": "timm/resnet10t", "thumbnail_size": 64}, 4),
     ],
 )
 def test_gradcam_gives_a_map_per_frame(name, kwargs, frames):
@@ -174,7 +177,7 @@ def test_gradcam_gives_a_map_per_frame(name, kwargs, frames):
 
 def test_streaming_windows_score_as_the_model_does():
     torch.manual_seed(0)
-    model = create_model("tall", backbone="timm/resnet10t", img_size=64).eval()
+    model = create_model("tall", backbone="timm/resnet10t", thumbnail_size=64).eval()
     scorer = StreamScorer(model, batch_size=2, windows=WindowConfig(window=4, stride=2))
     rng = np.random.default_rng(0)
     crops = [rng.integers(0, 255, (32, 32, 3), dtype=np.uint8) for _ in range(8)]

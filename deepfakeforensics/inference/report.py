@@ -101,7 +101,8 @@ def collect_details(
         return detail
     picked = top.head(n_heatmaps)
     chosen = [by_key[(int(t), int(f))] for t, f in zip(picked["track"], picked["frame"], strict=True)]
-    heat, _ = explainer(model)(chosen)  # a temporal model: each frame explained as a still
+    # a temporal model: each frame explained as a still (a window of copies, as it is scored and as dff serve does)
+    heat, _ = explainer(model, window=config.windows.window)(chosen)
     for (t, f, s), crop, h in zip(
         picked[["track", "frame", "score"]].itertuples(index=False), chosen, heat, strict=True
     ):

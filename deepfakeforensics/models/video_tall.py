@@ -30,7 +30,7 @@ from deepfakeforensics.models._registry import forwards_options, register_model
 
 #: the paper's backbone (Swin-B, window 7, 224 x 224)
 DEFAULT_BACKBONE = "timm/swin_base_patch4_window7_224"
-TALL_ARGS = ("frames", "img_size", "mask_prob", "mask_ratio")
+TALL_ARGS = ("frames", "thumbnail_size", "mask_prob", "mask_ratio")
 
 
 def tile(x: torch.Tensor, grid: int) -> torch.Tensor:
@@ -53,9 +53,10 @@ class TALLDetector(Detector):
     """A 2D frame detector fed thumbnails of `frames` consecutive frames (TALL).
 
     Args:
-        backbone: any frame Detector (its input size is the thumbnail's, unless `img_size`).
+        backbone: any frame Detector (its input size is the thumbnail's, unless `thumbnail_size`).
         frames: frames per clip T, a square (4: 2 x 2, the paper's; 9: 3 x 3; 16: 4 x 4).
-        img_size: thumbnail side (default: the backbone's input size); must be divisible by sqrt(frames).
+        thumbnail_size: thumbnail side (default: the backbone's input size, e.g. 224); must be divisible by
+            sqrt(frames). For CNN backbones, which take any size; a ViT's size is set by its own ``img_size``.
         mask_prob: in training, the probability that a clip is masked (0 disables masking).
         mask_ratio: side of the masked square as a fraction of a sub-image's side.
 
@@ -66,7 +67,7 @@ class TALLDetector(Detector):
         self,
         backbone: Detector,
         frames: int = 4,
-        img_size: int | None = None,
+        thumbnail_size: int | None = None,
         mask_prob: float = 0.5,
         mask_ratio: float = 0.25,
     ) -> None:
@@ -79,8 +80,8 @@ class TALLDetector(Detector):
         if not 0.0 <= mask_prob <= 1.0 or not 0.0 <= mask_ratio < 1.0:
             raise ValueError(f"mask_prob must be in [0, 1] and mask_ratio in [0, 1), not {mask_prob}, {mask_ratio}")
         c, h, w = backbone.default_cfg.input_size
-        if img_size is not None:
-            h = w = int(img_size)
+        if thumbnail_size is not None:
+            h = w = int(thumbnail_size)
         if h % grid or w % grid:
             raise ValueError(f"a {h} x {w} thumbnail does not split into a {grid} x {grid} grid of frames")
         self.backbone, self.frames, self.grid = backbone, int(frames), grid
@@ -144,8 +145,8 @@ class TALLDetector(Detector):
 def tall(pretrained: bool | str | os.PathLike = False, backbone: str = DEFAULT_BACKBONE, **kwargs: Any) -> Detector:
     """TALL: `frames` consecutive frames tiled into one thumbnail for a 2D `backbone` (any frame model of the zoo).
 
-    Keywords ``frames``, ``img_size``, ``mask_prob``, ``mask_ratio`` are TALL's; the others (``drop_rate``, model
-    options) and `pretrained` go to the backbone.
+    Keywords ``frames``, ``thumbnail_size``, ``mask_prob``, ``mask_ratio`` are TALL's; the others (``drop_rate``,
+    ``img_size`` of a ViT, model options) and `pretrained` go to the backbone.
     """
     own = {k: kwargs.pop(k) for k in TALL_ARGS if k in kwargs}
     return TALLDetector(create_model(backbone, pretrained=pretrained, **kwargs), **own)
