@@ -17,7 +17,9 @@ from torch.utils.data import DataLoader
 
 from deepfakeforensics import cli
 from deepfakeforensics._io import load_table, save_table
-from deepfakeforensics.data.datasets import FrameDataset, WindowDataset, collate_readable, read_crop
+from deepfakeforensics.data.collate import collate_readable
+from deepfakeforensics.data.crops import read_crop
+from deepfakeforensics.data.datasets import FrameDataset, WindowDataset
 from deepfakeforensics.data.sbi import self_blend
 from deepfakeforensics.data.transforms import AugmentConfig
 from deepfakeforensics.faces.crop import LANDMARK_COLUMNS

@@ -12,14 +12,9 @@ import torch
 from tiny_data import TINY_CFG, TinyDetector, TinyTemporal, make_manifest
 
 from deepfakeforensics._io import load_table, save_table
-from deepfakeforensics.data.datasets import (
-    CropReadError,
-    FrameDataset,
-    UnreadableItem,
-    WindowDataset,
-    build_dataset,
-    read_crop,
-)
+from deepfakeforensics.data.collate import UnreadableItem
+from deepfakeforensics.data.crops import CropReadError, read_crop
+from deepfakeforensics.data.datasets import FrameDataset, WindowDataset, build_dataset
 from deepfakeforensics.training.sampling import EpochSampler
 
 # video -> label; tracks with hand-picked lengths: long, exact, short, and a two-track video

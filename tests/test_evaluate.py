@@ -122,7 +122,7 @@ def test_file_level_is_aggregate_of_frames_with_val_threshold(result):
 
 
 def test_scores_match_a_direct_forward_pass(result, manifest, runs):
-    from deepfakeforensics.data.datasets import read_crop
+    from deepfakeforensics.data.crops import read_crop
     from deepfakeforensics.data.transforms import to_tensor
     from deepfakeforensics.models import load_model
 

@@ -10,7 +10,8 @@ import pandas as pd
 import pytest
 from tiny_data import TINY_CFG, make_manifest
 
-from deepfakeforensics.data.datasets import CropReadError, FrameDataset, WindowDataset
+from deepfakeforensics.data.crops import CropReadError
+from deepfakeforensics.data.datasets import FrameDataset, WindowDataset
 from deepfakeforensics.data.manifest import (
     ManifestError,
     PathEscapeError,

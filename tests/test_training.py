@@ -14,7 +14,8 @@ from tiny_data import TinyDetector, TinyTemporal, make_manifest, standard_manife
 from deepfakeforensics import cli
 from deepfakeforensics._io import load_table
 from deepfakeforensics.commands.options import dataclass_defaults
-from deepfakeforensics.data.datasets import CropReadError, FrameDataset, WindowDataset, build_dataset
+from deepfakeforensics.data.crops import CropReadError
+from deepfakeforensics.data.datasets import FrameDataset, WindowDataset, build_dataset
 from deepfakeforensics.data.transforms import AugmentConfig
 from deepfakeforensics.data.windows import WindowConfig
 from deepfakeforensics.models import create_model, list_models, load_model, save_checkpoint

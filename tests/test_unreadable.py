@@ -8,16 +8,9 @@ import pytest
 import torch
 from tiny_data import TINY_CFG, TinyDetector, TinyTemporal, make_manifest
 
-from deepfakeforensics.data.datasets import (
-    CropReadError,
-    FrameDataset,
-    UnreadableItem,
-    WindowDataset,
-    collate_readable,
-    crop_problem,
-    read_crop,
-    verify_crops,
-)
+from deepfakeforensics.data.collate import UnreadableItem, collate_readable
+from deepfakeforensics.data.crops import CropReadError, crop_problem, read_crop
+from deepfakeforensics.data.datasets import FrameDataset, WindowDataset, verify_crops
 from deepfakeforensics.data.windows import WindowConfig
 from deepfakeforensics.evaluation.scores import failures_table, predict_scores
 from deepfakeforensics.faces.crop import jpeg_header_problem

@@ -39,26 +39,12 @@ from typing import Any
 import pandas as pd
 
 from deepfakeforensics.data.clips import ClipDataset, has_clips
-from deepfakeforensics.data.collate import ReadableBatch, UnreadableItem, collate_readable
-from deepfakeforensics.data.crops import CropReadError, check_crop_files, crop_problem, read_crop
+from deepfakeforensics.data.crops import check_crop_files
 from deepfakeforensics.data.face_dataset import _FaceDataset
-from deepfakeforensics.data.pseudo_fakes import BOUNDARY_GRID, SBI_METHOD
 from deepfakeforensics.data.window_dataset import WindowDataset
 from deepfakeforensics.models._base import Detector, ModelCfg
 
 __all__ = ["ClipDataset", "FrameDataset", "WindowDataset", "build_dataset", "verify_crops"]
-#: Names defined in the part modules, still importable from here by code written before the split (new code imports
-#: them from the module that defines them: `deepfakeforensics.data.crops`, `.collate`, `.pseudo_fakes`).
-_MOVED = (
-    BOUNDARY_GRID,
-    SBI_METHOD,
-    CropReadError,
-    ReadableBatch,
-    UnreadableItem,
-    collate_readable,
-    crop_problem,
-    read_crop,
-)
 
 ID_COLUMNS = ["video_id", "track", "frame"]
 REQUIRED_COLUMNS = ["video_id", "track", "frame", "path", "label"]

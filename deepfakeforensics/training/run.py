@@ -12,6 +12,7 @@ import torch
 
 from deepfakeforensics.data import datasets
 from deepfakeforensics.data.manifest import read_manifest
+from deepfakeforensics.data.pseudo_fakes import BOUNDARY_GRID
 from deepfakeforensics.data.windows import WindowConfig
 from deepfakeforensics.faces import crops_aligned
 from deepfakeforensics.models import Detector, create_model
@@ -121,7 +122,7 @@ def train_model(
     torch.manual_seed(config.seed)  # the model's initial weights
     model = create_model(model_name, weights=weights, pretrained=pretrained, **model_kwargs)
     data = replace(data, window=(data.window or WindowConfig()) if model.default_cfg.temporal else None)
-    grid = datasets.BOUNDARY_GRID if config.boundary_weight > 0 else 0
+    grid = BOUNDARY_GRID if config.boundary_weight > 0 else 0
     train_ds, val_ds = build_datasets(source, model, data, config.seed, bool(config.method_column), grid)
     extra = {
         "model_name": model_name,
