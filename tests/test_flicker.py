@@ -34,7 +34,7 @@ TALL = {"backbone": "timm/vit_tiny_patch16_224", "img_size": 64, "patch_size": 8
 VIDEO_MODELS = [
     ("ftcn_lite", {"img_size": 32, "widths": (16, 32)}, 4, 5, 2e-3),
     ("tall", TALL, 4, 4, 1e-3),
-    pytest.param("r3d_18", {"img_size": 32}, 8, 3, 1e-3, marks=pytest.mark.slow),
+    pytest.param("r3d_18", {"img_size": 32}, 4, 4, 1e-3, marks=pytest.mark.slow),
 ]
 
 

@@ -55,6 +55,11 @@ COMPARISON_PLANS = (
 )
 
 
+#: A video model for the comparison, not in the default demo (its time there is not measured yet): add it with
+#: ``DemoRunConfig(plans=DEFAULT_PLANS + VIDEO_PLANS)`` or ``plans=COMPARISON_PLANS + VIDEO_PLANS`` in notebook 02.
+VIDEO_PLANS = (ModelPlan("ftcn_lite", "ftcn_lite", epochs=3),)
+
+
 def select_plans(
     models: Sequence[str] | None = None, epochs: int | None = None, plans: Sequence[ModelPlan] = DEFAULT_PLANS
 ) -> tuple[ModelPlan, ...]:
