@@ -25,7 +25,7 @@ from deepfakeforensics.training.callbacks import Callback
 from deepfakeforensics.training.config import DataConfig, TrainConfig
 
 SPLITS = {"train": 32, "val": 8, "test": 16}
-FRAMES = 8  # per video: one 8-frame window for the 3D models, two 4-frame thumbnails for TALL
+FRAMES = 8  # per video: two 4-frame windows (clips) per video
 # TALL over a 2-block ViT-Tiny (8 px patches, 64 px thumbnail of 2 x 2 cells of 32): attention compares the cells, as
 # the paper's Swin does; over timm's ResNet-10t the same few epochs reach only 0.7-0.8 here (see the closing note)
 TALL = {"backbone": "timm/vit_tiny_patch16_224", "img_size": 64, "patch_size": 8, "depth": 2}

@@ -3,9 +3,10 @@
 Families: MesoNet (``mesonet4``...), EfficientNet (efficientnet-pytorch, ``efficientnet_b0``...), timm backbones
 (``xception``, ``convnext_tiny``, ``resnet50``, ``tf_efficientnet_b0``..., ``clip_vit_b16``/``l14`` and any
 ``timm/<name>``), video models (``video``: torchvision's 3D CNNs ``r3d_18``... and ``ftcn_lite``; ``video_tall``:
-``tall``, clips tiled into one thumbnail for any frame model), temporal heads (``<frame>_lstm``, ``<frame>_transformer`` or ``temporal=``), and options that wrap
-any model: ``srm=``, ``frequency=`` (``branches``), ``peft=`` (``peft_tuning``), ``methods=`` (``heads``: a
-manipulation-method head beside the fake logit).
+``tall``, clips tiled into one thumbnail for any frame model), temporal heads (``<frame>_lstm``,
+``<frame>_transformer`` or ``temporal=``), and options that wrap any model: ``srm=``, ``frequency=``
+(``branches``), ``peft=`` (``peft_tuning``), ``methods=`` (``heads``: a manipulation-method head beside the fake
+logit).
 
 Import direction (timm's): ``_base`` <- ``_registry`` (names, families and options -> builders) <- architecture
 modules (``mesonet``, ``efficientnet``, ``timm_models``, ``branches``, ``heads``); ``_weights`` reads and writes
