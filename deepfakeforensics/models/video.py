@@ -126,7 +126,8 @@ class VideoCNN(Detector):
     """A torchvision video classifier whose Kinetics-400 head is replaced by one fake logit.
 
     Args:
-        arch: one of `ARCHS` (``"r3d_18"``, ``"r2plus1d_18"``, ``"mc3_18"``, ``"s3d"``, ``"mvit_v2_s"``, ``"swin3d_t"``).
+        arch: one of `ARCHS` (``"r3d_18"``, ``"r2plus1d_18"``, ``"mc3_18"``, ``"s3d"``, ``"mvit_v2_s"``,
+            ``"swin3d_t"``).
         img_size: frame side the model is fed (default: its Kinetics crop, 112 or 224); fixed for ``mvit_v2_s``.
         drop_rate: dropout before the fake logit.
 

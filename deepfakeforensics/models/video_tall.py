@@ -9,8 +9,8 @@ position" masking, for generalisation).
 ``create_model("tall", backbone="efficientnet_b0")`` (any registered frame model, ``timm/<name>`` included; the
 default is the paper's Swin-B, timm ``swin_base_patch4_window7_224``). ``default_cfg.input_size`` is one sub-image
 (the backbone's side / sqrt(frames)), so the data pipeline resizes each crop once, to its cell. Model options
-(``srm=``, ``frequency=``...) and ``pretrained`` go to the backbone; ``init_backbone(model, frame_checkpoint)`` starts it
-from a trained frame model.
+(``srm=``, ``frequency=``...) and ``pretrained`` go to the backbone; ``init_backbone(model, frame_checkpoint)`` starts
+it from a trained frame model.
 """
 
 from __future__ import annotations
