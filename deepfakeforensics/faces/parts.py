@@ -19,7 +19,8 @@ import pandas as pd
 from deepfakeforensics.data.manifest import read_manifest
 from deepfakeforensics.faces.claims import CLAIM_SUFFIX
 
-CARRIED_COLUMNS = ["label", "split", "group", "method", "dataset", "compression"]  # copied from the index
+# copied from the index where it has them (scenario: Celeb-DF++; category: FakeAVCeleb), for per-method tables
+CARRIED_COLUMNS = ["label", "split", "group", "method", "dataset", "compression", "scenario", "category"]
 FAILED_SUFFIX = ".failed.csv"
 SETTINGS_SUFFIX = ".settings.json"  # beside a done part: the `ExtractionConfig.to_dict()` that cut its crops
 RESUME_HINT = (
