@@ -8,6 +8,7 @@ Usage:
     .venv/bin/python benchmarks/models.py --all                 # every frame model: B5-B7 take tens of minutes
     .venv/bin/python benchmarks/models.py --released-clip --steps 2   # Effort and GenD ViT-L/14 at batch 8:
                                                                # float32 vs bfloat16 speed, memory, |dP(fake)|
+    .venv/bin/python benchmarks/models.py --video --steps 2    # video models' clips/s (benchmarks/video_speed.py)
 
 Each figure is batch x steps / time over `steps` timed steps after one warm-up step, at the model's native input
 size (or --image-size), float32 on CPU. The two memory formats alternate step by step, so their ratio holds even when
@@ -29,6 +30,8 @@ from deepfakeforensics.models import create_model, list_models
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from released_clip_speed import report as released_clip_report  # noqa: E402
+from video_speed import DEFAULT as VIDEO_MODELS  # noqa: E402
+from video_speed import report as video_report  # noqa: E402
 
 DEFAULT_MODELS = ("mesonet4", "mesoinception4", "efficientnet_b0")
 # efficientnet-pytorch's B0 beside timm's two (the TF port and timm's own), and the field's timm CNNs
@@ -126,9 +129,17 @@ def main(argv: list[str] | None = None) -> None:
         action="store_true",
         help="Effort and GenD CLIP ViT-L/14 at batch 8: float32 vs bfloat16 (benchmarks/released_clip_speed.py)",
     )
+    parser.add_argument(
+        "--video",
+        action="store_true",
+        help="video models: clips/s at 16 x 112 (3D CNNs) and TALL at 224 beside a frame model (video_speed.py)",
+    )
     args = parser.parse_args(argv)
     if args.threads:
         torch.set_num_threads(args.threads)
+    if args.video:
+        video_report(list(VIDEO_MODELS), batch=4, steps=args.steps)
+        return
     if args.released_clip:
         released_clip_report(batch=8, steps=args.steps)
         return
