@@ -191,6 +191,18 @@ def test_quick_config_is_smaller_and_paths_follow_the_project_layout(tmp_path) -
     assert paths["checkpoints"] == tmp_path / "checkpoints"
 
 
+def test_dff_demo_video_model_adds_a_temporal_video_plan() -> None:
+    from deepfakeforensics.cli import build_parser
+    from deepfakeforensics.models import create_model
+
+    quick = DemoRunConfig.quick().with_video_model()
+    video = quick.plans[len(DemoRunConfig.quick().plans) :]
+    assert [p.model for p in video] == ["ftcn_lite"] and all(p.epochs == 1 for p in video)
+    assert create_model("ftcn_lite").default_cfg.temporal  # trained and scored on windows, as the LSTM variant
+    assert DemoRunConfig().with_video_model().plans[-1].epochs == 3
+    assert build_parser("demo").parse_args(["demo", "--video-model"]).video_model
+
+
 def test_select_plans_picks_default_plans_by_model_and_sets_their_epochs() -> None:
     assert select_plans() == DEFAULT_PLANS
     chosen = select_plans(["efficientnet_b0", "mesonet4"], epochs=1)

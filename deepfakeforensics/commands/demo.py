@@ -9,12 +9,19 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--out", default="demo_run", help="folder for everything the demo writes (default: demo_run)")
     parser.add_argument("--seed", type=int, default=0, help="seeds the demo data, splits and training")
     parser.add_argument("--quick", action="store_true", help="a much smaller run (about a minute): smoke test only")
+    parser.add_argument(
+        "--video-model",
+        action="store_true",
+        help="also train and compare a video-level detector (ftcn_lite: temporal convolutions over a face track's windows)",
+    )
 
 
 def run(args: argparse.Namespace) -> int:
     from deepfakeforensics.demo.workflow import DemoRunConfig, run_demo
 
     config = DemoRunConfig.quick(seed=args.seed) if args.quick else DemoRunConfig(seed=args.seed)
+    if args.video_model:
+        config = config.with_video_model()
     result = run_demo(args.out, config)
     cols = ["run", "level", "auc", "ap", "eer", "balanced_accuracy", "log_loss"]
     print("\nTest-split metrics (thresholds chosen on validation):")

@@ -7,6 +7,7 @@ Every step resumes: a rerun skips what is finished.
 
 from __future__ import annotations
 
+import dataclasses
 import os
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -24,7 +25,7 @@ from deepfakeforensics.faces import ExtractionConfig, extract_faces
 from deepfakeforensics.indexing import index_dataset
 from deepfakeforensics.inference.predict import PredictConfig, predict_folder
 from deepfakeforensics.runs import RunInfo
-from deepfakeforensics.training.plans import DEFAULT_PLANS, ModelPlan, select_plans, train_plan
+from deepfakeforensics.training.plans import DEFAULT_PLANS, VIDEO_PLANS, ModelPlan, select_plans, train_plan
 
 
 @dataclass(frozen=True)
@@ -59,6 +60,12 @@ class DemoRunConfig:
             "gradcam": 2,
         }
         return cls(**{**base, **changes})
+
+    def with_video_model(self) -> DemoRunConfig:
+        """These settings plus the video-level plans (`VIDEO_PLANS`), at one epoch when the frame plans have one."""
+        quick = all(p.epochs == 1 for p in self.plans)
+        video = tuple(dataclasses.replace(p, epochs=1) if quick else p for p in VIDEO_PLANS)
+        return dataclasses.replace(self, plans=self.plans + video)
 
 
 @dataclass
