@@ -6,6 +6,7 @@ Usage:
                                                                # Xception, ConvNeXt-Tiny, in the same run
     .venv/bin/python benchmarks/models.py --models efficientnet_b4 --steps 1
     .venv/bin/python benchmarks/models.py --all                 # every frame model: B5-B7 take tens of minutes
+    .venv/bin/python benchmarks/models.py --families --repeat 3 # medians of 3 repeats, with their range and the load
     .venv/bin/python benchmarks/models.py --released-clip --steps 2   # Effort and GenD ViT-L/14 at batch 8:
                                                                # float32 vs bfloat16 speed, memory, |dP(fake)|
     .venv/bin/python benchmarks/models.py --video --steps 2    # video models' clips/s (benchmarks/video_speed.py)
@@ -20,6 +21,8 @@ README lists the latest figures.
 from __future__ import annotations
 
 import argparse
+import os
+import statistics
 import sys
 import time
 from pathlib import Path
@@ -125,6 +128,9 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--image-size", type=int, default=None, help="override the native input size (H = W)")
     parser.add_argument("--threads", type=int, default=None, help="torch.set_num_threads (default: torch's choice)")
     parser.add_argument(
+        "--repeat", type=int, default=1, help="repeat every measurement; print medians, then each figure's min-max"
+    )
+    parser.add_argument(
         "--released-clip",
         action="store_true",
         help="Effort and GenD CLIP ViT-L/14 at batch 8: float32 vs bfloat16 (benchmarks/released_clip_speed.py)",
@@ -149,20 +155,45 @@ def main(argv: list[str] | None = None) -> None:
     elif args.families:
         names = list(FAMILY_MODELS)
 
-    print(f"torch {torch.__version__}, {torch.get_num_threads()} threads, batch {args.batch_size}, {args.steps} steps")
+    load = os.getloadavg()
+    print(
+        f"torch {torch.__version__}, {torch.get_num_threads()} threads, batch {args.batch_size}, {args.steps} steps, "
+        f"{args.repeat} repeat(s); load average before: {load[0]:.2f} {load[1]:.2f} {load[2]:.2f}"
+    )
+    runs = [measure(names, args) for _ in range(args.repeat)]
     header = f"{'model':<22}{'input':>7} | {'train NCHW':>11}{'train CL':>10}{'ratio':>7} | {'infer NCHW':>11}{'infer CL':>10}{'ratio':>7}"
     print(header)
     print("-" * len(header))
-    together = interleaved_throughput(names, args.batch_size, args.steps, args.image_size) if args.families else {}
     for name in names:
         size = args.image_size or create_model(name).default_cfg.input_size[1]
-        r = together.get(name) or throughput(name, args.batch_size, args.steps, args.image_size)
+        r = {k: statistics.median(run[name][k] for run in runs) for k in KEYS}
         print(
             f"{name:<22}{size:>7} | {r['train_nchw']:>11.1f}{r['train_cl']:>10.1f}{r['train_cl'] / r['train_nchw']:>7.2f} | "
             f"{r['infer_nchw']:>11.1f}{r['infer_cl']:>10.1f}{r['infer_cl'] / r['infer_nchw']:>7.2f}",
             flush=True,
         )
-    print("images/s; CL = channels_last; ratio = CL / NCHW (>1: channels_last faster)")
+    print("images/s (median of the repeats); CL = channels_last; ratio = CL / NCHW (>1: channels_last faster)")
+    if args.repeat > 1:
+        print("\nspread over the repeats (min-max, images/s):")
+        for name in names:
+            spread = "  ".join(
+                f"{k} {min(run[name][k] for run in runs):.1f}-{max(run[name][k] for run in runs):.1f}" for k in KEYS
+            )
+            print(f"{name:<22} {spread}")
+    load = os.getloadavg()
+    print(
+        f"load average after: {load[0]:.2f} {load[1]:.2f} {load[2]:.2f} (2 cores: above 2 means other work shared them)"
+    )
+
+
+KEYS = ("train_nchw", "train_cl", "infer_nchw", "infer_cl")
+
+
+def measure(names: list[str], args: argparse.Namespace) -> dict[str, dict[str, float]]:
+    """One measurement of every model: interleaved for the families, one model after another otherwise."""
+    if args.families:
+        return interleaved_throughput(names, args.batch_size, args.steps, args.image_size)
+    return {name: throughput(name, args.batch_size, args.steps, args.image_size) for name in names}
 
 
 if __name__ == "__main__":
