@@ -9,7 +9,7 @@ scikit-image scikit-learn``). Their training installs Face X-ray's landmark-augm
 their first mask blur an erosion (without the library the mask is uint8 and the blur only rounds).
 
 Faces: frame 100 of each sample video under ``--samples`` (FF++ and DFDC), found by dlib's detector, 68 points by
-`deepfakeforensics.faces.dense`, the 81-point layout by `deepfakeforensics.data.sbi.with_forehead` (both sides get the same
+`deepfakeforensics.faces.dense`, the 81-point layout by `deepfakeforensics.data.sbi_masks.with_forehead` (both sides get the same
 81 points), cut as the authors cut before blending (landmark box, wide margins: their ``crop_face(margin=True)``).
 
 Printed side by side (means over draws and faces): share of ratio-1 blends; share of draws whose real is altered;
@@ -33,15 +33,8 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-from deepfakeforensics.data.sbi import (
-    SBIConfig,
-    apply_sbi,
-    colour_step,
-    draw_sbi,
-    frequency_step,
-    hull_polygon,
-    with_forehead,
-)
+from deepfakeforensics.data.sbi import SBIConfig, apply_sbi, colour_step, draw_sbi, frequency_step
+from deepfakeforensics.data.sbi_masks import hull_polygon, with_forehead
 from deepfakeforensics.faces.dense import DenseLandmarker
 
 FRAME = 100

@@ -15,12 +15,12 @@ from deepfakeforensics.data.transforms import to_tensor
 from deepfakeforensics.data.video import SamplingConfig
 from deepfakeforensics.data.windows import WindowConfig, make_windows
 from deepfakeforensics.faces import ExtractionConfig, iter_face_crops
+from deepfakeforensics.inference.media import list_media
 from deepfakeforensics.inference.predict import (
     PREDICTION_COLUMNS,
     STOPPED,
     PredictConfig,
     StreamScorer,
-    list_media,
     predict_file,
     predict_folder,
 )

@@ -399,7 +399,7 @@ def odd_folder(tmp_path):
 
 
 def test_the_folder_walk_lists_what_it_skips_and_follows_symlinked_folders_once(odd_folder):
-    from deepfakeforensics.inference.predict import list_media, walk_media
+    from deepfakeforensics.inference.media import list_media, walk_media
 
     files, skipped = walk_media(odd_folder)
     assert [f.relative_to(odd_folder).as_posix() for f in files] == ["linked/inside.png", "top.png"]
@@ -417,7 +417,7 @@ def test_an_unreadable_folder_and_file_say_permission_denied(odd_folder, monkeyp
     import os
 
     import deepfakeforensics.faces.crop as crop
-    import deepfakeforensics.inference.predict as predict
+    import deepfakeforensics.inference.media as media
     from deepfakeforensics.faces import read_rgb
 
     locked = odd_folder / "locked"
@@ -428,7 +428,7 @@ def test_an_unreadable_folder_and_file_say_permission_denied(odd_folder, monkeyp
     real_scandir, real_open = os.scandir, open
     if os.geteuid() == 0:  # root reads everything: make the kernel's answer for these two paths
         monkeypatch.setattr(
-            predict.os,
+            media.os,
             "scandir",
             lambda p: (
                 (_ for _ in ()).throw(PermissionError(13, "Permission denied")) if p == locked else real_scandir(p)
@@ -445,7 +445,7 @@ def test_an_unreadable_folder_and_file_say_permission_denied(odd_folder, monkeyp
         locked.chmod(0)
         secret.chmod(0)
     try:
-        _, skipped = predict.walk_media(odd_folder)
+        _, skipped = media.walk_media(odd_folder)
         assert dict(skipped)["locked"] == "folder not listed (permission denied)"
         with pytest.raises(ValueError, match="permission denied"):
             read_rgb(secret)

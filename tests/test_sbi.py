@@ -19,24 +19,24 @@ from deepfakeforensics.data.datasets import FrameDataset, WindowDataset
 from deepfakeforensics.data.pseudo_fakes import SBI_METHOD
 from deepfakeforensics.data.sbi import (
     BLEND_RATIOS,
-    FOREHEAD_ORDER,
-    LITE_BLEND_RATIOS,
     SBIConfig,
     SBIDraw,
-    SBILiteConfig,
     apply_sbi,
     colour_step,
-    draw_lite,
     draw_sbi,
-    face_polygon,
-    forehead_points,
     frequency_step,
-    hull_polygon,
-    mask_polygon,
     real_view,
     self_blend,
     self_blend_frames,
     soft_mask,
+)
+from deepfakeforensics.data.sbi_lite import LITE_BLEND_RATIOS, SBILiteConfig, draw_lite
+from deepfakeforensics.data.sbi_masks import (
+    FOREHEAD_ORDER,
+    face_polygon,
+    forehead_points,
+    hull_polygon,
+    mask_polygon,
     with_forehead,
 )
 from deepfakeforensics.faces.crop import LANDMARK_COLUMNS

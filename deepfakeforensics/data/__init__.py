@@ -35,7 +35,7 @@ _EXPORTS: dict[str, str] = {
     "probe_video": "video",
     "open_video": "video",
     "SBIConfig": "sbi",
-    "SBILiteConfig": "sbi",
+    "SBILiteConfig": "sbi_lite",
     "self_blend": "sbi",
 }
 
@@ -72,7 +72,8 @@ if TYPE_CHECKING:  # pragma: no cover
     from deepfakeforensics.data.crops import CropReadError, read_crop
     from deepfakeforensics.data.datasets import FrameDataset, build_dataset, verify_crops
     from deepfakeforensics.data.manifest import ManifestError, read_manifest, validate_manifest, write_manifest
-    from deepfakeforensics.data.sbi import SBIConfig, SBILiteConfig, self_blend
+    from deepfakeforensics.data.sbi import SBIConfig, self_blend
+    from deepfakeforensics.data.sbi_lite import SBILiteConfig
     from deepfakeforensics.data.transforms import AugmentConfig, to_tensor
     from deepfakeforensics.data.video import SamplingConfig, VideoError, iter_frames, open_video, probe_video
     from deepfakeforensics.data.window_dataset import WindowDataset

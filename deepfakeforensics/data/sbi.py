@@ -53,123 +53,26 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import NamedTuple
 
 import cv2
 import numpy as np
+
+from deepfakeforensics.data.sbi_lite import SBILiteConfig, apply_lite, draw_lite
+from deepfakeforensics.data.sbi_masks import (
+    SelfBlend,
+    hard_mask,
+)
 
 #: Recipe names, as ``--pseudo-fakes`` takes them: the published one, then this toolkit's first
 RECIPES = ("sbi", "sbi-lite")
 #: Blend ratios of the published recipe, drawn uniformly: ratio 1 in half the draws
 BLEND_RATIOS = (0.25, 0.5, 0.75, 1.0, 1.0, 1.0)
-#: Blend ratios of ``sbi-lite``
-LITE_BLEND_RATIOS = (0.25, 0.5, 0.75, 1.0)
-#: Order of the 81-point model's forehead points (its indices 68-80) left to right, as the authors reorder them
-FOREHEAD_ORDER = (77, 75, 76, 68, 69, 70, 71, 80, 72, 73, 79, 74, 78)
-
-
-class SelfBlend(NamedTuple):
-    """One pair: ``real`` (the real view, altered in the draws that alter the target), ``fake`` (uint8, equal to
-    ``real`` wherever ``mask`` is 0), ``mask`` (``r * M``, float32 in [0, 1]) and ``boundary`` (``4 M (1 - M)``)."""
-
-    real: np.ndarray
-    fake: np.ndarray
-    mask: np.ndarray
-    boundary: np.ndarray
 
 
 # --- the forehead ------------------------------------------------------------------------------------------------
 
 
-@dataclass(frozen=True)
-class ForeheadShape:
-    """Where the 13 forehead points lie relative to the 68 (see the module docstring)."""
-
-    height: float = 1.25  # top of the arc above the temple line (jaw points 0 and 16), in nose lengths (27 to 33)
-    exponent: float = 3.5  # superellipse exponent of the arc (2: an ellipse; larger: flatter on top)
-    n: int = 13  # points on the arc
-
-
-def forehead_points(points68: np.ndarray, shape: ForeheadShape | None = None) -> np.ndarray:
-    """The 13 forehead points (13, 2) float32 of dlib's 81-point layout (left to right), from the 68."""
-    shape = shape or ForeheadShape()
-    p = np.asarray(points68, np.float64)
-    left, right = p[0], p[16]
-    centre = (left + right) / 2
-    half = max(np.linalg.norm(right - left) / 2, 1.0)
-    x_axis = (right - left) / (2 * half)
-    up = np.array([x_axis[1], -x_axis[0]])
-    if np.dot(p[8] - centre, up) > 0:  # up points away from the chin
-        up = -up
-    height = shape.height * max(np.linalg.norm(p[33] - p[27]), 1.0)
-    t = np.linspace(np.pi, 0.0, shape.n)
-    power = 2.0 / shape.exponent
-    cx = np.sign(np.cos(t)) * np.abs(np.cos(t)) ** power
-    cy = np.abs(np.sin(t)) ** power
-    return (centre + np.outer(cx * half, x_axis) + np.outer(cy * height, up)).astype(np.float32)
-
-
-def with_forehead(points68: np.ndarray, shape: ForeheadShape | None = None) -> np.ndarray:
-    """The 68 points followed by `forehead_points`: (81, 2) float32, the layout the published recipe's hull uses."""
-    p = np.asarray(points68, np.float32)
-    return np.concatenate([p[:68], forehead_points(p, shape)])
-
-
 # --- mask regions, shared by both recipes -------------------------------------------------------------------------
-
-
-def face_polygon(points: np.ndarray, grow: float = 1.0) -> np.ndarray:
-    """A face-shaped ellipse fitted to the five landmarks, as an (N, 2) float32 polygon.
-
-    The ellipse is tilted with the eye line and centred a quarter of the way from the eyes to the mouth; its
-    half-height (1.35 eye-to-mouth distances) reaches from the forehead to the chin, its half-width (1.0 eye
-    distance) to the cheeks, both times `grow`: about the hull of dense face landmarks.
-
-    Args:
-        points: (5, 2) x, y of left eye, right eye, nose, left and right mouth corners.
-        grow: scale of both axes.
-    """
-    points = np.asarray(points, np.float64)
-    eyes, mouth = points[:2].mean(0), points[3:].mean(0)
-    eye_vec = points[1] - points[0]
-    angle = np.degrees(np.arctan2(eye_vec[1], eye_vec[0]))
-    vertical = max(np.linalg.norm(mouth - eyes), 1.0)
-    horizontal = max(np.linalg.norm(eye_vec), 1.0)
-    centre = eyes + 0.25 * (mouth - eyes)
-    axes = (1.0 * horizontal * grow, 1.35 * vertical * grow)
-    t = np.radians(np.arange(0, 360, 5))
-    local = np.stack([axes[0] * np.cos(t), axes[1] * np.sin(t)], 1)
-    rot = np.radians(angle)
-    matrix = np.array([[np.cos(rot), -np.sin(rot)], [np.sin(rot), np.cos(rot)]])
-    return (local @ matrix.T + centre).astype(np.float32)
-
-
-def hull_polygon(points: np.ndarray, grow: float = 1.0) -> np.ndarray:
-    """The convex hull of dense landmarks scaled by `grow` about its vertices' mean: (N, 2) float32."""
-    hull = cv2.convexHull(np.asarray(points, np.float32).reshape(-1, 1, 2)).reshape(-1, 2).astype(np.float64)
-    centre = hull.mean(0)
-    return ((hull - centre) * grow + centre).astype(np.float32)
-
-
-def mask_polygon(points: np.ndarray, grow: float = 1.0) -> np.ndarray:
-    """The face region a mask starts from, chosen by the landmarks' shape: five points (5, 2) give `face_polygon`'s
-    fitted ellipse, dense ones (N >= 6, e.g. (68, 2) or (81, 2)) their convex hull (`hull_polygon`); both scaled by
-    `grow`."""
-    points = np.asarray(points)
-    if points.ndim != 2 or points.shape[1] != 2 or points.shape[0] < 5:
-        raise ValueError(f"landmarks must be (5, 2) MTCNN points or (N, 2) dense ones with N > 5; got {points.shape}")
-    return face_polygon(points, grow) if len(points) == 5 else hull_polygon(points, grow)
-
-
-def region_points(points: np.ndarray, forehead: bool) -> np.ndarray:
-    """The points whose hull the published recipe fills: 68 dense points with the forehead (`with_forehead`) or
-    without; 81 points as given or their first 68; five points as given (their ellipse)."""
-    points = np.asarray(points, np.float32)
-    if len(points) == 68:
-        return with_forehead(points) if forehead else points
-    if len(points) == 81 and not forehead:
-        return points[:68]
-    return points
 
 
 # --- the published recipe -----------------------------------------------------------------------------------------
@@ -325,14 +228,6 @@ def soft_mask(hard: np.ndarray, draw: SBIDraw) -> np.ndarray:
     return cv2.resize(mask, (w, h))
 
 
-def hard_mask(points: np.ndarray, shape: tuple[int, int], forehead: bool = True) -> np.ndarray:
-    """The filled region (H, W) float64 0/1 of step 1: hull of 81 (or 68) points, or the five-point ellipse."""
-    hard = np.zeros(shape, np.float64)
-    polygon = mask_polygon(region_points(points, forehead))
-    cv2.fillConvexPoly(hard, np.round(polygon).astype(np.int32), 1.0)
-    return hard
-
-
 def apply_sbi(image: np.ndarray, points: np.ndarray, draw: SBIDraw, cfg: SBIConfig | None = None) -> SelfBlend:
     """One published-recipe pair from a real crop (RGB uint8, any H x W), its landmarks and a draw."""
     cfg = cfg or SBIConfig()
@@ -354,139 +249,6 @@ def real_view(image: np.ndarray, draw: SBIDraw) -> np.ndarray:
     """The real of a published-recipe pair without making its fake: the crop, altered when the draw alters the
     target (what `apply_sbi` returns as ``real``)."""
     return alter(image, draw) if draw.alter_target else np.ascontiguousarray(image, np.uint8)
-
-
-# --- sbi-lite: this toolkit's first recipe ---------------------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class SBILiteConfig:
-    """Ranges of ``sbi-lite``'s draws; lengths are shares of the crop's side.
-
-    The mask's support lies within the face polygon (`mask_polygon`: hull or ellipse) grown by
-    ``grow[1] * (1 + mask_scale)`` about its centre, then dilated by ``mask_shift + elastic`` of the side plus the two
-    blur radii (``2 * blur[1] / 2`` of the side).
-    """
-
-    grow: tuple[float, float] = (0.9, 1.1)  # random scale of the face polygon (landmark hull or five-point ellipse)
-    mask_scale: float = 0.05  # mask affine: scaled by a factor in [1 - s, 1 + s] about the face centre
-    mask_shift: float = 0.03  # mask affine: shift of at most this much along each axis
-    elastic: float = 0.03  # largest elastic displacement of the mask
-    blur: tuple[float, float] = (0.02, 0.08)  # Gaussian kernel size range of each of the two mask blurs
-    source_scale: float = 0.03  # source: resized by a factor in [1 - s, 1 + s] about the centre
-    source_shift: float = 0.02  # source: shifted by at most this much along each axis
-    brightness: float = 0.15  # source colour: brightness and contrast factors in [1 - b, 1 + b]
-    hue: float = 8.0  # source colour: hue shift in degrees, at most
-    saturation: float = 0.2  # source colour: saturation factor in [1 - s, 1 + s]
-    downscale: tuple[float, float] = (0.4, 0.8)  # source frequency: downscale-upscale factor range
-
-
-@dataclass(frozen=True)
-class BlendDraw:
-    """One draw of every random parameter of a ``sbi-lite`` pseudo-fake, for a crop of side `size`."""
-
-    size: int
-    grow: float
-    mask_affine: tuple[float, float, float]  # the mask's scale about the face centre, then its shift x, y (pixels)
-    flow: np.ndarray  # (size, size, 2) float32 elastic displacement, pixels
-    kernels: tuple[int, int]  # odd Gaussian kernel sizes of the two mask blurs
-    source_affine: np.ndarray  # (2, 3) matrix applied to the source
-    colour: tuple[float, float, float, float]  # brightness, contrast, saturation factors; hue shift (degrees)
-    sharpen: bool  # True: sharpen the source; False: downscale it by `down` and back
-    down: float
-    ratio: float
-
-
-def _odd(value: float) -> int:
-    """The odd integer >= 3 nearest `value`."""
-    return max(3, int(round(value)) // 2 * 2 + 1)
-
-
-def _elastic_flow(rng: np.random.Generator, size: int, amplitude: float) -> np.ndarray:
-    """A smooth random displacement field (size, size, 2), each component within +-`amplitude` pixels."""
-    coarse = rng.uniform(-1.0, 1.0, (4, 4, 2)).astype(np.float32)
-    flow = cv2.resize(coarse, (size, size), interpolation=cv2.INTER_CUBIC)
-    return np.clip(flow, -1.0, 1.0) * np.float32(amplitude)
-
-
-def draw_lite(seed: Sequence[int] | int, size: int, cfg: SBILiteConfig | None = None) -> BlendDraw:
-    """Draw every random parameter of one ``sbi-lite`` pseudo-fake from ``numpy.random.default_rng(seed)``."""
-    cfg = cfg or SBILiteConfig()
-    rng = np.random.default_rng(seed)
-    scale = float(rng.uniform(1 - cfg.mask_scale, 1 + cfg.mask_scale))
-    shift_x, shift_y = (float(v) for v in rng.uniform(-cfg.mask_shift, cfg.mask_shift, 2) * size)
-    s = rng.uniform(1 - cfg.source_scale, 1 + cfg.source_scale)
-    centre = (size - 1) / 2
-    dx, dy = rng.uniform(-cfg.source_shift, cfg.source_shift, 2) * size
-    source_affine = np.array([[s, 0, centre * (1 - s) + dx], [0, s, centre * (1 - s) + dy]], np.float64)
-    b = cfg.brightness
-    colour = (rng.uniform(1 - b, 1 + b), rng.uniform(1 - b, 1 + b), rng.uniform(1 - cfg.saturation, 1 + cfg.saturation))
-    return BlendDraw(
-        size=size,
-        grow=float(rng.uniform(*cfg.grow)),
-        mask_affine=(scale, shift_x, shift_y),
-        flow=_elastic_flow(rng, size, cfg.elastic * size),
-        kernels=(_odd(rng.uniform(*cfg.blur) * size), _odd(rng.uniform(*cfg.blur) * size)),
-        source_affine=source_affine,
-        colour=(*colour, float(rng.uniform(-cfg.hue, cfg.hue))),
-        sharpen=bool(rng.random() < 0.5),
-        down=float(rng.uniform(*cfg.downscale)),
-        ratio=float(rng.choice(LITE_BLEND_RATIOS)),
-    )
-
-
-def lite_mask(points: np.ndarray, draw: BlendDraw) -> np.ndarray:
-    """``sbi-lite``'s soft mask (size, size) float32 in [0, 1]: landmark hull or five-point ellipse (`mask_polygon`),
-    random affine, elastic deformation, two blurs."""
-    size = draw.size
-    polygon = mask_polygon(points, draw.grow)
-    centre = polygon.mean(0)
-    scale, dx, dy = draw.mask_affine
-    polygon = (polygon - centre) * scale + centre + (dx, dy)
-    hard = np.zeros((size, size), np.float32)
-    cv2.fillPoly(hard, [np.round(polygon).astype(np.int32)], 1.0)
-    grid = np.mgrid[0:size, 0:size][::-1].transpose(1, 2, 0).astype(np.float32)  # x, y of each pixel
-    mask = cv2.remap(hard, grid + draw.flow, None, cv2.INTER_LINEAR, borderValue=0.0)
-    for k in draw.kernels:
-        mask = cv2.GaussianBlur(mask, (k, k), 0)
-    mask[mask < 1e-3] = 0.0  # float dust of the blurs: the support stays within the kernels' reach
-    return np.clip(mask, 0.0, 1.0)
-
-
-def _jitter_colour(image: np.ndarray, colour: tuple[float, float, float, float]) -> np.ndarray:
-    """Brightness, contrast, saturation and hue changes on an RGB uint8 image (float32 result, 0..255)."""
-    brightness, contrast, saturation, hue = colour
-    out = image.astype(np.float32) * brightness
-    out = (out - out.mean()) * contrast + out.mean()
-    hsv = cv2.cvtColor(np.clip(out, 0, 255).astype(np.uint8), cv2.COLOR_RGB2HSV).astype(np.float32)
-    hsv[..., 0] = (hsv[..., 0] + hue / 2) % 180  # OpenCV's hue is in half-degrees
-    hsv[..., 1] = np.clip(hsv[..., 1] * saturation, 0, 255)
-    return cv2.cvtColor(hsv.astype(np.uint8), cv2.COLOR_HSV2RGB).astype(np.float32)
-
-
-def lite_source(image: np.ndarray, draw: BlendDraw) -> np.ndarray:
-    """``sbi-lite``'s altered copy: colour jitter, downscale-upscale or sharpening, small resize and shift."""
-    size = image.shape[0]
-    out = _jitter_colour(image, draw.colour)
-    if draw.sharpen:
-        out = out + 1.0 * (out - cv2.GaussianBlur(out, (0, 0), 1.0))
-    else:
-        small = max(4, int(round(size * draw.down)))
-        out = cv2.resize(cv2.resize(out, (small, small), interpolation=cv2.INTER_AREA), (size, size))
-    out = cv2.warpAffine(out, draw.source_affine, (size, size), flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_REFLECT)
-    return np.clip(out, 0, 255)
-
-
-def apply_lite(image: np.ndarray, points: np.ndarray, draw: BlendDraw) -> SelfBlend:
-    """One ``sbi-lite`` pair (the real is the crop itself) from a square crop, its landmarks and a draw."""
-    if image.shape[0] != image.shape[1] or image.shape[0] != draw.size:
-        raise ValueError(f"sbi-lite needs square crops of side {draw.size}; got {image.shape}")
-    soft = lite_mask(points, draw)
-    mask = soft * np.float32(draw.ratio)
-    source = lite_source(image, draw)
-    fake = source * mask[..., None] + image.astype(np.float32) * (1.0 - mask[..., None])
-    fake = np.where(mask[..., None] > 0, np.clip(np.round(fake), 0, 255), image).astype(np.uint8)
-    return SelfBlend(image, fake, mask, (4.0 * soft * (1.0 - soft)).astype(np.float32))
 
 
 # --- entry points -----------------------------------------------------------------------------------------------

@@ -16,7 +16,8 @@ _EXPORTS: dict[str, str] = {
     "PredictionResult": "predict",
     "predict_file": "predict",
     "predict_folder": "predict",
-    "list_media": "predict",
+    "list_media": "media",
+    "walk_media": "media",
     "read_predictions": "report",
     "write_report": "report",
 }
@@ -28,14 +29,15 @@ __all__ = [
     "predict_file",
     "predict_folder",
     "read_predictions",
+    "walk_media",
     "write_report",
 ]
 
 if TYPE_CHECKING:  # pragma: no cover
+    from deepfakeforensics.inference.media import list_media, walk_media
     from deepfakeforensics.inference.predict import (
         PredictConfig,
         PredictionResult,
-        list_media,
         predict_file,
         predict_folder,
     )

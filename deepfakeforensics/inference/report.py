@@ -35,13 +35,8 @@ from deepfakeforensics.devices import resolve_device
 from deepfakeforensics.errors import DFFError
 from deepfakeforensics.evaluation.gradcam import can_explain, explainer, overlay
 from deepfakeforensics.faces import ExtractionConfig, FaceFinder, iter_face_crops, read_rgb
-from deepfakeforensics.inference.predict import (
-    IMAGE_EXTENSIONS,
-    PredictConfig,
-    StreamScorer,
-    detect_image_faces,
-    media_path,
-)
+from deepfakeforensics.inference.media import IMAGE_EXTENSIONS, media_path
+from deepfakeforensics.inference.predict import PredictConfig, StreamScorer, detect_image_faces
 
 log = logging.getLogger(__name__)
 
