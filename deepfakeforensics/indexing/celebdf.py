@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import os
 import re
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Literal
 
@@ -56,28 +56,38 @@ def _group_keys(folder: str, stem: str, group_by: GroupBy) -> list[str]:
     return [target, source] if group_by == "identity" else [target]
 
 
+def _folder_key(path: str) -> str:
+    """A test-list or index path as Celeb-DF's list names it: ``<top folder>/<file name>`` (sub-folders dropped)."""
+    return f"{path.split('/', 1)[0]}/{Path(path).name}"
+
+
 def _test_split(
-    draft: IndexDraft, list_path: Path, ratios: Mapping[str, float] | None
+    draft: IndexDraft,
+    list_path: Path,
+    ratios: Mapping[str, float] | None,
+    key: Callable[[str], str] = _folder_key,
+    absent: str = "absent",
 ) -> tuple[dict[str, str], dict[str, float]]:
     """(video_id -> ``"test"`` for the videos the official list names, shares of the seeded split of the rest).
 
-    Listed videos that are absent, and labels the list contradicts (the folder's label is kept), are failures; so is
-    a missing list, and then the seeded split makes the test set too.
+    Listed and indexed paths are matched through `key`. Listed videos that are absent (reason `absent`), and labels
+    the list contradicts (the folder's label is kept), are failures; so is a missing list, and then the seeded split
+    makes the test set too.
     """
     if not list_path.is_file():
         draft.fail(list_path, "official test list not found: seeded group split for test too")
         return {}, dict(ratios or DEFAULT_RATIOS)
-    by_key = {f"{r['path'].split('/', 1)[0]}/{Path(r['path']).name}": r for r in draft.rows}
+    by_key = {key(r["path"]): r for r in draft.rows}
     official = {}
-    for key, label in read_test_list(list_path).items():
-        row = by_key.get(f"{key.split('/', 1)[0]}/{Path(key).name}")
+    for path, label in read_test_list(list_path).items():
+        row = by_key.get(key(path))
         if row is None:
-            draft.fail(draft.root / key, f"listed in {list_path.name} but absent")
+            draft.fail(draft.root / path, f"listed in {list_path.name} but {absent}")
             continue
         if row["label"] != label:
             said = "fake" if label else "real"
             draft.fail(
-                draft.root / key, f"{list_path.name} says {said}, folder says otherwise: kept the folder's label"
+                draft.root / path, f"{list_path.name} says {said}, folder says otherwise: kept the folder's label"
             )
         official[row["video_id"]] = "test"
     shares = {k: v for k, v in (ratios or {"train": 0.85, "val": 0.15}).items() if k != "test"}

@@ -25,8 +25,8 @@ from pathlib import Path
 
 from deepfakeforensics.indexing._common import IndexResult, LayoutError, iter_videos
 from deepfakeforensics.indexing._pipeline import IndexDraft, assign_groups, finalise_index
-from deepfakeforensics.indexing.celebdf import TEST_LIST, GroupBy, Leak, _group_keys, read_test_list
-from deepfakeforensics.indexing.splits import DEFAULT_RATIOS
+from deepfakeforensics.indexing.celebdf import TEST_LIST, GroupBy, Leak, _group_keys
+from deepfakeforensics.indexing.celebdf import _test_split as celebdf_test_split
 
 #: The three scenario folders under ``Celeb-synthesis/``.
 SCENARIOS = ("FaceSwap", "FaceReenact", "TalkingFace")
@@ -82,24 +82,7 @@ def _test_split(
     draft: IndexDraft, list_path: Path, ratios: Mapping[str, float] | None
 ) -> tuple[dict[str, str], dict[str, float]]:
     """(video_id -> ``"test"`` for the listed videos, shares of the seeded split of the rest), as Celeb-DF's."""
-    if not list_path.is_file():
-        draft.fail(list_path, "official test list not found: seeded group split for test too")
-        return {}, dict(ratios or DEFAULT_RATIOS)
-    by_key = {_listed_key(r["path"]): r for r in draft.rows}
-    official = {}
-    for path, label in read_test_list(list_path).items():
-        row = by_key.get(_listed_key(path))
-        if row is None:
-            draft.fail(draft.root / path, f"listed in {list_path.name} but absent (or its method was not indexed)")
-            continue
-        if row["label"] != label:
-            said = "fake" if label else "real"
-            draft.fail(
-                draft.root / path, f"{list_path.name} says {said}, folder says otherwise: kept the folder's label"
-            )
-        official[row["video_id"]] = "test"
-    shares = {k: v for k, v in (ratios or {"train": 0.85, "val": 0.15}).items() if k != "test"}
-    return official, shares
+    return celebdf_test_split(draft, list_path, ratios, _listed_key, "absent (or its method was not indexed)")
 
 
 def index_celebdfpp(
