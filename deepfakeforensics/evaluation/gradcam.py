@@ -25,6 +25,7 @@ from deepfakeforensics._io import atomic_path
 from deepfakeforensics.data.crops import read_crop
 from deepfakeforensics.data.transforms import resize_to, to_tensor
 from deepfakeforensics.faces import iter_face_crops
+from deepfakeforensics.models._layout import CHANNELS_FIRST, CHANNELS_LAST, known_channels, module_layout
 
 
 class Explainer:
@@ -60,6 +61,8 @@ class GradCAM(Explainer):
 
     A video model (``models.video``: a 3D map (B, C, t, h, w), or TALL's thumbnail) turns its maps into one per frame
     of each window with its ``frame_cams(cam, frames)``, so `TemporalGradCAM` gives a map per frame for it too.
+    Channels-last layers (timm's Swin stages, (B, h, w, C), declared by timm's ``output_fmt``) are read as such
+    (`models._layout.module_layout`), whether the model is a frame model, TALL over Swin or a wrapper around them.
 
     Example:
         >>> cam = GradCAM(model)  # doctest: +SKIP
@@ -75,6 +78,10 @@ class GradCAM(Explainer):
             layer = model.gradcam_layer()
         self.model = model
         self.layer = layer
+        self.layout = module_layout(model, layer)
+        if self.layout not in (CHANNELS_FIRST, CHANNELS_LAST):
+            raise TypeError(f"{type(model).__name__}: its Grad-CAM layer gives {self.layout} tokens, not a spatial map")
+        self.channels = known_channels(model, layer)
         self._acts: torch.Tensor | None = None
         self._grads: torch.Tensor | None = None
 
@@ -99,13 +106,25 @@ class GradCAM(Explainer):
         finally:
             handle.remove()
             self.model.train(was_training)
-        acts, grads = self._acts.detach().float(), self._grads.detach().float()
+        acts, grads = self._channels_first(self._acts), self._channels_first(self._grads)
         weights = grads.mean(dim=tuple(range(2, grads.ndim)), keepdim=True)  # pooled gradients per channel
         cam = torch.relu((weights * acts).sum(dim=1))
         per_frame = getattr(self.model, "frame_cams", None)  # a video model: a map per frame of each window
         if per_frame is not None and x.ndim == 5:
             cam = per_frame(cam, x.shape[1])
         return _scale_each(cam).cpu().numpy(), logits.detach().float().cpu().numpy()
+
+    def _channels_first(self, t: torch.Tensor) -> torch.Tensor:
+        """The hooked activations or gradients as (B, C, ...) floats, checked against the declared channel count."""
+        t = t.detach().float()
+        if self.layout == CHANNELS_LAST:
+            t = t.movedim(-1, 1)
+        if self.channels is not None and t.shape[1] != self.channels:
+            raise ValueError(
+                f"{type(self.model).__name__}: its Grad-CAM layer declares {self.channels} channels but gives "
+                f"{tuple(t.shape)} read as {self.layout}: its layout is not what the model declares"
+            )
+        return t
 
 
 def _is_attention(module: nn.Module) -> bool:

@@ -23,6 +23,10 @@ from torch.func import functional_call
 from deepfakeforensics.models._base import Detector, WrappedDetector
 from deepfakeforensics.models._registry import register_option
 
+#: Attributes of the inner model that a method head passes on when the inner model has them: a video model's
+#: ``frame_cams`` (its Grad-CAM map over time cut into one map per frame, what reports and dff serve show)
+_FROM_INNER = frozenset({"frame_cams"})
+
 
 class MultiTaskDetector(WrappedDetector):
     """`inner` with a method head on its pre-logits features; ``forward`` is `inner`'s fake logit.
@@ -30,6 +34,8 @@ class MultiTaskDetector(WrappedDetector):
     Args:
         inner: any detector (frame or temporal).
         methods: the class names of the method head, in output order.
+
+    A video model inside keeps its per-frame Grad-CAM maps: its ``frame_cams`` is passed on (see `_FROM_INNER`).
     """
 
     def __init__(self, inner: Detector, methods: list[str]) -> None:
@@ -38,6 +44,14 @@ class MultiTaskDetector(WrappedDetector):
         super().__init__(inner)
         self.methods = list(methods)
         self.method_head = nn.Linear(inner.num_features, len(methods))
+
+    def __getattr__(self, name: str) -> Any:
+        try:
+            return super().__getattr__(name)
+        except AttributeError:
+            if name in _FROM_INNER:  # only when the inner model has it: a frame model stays without
+                return getattr(self._modules["inner"], name)
+            raise
 
     def method_logits(self, features: torch.Tensor) -> torch.Tensor:
         """(B, len(methods)) logits of the method head, from `forward_features`' output."""
