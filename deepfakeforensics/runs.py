@@ -31,10 +31,8 @@ from typing import Any, Literal
 
 import pandas as pd
 
-from deepfakeforensics._io import load_table
 from deepfakeforensics._package import (
     WEIGHTS_FILE,
-    PackageConfig,
     download_package,
     is_hub_uri,
     is_package_dir,
@@ -43,15 +41,24 @@ from deepfakeforensics._package import (
     parse_hub_uri,
     read_package,
 )
+from deepfakeforensics.data.video import SamplingConfig
 from deepfakeforensics.data.windows import WindowConfig
-from deepfakeforensics.faces import ExtractionConfig, crops_aligned
+from deepfakeforensics.faces import ExtractionConfig
 from deepfakeforensics.models import Detector, create_model, load_model
 from deepfakeforensics.models._weights import WeightsError, is_project_checkpoint
 from deepfakeforensics.models.ensemble import EnsembleDetector
 from deepfakeforensics.models.released import ReleasedSpec, get_released, is_released, load_released
+from deepfakeforensics.run_records import (
+    CropSettings,
+    crops_of_checkpoint,
+    package_crops,
+    prediction_sampling,
+    profile_crops,
+    run_sampling,
+    run_window_config,
+)
 from deepfakeforensics.scoring.aggregation import AGGREGATIONS
 from deepfakeforensics.scoring.thresholds import recorded_threshold
-from deepfakeforensics.training.config import RunConfigError, read_run_config, recorded_crops
 
 log = logging.getLogger(__name__)
 
@@ -120,81 +127,6 @@ def resolve_runs(runs: Sequence[str | os.PathLike]) -> list[RunSpec]:
             seen[name] = 1
         specs.append(RunSpec(name, ckpt, ckpt.parent))
     return specs
-
-
-def run_window_config(run_dir: str | os.PathLike) -> WindowConfig:
-    """The windows a run was trained and validated on (`read_run_config`), or the defaults when it records none.
-
-    A package folder gives the windows it recorded. A folder that is not a training run (no config.json, e.g. a
-    checkpoint copied on its own) gets the defaults, with a warning: a temporal model scored on other windows than its
-    own may score worse.
-
-    Raises:
-        RunConfigError: the run's config.json is damaged (truncated, not UTF-8, a field of the wrong type): a
-            temporal model is never scored with windows it was not trained on (the message names file and field).
-    """
-    if is_package_dir(run_dir):
-        return read_package(run_dir).windows or WindowConfig()
-    try:
-        _, data = read_run_config(run_dir)
-    except RunConfigError:
-        raise
-    except (FileNotFoundError, ValueError) as e:
-        log.warning("%s; windows of %s", e, WindowConfig())
-        return WindowConfig()
-    return data.window or WindowConfig()
-
-
-def training_crop_settings(weights: str | os.PathLike) -> tuple[str, bool] | None:
-    """The crop profile and alignment the run a checkpoint comes from trained on; None when that cannot be told.
-
-    Read from the run's ``config.json``: the ``"crops"`` training recorded from its faces manifest, or, for runs
-    before that record, the manifest it names and that manifest's extraction settings (`crops_aligned`, and
-    ``profile``: manifests from before profiles are ``"default"``); a checkpoint outside its run folder, or an older
-    run whose manifest has moved, gives None.
-
-    Raises:
-        RunConfigError: the run's config.json is damaged (naming the file and the field).
-    """
-    run_dir = Path(weights).parent
-    try:
-        recorded = recorded_crops(run_dir)
-        if recorded is not None:
-            return recorded
-        _, data = read_run_config(run_dir)
-    except RunConfigError:
-        raise
-    except (FileNotFoundError, ValueError):
-        return None
-    if not data.faces or not Path(data.faces).is_file():
-        return None
-    faces = load_table(data.faces)
-    profile = str((faces.attrs.get("extraction") or {}).get("profile") or "default")
-    return profile, crops_aligned(faces)
-
-
-def training_crops_aligned(weights: str | os.PathLike) -> bool | None:
-    """Whether the run a checkpoint comes from trained on aligned crops; None when that cannot be told."""
-    settings = training_crop_settings(weights)
-    return None if settings is None else settings[1]
-
-
-@dataclass(frozen=True)
-class CropSettings:
-    """How the detector's faces are cut: a crop profile (``faces.profiles``) or plain/aligned square crops."""
-
-    profile: str = "default"  # a released detector's crop profile; "default": the toolkit's square crops
-    align: bool = False  # (default profile) aligned on the five landmarks, as the run trained
-    source: str = "the toolkit's default crops (square, margin 1.3, 256 px)"
-
-    def apply(self, extraction: ExtractionConfig) -> ExtractionConfig:
-        """`extraction` cutting faces this way (sampling, detection and tracking unchanged)."""
-        changes: dict[str, Any] = {"align": self.align}
-        if any(f.name == "profile" for f in dataclasses.fields(extraction)):
-            changes["profile"] = self.profile
-        elif self.profile != "default":
-            raise ValueError(f"crop profile {self.profile!r} is not available in this version")
-        return dataclasses.replace(extraction, **changes)
 
 
 @dataclass(frozen=True)
@@ -286,6 +218,8 @@ class RunInfo:
         windows: a temporal model's windows (defaults for a frame model).
         threshold: the decision threshold, its source and aggregation.
         released: the released detector's description, when it is one.
+        sampling: the clips of consecutive frames the run trained on (`run_records.run_sampling`), on which its
+            videos are scored unless asked otherwise (`prediction_sampling`); None for frames sampled another way.
     """
 
     model: Detector
@@ -296,6 +230,7 @@ class RunInfo:
     windows: WindowConfig
     threshold: Threshold
     released: ReleasedSpec | None = None
+    sampling: SamplingConfig | None = None
 
     @property
     def aggregation(self) -> str:
@@ -351,11 +286,17 @@ class RunInfo:
             default_agg = read_package(checkpoints[0].parent).aggregation
         recorded_for = checkpoints[0] if kind in ("run", "checkpoint", "package") else None
         chosen = resolve_threshold(name, recorded_for, threshold, aggregation, metrics_csv, default_agg)
-        return cls(detector.eval(), name, kind, checkpoints, crops, window, chosen, spec)
+        sampling = run_sampling(checkpoints[0]) if kind in ("run", "checkpoint") else None
+        return cls(detector.eval(), name, kind, checkpoints, crops, window, chosen, spec, sampling)
 
     def extraction_config(self, base: ExtractionConfig | None = None) -> ExtractionConfig:
         """`base` (default `ExtractionConfig()`) cutting faces as this detector expects them."""
         return self.crops.apply(base or ExtractionConfig())
+
+    def prediction_sampling(self, **asked: int | None) -> tuple[SamplingConfig, str]:
+        """The frames a video is scored on and why: `asked` (``frames``, ``every_k``, ``clips``, ``clip_length``,
+        ``clip_stride``; None values ignored), else the clips the run trained on, else 32 frames uniformly."""
+        return prediction_sampling(self.sampling, **asked)
 
     def describe(self) -> dict[str, Any]:
         """The facts a user should see beside its scores (``GET /model``, the report, ``dff predict``'s header)."""
@@ -373,6 +314,7 @@ class RunInfo:
             "threshold": self.threshold.value,
             "threshold_source": self.threshold.source,
             "aggregation": self.threshold.aggregation,
+            "sampling": self.prediction_sampling()[1],
         }
         if self.kind == "ensemble":
             out["ensemble"] = f"mean of the probabilities of {len(self.weights)} models"
@@ -392,7 +334,7 @@ def _load_one(path: Path, model: str | None) -> tuple[Detector, RunKind, Release
         if model is not None and detector.name != model:
             raise WeightsError(f"{path.parent}: package of model {detector.name!r}, not --model {model!r}")
         spec = get_released(detector.name) if is_released(detector.name) else None
-        return detector, "package", spec, _package_crops(package)
+        return detector, "package", spec, package_crops(package)
     if path.suffix.lower() in KERAS_SUFFIXES:
         if model is None:
             raise WeightsError(f"{path}: a Keras .h5 file does not say its architecture; pass --model (e.g. mesonet4)")
@@ -403,38 +345,13 @@ def _load_one(path: Path, model: str | None) -> tuple[Detector, RunKind, Release
             raise WeightsError(f"{path}: checkpoint is of model {detector.name!r}, not --model {model!r}")
         kind: RunKind = "run" if path.name == "best.pt" and (path.parent / "config.json").is_file() else "checkpoint"
         spec = get_released(detector.name) if is_released(detector.name) else None
-        return detector, kind, spec, _crops_of_checkpoint(path, spec)
+        return detector, kind, spec, crops_of_checkpoint(path, spec)
     if model is not None and not is_released(model):
         raise WeightsError(f"{path}: not a checkpoint of this project, and {model!r} is not a released detector")
     detector = load_released(path, model)
     spec = get_released(detector.name)
     log.info("%s: released detector %s (%s)", path, spec.name, spec.title)
-    return detector, "released", spec, _profile_crops(spec)
-
-
-def _package_crops(package: PackageConfig) -> CropSettings:
-    where = f"recorded in package {package.folder.name}"
-    source = f"{package.crops_source} ({where})" if package.crops_source else where
-    return CropSettings(profile=package.crop_profile, align=package.aligned, source=source)
-
-
-def _profile_crops(spec: ReleasedSpec) -> CropSettings:
-    return CropSettings(profile=spec.profile, source=f"crop profile {spec.profile!r} of {spec.name} ({spec.repo})")
-
-
-def _crops_of_checkpoint(path: Path, spec: ReleasedSpec | None) -> CropSettings:
-    """A checkpoint's crops: those its run trained on (profile and alignment, from its faces manifest), else a
-    released architecture's profile, else the toolkit's default."""
-    settings = training_crop_settings(path)
-    if settings is None:
-        if spec is not None:
-            return _profile_crops(spec)
-        return CropSettings(source="the toolkit's default crops (the run's crop settings could not be read)")
-    profile, aligned = settings
-    where = f"as {path.parent.name} trained (its faces manifest)"
-    if profile != "default":
-        return CropSettings(profile=profile, source=f"crop profile {profile!r}, {where}")
-    return CropSettings(align=aligned, source=f"{'aligned' if aligned else 'plain'} square crops, {where}")
+    return detector, "released", spec, profile_crops(spec)
 
 
 def _ensemble(

@@ -26,7 +26,8 @@ from deepfakeforensics.faces.crop import (
 )
 from deepfakeforensics.inference.predict import detect_image_faces, follow_training_alignment
 from deepfakeforensics.models import create_model, save_checkpoint
-from deepfakeforensics.runs import RunInfo, training_crops_aligned
+from deepfakeforensics.run_records import training_crops_aligned
+from deepfakeforensics.runs import RunInfo
 from deepfakeforensics.training.config import DataConfig, TrainConfig
 
 SIZE, MARGIN = 128, 1.3
@@ -155,7 +156,7 @@ def test_prediction_follows_the_runs_alignment(aligned_faces, tmp_path):
     assert training_crops_aligned(tmp_path / "elsewhere" / "best.pt") is None  # no run folder: left as asked
     assert follow_training_alignment(ExtractionConfig(), tmp_path / "elsewhere" / "best.pt").align is False
     save_checkpoint(run / "best.pt", create_model("mesonet4"))
-    args = argparse.Namespace(every_k=None, frames=8, detect_size=None)
+    args = argparse.Namespace(every_k=None, frames=8, clips=None, clip_length=None, clip_stride=None, detect_size=None)
     info = RunInfo.load(run)  # what dff predict, dff serve and the report load
     assert info.crops.align is True and "as run trained" in info.crops.source
     assert extraction_from_args(args, info).align is True  # dff predict cuts the crops as the run trained

@@ -8,6 +8,7 @@ import zlib
 from pathlib import Path
 
 import cv2
+import httpx
 import numpy as np
 import pandas as pd
 import pytest
@@ -23,6 +24,10 @@ from deepfakeforensics.data.datasets import FrameDataset, WindowDataset, build_d
 from deepfakeforensics.data.manifest import read_manifest
 from deepfakeforensics.data.transforms import AugmentConfig
 from deepfakeforensics.data.video import SamplingConfig, sample_clips, sample_frame_indices
+from deepfakeforensics.run_records import run_sampling
+from deepfakeforensics.runs import RunInfo
+from deepfakeforensics.serve import Engine, ServeConfig, create_app, running_server
+from deepfakeforensics.training.config import RunConfigError
 
 #: augmentation that only flips (every frame), to see that a window's frames share one draw
 FLIP_ONLY = AugmentConfig(
@@ -259,3 +264,82 @@ def test_dff_train_and_evaluate_on_an_extracted_clips_manifest(extracted, tmp_pa
     metrics = pd.read_csv(out / "metrics.csv")
     assert set(metrics["level"]) >= {"window", "file"}
     capsys.readouterr()
+
+
+# --- scoring a run trained on clips: dff predict and dff serve sample its clips ---------------------------------------
+
+
+@pytest.fixture(scope="module")
+def clips_run(extracted, tmp_path_factory):
+    """A video model (ftcn_lite, 32 px) trained one epoch by `dff train` on the clips manifest."""
+    _, csv, _ = extracted
+    ck = tmp_path_factory.mktemp("clips_runs")
+    args = ["train", "--model", "ftcn_lite", "--faces", str(csv), "--run", "ftcn", "--window", "4"]
+    args += ["--model-arg", "img_size=32", "--model-arg", "widths=[8, 16]"]
+    args += ["--checkpoints-dir", str(ck), "--batch-size", "4", "--num-workers", "0", "--epochs", "1"]
+    assert cli.main(args) == 0
+    return ck / "ftcn"
+
+
+def test_a_run_records_its_clips_and_is_scored_on_them(extracted, clips_run, tmp_path):
+    _, csv, _ = extracted
+    recorded = json.loads((clips_run / "config.json").read_text())["sampling"]
+    assert recorded == _io.load_table(csv).attrs["extraction"]["sampling"] and recorded["strategy"] == "clips"
+    info = RunInfo.load(clips_run)
+    assert info.sampling == CLIPS and info.describe()["sampling"] == "3 clips of 5 frames 2 apart (as the run trained)"
+    # asked samplings win over the run's, one at a time
+    assert info.prediction_sampling(frames=8)[0] == SamplingConfig("uniform", n_frames=8)
+    assert info.prediction_sampling(clips=2)[0] == SamplingConfig("clips", clip_length=5, clips=2, clip_stride=2)
+    with pytest.raises(ValueError, match="choose one sampling"):
+        info.prediction_sampling(frames=8, clip_length=4)
+    # a damaged record is named, never silently replaced by uniform frames
+    config = json.loads((clips_run / "config.json").read_text())
+    bad = tmp_path / "bad"
+    bad.mkdir()
+    (bad / "config.json").write_text(json.dumps({**config, "sampling": {**recorded, "clips": 0}}))
+    with pytest.raises(RunConfigError, match=r"config.json: field 'sampling'"):
+        run_sampling(bad / "best.pt")
+    (bad / "config.json").write_text(json.dumps({**config, "sampling": {**recorded, "clip_length": "5"}}))
+    with pytest.raises(RunConfigError, match=r"'sampling.clip_length' is '5'"):
+        run_sampling(bad / "best.pt")
+
+
+def test_dff_predict_scores_the_clips_the_run_trained_on(extracted, clips_run, tmp_path, capsys):
+    root, _, _ = extracted
+    base = ["predict", str(root / "videos"), "--weights", str(clips_run), "--detect-size", "480"]
+    frames_used = {}
+    for name, extra in {"run": [], "asked": ["--clips", "2"], "uniform": ["--frames", "8"]}.items():
+        out = tmp_path / f"{name}.csv"
+        assert cli.main([*base, "--out", str(out), *extra]) == 0
+        preds = pd.read_csv(out, keep_default_na=False).set_index("path")
+        assert preds.loc["two.mp4", "error"] == "" and preds.loc["two.mp4", "faces_found"] == 2 * (
+            3 if name == "run" else 2 if name == "asked" else 1
+        ), preds.loc["two.mp4"]
+        frames_used[name] = int(preds.loc["two.mp4", "frames_used"])
+    printed = capsys.readouterr().out
+    assert "frames: 3 clips of 5 frames 2 apart (as the run trained)" in printed
+    assert "frames: 8 frames sampled uniformly (asked)" in printed
+    # two.mp4 has 40 frames: 3 clips x 5 frames, 2 clips x 5, or 8 uniformly sampled frames
+    assert frames_used == {"run": 15, "asked": 10, "uniform": 8}
+    assert cli.main([*base, "--out", str(tmp_path / "x.csv"), "--clips", "2", "--frames", "8"]) == 1
+    assert "choose one sampling" in capsys.readouterr().err
+
+
+def test_dff_serve_scores_a_video_model_on_its_clips_as_dff_predict_does(extracted, clips_run, tmp_path):
+    root, _, _ = extracted
+    config = ServeConfig(detect_size=480, timeout_s=120, upload_dir=str(tmp_path))
+    app = create_app(Engine.from_weights(clips_run, config), config)
+    with running_server(app) as url, httpx.Client(base_url=url, timeout=120) as client:
+        model = client.get("/model").json()
+        video = (root / "videos" / "two.mp4").read_bytes()
+        r = client.post("/detect/video", files={"file": ("two.mp4", video, "video/mp4")})
+    assert model["name"] == "ftcn_lite" and model["temporal"] and model["frames_per_video"] == 15
+    assert model["sampling"] == "3 clips of 5 frames 2 apart (as the run trained)"
+    assert r.status_code == 200, r.text
+    body = r.json()
+    assert body["frames_sampled"] == 15 and body["frames_used"] == 15 and len(body["tracks"]) == 6
+    out = tmp_path / "preds.csv"
+    args = ["predict", str(root / "videos"), "--weights", str(clips_run), "--detect-size", "480", "--out", str(out)]
+    assert cli.main(args) == 0
+    expected = pd.read_csv(out).set_index("path").loc["two.mp4", "score"]
+    assert body["score"] == pytest.approx(expected, abs=1e-6)

@@ -13,6 +13,7 @@ from sklearn import metrics as skm
 from synth_videos import face_photo
 from torch import nn
 
+from deepfakeforensics import run_records
 from deepfakeforensics import runs as runs_mod
 from deepfakeforensics._io import load_table, save_table
 from deepfakeforensics.evaluation import compute_metrics, evaluate
@@ -295,15 +296,15 @@ def test_run_window_config_reads_the_run_windows(tmp_path):
     from deepfakeforensics.data.windows import WindowConfig
     from deepfakeforensics.training import DataConfig, TrainConfig
 
-    assert runs_mod.run_window_config(tmp_path) == WindowConfig()  # not a run folder: the defaults
+    assert run_records.run_window_config(tmp_path) == WindowConfig()  # not a run folder: the defaults
     windows = WindowConfig(window=2, short="drop", pad_mode="loop")
     saved = {"train": TrainConfig().to_dict(), "data": DataConfig(window=windows).to_dict()}
     (tmp_path / "config.json").write_text(json.dumps(saved))
-    assert runs_mod.run_window_config(tmp_path) == windows
+    assert run_records.run_window_config(tmp_path) == windows
     # a run saved before config.json had its "data" section: the validation dataset's summary
     old = {"train": {}, "train_data": {"window": 4, "stride": 4}, "val_data": {"window": 3, "stride": 1, "items": 7}}
     (tmp_path / "config.json").write_text(json.dumps(old))
-    assert runs_mod.run_window_config(tmp_path) == WindowConfig(window=3, stride=1)
+    assert run_records.run_window_config(tmp_path) == WindowConfig(window=3, stride=1)
 
 
 def test_dff_evaluate_defaults_are_the_config_defaults():

@@ -16,7 +16,8 @@ import torch
 from deepfakeforensics.data.windows import WindowConfig
 from deepfakeforensics.errors import is_expected
 from deepfakeforensics.models import create_model, save_checkpoint
-from deepfakeforensics.runs import resolve_threshold, run_window_config, training_crops_aligned
+from deepfakeforensics.run_records import run_window_config, training_crops_aligned
+from deepfakeforensics.runs import resolve_threshold
 from deepfakeforensics.scoring.thresholds import (
     ThresholdsError,
     read_thresholds,
@@ -153,7 +154,7 @@ def _sidecar(tmp_path, **changes):
     """A faces table, its manifest path and a valid sidecar (two fitted rows), with `changes` to its arrays."""
     import pandas as pd
 
-    from deepfakeforensics.faces.dense import N_DENSE, _keys, _save_sidecar, dense_landmarks_path
+    from deepfakeforensics.faces.dense_sidecar import N_DENSE, _keys, _save_sidecar, dense_landmarks_path
 
     faces = pd.DataFrame({"video_id": ["a", "a"], "track": [0, 0], "frame": [0, 5], "path": ["a/0.jpg", "a/5.jpg"]})
     source = tmp_path / "x_faces.csv"
@@ -164,7 +165,7 @@ def _sidecar(tmp_path, **changes):
 
 
 def test_a_valid_sidecar_reads(tmp_path):
-    from deepfakeforensics.faces.dense import read_dense_landmarks
+    from deepfakeforensics.faces.dense_sidecar import read_dense_landmarks
 
     faces, source, _ = _sidecar(tmp_path)
     assert read_dense_landmarks(faces, source).shape == (2, 68, 2)
@@ -172,7 +173,7 @@ def test_a_valid_sidecar_reads(tmp_path):
 
 @pytest.mark.parametrize("damage", ["truncated", "empty", "bad crc", "not a zip", "npy"])
 def test_a_damaged_sidecar_is_refused_naming_it(tmp_path, damage):
-    from deepfakeforensics.faces.dense import StaleLandmarksError, read_dense_landmarks
+    from deepfakeforensics.faces.dense_sidecar import StaleLandmarksError, read_dense_landmarks
 
     faces, source, path = _sidecar(tmp_path)
     data = path.read_bytes()
@@ -205,7 +206,7 @@ def test_a_damaged_sidecar_is_refused_naming_it(tmp_path, damage):
     ],
 )
 def test_sidecar_points_of_wrong_shape_dtype_or_range_are_refused(tmp_path, changes, what):
-    from deepfakeforensics.faces.dense import StaleLandmarksError, read_dense_landmarks
+    from deepfakeforensics.faces.dense_sidecar import StaleLandmarksError, read_dense_landmarks
 
     faces, source, path = _sidecar(tmp_path, **changes)
     with pytest.raises(StaleLandmarksError, match=what):
@@ -213,7 +214,7 @@ def test_sidecar_points_of_wrong_shape_dtype_or_range_are_refused(tmp_path, chan
 
 
 def test_unfitted_rows_may_hold_nan(tmp_path):
-    from deepfakeforensics.faces.dense import read_dense_landmarks
+    from deepfakeforensics.faces.dense_sidecar import read_dense_landmarks
 
     points = np.full((2, 68, 2), np.nan, np.float32)
     faces, source, _ = _sidecar(tmp_path, points=points, status=np.array([0, 2], np.int8))

@@ -47,8 +47,18 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
         help="metrics.csv of dff evaluate: its file-level threshold chosen on validation is used",
     )
     p.add_argument("--out", default="predictions.csv", help="output CSV (failures go to <out>_failures.csv)")
-    p.add_argument("--frames", type=int, default=32, help="frames sampled uniformly per video")
-    p.add_argument("--every-k", type=int, default=None, help="sample every k-th frame instead of --frames")
+    sampling = p.add_argument_group(
+        "frame sampling (default: the clips a run trained on, as it trained; else 32 frames uniformly)"
+    )
+    sampling.add_argument("--frames", type=int, default=None, help="frames sampled uniformly per video")
+    sampling.add_argument("--every-k", type=int, default=None, help="sample every k-th frame instead of --frames")
+    sampling.add_argument(
+        "--clips", type=int, default=None, help="score clips of consecutive frames: this many per video"
+    )
+    sampling.add_argument("--clip-length", type=int, default=None, help="clips: frames per clip (default: the run's)")
+    sampling.add_argument(
+        "--clip-stride", type=int, default=None, help="clips: decoded frames between two frames of a clip"
+    )
     p.add_argument(
         "--detect-size",
         type=int,
@@ -88,14 +98,18 @@ def load_run(args: argparse.Namespace) -> RunInfo:
     )
 
 
+def sampling_from_args(args: argparse.Namespace, info: RunInfo) -> tuple[SamplingConfig, str]:
+    """The frames each video is scored on, and why (`RunInfo.prediction_sampling`): ``--every-k``, ``--frames``
+    uniformly, clips (``--clips``, ``--clip-length``, ``--clip-stride``), else the clips the run trained on, else 32
+    frames uniformly."""
+    asked = {k: getattr(args, k) for k in ("frames", "every_k", "clips", "clip_length", "clip_stride")}
+    return info.prediction_sampling(**asked)  # a ValueError (clips and frames asked together) is printed by dff
+
+
 def extraction_from_args(args: argparse.Namespace, info: RunInfo) -> ExtractionConfig:
-    """Face sampling as asked (``--frames`` uniformly, or ``--every-k``), detection as in extraction, crops cut as the
-    detector expects (a released detector's profile, or the alignment its run trained on)."""
-    if args.every_k:
-        sampling = SamplingConfig(strategy="every_k", every_k=args.every_k)
-    else:
-        sampling = SamplingConfig(strategy="uniform", n_frames=args.frames)
-    config = ExtractionConfig(sampling=sampling)
+    """Face sampling as `sampling_from_args` says, detection as in extraction, crops cut as the detector expects (a
+    released detector's profile, or the alignment its run trained on)."""
+    config = ExtractionConfig(sampling=sampling_from_args(args, info)[0])
     if args.detect_size is not None:
         config = dataclasses.replace(config, detect_size=args.detect_size or None)
     return info.extraction_config(config)
@@ -118,7 +132,7 @@ def _report(result: PredictionResult, out: Path, failures_csv: Path) -> None:
 
 def run(args: argparse.Namespace) -> int:
     info = load_run(args)
-    print(describe_run(info))
+    print(describe_run(info, sampling_from_args(args, info)[1]))
     config = dataclass_from_args(
         PredictConfig, args, windows=info.windows, threshold=info.threshold.value, aggregation=info.aggregation
     )
@@ -136,8 +150,9 @@ def run(args: argparse.Namespace) -> int:
     return 0
 
 
-def describe_run(info: RunInfo) -> str:
-    """What ``dff predict`` says about the detector before scoring: what it is, its crops, threshold and rule."""
+def describe_run(info: RunInfo, sampling: str) -> str:
+    """What ``dff predict`` says about the detector before scoring: what it is, its crops, the frames it is given
+    (`sampling`, as `sampling_from_args` describes them), threshold and rule."""
     facts = info.describe()
     lines = [f"detector: {facts['name']} ({facts['kind']}: {', '.join(facts['weights'])})"]
     if info.released is not None:
@@ -145,6 +160,7 @@ def describe_run(info: RunInfo) -> str:
     if "ensemble" in facts:
         lines.append(f"ensemble: {facts['ensemble']}")
     lines.append(f"crops: {info.crops.source}")
+    lines.append(f"frames: {sampling}")
     lines.append(f"threshold {info.threshold.value:.4g}: {info.threshold.source}; file score: {info.aggregation}")
     return "\n".join(lines)
 

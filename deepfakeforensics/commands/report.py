@@ -6,7 +6,6 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from deepfakeforensics.data.video import SamplingConfig
 from deepfakeforensics.faces import ExtractionConfig
 from deepfakeforensics.inference.predict import PredictConfig
 from deepfakeforensics.inference.report import collect_folder_details, read_predictions, write_report
@@ -23,7 +22,12 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     )
     p.add_argument("--model", default=None, help="registered model name (needed for a Keras .h5 file only)")
     p.add_argument("--details", type=int, default=20, help="most suspicious files given thumbnails, timeline, heatmaps")
-    p.add_argument("--frames", type=int, default=32, help="frames sampled uniformly per video for the details")
+    p.add_argument(
+        "--frames",
+        type=int,
+        default=None,
+        help="frames sampled uniformly per video for the details (default: the clips a run trained on, else 32)",
+    )
     p.add_argument(
         "--threshold",
         type=float,
@@ -45,7 +49,7 @@ def run(args: argparse.Namespace) -> int:
         info = RunInfo.load(weights, args.model, threshold=args.threshold)
         threshold = info.threshold.value
         config = PredictConfig(threshold=threshold, aggregation=info.aggregation, windows=info.windows)
-        sampling = SamplingConfig(strategy="uniform", n_frames=args.frames)
+        sampling = info.prediction_sampling(frames=args.frames)[0]
         extraction = info.extraction_config(ExtractionConfig(sampling=sampling))
         details = collect_folder_details(predictions, args.folder, info.model, config, extraction, args.details)
     path = write_report(predictions, out, details, threshold=threshold)

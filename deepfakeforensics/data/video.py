@@ -97,6 +97,12 @@ class SamplingConfig:
         """Decoded frames one clip covers, first to last: ``(clip_length - 1) * clip_stride + 1``."""
         return (self.clip_length - 1) * self.clip_stride + 1
 
+    @property
+    def max_frames(self) -> int | None:
+        """The most frames a video gives: `n_frames` (uniform), ``clips * clip_length`` (clips); None when it
+        depends on the video's length (every_k, all, scene)."""
+        return {"uniform": self.n_frames, "clips": self.clips * self.clip_length}.get(self.strategy)
+
 
 def opencv_safe_name(path: str | os.PathLike) -> bool:
     """Whether OpenCV can be given this path as it is: a name that is valid UTF-8 (a non-UTF-8 byte in a POSIX file

@@ -20,7 +20,8 @@ from deepfakeforensics.data.datasets import build_dataset
 from deepfakeforensics.evaluation.config import EvaluateConfig
 from deepfakeforensics.evaluation.scores import failures_table, predict_scores
 from deepfakeforensics.models import Detector
-from deepfakeforensics.runs import RunInfo, RunSpec, run_window_config
+from deepfakeforensics.run_records import run_window_config
+from deepfakeforensics.runs import RunInfo, RunSpec
 
 log = logging.getLogger(__name__)
 

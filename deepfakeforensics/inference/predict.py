@@ -34,9 +34,9 @@ from deepfakeforensics.data.transforms import to_tensor
 from deepfakeforensics.data.windows import WindowConfig, is_window_start, make_windows
 from deepfakeforensics.devices import resolve_device
 from deepfakeforensics.faces import ExtractionConfig, FaceFinder, iter_face_crops, read_rgb
-from deepfakeforensics.faces.stream import cut_face
+from deepfakeforensics.faces.assembler import cut_face
 from deepfakeforensics.inference.media import IMAGE_EXTENSIONS, media_name, walk_media
-from deepfakeforensics.runs import training_crops_aligned
+from deepfakeforensics.run_records import training_crops_aligned
 from deepfakeforensics.scoring.aggregation import AGGREGATIONS, Aggregation, aggregate
 
 log = logging.getLogger(__name__)

@@ -48,7 +48,10 @@ class ServeConfig:
     )
     workers: int = field(default=1, metadata={"help": "detections run at once (each holds its own model copy)"})
     queue: int = field(default=8, metadata={"help": "requests that may wait for a worker (503 + Retry-After beyond)"})
-    frames: int = field(default=32, metadata={"help": "frames sampled uniformly per uploaded video"})
+    frames: int | None = field(
+        default=None,
+        metadata={"help": "frames sampled uniformly per uploaded video (default: the clips a run trained on, else 32)"},
+    )
     detect_size: int = field(
         default=800, metadata={"help": "long side (pixels) of the frames MTCNN sees; 0: full resolution"}
     )
@@ -72,7 +75,8 @@ class ServeConfig:
     def __post_init__(self) -> None:
         if self.aggregation is not None and self.aggregation not in AGGREGATIONS:
             raise ValueError(f"unknown aggregation {self.aggregation!r}; choose one of {', '.join(AGGREGATIONS)}")
-        if min(self.workers, self.max_batch_files, self.frames, self.batch_size) < 1 or self.queue < 0:
+        frames = 1 if self.frames is None else self.frames
+        if min(self.workers, self.max_batch_files, frames, self.batch_size) < 1 or self.queue < 0:
             raise ValueError("workers, max_batch_files, frames and batch_size must be >= 1, queue >= 0")
         if self.max_upload_mb <= 0 or self.timeout_s <= 0 or self.max_pixels <= 0:
             raise ValueError("max_upload_mb, timeout_s and max_pixels must be > 0")

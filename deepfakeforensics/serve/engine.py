@@ -22,7 +22,7 @@ import numpy as np
 import pandas as pd
 
 from deepfakeforensics.data.media_limits import MediaTooLarge, check_media_size
-from deepfakeforensics.data.video import SamplingConfig, VideoError
+from deepfakeforensics.data.video import VideoError
 from deepfakeforensics.devices import resolve_device
 from deepfakeforensics.evaluation.gradcam import can_explain, explainer, overlay
 from deepfakeforensics.faces import ExtractionConfig, FaceFinder, read_rgb
@@ -77,7 +77,7 @@ class Engine:
             windows=info.windows,
             max_pixels=config.max_pixels,
         )
-        sampling = SamplingConfig(strategy="uniform", n_frames=config.frames)
+        sampling = info.prediction_sampling(frames=config.frames)[0]  # a run trained on clips: its clips
         extraction = ExtractionConfig(sampling=sampling, detect_size=config.detect_size or None, device="auto")
         self.extraction = info.extraction_config(extraction)  # crops cut as the detector expects them
         model = info.model.eval().to(self.device)
@@ -100,7 +100,7 @@ class Engine:
         described = self.info.describe()
         described.update(
             checkpoint=self.checkpoint.name,
-            frames_per_video=self.extraction.sampling.n_frames,
+            frames_per_video=self.extraction.sampling.max_frames,
             heatmaps=self.gradcam,
             device=str(self.device),
         )
@@ -194,7 +194,7 @@ class Engine:
         if row["error"] and row["error"] != NO_FACE:
             raise UploadError(422, "unreadable_video", f"{upload.name!r}: {row['error']}")
         tracks = json.loads(row["track_scores"])
-        out = {"name": upload.name, "kind": "video", "frames_sampled": self.extraction.sampling.n_frames}
+        out = {"name": upload.name, "kind": "video", "frames_sampled": self.extraction.sampling.max_frames}
         out["frames_used"] = int(row["frames_used"])
         out["tracks"] = [{"track": int(t), "score": float(s)} for t, s in tracks.items()]
         if row["error"]:

@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import Any, Literal
 
 from deepfakeforensics.data.transforms import AugmentConfig
+from deepfakeforensics.data.video import SamplingConfig
 from deepfakeforensics.data.windows import WindowConfig
 from deepfakeforensics.errors import DFFError
 
@@ -250,6 +251,19 @@ def _check_fields(cls: type, values: Any, path: Path, where: str) -> None:
             _check_fields(nested[0], value, path, name)
 
 
+def _read_saved(run_dir: str | os.PathLike) -> tuple[Path, Any]:
+    """``<run_dir>/config.json`` and its parsed JSON; `RunConfigError` naming the file when it is not UTF-8 JSON."""
+    path = Path(run_dir) / "config.json"
+    if not path.is_file():
+        raise FileNotFoundError(f"{path}: no such file (is {run_dir} a training run folder?)")
+    try:
+        return path, json.loads(path.read_bytes().decode("utf-8"))
+    except UnicodeDecodeError as e:
+        raise RunConfigError(f"{path}: not UTF-8 text (byte {e.start})") from e
+    except json.JSONDecodeError as e:
+        raise RunConfigError(f"{path}: not valid JSON (line {e.lineno}, column {e.colno}: {e.msg}); truncated?") from e
+
+
 def read_run_config(run_dir: str | os.PathLike) -> tuple[TrainConfig, DataConfig]:
     """The `TrainConfig` and `DataConfig` a run saved in ``<run_dir>/config.json``.
 
@@ -261,15 +275,7 @@ def read_run_config(run_dir: str | os.PathLike) -> tuple[TrainConfig, DataConfig
             (the message names the file and the field).
         ValueError: config.json is not a run's configuration (no ``"train"`` section).
     """
-    path = Path(run_dir) / "config.json"
-    if not path.is_file():
-        raise FileNotFoundError(f"{path}: no such file (is {run_dir} a training run folder?)")
-    try:
-        saved = json.loads(path.read_bytes().decode("utf-8"))
-    except UnicodeDecodeError as e:
-        raise RunConfigError(f"{path}: not UTF-8 text (byte {e.start})") from e
-    except json.JSONDecodeError as e:
-        raise RunConfigError(f"{path}: not valid JSON (line {e.lineno}, column {e.colno}: {e.msg}); truncated?") from e
+    path, saved = _read_saved(run_dir)
     if not isinstance(saved, dict) or not isinstance(saved.get("train"), dict):
         raise ValueError(f"{path}: not a training run's config.json (no 'train' section)")
     _check_fields(TrainConfig, saved["train"], path, "train")
@@ -292,20 +298,14 @@ def read_run_config(run_dir: str | os.PathLike) -> tuple[TrainConfig, DataConfig
 def recorded_crops(run_dir: str | os.PathLike) -> tuple[str, bool] | None:
     """The crop profile and alignment a run recorded in its ``config.json`` (``"crops"``); None for runs before it.
 
-    Training records them from its faces manifest (`training.run.manifest_crops`), so a run trained on a DataFrame
+    Training records them from its faces manifest (`training.run.manifest_records`), so a run trained on a DataFrame
     (the notebooks' comparison plans) still says how its faces were cut.
 
     Raises:
         FileNotFoundError: the run folder has no config.json.
         RunConfigError: config.json is damaged, or its ``"crops"`` is not ``{"profile": str, "aligned": bool}``.
     """
-    path = Path(run_dir) / "config.json"
-    if not path.is_file():
-        raise FileNotFoundError(f"{path}: no such file (is {run_dir} a training run folder?)")
-    try:
-        saved = json.loads(path.read_bytes().decode("utf-8"))
-    except (UnicodeDecodeError, json.JSONDecodeError) as e:
-        raise RunConfigError(f"{path}: not UTF-8 JSON ({e})") from e
+    path, saved = _read_saved(run_dir)
     crops = saved.get("crops") if isinstance(saved, dict) else None
     if crops is None:
         return None
@@ -316,6 +316,28 @@ def recorded_crops(run_dir: str | os.PathLike) -> tuple[str, bool] | None:
     ):
         raise RunConfigError(f"{path}: field 'crops' is {crops!r}; expected {{'profile': str, 'aligned': bool}}")
     return crops["profile"], crops["aligned"]
+
+
+def recorded_sampling(run_dir: str | os.PathLike) -> SamplingConfig | None:
+    """The frame sampling of the faces manifest a run trained on (``"sampling"`` in its ``config.json``, recorded
+    from the manifest's extraction settings); None for runs before that record or manifests without settings.
+
+    A run trained on clips of consecutive frames is scored on such clips (`runs.RunInfo.sampling`).
+
+    Raises:
+        FileNotFoundError: the run folder has no config.json.
+        RunConfigError: config.json is damaged, or its ``"sampling"`` is not a valid `SamplingConfig`.
+    """
+    path, saved = _read_saved(run_dir)
+    sampling = saved.get("sampling") if isinstance(saved, dict) else None
+    if sampling is None:
+        return None
+    _check_fields(SamplingConfig, sampling, path, "sampling")
+    known = {f.name for f in fields(SamplingConfig)}
+    try:
+        return SamplingConfig(**{k: v for k, v in sampling.items() if k in known})
+    except (TypeError, ValueError) as e:
+        raise RunConfigError(f"{path}: field 'sampling': {e}") from e
 
 
 def data_config_from_summaries(

@@ -54,15 +54,19 @@ def build_datasets(
     return train_ds, val_ds
 
 
-def manifest_crops(faces: str | os.PathLike | pd.DataFrame) -> dict[str, Any]:
-    """How a faces manifest's crops were cut, as a run records it in ``config.json``: its crop profile and alignment.
-
-    Read from the extraction settings the manifest records (``"default"`` profile for manifests from before
-    profiles), so that a run knows its crops even when it was trained on a DataFrame.
+def manifest_records(faces: str | os.PathLike | pd.DataFrame) -> dict[str, Any]:
+    """What a run records in ``config.json`` of the faces manifest it trained on, read from the extraction settings
+    the manifest records: ``"crops"``, its crop profile and alignment (``"default"`` profile for manifests from
+    before profiles), and ``"sampling"``, its frame sampling (`SamplingConfig` fields; None when not recorded), so
+    that a run knows its crops, and a run trained on clips is scored on clips, even when it was trained on a DataFrame.
     """
     table = faces if isinstance(faces, pd.DataFrame) else read_manifest(faces, kind="faces")
-    profile = str((table.attrs.get("extraction") or {}).get("profile") or "default")
-    return {"profile": profile, "aligned": crops_aligned(table)}
+    extraction = table.attrs.get("extraction") or {}
+    sampling = extraction.get("sampling")
+    return {
+        "crops": {"profile": str(extraction.get("profile") or "default"), "aligned": crops_aligned(table)},
+        "sampling": dict(sampling) if isinstance(sampling, dict) else None,
+    }
 
 
 def train_methods(faces: str | os.PathLike | pd.DataFrame, split: str, column: str) -> list[str]:
@@ -127,7 +131,7 @@ def train_model(
     extra = {
         "model_name": model_name,
         "model_kwargs": model_kwargs,
-        "crops": manifest_crops(source),
+        **manifest_records(source),
         **(extra_config or {}),
     }
     history = train(model, train_ds, val_ds, config, callbacks=callbacks, extra_config=extra, data=data)
