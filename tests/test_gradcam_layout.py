@@ -150,3 +150,16 @@ def test_a_method_head_on_a_frame_model_has_no_per_frame_cut():
     assert not hasattr(model, "frame_cams") and hasattr(model.inner, "gradcam_layer")
     cams, _ = GradCAM(model).maps(torch.randn(2, 3, 64, 64))
     assert cams.shape == (2, 2, 2)
+
+
+def test_a_boundary_head_on_swin_convolves_the_channels_of_its_channels_last_map():
+    torch.manual_seed(0)
+    model = create_model(SWIN, img_size=(64, 96), boundary=True, **TINY_SWIN).eval()
+    assert model.boundary_head.in_channels == 32  # the channels, not the 8 rows of the (B, 8, 12, 32) map
+    x = torch.randn(2, 3, 64, 96)
+    with torch.no_grad():
+        features = model.forward_features(x)
+        logits = model.boundary_logits(features)
+        by_hand = torch.einsum("bhwc,c->bhw", features, model.boundary_head.weight[0, :, 0, 0])
+    assert logits.shape == (2, 8, 12) and model.boundary_map(x).shape == (2, 8, 12)
+    torch.testing.assert_close(logits, by_hand + model.boundary_head.bias[0], atol=1e-5, rtol=1e-5)

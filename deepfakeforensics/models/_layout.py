@@ -54,3 +54,16 @@ def known_channels(model: nn.Module, module: nn.Module) -> int | None:
                 except AttributeError:
                     continue
     return None
+
+
+def features_layout(model: nn.Module) -> str:
+    """The layout of `model`'s ``forward_features`` map: that of its Grad-CAM layer (its last feature map, e.g. the
+    last Swin stage, whose layout timm's final norm keeps); channels first for a model without one."""
+    get_layer = getattr(model, "gradcam_layer", None)
+    if get_layer is None:
+        return CHANNELS_FIRST
+    try:
+        layer = get_layer()
+    except (AttributeError, TypeError, NotImplementedError):  # a wrapper around a model without a map
+        return CHANNELS_FIRST
+    return module_layout(model, layer)

@@ -21,6 +21,7 @@ from torch import nn
 from torch.func import functional_call
 
 from deepfakeforensics.models._base import Detector, WrappedDetector
+from deepfakeforensics.models._layout import CHANNELS_LAST, features_layout
 from deepfakeforensics.models._registry import register_option
 
 #: Attributes of the inner model that a method head passes on when the inner model has them: a video model's
@@ -71,7 +72,8 @@ class MultiTaskDetector(WrappedDetector):
 
 
 def feature_map_channels(model: Detector) -> int:
-    """Channels of `model`'s ``forward_features`` output, which must be a (B, C, h, w) map.
+    """Channels of `model`'s ``forward_features`` output, which must be a (B, C, h, w) map, or a (B, h, w, C) one
+    where the model declares it (timm's Swin: `models._layout.features_layout`).
 
     Found by running it on a meta-device copy of the parameters (no memory, no compute, no change to the model).
 
@@ -96,7 +98,7 @@ def feature_map_channels(model: Detector) -> int:
             f"boundary=True needs a (B, C, h, w) feature map; {name}'s forward_features gives shape {shape} "
             "(token models such as ViT/CLIP and frequency-fused models have no spatial map)"
         )
-    return shape[1]
+    return shape[-1] if features_layout(model) == CHANNELS_LAST else shape[1]
 
 
 class _FeatureProbe(nn.Module):
@@ -118,7 +120,8 @@ class BoundaryDetector(WrappedDetector):
     """`inner` with a blending-boundary head: a 1x1 convolution over its last feature map; ``forward`` is unchanged.
 
     Args:
-        inner: a frame detector whose ``forward_features`` is a (B, C, h, w) map (see `feature_map_channels`).
+        inner: a frame detector whose ``forward_features`` is a (B, C, h, w) map, or a declared (B, h, w, C) one
+            (timm's Swin), see `feature_map_channels`.
 
     A method head inside (``methods=``) stays reachable: its attributes are passed on.
     """
@@ -126,6 +129,7 @@ class BoundaryDetector(WrappedDetector):
     def __init__(self, inner: Detector) -> None:
         channels = feature_map_channels(inner)
         super().__init__(inner)
+        self.features_nhwc = features_layout(inner) == CHANNELS_LAST  # Swin: (B, h, w, C)
         self.boundary_head = nn.Conv2d(channels, 1, kernel_size=1)
 
     def __getattr__(self, name: str) -> Any:
@@ -137,8 +141,8 @@ class BoundaryDetector(WrappedDetector):
             raise
 
     def boundary_logits(self, features: torch.Tensor) -> torch.Tensor:
-        """(B, h, w) logits of "this cell lies on a blending boundary", from `forward_features`' (B, C, h, w) map."""
-        return self.boundary_head(features)[:, 0]
+        """(B, h, w) logits of "this cell lies on a blending boundary", from `forward_features`' map."""
+        return self.boundary_head(features.movedim(-1, 1) if self.features_nhwc else features)[:, 0]
 
     @torch.no_grad()
     def boundary_map(self, x: torch.Tensor) -> torch.Tensor:
