@@ -38,7 +38,8 @@ from deepfakeforensics.data.manifest import read_manifest
 from deepfakeforensics.data.video import SamplingConfig
 from deepfakeforensics.faces import ExtractionConfig, extract_faces
 from deepfakeforensics.faces.crop import LANDMARK_COLUMNS, landmarks_in_crop, read_jpeg_strict
-from deepfakeforensics.faces.dense import DenseLandmarker, dlib, face_box_in_crop, write_dense_landmarks
+from deepfakeforensics.faces.dense import DenseLandmarker, dlib, face_box_in_crop
+from deepfakeforensics.faces.dense_sidecar import write_dense_landmarks
 
 SAMPLES = Path(__file__).resolve().parents[2] / "shared" / "samples"
 VIDEOS = [

@@ -53,7 +53,8 @@ from deepfakeforensics.data.transforms import AugmentConfig
 from deepfakeforensics.data.video import SamplingConfig
 from deepfakeforensics.demo import build_demo_dataset
 from deepfakeforensics.faces import ExtractionConfig, extract_faces
-from deepfakeforensics.faces.dense import LandmarkModelError, dense_landmarks_path, write_dense_landmarks
+from deepfakeforensics.faces.dense import LandmarkModelError
+from deepfakeforensics.faces.dense_sidecar import dense_landmarks_path, write_dense_landmarks
 from deepfakeforensics.indexing import index_dataset
 from deepfakeforensics.models import load_model
 from deepfakeforensics.training.config import DataConfig, TrainConfig

@@ -19,13 +19,10 @@ from deepfakeforensics.data.video import SamplingConfig
 from deepfakeforensics.faces import ExtractionConfig, extract_faces
 from deepfakeforensics.faces import dense as dense_module
 from deepfakeforensics.faces.crop import LANDMARK_COLUMNS, read_jpeg_strict, write_jpeg
-from deepfakeforensics.faces.dense import (
-    DenseLandmarker,
-    LandmarkModelError,
+from deepfakeforensics.faces.dense import DenseLandmarker, LandmarkModelError, face_box_in_crop, find_model_file
+from deepfakeforensics.faces.dense_sidecar import (
     StaleLandmarksError,
     dense_landmarks_path,
-    face_box_in_crop,
-    find_model_file,
     read_dense_landmarks,
     write_dense_landmarks,
 )
@@ -199,7 +196,7 @@ def test_a_sidecar_without_stored_points_still_reads_with_one_warning(extracted,
         old = {k: data[k] for k in data.files if k != "five"}  # as written before the points were stored
     with open(sidecar, "wb") as f:
         np.savez(f, **old)
-    with caplog.at_level(logging.WARNING, logger="deepfakeforensics.faces.dense"):
+    with caplog.at_level(logging.WARNING, logger="deepfakeforensics.faces.dense_sidecar"):
         first = read_dense_landmarks(faces_csv)
         second = read_dense_landmarks(read_manifest(faces_csv))
     assert np.isfinite(first[:3]).all() and np.isnan(first[3:]).all()
@@ -219,7 +216,7 @@ def test_hostile_and_unreadable_crops_get_nan_and_a_log_line(extracted, landmark
     rows = extracted.iloc[:4].copy()
     rows["path"] = [rows["path"].iloc[0], str(outside), "../../outside.jpg", "broken.jpg"]
     faces_csv = _manifest(extracted, tmp_path, rows)
-    with caplog.at_level(logging.WARNING, logger="deepfakeforensics.faces.dense"):
+    with caplog.at_level(logging.WARNING, logger="deepfakeforensics.faces.dense_sidecar"):
         run = write_dense_landmarks(faces_csv, landmarker)
     assert (run.n_done, run.n_unreadable) == (1, 3)
     points = read_dense_landmarks(faces_csv)

@@ -29,7 +29,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from deepfakeforensics.faces.dense import write_dense_landmarks
+    from deepfakeforensics.faces.dense_sidecar import write_dense_landmarks
 
     done = write_dense_landmarks(
         args.faces, model_file=args.model_file, limit=args.limit, progress=not args.no_progress

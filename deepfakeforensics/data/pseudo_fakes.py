@@ -18,7 +18,7 @@ import torch
 
 from deepfakeforensics.data.sbi import RECIPES, real_views, self_blend_frames
 from deepfakeforensics.faces.crop import LANDMARK_COLUMNS
-from deepfakeforensics.faces.dense import read_dense_landmarks
+from deepfakeforensics.faces.dense_sidecar import read_dense_landmarks
 
 log = logging.getLogger(__name__)
 

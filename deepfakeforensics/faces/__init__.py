@@ -16,9 +16,8 @@ from deepfakeforensics.faces.crop import (
     read_rgb,
     write_jpeg,
 )
-from deepfakeforensics.faces.dense import (
-    DenseLandmarker,
-    LandmarkModelError,
+from deepfakeforensics.faces.dense import DenseLandmarker, LandmarkModelError
+from deepfakeforensics.faces.dense_sidecar import (
     StaleLandmarksError,
     dense_landmarks_path,
     read_dense_landmarks,
