@@ -21,7 +21,7 @@ from deepfakeforensics.evaluation.perturbations import (
     single_perturbations,
 )
 from deepfakeforensics.evaluation.video_robustness import perturbed_faces
-from deepfakeforensics.faces.stream import ExtractionConfig
+from deepfakeforensics.faces.config import ExtractionConfig
 
 DEFAULT = Path(__file__).resolve().parents[2] / "shared/samples/ffpp/original_sequences/youtube/c23/videos/519.mp4"
 

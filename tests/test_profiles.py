@@ -28,10 +28,10 @@ from deepfakeforensics.faces import (
 )
 from deepfakeforensics.faces import extract as extract_module
 from deepfakeforensics.faces import profiles as profiles_module
+from deepfakeforensics.faces.assembler import cut_face
 from deepfakeforensics.faces.crop import ALIGN_TEMPLATE, landmarks_in_crop
 from deepfakeforensics.faces.dense import face_box_from_points
 from deepfakeforensics.faces.profiles import DFB_POINTS, deepfakebench_template, polimi_region
-from deepfakeforensics.faces.stream import cut_face
 
 
 def coordinate_frame(height: int = 200, width: int = 256) -> np.ndarray:

@@ -8,7 +8,7 @@ from pathlib import Path
 from deepfakeforensics.commands.options import add_dataclass_arguments, dataclass_from_args
 from deepfakeforensics.data.video import SamplingConfig
 from deepfakeforensics.faces.claims import STALE_AFTER_S
-from deepfakeforensics.faces.stream import ExtractionConfig
+from deepfakeforensics.faces.config import ExtractionConfig
 
 
 def parse_shard(text: str) -> tuple[int, int]:

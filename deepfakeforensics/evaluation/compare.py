@@ -47,7 +47,7 @@ from deepfakeforensics.evaluation.run_scores import (
 )
 from deepfakeforensics.evaluation.tables import EvaluationResult, RunMetrics, calibrated, run_metrics, write_tables
 from deepfakeforensics.evaluation.video_robustness import VideoRobustnessConfig, video_robustness
-from deepfakeforensics.faces.stream import ExtractionConfig
+from deepfakeforensics.faces.config import ExtractionConfig
 from deepfakeforensics.runs import RunInfo, RunSpec, resolve_runs
 
 log = logging.getLogger(__name__)

@@ -16,7 +16,7 @@ import numpy as np
 import pandas as pd
 
 from deepfakeforensics.data.video import SamplingConfig
-from deepfakeforensics.faces.stream import ExtractionConfig
+from deepfakeforensics.faces.config import ExtractionConfig
 from deepfakeforensics.scoring.aggregation import Aggregation
 
 ProtocolName = Literal["own", "deepfakebench"]

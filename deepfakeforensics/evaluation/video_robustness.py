@@ -41,8 +41,8 @@ from deepfakeforensics.evaluation.perturbations import (
     single_perturbations,
 )
 from deepfakeforensics.evaluation.scores import predict_scores
+from deepfakeforensics.faces.config import ExtractionConfig
 from deepfakeforensics.faces.extract import extract_faces
-from deepfakeforensics.faces.stream import ExtractionConfig
 from deepfakeforensics.models import Detector
 from deepfakeforensics.scoring.aggregation import aggregate
 

@@ -6,6 +6,8 @@ Example:
     ...     crop.track, crop.frame, crop.box, crop.image.shape  # (256, 256, 3) RGB
 """
 
+from deepfakeforensics.faces.assembler import FaceCrop
+from deepfakeforensics.faces.config import ExtractionConfig
 from deepfakeforensics.faces.crop import (
     ALIGN_TEMPLATE,
     LANDMARK_COLUMNS,
@@ -29,7 +31,7 @@ from deepfakeforensics.faces.finder import Detections, FaceFinder
 from deepfakeforensics.faces.merge import MANIFEST_COLUMNS, merge_parts
 from deepfakeforensics.faces.parts import faces_csv_for, failures_csv_for, shard_of
 from deepfakeforensics.faces.profiles import PROFILES, CropProfile, get_profile
-from deepfakeforensics.faces.stream import ExtractionConfig, FaceCrop, iter_face_crops
+from deepfakeforensics.faces.stream import iter_face_crops
 from deepfakeforensics.faces.tracking import IoUTracker, box_iou, greedy_match
 
 __all__ = [

@@ -44,13 +44,15 @@ import pandas as pd
 from deepfakeforensics import _io
 from deepfakeforensics.data.video import VideoError
 from deepfakeforensics.errors import OutputError, output_errors
+from deepfakeforensics.faces.assembler import FaceCrop
 from deepfakeforensics.faces.claims import STALE_AFTER_S, ClaimOwner, VideoClaim, try_claim
+from deepfakeforensics.faces.config import ExtractionConfig
 from deepfakeforensics.faces.crop import LANDMARK_COLUMNS, write_jpeg
 from deepfakeforensics.faces.extraction_settings import check_run_settings
 from deepfakeforensics.faces.finder import FaceFinder
 from deepfakeforensics.faces.merge import merge_parts
 from deepfakeforensics.faces.parts import RESUME_HINT, VideoJob, load_index, parts_dir_for, plan_videos
-from deepfakeforensics.faces.stream import ExtractionConfig, FaceCrop, iter_face_crops
+from deepfakeforensics.faces.stream import iter_face_crops
 
 
 @dataclass(frozen=True)

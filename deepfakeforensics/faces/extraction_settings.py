@@ -17,8 +17,8 @@ from urllib.parse import unquote
 import pandas as pd
 
 from deepfakeforensics.errors import DFFError
+from deepfakeforensics.faces.config import ExtractionConfig
 from deepfakeforensics.faces.parts import SETTINGS_SUFFIX, done_parts, settings_part_for
-from deepfakeforensics.faces.stream import ExtractionConfig
 
 log = logging.getLogger(__name__)
 

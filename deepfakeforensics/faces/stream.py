@@ -1,169 +1,24 @@
-"""The streaming core shared by extraction and prediction: video in, tracked face crops out, in bounded memory."""
+"""The streaming core shared by extraction and prediction: video in, tracked face crops out, in bounded memory.
+
+This module decodes the sampled frames and batches their detection; ``assembler`` turns detection rounds into crops
+(tracks, interpolation, cutting); ``config`` holds the settings (`ExtractionConfig`).
+"""
 
 from __future__ import annotations
 
 import itertools
 import math
 import os
-from collections import deque
 from collections.abc import Callable, Iterator, Sequence
-from dataclasses import asdict, dataclass, field, replace
-from typing import Any, Literal
+from dataclasses import replace
 
 import numpy as np
 
 from deepfakeforensics._memory import release_free_memory
-from deepfakeforensics.data.video import SamplingConfig, VideoError, iter_frames, plan_clips, plan_frames, probe_video
-from deepfakeforensics.faces.crop import aligned_crop, crop_face, landmarks_in_crop
-from deepfakeforensics.faces.finder import Detections, FaceFinder
-from deepfakeforensics.faces.profiles import PROFILES, ProfileName, get_profile
-from deepfakeforensics.faces.tracking import IoUTracker, Track, box_iou, interpolate_box
-
-MtcnnEngine = Literal["batched", "facenet"]
-
-
-@dataclass(frozen=True)
-class ExtractionConfig:
-    """How faces are found, followed and cut out of a video."""
-
-    sampling: SamplingConfig = field(
-        default_factory=SamplingConfig, metadata={"help": "which frames of a video to use"}
-    )
-    detect_size: int | None = field(
-        default=800, metadata={"help": "long side (pixels) of the frames MTCNN sees; 0 or None: full resolution"}
-    )
-    detect_every: int | None = field(
-        default=None, metadata={"help": "detect on every k-th sampled frame (and the last); default: from detect_gap"}
-    )
-    detect_gap: int = field(
-        default=5, metadata={"help": "automatic detect_every: detections about this many video frames apart"}
-    )
-    batch_size: int = field(default=16, metadata={"help": "detection frames per MTCNN call"})
-    buffer_mb: int = field(
-        default=256, metadata={"help": "flush the detection batch early once buffered frames take this many MB"}
-    )
-    margin: float = field(default=1.3, metadata={"help": "crop side = margin * max(box width, box height)"})
-    crop_size: int = field(default=256, metadata={"help": "crops are crop_size x crop_size pixels"})
-    align: bool = field(
-        default=False,
-        metadata={
-            "help": "aligned crops: rotate and scale each face so its five landmarks lie on the ArcFace template "
-            "(eyes level; same margin and size; as DeepfakeBench); a face without landmarks gets the plain crop"
-        },
-    )
-    profile: ProfileName = field(
-        default="default",
-        metadata={
-            "help": "whose crop to cut: default (this toolkit's: margin, crop_size, align); sbi, deepfakebench, "
-            "selim or polimi: as that released detector's authors' test code cuts it (its own size; margin, "
-            "crop_size and align are then unused; deepfakebench fits dlib's 68 points on each face, 2-4 ms)"
-        },
-    )
-    min_face_size: int = field(
-        default=40, metadata={"help": "smallest face kept: longer box side in full-resolution pixels"}
-    )
-    min_face_fraction: float = field(
-        default=1 / 16, metadata={"help": "...and at least this share of the frame's short side (sets detection cost)"}
-    )
-    min_prob: float = field(
-        default=0.95, metadata={"help": "smallest MTCNN face probability kept (0.9 lets through many false positives)"}
-    )
-    thresholds: tuple[float, float, float] = field(
-        default=(0.6, 0.7, 0.7), metadata={"help": "MTCNN P-, R- and O-net thresholds"}
-    )
-    iou_threshold: float = field(
-        default=0.3, metadata={"help": "smallest IoU to continue a track from one detection frame to the next"}
-    )
-    max_shift: float = field(
-        default=1.0, metadata={"help": "...or, failing that, the centre moved at most this many box sides"}
-    )
-    patience: int = field(
-        default=2,
-        metadata={"help": "detection rounds a track may be missed before it ends (a gap it comes back from is filled)"},
-    )
-    track_prob: float = field(
-        default=0.8,
-        metadata={"help": "hysteresis: a track detected min_track_detections times continues down to this probability"},
-    )
-    track_lookback: int = field(
-        default=10,
-        metadata={
-            "help": "a new track adopts the earlier detections down to track_prob that chain to its first strict one, "
-            "from at most this many detection rounds back (0: a track starts at its first strict detection)"
-        },
-    )
-    redetect: bool = field(
-        default=True,
-        metadata={"help": "search again at full resolution around a missed established track's last box"},
-    )
-    min_track_detections: int = field(
-        default=2, metadata={"help": "tracks detected fewer times are dropped (capped at the detection frames)"}
-    )
-    min_track_fraction: float = field(
-        default=0.1, metadata={"help": "tracks detected in fewer than this share of detection frames are dropped"}
-    )
-    track_confirm_hits: int = field(
-        default=5, metadata={"help": "...but a track detected this many times is always kept (bounds held memory)"}
-    )
-    jpeg_quality: int = field(default=95, metadata={"help": "JPEG quality of the written crops"})
-    prefetch: int = field(
-        default=8, metadata={"help": "frames decoded ahead in a background thread (overlaps decoding and detection)"}
-    )
-    device: str = field(
-        default="auto",
-        metadata={"help": "torch device for MTCNN (cpu, cuda, cuda:1...); auto: a GPU when there is one"},
-    )
-    channels_last: bool = field(
-        default=True, metadata={"help": "MTCNN's networks in channels_last memory (about 30 percent faster on CPU)"}
-    )
-    mtcnn_engine: MtcnnEngine = field(
-        default="batched",
-        metadata={
-            "help": "batched: this project's MTCNN stage runner (faster); facenet: facenet-pytorch's detect",
-            "aliases": ("--mtcnn",),
-        },
-    )
-
-    def __post_init__(self) -> None:
-        if self.profile not in PROFILES:
-            get_profile(self.profile)  # raises ValueError listing the known profiles
-
-    def make_finder(self) -> FaceFinder:
-        """The `FaceFinder` this config describes."""
-        return FaceFinder(
-            detect_size=self.detect_size or None,
-            min_face_size=self.min_face_size,
-            min_face_fraction=self.min_face_fraction,
-            min_prob=self.min_prob,
-            thresholds=self.thresholds,
-            batch_size=self.batch_size,
-            device=None if self.device in (None, "auto") else self.device,
-            channels_last=self.channels_last,
-            engine=self.mtcnn_engine,
-        )
-
-    @property
-    def keep_prob(self) -> float:
-        """The weakest detection extraction asks the finder for: new tracks still need `min_prob`."""
-        return min(self.min_prob, self.track_prob)
-
-    def to_dict(self) -> dict[str, Any]:
-        return asdict(self)
-
-
-@dataclass(frozen=True)
-class FaceCrop:
-    """One face in one frame."""
-
-    track: int  # face id within the video: 0, 1, ... in order of confirmation
-    frame: int  # frame index in the decoded stream
-    box: tuple[float, float, float, float]  # x0, y0, x1, y1 in full-resolution pixels
-    prob: float  # MTCNN probability (linearly interpolated between detections)
-    image: np.ndarray  # RGB uint8 crop, crop_size x crop_size x 3 (or the profile's size)
-    detected: bool  # True: the box comes from a detection on this frame; False: interpolated
-    landmarks: np.ndarray | None = None  # (5, 2) float32 MTCNN's five points in crop pixels (interpolated like box)
-    aligned: bool = False  # aligned on landmarks (`ExtractionConfig.align`, the deepfakebench profile), not a box crop
-    clip: int | None = None  # the clip (0, 1, ...) of the clips sampling strategy; None for the other strategies
+from deepfakeforensics.data.video import VideoError, iter_frames, plan_clips, plan_frames, probe_video
+from deepfakeforensics.faces.assembler import CropAssembler, FaceCrop
+from deepfakeforensics.faces.config import ExtractionConfig
+from deepfakeforensics.faces.finder import FaceFinder
 
 
 def resolve_detect_every(indices: Sequence[int], config: ExtractionConfig) -> int:
@@ -174,134 +29,6 @@ def resolve_detect_every(indices: Sequence[int], config: ExtractionConfig) -> in
         return 1
     step = (indices[-1] - indices[0]) / (len(indices) - 1)
     return max(1, int(round(config.detect_gap / max(step, 1e-9))))
-
-
-class _Assembler:
-    """Turns detection rounds into crops: tracking, re-detection of missed tracks, interpolation over the frames
-    between a track's detections, and dropping tracks too short to be faces."""
-
-    def __init__(self, config: ExtractionConfig, confirm_hits: int, finder: FaceFinder):
-        self.config = config
-        self.confirm_hits = confirm_hits
-        self.finder = finder
-        self.tracker = IoUTracker(
-            config.iou_threshold,
-            config.patience,
-            config.max_shift,
-            start_prob=config.min_prob,
-            established_hits=max(1, min(config.min_track_detections, confirm_hits)),
-            candidates=config.track_lookback > 0,
-        )
-        self.last: dict[
-            int, tuple[int, np.ndarray, float, np.ndarray]
-        ] = {}  # live track -> last (frame, box, prob, points)
-        self.recent: list[tuple[int, np.ndarray]] = []  # sampled frames after the oldest of those detections
-        self.public: dict[int, int] = {}  # internal track id -> public id (confirmed tracks)
-        self.pending: dict[int, list[FaceCrop]] = {}  # crops of unconfirmed tracks and of candidates
-        self.rounds: deque[int] = deque(maxlen=max(0, config.track_lookback) + 1)  # the look-back's detection frames
-        self.next_public = 0
-
-    def _crop(
-        self,
-        track: Track,
-        frame: int,
-        rgb: np.ndarray,
-        box: np.ndarray,
-        prob: float,
-        detected: bool,
-        points: np.ndarray,
-    ) -> Iterator[FaceCrop]:
-        image, crop_points, aligned = cut_face(rgb, box, points, self.config)
-        crop = FaceCrop(-1, frame, tuple(float(v) for v in box), float(prob), image, detected, crop_points, aligned)
-        if track.id in self.public:
-            yield _with_track(crop, self.public[track.id])
-            return
-        self.pending.setdefault(track.id, []).append(crop)
-        if track.hits >= self.confirm_hits and not self.tracker.is_candidate(track):
-            self.public[track.id] = self.next_public
-            self.next_public += 1
-            for held in self.pending.pop(track.id):
-                yield _with_track(held, self.public[track.id])
-
-    def add_frame(self, frame: int, rgb: np.ndarray) -> None:
-        """A sampled frame without detection: kept while a live track may still need it interpolated."""
-        if self.last:
-            self.recent.append((frame, rgb))
-
-    def _recover(self, rgb: np.ndarray, dets: Detections) -> Detections:
-        """`dets` plus what a full-resolution search around each missed established track's last box finds."""
-        if not self.config.redetect:
-            return dets
-        boxes, probs, points = [dets.boxes], [dets.probs], [dets.landmarks()]
-        for track in self.tracker.unmatched(dets.boxes, dets.probs):
-            if not self.tracker.is_established(track):
-                continue
-            found = self.finder.detect_near(rgb, track.box, min_prob=self.config.keep_prob)
-            if len(found):
-                best = int(np.argmax(box_iou(track.box, found.boxes)[0] + found.probs))
-                boxes.append(found.boxes[best : best + 1])
-                probs.append(found.probs[best : best + 1])
-                points.append(found.landmarks()[best : best + 1])
-        return Detections(np.concatenate(boxes), np.concatenate(probs), np.concatenate(points))
-
-    def _start_of_look_back(self, frame: int) -> int:
-        """Count detection frame `frame` into the look-back; the first frame a candidate may still give a track, its
-        older crops dropped (the last `track_lookback` detection rounds before this one are kept)."""
-        self.rounds.append(frame)
-        start = self.rounds[0]
-        for track in self.tracker.live:
-            if self.tracker.is_candidate(track) and track.id in self.pending:
-                self.pending[track.id] = [c for c in self.pending[track.id] if c.frame >= start]
-        return start
-
-    def on_detection(self, frame: int, rgb: np.ndarray, dets: Detections) -> Iterator[FaceCrop]:
-        """Take one detection frame; yield the crops it completes (a track's frames since its last detection, and a
-        track that starts from a candidate: the candidate's crops in the look-back)."""
-        dets = self._recover(rgb, dets)
-        start = self._start_of_look_back(frame)
-        candidates = {t.id for t in self.tracker.live if self.tracker.is_candidate(t)}
-        tracks, ended = self.tracker.update(frame, dets.boxes, dets.probs)
-        for track in ended:
-            self.pending.pop(track.id, None)
-            self.last.pop(track.id, None)
-        found = zip(tracks, dets.boxes.astype(np.float64), dets.probs.astype(float), dets.landmarks(), strict=True)
-        for track, box, prob, points in found:
-            if track is None:
-                continue
-            if track.id in self.last:  # the frames since its last detection, missed detection frames included
-                first = start if track.id in candidates else 0  # a candidate's crops stay in the look-back
-                f0, box0, p0, pts0 = self.last[track.id]
-                for f, img in self.recent:
-                    if f0 < f and f >= first:
-                        t = (f - f0) / (frame - f0)
-                        mid = ((1 - t) * pts0 + t * points).astype(np.float32)
-                        yield from self._crop(
-                            track, f, img, interpolate_box(box0, box, t), (1 - t) * p0 + t * prob, False, mid
-                        )
-            yield from self._crop(track, frame, rgb, box, prob, True, points)
-            self.last[track.id] = (frame, box, prob, points)
-        oldest = min((f for f, *_ in self.last.values()), default=frame)
-        self.recent = [(f, img) for f, img in self.recent if f > oldest]
-        if oldest < frame:
-            self.recent.append((frame, rgb))
-
-
-def cut_face(
-    rgb: np.ndarray, box: np.ndarray, points: np.ndarray, config: ExtractionConfig
-) -> tuple[np.ndarray, np.ndarray, bool]:
-    """A face's crop as `config` asks (a released detector's `profile`; else aligned on its landmarks, or plain), its
-    five points in the crop's pixels, and whether it is aligned (a face without landmarks gets the plain crop even
-    with `config.align`)."""
-    if config.profile != "default":
-        return get_profile(config.profile).cut(rgb, box, points)
-    if config.align:
-        return aligned_crop(rgb, points, box, config.margin, config.crop_size)
-    image = crop_face(rgb, box, config.margin, config.crop_size)
-    return image, landmarks_in_crop(points, box, config.margin, config.crop_size), False
-
-
-def _with_track(crop: FaceCrop, track: int) -> FaceCrop:
-    return replace(crop, track=track)
 
 
 def _sampled_indices(
@@ -420,7 +147,7 @@ def _track_crops(
     that gives no frame at all is a `VideoError` (otherwise, e.g. a later clip past the real end, nothing)."""
     every = resolve_detect_every(indices, config)
     n = len(indices)
-    assembler = _Assembler(config, confirm_hits(n, every, config), finder)
+    assembler = CropAssembler(config, confirm_hits(n, every, config), finder)
     limit = config.buffer_mb * 2**20
     buffer: list[tuple[int, np.ndarray, bool]] = []
     n_buffered_detections = 0
