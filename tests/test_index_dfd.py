@@ -6,6 +6,7 @@ from pathlib import Path
 
 import pytest
 
+from deepfakeforensics.cli import main
 from deepfakeforensics.indexing import COLUMNS, LayoutError, check_group_splits, index_dataset, index_dfd
 from deepfakeforensics.indexing.dfd import dfd_keys
 
@@ -87,3 +88,14 @@ def test_dfd_filters_failures_and_layout(dfd, tmp_path):
         index_dfd(tmp_path / "nothing")
     with pytest.raises(ValueError, match="group_by"):
         index_dfd(dfd, group_by="celebrity")
+
+
+def test_cli_group_by_a_grouping_dfd_lacks_is_a_usage_error(dfd, tmp_path, capsys):
+    out = tmp_path / "labels" / "dfd.csv"
+    argv = ["index", str(dfd), "--dataset", "dfd", "--out", str(out)]
+    assert main([*argv, "--group-by", "celebrity"]) == 2
+    printed = capsys.readouterr().out
+    assert "--group-by celebrity does not apply to --dataset dfd: it takes identity, video" in printed
+    assert not out.exists()  # refused before indexing anything
+    assert main([*argv, "--group-by", "video"]) == 0  # a grouping DFD has
+    assert out.is_file()

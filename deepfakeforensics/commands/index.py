@@ -4,9 +4,10 @@ from __future__ import annotations
 
 import argparse
 import inspect
+import typing
 from collections.abc import Callable
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Literal
 
 if TYPE_CHECKING:
     from deepfakeforensics.indexing import IndexResult
@@ -97,6 +98,16 @@ class _UsageError(Exception):
     """An option that does not fit the dataset chosen (printed, exit status 2)."""
 
 
+def _literal_choices(indexer: Callable[..., object], name: str) -> tuple[str, ...]:
+    """The values parameter `name` of `indexer` takes when its annotation is a `Literal` (e.g. a dataset's groupings:
+    DFD groups by identity or video, Celeb-DF also by celebrity); empty for any other annotation."""
+    try:
+        hint = typing.get_type_hints(indexer).get(name)
+    except (NameError, TypeError):  # an annotation that cannot be resolved here: no choices to check
+        return ()
+    return tuple(typing.get_args(hint)) if typing.get_origin(hint) is Literal else ()
+
+
 def _indexer_options(args: argparse.Namespace, indexer: Callable[..., object]) -> dict[str, object]:
     """The indexer's keyword arguments from the options given (an option left out keeps the indexer's default).
 
@@ -111,6 +122,12 @@ def _indexer_options(args: argparse.Namespace, indexer: Callable[..., object]) -
             continue
         if kw not in accepted:
             raise _UsageError(f"--{opt.replace('_', '-')} does not apply to --dataset {args.dataset}")
+        choices = _literal_choices(indexer, kw)
+        if choices and value not in choices:
+            raise _UsageError(
+                f"--{opt.replace('_', '-')} {value} does not apply to --dataset {args.dataset}: it takes "
+                f"{', '.join(choices)}"
+            )
         options[kw] = value
     if args.ratios is not None:
         options["ratios"] = dict(zip(["train", "val", "test"], args.ratios, strict=True))
