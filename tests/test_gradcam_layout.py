@@ -1,5 +1,5 @@
-"""Grad-CAM on channels-last maps (timm Swin: (B, h, w, C) stages), in frame models and TALL; and a method head
-around a video model keeping its one map per frame."""
+"""Grad-CAM on channels-last maps (timm Swin: (B, h, w, C) stages), in frame models, TALL and the boundary head; and
+heatmaps through wrappers: a method head or an ensemble around video models keeps one map per frame."""
 
 from __future__ import annotations
 
@@ -7,9 +7,10 @@ import numpy as np
 import pytest
 import torch
 
-from deepfakeforensics.evaluation.gradcam import GradCAM, TemporalGradCAM, explainer
+from deepfakeforensics.evaluation.gradcam import AttentionRollout, GradCAM, TemporalGradCAM, explainer
 from deepfakeforensics.models import create_model
 from deepfakeforensics.models._layout import known_channels, module_layout
+from deepfakeforensics.models.ensemble import EnsembleDetector
 from deepfakeforensics.models.video_tall import untile
 
 SWIN = "timm/swin_tiny_patch4_window7_224"
@@ -163,3 +164,35 @@ def test_a_boundary_head_on_swin_convolves_the_channels_of_its_channels_last_map
         by_hand = torch.einsum("bhwc,c->bhw", features, model.boundary_head.weight[0, :, 0, 0])
     assert logits.shape == (2, 8, 12) and model.boundary_map(x).shape == (2, 8, 12)
     torch.testing.assert_close(logits, by_hand + model.boundary_head.bias[0], atol=1e-5, rtol=1e-5)
+
+
+@pytest.mark.parametrize(
+    "name, kwargs",
+    [
+        ("ftcn_lite", {"img_size": 32, "widths": (8, 16)}),
+        ("tall", {"backbone": SWIN, "img_size": 64, **TINY_SWIN}),
+    ],
+)
+def test_an_ensemble_of_video_models_explains_its_first_member_frame_by_frame(name, kwargs):
+    torch.manual_seed(0)
+    members = [create_model(name, **kwargs).eval() for _ in range(2)]
+    ensemble = EnsembleDetector(members)
+    rng = np.random.default_rng(0)
+    clip = [rng.integers(0, 255, (40, 48, 3), dtype=np.uint8) for _ in range(4)]
+    heat, p_fake = explainer(ensemble, window=4).window_maps(clip)
+    # the ensemble logit is increasing in member 0's: its gradient there is a positive multiple of member 0's own
+    alone, _ = explainer(members[0], window=4).window_maps(clip)
+    assert len(heat) == 4
+    for ours, theirs in zip(heat, alone, strict=True):
+        np.testing.assert_allclose(ours, theirs, atol=1e-4)
+    probs = [explainer(m, window=4).window_maps(clip)[1] for m in members]
+    assert p_fake == pytest.approx(np.mean(probs), abs=1e-5)
+
+
+def test_an_ensemble_of_vits_rolls_out_its_first_members_attention_only():
+    torch.manual_seed(0)
+    members = [create_model("timm/vit_tiny_patch16_224", img_size=64, depth=2).eval() for _ in range(2)]
+    rollout = explainer(EnsembleDetector(members))
+    assert isinstance(rollout, AttentionRollout) and len(rollout.blocks) == 2
+    x = torch.randn(2, 3, 64, 64)
+    np.testing.assert_allclose(rollout.maps(x)[0], AttentionRollout(members[0]).maps(x)[0], atol=1e-6)

@@ -10,7 +10,7 @@ P(fake).
 from __future__ import annotations
 
 import os
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 
 import cv2
@@ -109,7 +109,7 @@ class GradCAM(Explainer):
         acts, grads = self._channels_first(self._acts), self._channels_first(self._grads)
         weights = grads.mean(dim=tuple(range(2, grads.ndim)), keepdim=True)  # pooled gradients per channel
         cam = torch.relu((weights * acts).sum(dim=1))
-        per_frame = getattr(self.model, "frame_cams", None)  # a video model: a map per frame of each window
+        per_frame = _frame_cut(self.model, self.layer)  # a video model: a map per frame of each window
         if per_frame is not None and x.ndim == 5:
             cam = per_frame(cam, x.shape[1])
         return _scale_each(cam).cpu().numpy(), logits.detach().float().cpu().numpy()
@@ -125,6 +125,26 @@ class GradCAM(Explainer):
                 f"{tuple(t.shape)} read as {self.layout}: its layout is not what the model declares"
             )
         return t
+
+
+def _frame_cut(model: nn.Module, layer: nn.Module) -> Callable[[torch.Tensor, int], torch.Tensor] | None:
+    """The ``frame_cams`` of the video model whose Grad-CAM layer `layer` is: `model`'s own, else that of the nearest
+    module around `layer` that has one (an ensemble's first member); None for frame and per-frame temporal models."""
+    if hasattr(model, "frame_cams"):
+        return model.frame_cams
+    path = next((name for name, m in model.named_modules(remove_duplicate=False) if m is layer), "")
+    parts = path.split(".") if path else []
+    for depth in range(len(parts) - 1, 0, -1):
+        cut = getattr(model.get_submodule(".".join(parts[:depth])), "frame_cams", None)
+        if cut is not None:
+            return cut
+    return None
+
+
+def _explained(model: nn.Module) -> nn.Module:
+    """The detector a heatmap of `model` explains: an ensemble's first member (its Grad-CAM layer's), else `model`."""
+    members = getattr(model, "members", None)
+    return _explained(members[0]) if isinstance(members, nn.ModuleList) and len(members) else model
 
 
 def _is_attention(module: nn.Module) -> bool:
@@ -147,13 +167,13 @@ class AttentionRollout(Explainer):
 
     def __init__(self, model: nn.Module) -> None:
         self.model = model
-        self.blocks = [m for m in model.modules() if _is_attention(m)]
+        self.blocks = [m for m in _explained(model).modules() if _is_attention(m)]  # an ensemble: its first member's
         if not self.blocks:
             raise TypeError(f"{type(model).__name__} has no timm attention blocks: attention rollout needs a ViT")
         self.prefix = next(
             (
                 int(m.num_prefix_tokens)
-                for m in model.modules()
+                for m in _explained(model).modules()
                 if isinstance(getattr(m, "num_prefix_tokens", None), int)
             ),
             1,
@@ -222,7 +242,9 @@ class TemporalGradCAM(GradCAM):
 
 
 def _explanation(model: nn.Module) -> str:
-    """``gradcam`` or ``attention_rollout`` (the model's, or a temporal model's frame backbone's, with ``temporal_``)."""
+    """``gradcam`` or ``attention_rollout`` (the model's, or a temporal model's frame backbone's, with ``temporal_``;
+    an ensemble's first member's)."""
+    model = _explained(model)
     backbone = getattr(model, "backbone", None)
     if model.default_cfg.temporal and backbone is not None:
         return "temporal_" + getattr(backbone, "explanation", "gradcam")
