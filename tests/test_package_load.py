@@ -4,6 +4,8 @@ rebuild the run's model, validated as ``RunInfo`` reads it, and score exactly as
 from __future__ import annotations
 
 import json
+import subprocess
+import sys
 
 import pytest
 import torch
@@ -52,3 +54,18 @@ def test_a_damaged_package_folder_is_refused_by_load_model_naming_the_field(expo
     (broken / "config.json").write_text(json.dumps(config))
     with pytest.raises(PackageError, match="weights.sha256"):
         load_model(broken)
+
+
+def test_importing_the_toolkit_loads_no_sklearn_and_load_model_still_reads_a_package(exported):
+    """scikit-learn loads on first use (choosing a threshold), not with ``import deepfakeforensics``, whose
+    registered package reader still lets ``load_model(DIR)`` read a package in a fresh interpreter."""
+    _, package = exported
+    code = (
+        "import sys, deepfakeforensics\n"
+        "print('sklearn' in sys.modules)\n"
+        f"model = deepfakeforensics.load_model({str(package)!r})\n"
+        "print(model.name, 'sklearn' in sys.modules)\n"
+    )
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.split() == ["False", "mesonet4", "False"]

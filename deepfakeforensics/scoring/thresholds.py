@@ -27,7 +27,6 @@ from typing import Any, Literal, get_args
 
 import numpy as np
 import pandas as pd
-from sklearn import metrics as skm
 
 from deepfakeforensics._io import write_json_atomic
 from deepfakeforensics.errors import DFFError
@@ -77,6 +76,8 @@ def choose_threshold(
     s = np.asarray(scores, dtype=np.float64)
     if not ((y == 0).any() and (y == 1).any()):
         raise ValueError(f"choosing a threshold by {rule!r} needs real and fake scores; got one class only")
+    from sklearn import metrics as skm  # here, not at the top: reading a package (import time) needs no sklearn
+
     if rule == "f1":
         precision, recall, thresholds = skm.precision_recall_curve(y, s)
         f1 = 2 * precision[:-1] * recall[:-1] / np.maximum(precision[:-1] + recall[:-1], 1e-12)
