@@ -1,5 +1,6 @@
-"""Video models (models/video.py, models/video_tall.py): shapes, size limits, Kinetics weights from a file or a clear
-error offline, TALL's layout and masking, checkpoints, Grad-CAM over time, and the window path (evaluate, streaming)."""
+"""Video models (models/video.py, video_builds.py, video_tall.py): shapes, size limits, reduced builds, Kinetics
+weights from a file or a clear error offline, TALL's layout and masking, checkpoints, Grad-CAM over time, and the
+window path (evaluate, streaming)."""
 
 from __future__ import annotations
 
@@ -19,9 +20,14 @@ from deepfakeforensics.models import (
     init_backbone,
     load_model,
     save_checkpoint,
+    video_builds,
 )
 from deepfakeforensics.models import video as video_module
 from deepfakeforensics.models.video_tall import DEFAULT_BACKBONE, tile, untile
+
+# reduced builds of the same torchvision classes (fewer, narrower blocks): see VideoCNN
+SMALL_SWIN = {"img_size": 32, "embed_dim": 24, "depths": (1, 1, 1, 1)}
+SMALL_MVIT = {"img_size": 32, "frames": 4, "embed_dim": 24, "depths": (1, 1, 1, 1)}
 
 # (name, kwargs, frames, side): small sizes so a CPU forward takes well under a second
 SMALL = [
@@ -30,6 +36,8 @@ SMALL = [
     ("mc3_18", {"img_size": 32}, 4, 32),
     pytest.param("s3d", {"img_size": 32}, 5, 32, marks=pytest.mark.slow),
     pytest.param("swin3d_t", {"img_size": 32}, 2, 32, marks=pytest.mark.slow),
+    ("swin3d_t", SMALL_SWIN, 4, 32),
+    ("mvit_v2_s", SMALL_MVIT, 4, 32),
     ("ftcn_lite", {"img_size": 32, "widths": (8, 16)}, 4, 32),
     ("tall", {"backbone": "timm/resnet10t", "thumbnail_size": 64}, 4, 32),
 ]
@@ -71,6 +79,54 @@ def test_kinetics_sizes_and_the_limits_of_each_architecture():
     with pytest.raises(ValueError, match="at least 5 frames"):
         create_model("s3d", img_size=32)(torch.zeros(1, 4, 3, 32, 32))
     assert not can_explain(mvit)  # tokens: no Grad-CAM map
+
+
+def test_reduced_builds_are_torchvisions_classes_and_default_to_kinetics_layout():
+    with torch.device("meta"):  # shapes only
+        for arch, defaults in (("mvit_v2_s", video_builds.MVIT_V2_S), ("swin3d_t", video_builds.SWIN3D_T)):
+            kinetics = getattr(tv_video, arch)(weights=None)
+            default, reduced = create_model(arch), create_model(arch, **defaults)  # spelt out: the same layout
+            assert not default.reduced and reduced.reduced
+            assert repr(reduced.net) == repr(default.net)
+            layout = {k: v.shape for k, v in kinetics.state_dict().items() if not k.startswith("head.")}
+            assert {k[4:]: v.shape for k, v in reduced.state_dict().items() if k.startswith("net.")} == layout
+            small = create_model(arch, **(SMALL_MVIT if arch == "mvit_v2_s" else SMALL_SWIN))
+            assert type(small.net) is type(kinetics) and small.reduced
+        assert len(create_model("mvit_v2_s", **SMALL_MVIT).net.blocks) == 4
+    assert [b.stride_q for b in video_builds.mvit_block_setting(96, (1, 2, 11, 2))].count([1, 2, 2]) == 3
+    with pytest.raises(ValueError, match=r"exactly 4 frames of 32 x 32 \(train with --window 4\)"):
+        create_model("mvit_v2_s", **SMALL_MVIT)(torch.zeros(1, 8, 3, 32, 32))
+
+
+@pytest.mark.parametrize(
+    "arch, kwargs, message",
+    [
+        ("r3d_18", {"embed_dim": 32}, "r3d_18 takes no embed_dim"),
+        ("swin3d_t", {"frames": 4}, "frames= is for mvit_v2_s only"),
+        ("swin3d_t", {"embed_dim": 32}, "multiple of 3"),
+        ("swin3d_t", {"depths": (1, 1, 1)}, "4 block counts"),
+        ("mvit_v2_s", {"depths": (1, 0, 1, 1)}, "at least 1 block"),
+        ("mvit_v2_s", {"frames": 5}, "even number"),
+        ("mvit_v2_s", {"frames": 4, "img_size": 48}, "multiple of 32"),
+        ("mvit_v2_s", {"embed_dim": 0}, "positive integer"),
+    ],
+)
+def test_reduced_build_arguments_are_checked(arch, kwargs, message):
+    with torch.device("meta"), pytest.raises(ValueError, match=message):
+        create_model(arch, **kwargs)
+
+
+def test_a_reduced_build_takes_no_kinetics_weights(tmp_path):
+    with pytest.raises(ValueError, match="fit only its default build"):
+        create_model("swin3d_t", pretrained=True, **SMALL_SWIN)  # before any download
+    torch.manual_seed(0)
+    path = tmp_path / "mvit_small.pth"
+    torch.save(create_model("mvit_v2_s", **SMALL_MVIT).net.state_dict(), path)
+    model = create_model("mvit_v2_s", pretrained=path, **SMALL_MVIT)  # a file of the same build fits
+    assert torch.equal(model.net.conv_proj.weight, torch.load(path)["conv_proj.weight"])
+    for other in ({**SMALL_MVIT, "frames": 8}, {**SMALL_MVIT, "embed_dim": 32}):  # another size: refused by shapes
+        with pytest.raises(WeightsError, match=r"mvit_small\.pth: .*shape mismatches"):
+            create_model("mvit_v2_s", pretrained=path, **other)
 
 
 def test_kinetics_weights_load_from_a_local_file(tmp_path):
@@ -133,6 +189,7 @@ def test_tall_config_window_checks_and_masking():
     [
         ("ftcn_lite", {"img_size": 32, "widths": (8, 16)}),
         ("tall", {"backbone": "timm/resnet10t", "thumbnail_size": 64}),
+        ("mvit_v2_s", SMALL_MVIT),
     ],
 )
 def test_checkpoint_round_trip(tmp_path, name, kwargs):

@@ -12,6 +12,9 @@ trains, evaluates, predicts and serves through the same window path as the ``<fr
   Frame counts: the ResNets and ``swin3d_t`` take any T >= 1; ``s3d`` needs T >= 5 and H, W >= 32 (its global pool
   replaces torchvision's fixed 2x7x7 one, which is the same at its 16 x 224 x 224 Kinetics input); ``mvit_v2_s`` is
   built for exactly 16 frames of 224 x 224 (its relative positions are sized for that grid).
+  ``mvit_v2_s`` and ``swin3d_t`` also have a reduced build (``embed_dim=``, ``depths=``, and ``frames=`` / ``img_size=``
+  for MViT): the same torchvision classes with fewer or narrower blocks (``video_builds``), which no Kinetics weights
+  fit; the flicker test trains them on CPU.
 - ``ftcn_lite``: a temporal-convolution baseline in the spirit of FTCN (Zheng et al., ICCV 2021): every convolution's
   spatial kernel is 1, so it can only learn from how each pixel changes over time, followed by a small transformer
   over time (see `FTCNLite` for what differs from the paper).
@@ -23,8 +26,8 @@ activation map into one map per input frame (``evaluation.gradcam``; ``mvit_v2_s
 from __future__ import annotations
 
 import os
-from collections.abc import Callable
-from dataclasses import dataclass
+from collections.abc import Sequence
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -32,13 +35,13 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 from torchvision.models import get_model_weights
-from torchvision.models import video as tv_video
 
 from deepfakeforensics.models._base import IMAGENET_MEAN, IMAGENET_STD, Detector, ModelCfg
 from deepfakeforensics.models._hub import internet_reachable
 from deepfakeforensics.models._registry import register_model
 from deepfakeforensics.models._weights import WeightsError, load_state_dict_strict, read_torch_file
 from deepfakeforensics.models.temporal import sinusoidal_positions
+from deepfakeforensics.models.video_builds import FEATURES, build_video_net, drop_classifier
 
 KINETICS_MEAN = (0.43216, 0.394666, 0.37645)
 KINETICS_STD = (0.22803, 0.22145, 0.216989)
@@ -68,51 +71,6 @@ ARCHS: dict[str, VideoArch] = {
 MODEL_NAMES = tuple(ARCHS)
 
 
-def _resnet_features(net: nn.Module, x: torch.Tensor) -> torch.Tensor:
-    return net.layer4(net.layer3(net.layer2(net.layer1(net.stem(x)))))
-
-
-def _s3d_features(net: nn.Module, x: torch.Tensor) -> torch.Tensor:
-    return net.features(x)
-
-
-def _swin_features(net: nn.Module, x: torch.Tensor) -> torch.Tensor:
-    x = net.norm(net.features(net.pos_drop(net.patch_embed(x))))  # (B, t, h, w, C)
-    return x.permute(0, 4, 1, 2, 3)
-
-
-def _mvit_features(net: nn.Module, x: torch.Tensor) -> torch.Tensor:
-    """MViT's tokens after its last norm, (B, 1 + N, C): torchvision's forward without the head."""
-    x = net.conv_proj(x).flatten(2).transpose(1, 2)
-    x = net.pos_encoding(x)
-    thw = (net.pos_encoding.temporal_size, *net.pos_encoding.spatial_size)
-    for block in net.blocks:
-        x, thw = block(x, thw)
-    return net.norm(x)
-
-
-_FEATURES: dict[str, Callable[[nn.Module, torch.Tensor], torch.Tensor]] = {
-    "r3d_18": _resnet_features,
-    "r2plus1d_18": _resnet_features,
-    "mc3_18": _resnet_features,
-    "s3d": _s3d_features,
-    "mvit_v2_s": _mvit_features,
-    "swin3d_t": _swin_features,
-}
-
-
-def _drop_classifier(net: nn.Module) -> int:
-    """Replace the Kinetics-400 classifier of `net` by an identity; the width of the features it took."""
-    for attr in ("fc", "classifier", "head"):
-        layer = getattr(net, attr, None)
-        if layer is None:
-            continue
-        linear = [m for m in layer.modules() if isinstance(m, (nn.Linear, nn.Conv3d))][-1]
-        setattr(net, attr, nn.Identity())
-        return linear.in_features if isinstance(linear, nn.Linear) else linear.in_channels
-    raise TypeError(f"{type(net).__name__}: no classifier found")
-
-
 def frame_cams_over_time(cam: torch.Tensor, frames: int) -> torch.Tensor:
     """(B, t, h, w) class-activation maps of a 3D feature map -> (B * frames, h, w): one per input frame."""
     b, t, h, w = cam.shape
@@ -128,8 +86,19 @@ class VideoCNN(Detector):
     Args:
         arch: one of `ARCHS` (``"r3d_18"``, ``"r2plus1d_18"``, ``"mc3_18"``, ``"s3d"``, ``"mvit_v2_s"``,
             ``"swin3d_t"``).
-        img_size: frame side the model is fed (default: its Kinetics crop, 112 or 224); fixed for ``mvit_v2_s``.
+        img_size: frame side the model is fed (default: its Kinetics crop, 112 or 224); ``mvit_v2_s`` takes another
+            (a multiple of 32) only in a reduced build.
         drop_rate: dropout before the fake logit.
+        frames: ``mvit_v2_s`` only: the (even) number of frames it is built for (default 16); it takes exactly that.
+        embed_dim: ``mvit_v2_s`` / ``swin3d_t`` only: width of the first of their 4 stages (default 96, doubled at
+            each stage; heads as torchvision's: 1, 2, 4, 8 for MViT, 3, 6, 12, 24 for Swin, so a multiple of 3).
+        depths: ``mvit_v2_s`` / ``swin3d_t`` only: blocks in each of the 4 stages (default (1, 2, 11, 2) and
+            (2, 2, 6, 2)).
+
+    ``frames``, ``embed_dim``, ``depths`` (and ``img_size`` for ``mvit_v2_s``) make a reduced build: the same
+    torchvision class (``MViT``, ``SwinTransformer3d``) with fewer or narrower blocks (`video_builds`), for tests and
+    experiments on CPU; Kinetics weights fit only the default build (``pretrained=True`` refuses a reduced one, and a
+    file of another size is refused by its shapes). Any other argument raises ValueError naming it.
 
     Input (B, T, C, H, W) windows (permuted here to torchvision's (B, C, T, H, W)); output (B,) fake logits.
 
@@ -141,19 +110,34 @@ class VideoCNN(Detector):
 
     explanation = "temporal_gradcam"
 
-    def __init__(self, arch: str, img_size: int | None = None, drop_rate: float = 0.0) -> None:
+    def __init__(
+        self,
+        arch: str,
+        img_size: int | None = None,
+        drop_rate: float = 0.0,
+        frames: int | None = None,
+        embed_dim: int | None = None,
+        depths: Sequence[int] | None = None,
+    ) -> None:
         super().__init__()
         if arch not in ARCHS:
             raise ValueError(f"unknown video architecture {arch!r}; one of {', '.join(ARCHS)}")
         spec = ARCHS[arch]
         size = int(img_size or spec.size)
-        if spec.fixed is not None and size != spec.fixed[1]:
-            raise ValueError(f"{arch} is built for {spec.fixed[1]} x {spec.fixed[1]} frames; img_size={size} is not")
-        if size < spec.min_size:
+        reducing = frames is not None or embed_dim is not None or depths is not None
+        if spec.fixed is not None and size != spec.fixed[1] and not reducing:
+            raise ValueError(
+                f"{arch} is built for {spec.fixed[1]} x {spec.fixed[1]} frames; img_size={size} is not "
+                "(a reduced build takes frames=, embed_dim=, depths= too)"
+            )
+        if size < spec.min_size and not reducing:
             raise ValueError(f"{arch} needs frames of at least {spec.min_size} x {spec.min_size}, not img_size={size}")
+        self.net, self.reduced = build_video_net(arch, size, frames, embed_dim, depths)
+        if arch == "mvit_v2_s":  # exactly the (frames, side) its relative positions are sized for
+            t = frames or spec.fixed[0]
+            spec = replace(spec, fixed=(t, size), min_frames=t, min_size=size)
         self.arch, self.spec = arch, spec
-        self.net = getattr(tv_video, arch)(weights=None)
-        self.num_features = _drop_classifier(self.net)
+        self.num_features = drop_classifier(self.net)
         self.default_cfg = ModelCfg(
             input_size=(3, size, size), mean=spec.mean, std=spec.std, temporal=True, channels_last=False
         )
@@ -183,7 +167,7 @@ class VideoCNN(Detector):
     def forward_features(self, x: torch.Tensor) -> torch.Tensor:
         """(B, C, t, h, w) feature map ((B, 1 + N, C) tokens for ``mvit_v2_s``) of windows (B, T, C, H, W)."""
         self._check(x)
-        features = _FEATURES[self.arch](self.net, x.transpose(1, 2))
+        features = FEATURES[self.arch](self.net, x.transpose(1, 2))
         return self.cam_point(features) if features.ndim == 5 else features
 
     def forward_head(self, features: torch.Tensor, pre_logits: bool = False) -> torch.Tensor:
@@ -245,6 +229,11 @@ def kinetics_file(arch: str) -> Path:
 def build_video_cnn(arch: str, pretrained: bool | str | os.PathLike = False, **kwargs: Any) -> VideoCNN:
     """A `VideoCNN` of `arch`, initialised from `pretrained` (True: torchvision's Kinetics-400 weights; a path)."""
     model = VideoCNN(arch, **kwargs)
+    if pretrained is True and model.reduced:
+        raise ValueError(
+            f"{arch}: torchvision's Kinetics-400 weights fit only its default build, not a reduced one "
+            f"({', '.join(f'{k}={v!r}' for k, v in kwargs.items() if k != 'drop_rate')})"
+        )
     if pretrained:
         model.load_pretrained_file(kinetics_file(arch) if pretrained is True else Path(pretrained))
     return model
@@ -264,7 +253,11 @@ def _register(arch: str) -> None:
     factory.__name__ = factory.__qualname__ = arch
     factory.__doc__ = (
         f"torchvision {arch} (Kinetics-400 input {spec.size} x {spec.size}; {limits}), one fake logit per window; "
-        "keyword arguments: img_size, drop_rate."
+        "keyword arguments: img_size, drop_rate"
+        + {
+            "mvit_v2_s": "; a reduced build: frames, embed_dim, depths.",
+            "swin3d_t": "; a reduced build: embed_dim, depths.",
+        }.get(arch, ".")
     )
     register_model(factory)
 
