@@ -33,6 +33,7 @@ from deepfakeforensics._package_format import (
     read_config_json,
 )
 from deepfakeforensics._version import __version__ as TOOLKIT_VERSION
+from deepfakeforensics.data.video import SamplingConfig
 from deepfakeforensics.data.windows import WindowConfig
 from deepfakeforensics.models import Detector, create_model
 from deepfakeforensics.models._factory import register_folder_reader
@@ -68,6 +69,7 @@ class PackageConfig:
     threshold: PackageThreshold | None
     aggregation: str
     released: dict[str, str] | None
+    sampling: SamplingConfig | None = None  # the clips the run trained on (its videos are scored on such clips)
     raw: dict[str, Any] = field(repr=False, default_factory=dict)
 
     @property

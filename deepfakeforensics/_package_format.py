@@ -17,7 +17,8 @@ reads one and rebuilds its model, ``packages`` writes one.
      "aggregation": "mean",
      "released": null}
 
-``windows`` is a `WindowConfig` (temporal models) or null; ``threshold`` is null when the run recorded none (0.5 is
+``windows`` is a `WindowConfig` (temporal models) or null; ``sampling``, written only for a run trained on clips, is
+``{"strategy": "clips", "clip_length": 16, "clips": 4, "clip_stride": 1}``: its videos are scored on such clips; ``threshold`` is null when the run recorded none (0.5 is
 then used, said so); ``released`` is ``{"name", "title", "repo"}`` for a released detector.
 """
 
@@ -30,6 +31,7 @@ from pathlib import Path
 from typing import Any
 
 from deepfakeforensics._version import __version__ as TOOLKIT_VERSION
+from deepfakeforensics.data.video import SamplingConfig
 from deepfakeforensics.data.windows import WindowConfig
 from deepfakeforensics.errors import DFFError
 from deepfakeforensics.faces.profiles import PROFILES
@@ -56,7 +58,10 @@ _TOP = {
     "threshold",
     "aggregation",
     "released",
+    "sampling",
 }
+_OPTIONAL = {"released", "sampling"}
+_CLIP_FIELDS = ("clip_length", "clips", "clip_stride")
 _KINDS = ("run", "checkpoint", "keras", "released", "package")
 
 
@@ -148,7 +153,7 @@ def config_fields(raw: Any, file: Path) -> dict[str, Any]:
     """
     c = _Checker(file)
     _check_format(raw, c)
-    top = c.section(raw, "", _TOP, _TOP - {"released"})
+    top = c.section(raw, "", _TOP, _TOP - _OPTIONAL)
     written = c.section(top, "written_by", {"deepfakeforensics", "torch", "timm"}, {"deepfakeforensics", "torch"})
     written = {k: c.string(v, f"written_by.{k}") for k, v in written.items()}
     model = c.section(top, "model", {"name", "kwargs", "temporal", "parameters"}, {"name", "kwargs", "temporal"})
@@ -171,6 +176,7 @@ def config_fields(raw: Any, file: Path) -> dict[str, Any]:
         threshold=threshold,
         aggregation=aggregation,
         released=released,
+        sampling=_sampling(top, c),
         **pre,
     )
 
@@ -296,3 +302,20 @@ def _released(top: dict, c: _Checker) -> dict[str, str] | None:
         return None
     released = c.section(top, "released", {"name", "title", "repo"}, {"name", "repo"})
     return {k: c.string(v, f"released.{k}") for k, v in released.items()}
+
+
+def _sampling(top: dict, c: _Checker) -> SamplingConfig | None:
+    """``sampling``: the clips a run trained on (absent or null for other runs)."""
+    if top.get("sampling") is None:
+        return None
+    sampling = c.section(top, "sampling", {"strategy", *_CLIP_FIELDS}, {"strategy", *_CLIP_FIELDS})
+    c.choice(sampling["strategy"], "sampling.strategy", ("clips",))
+    clips = {k: c.integer(sampling[k], f"sampling.{k}", 1) for k in _CLIP_FIELDS}
+    return SamplingConfig("clips", **clips)
+
+
+def sampling_record(sampling: SamplingConfig | None) -> dict[str, Any]:
+    """The ``sampling`` entry a package of a run with these clips writes (none when the run did not train on clips)."""
+    if sampling is None:
+        return {}
+    return {"sampling": {"strategy": "clips", **{k: getattr(sampling, k) for k in _CLIP_FIELDS}}}

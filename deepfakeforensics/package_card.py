@@ -18,6 +18,7 @@ import pandas as pd
 
 from deepfakeforensics._io import load_table
 from deepfakeforensics._package import PackageConfig, file_sha256
+from deepfakeforensics.run_records import describe_sampling
 from deepfakeforensics.runs import RunInfo
 from deepfakeforensics.training.config import DataConfig, TrainConfig, read_run_config
 
@@ -240,6 +241,8 @@ def _detector_table(info: RunInfo, package: PackageConfig) -> list[str]:
     """Model, input, crops, file score, threshold and versions, as a table."""
     cfg = info.model.default_cfg
     windows = f"windows of {package.windows}" if package.windows is not None else "one face crop at a time"
+    if package.sampling is not None:
+        windows += f" of {describe_sampling(package.sampling)} per video (as the run trained)"
     threshold = info.threshold
     return [
         "",

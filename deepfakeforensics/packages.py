@@ -50,6 +50,7 @@ from deepfakeforensics._package_format import (
     PACKAGE_VERSION,
     WEIGHTS_FILE,
     PackageError,
+    sampling_record,
 )
 from deepfakeforensics.models._weights import unwrap
 from deepfakeforensics.package_card import model_card
@@ -155,6 +156,7 @@ def package_config(info: RunInfo) -> dict[str, Any]:
         "threshold": _threshold_record(info),
         "aggregation": info.aggregation,
         "released": released,
+        **sampling_record(info.sampling),
     }
 
 

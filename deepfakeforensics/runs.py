@@ -287,6 +287,8 @@ class RunInfo:
         recorded_for = checkpoints[0] if kind in ("run", "checkpoint", "package") else None
         chosen = resolve_threshold(name, recorded_for, threshold, aggregation, metrics_csv, default_agg)
         sampling = run_sampling(checkpoints[0]) if kind in ("run", "checkpoint") else None
+        if kind == "package":
+            sampling = read_package(checkpoints[0].parent).sampling
         return cls(detector.eval(), name, kind, checkpoints, crops, window, chosen, spec, sampling)
 
     def extraction_config(self, base: ExtractionConfig | None = None) -> ExtractionConfig:

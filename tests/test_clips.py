@@ -18,12 +18,14 @@ from tiny_data import TINY_CFG, TinyDetector, TinyTemporal, crop_image
 from torch.utils.data import DataLoader
 
 from deepfakeforensics import _io, cli
+from deepfakeforensics._package_format import PackageError
 from deepfakeforensics.data import face_dataset as face_dataset_module
 from deepfakeforensics.data.clips import ClipDataset, has_clips, split_at_gaps
 from deepfakeforensics.data.datasets import FrameDataset, WindowDataset, build_dataset
 from deepfakeforensics.data.manifest import read_manifest
 from deepfakeforensics.data.transforms import AugmentConfig
 from deepfakeforensics.data.video import SamplingConfig, sample_clips, sample_frame_indices
+from deepfakeforensics.packages import export_package
 from deepfakeforensics.run_records import run_sampling
 from deepfakeforensics.runs import RunInfo
 from deepfakeforensics.serve import Engine, ServeConfig, create_app, running_server
@@ -343,3 +345,15 @@ def test_dff_serve_scores_a_video_model_on_its_clips_as_dff_predict_does(extract
     assert cli.main(args) == 0
     expected = pd.read_csv(out).set_index("path").loc["two.mp4", "score"]
     assert body["score"] == pytest.approx(expected, abs=1e-6)
+
+
+def test_a_package_of_a_clips_run_keeps_its_clips(clips_run, tmp_path):
+    package = export_package(clips_run, tmp_path / "pkg")
+    config = json.loads((package / "config.json").read_text())
+    assert config["sampling"] == {"strategy": "clips", "clip_length": 5, "clips": 3, "clip_stride": 2}
+    info = RunInfo.load(package)
+    assert info.kind == "package" and info.sampling == CLIPS
+    assert "3 clips of 5 frames 2 apart per video" in (package / "README.md").read_text()
+    (package / "config.json").write_text(json.dumps({**config, "sampling": {**config["sampling"], "clips": 0}}))
+    with pytest.raises(PackageError, match=r"config.json: field 'sampling.clips' is 0"):
+        RunInfo.load(package)
