@@ -25,6 +25,7 @@ from typing import Literal
 
 from deepfakeforensics.indexing._common import IndexResult, LayoutError
 from deepfakeforensics.indexing._pipeline import IndexDraft, assign_groups, finalise_index
+from deepfakeforensics.indexing.ffpp import compression_videos
 
 #: (folder under the root, ``method`` column, label) of the two halves of DFD.
 SOURCES = (
@@ -33,7 +34,6 @@ SOURCES = (
 )
 
 #: Sub-folders of a DFD folder that are not compressions (the fakes' segmentation masks are videos too).
-_NOT_COMPRESSIONS = {"masks"}
 
 _REAL = re.compile(r"^(\d+)__(.+)$")  # 01__exit_phone_room
 _FAKE = re.compile(r"^(\d+)_(\d+)__(.+)__([^_]+)$")  # 01_02__exit_phone_room__YVGY8LOK
@@ -59,23 +59,14 @@ def _add_source(
     draft: IndexDraft, folder: Path, method: str, label: int, compressions: Collection[str] | None, group_by: GroupBy
 ) -> set[str]:
     """Add the videos of each ``<comp>/videos/`` under `folder`; returns the compressions seen."""
-    seen = set()
+    seen: set[str] = set()
     if not folder.is_dir():
         draft.fail(folder, f"folder not found: no {'fake' if label else 'real'} DFD videos indexed")
         return seen
-    for comp_dir in sorted(p for p in folder.iterdir() if p.is_dir()):
-        comp = comp_dir.name
-        if comp in _NOT_COMPRESSIONS or (compressions is not None and comp not in compressions):
-            continue
-        seen.add(comp)
-        videos_dir = comp_dir / "videos"
-        if not videos_dir.is_dir():
-            draft.fail(comp_dir, "unknown layout: expected a videos/ folder")
-            continue
-        for f in draft.list_videos(videos_dir):
-            keys = dfd_keys(f.stem, bool(label), group_by)  # [] (a name fitting neither pattern): its own group
-            prefix = "actors" if label == 0 else "DeepFakeDetection"
-            draft.add(f, f"{prefix}/{comp}/{f.stem}", label, method, compression=comp, keys=keys)
+    prefix = "actors" if label == 0 else "DeepFakeDetection"
+    for comp, f in compression_videos(draft, folder, compressions, seen):
+        keys = dfd_keys(f.stem, bool(label), group_by)  # [] (a name fitting neither pattern): its own group
+        draft.add(f, f"{prefix}/{comp}/{f.stem}", label, method, compression=comp, keys=keys)
     return seen
 
 

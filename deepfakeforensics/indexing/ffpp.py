@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 import os
 import re
-from collections.abc import Collection, Mapping
+from collections.abc import Collection, Iterator, Mapping
 from pathlib import Path
 
 from deepfakeforensics.indexing._common import SPLITS, IndexResult, LayoutError, SplitLeakError
@@ -116,8 +116,20 @@ def _add_method(draft: IndexDraft, method: str, method_dir: Path, compressions: 
     Returns:
         the compressions seen (a folder without ``videos/`` or without videos is a failure, but seen).
     """
-    seen = set()
-    for comp_dir in _subfolders(method_dir):
+    seen: set[str] = set()
+    for comp, f in compression_videos(draft, method_dir, compressions, seen):
+        label = 0 if method in REAL_METHODS.values() else 1
+        draft.add(f, f"{method}/{comp}/{f.stem}", label, method, compression=comp, keys=_identities(method, f.stem))
+    return seen
+
+
+def compression_videos(
+    draft: IndexDraft, folder: Path, compressions: Collection[str] | None, seen: set[str]
+) -> Iterator[tuple[str, Path]]:
+    """``(compression, video)`` of each ``<comp>/videos/`` folder under `folder` (FF++'s download layout, also
+    DFD's), for the `compressions` asked (None: all; ``masks/`` is not one); each compression found is added to
+    `seen`, and a compression folder without ``videos/`` is a failure of `draft`."""
+    for comp_dir in _subfolders(folder):
         comp = comp_dir.name
         if comp in _NOT_COMPRESSIONS or (compressions is not None and comp not in compressions):
             continue
@@ -126,11 +138,7 @@ def _add_method(draft: IndexDraft, method: str, method_dir: Path, compressions: 
         if not videos_dir.is_dir():
             draft.fail(comp_dir, "unknown layout: expected a videos/ folder")
             continue
-        for f in draft.list_videos(videos_dir):
-            label = 0 if method in REAL_METHODS.values() else 1
-            keys = _identities(method, f.stem)
-            draft.add(f, f"{method}/{comp}/{f.stem}", label, method, compression=comp, keys=keys)
-    return seen
+        yield from ((comp, f) for f in draft.list_videos(videos_dir))
 
 
 def _official_splits(
