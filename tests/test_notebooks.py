@@ -163,7 +163,7 @@ def _check_extraction(nb: nbformat.NotebookNode, work: Path) -> None:
     assert set(methods.columns) == {"original", "FaceSwap", "SelfBlended"} and methods.to_numpy().sum() == n_videos
     assert methods.loc[list(splits.index), "original"].tolist() == splits["real"].tolist()
 
-    extraction = _stdout(_cell(nb, "faces = extract_faces("))
+    extraction = _stdout(_cell(nb, "extract_faces(index_csv, crops_dir"))
     crops, with_faces, of, faces_csv = re.fullmatch(
         r"(\d+) face crops from (\d+) of (\d+) videos -> (.+)\n", extraction
     ).groups()
@@ -173,6 +173,17 @@ def _check_extraction(nb: nbformat.NotebookNode, work: Path) -> None:
     (per_class,) = _tables(_cell(nb, 'faces.groupby(["split", "label"])'))
     assert per_class["crops"].sum() == int(crops) and per_class["videos"].sum() == n_videos
     assert sorted(per_class.index) == sorted((s, c) for s in ("train", "val", "test") for c in ("0", "1"))
+
+    clipped = _stdout(_cell(nb, "clip_faces = extract_faces("))
+    crops, n_clips, with_clips, clips_csv = re.fullmatch(
+        r"(\d+) face crops in (\d+) clips of (\d+) videos -> (.+)\n", clipped
+    ).groups()
+    clips = pd.read_csv(clips_csv)
+    assert len(clips) == int(crops) > 0 and int(with_clips) == n_videos
+    assert clips.groupby(["video_id", "clip"]).ngroups == int(n_clips)
+    assert clips.groupby("video_id")["clip"].nunique().max() == 2  # CLIPS_PER_VIDEO
+    runs = clips.sort_values("frame").groupby(["video_id", "clip", "track"])["frame"]
+    assert runs.size().max() == 4 and (runs.diff().dropna() == 1).all()  # SMALL: clips of 4 consecutive frames
 
     figures = work / "figures"
     _assert_one_figure(_cell(nb, "plot_face_samples(faces"), figures / "demo_face_samples.png")
@@ -184,6 +195,11 @@ def _check_training(nb: nbformat.NotebookNode, work: Path) -> None:
     lines = _stdout(_cell(nb, "for plan in plans:")).splitlines()
     assert len(lines) >= 2 and all(re.search(r" [\d,]+ parameters, input \(3, \d+, \d+\), ", line) for line in lines)
     planned = [line.split()[0] for line in lines]  # the runs to train, one line each
+    assert planned[-1] == "ftcn_lite"  # VIDEO_MODELS: the video model after the comparison's frame models
+    assert lines[-1].endswith("; on 2 clips of 4 consecutive frames")  # 01's clips (SMALL: of 4)
+    assert all(re.search(r"; on \d+ frames spread over each video \(step \d+\)$", x) for x in lines[:-1])
+    recorded = json.loads((work / "checkpoints" / "ftcn_lite" / "config.json").read_text())["train_data"]
+    assert recorded["class"] == "ClipDataset" and Path(recorded["faces"]).name == "demo_clips_faces.csv"
     shown = _cell(nb, "for name, history in histories.items():")
     assert _stdout(shown).split() == planned  # a history per trained run, under its name
     histories = _tables(shown)
@@ -201,27 +217,54 @@ def _check_training(nb: nbformat.NotebookNode, work: Path) -> None:
     assert summary["val_auc"].to_dict() == pytest.approx(best, abs=1e-6)
 
 
-#: The columns notebook 03 shows of its metrics table (all of them exist for frame and temporal runs).
+#: The columns notebook 03 shows of its comparison table (all of them exist for frame, temporal and video runs).
 METRIC_COLUMNS = (
-    "run dataset level n auc auc_lo auc_hi ap eer eer_lo eer_hi accuracy balanced_accuracy f1 log_loss tpr_at_fpr_1 "
-    "tpr_at_fpr_5 threshold"
+    "run dataset frames level protocol n auc auc_lo auc_hi ap eer eer_lo eer_hi accuracy balanced_accuracy f1 "
+    "log_loss tpr_at_fpr_1 tpr_at_fpr_5 threshold"
 ).split()
+
+#: The level notebook 03 shows (as papers name it) for each level of metrics.csv, for runs on sampled frames and on clips.
+SHOWN_LEVEL = {"frame": "frame", "window": "window", "file": "video"}
+SHOWN_LEVEL_ON_CLIPS = {"window": "clip", "file": "video"}
 
 
 def _check_evaluation(nb: nbformat.NotebookNode, work: Path) -> None:
     out = work / "evaluation"
     evaluated = _cell(nb, "result = evaluate(")
-    assert _stdout(evaluated) == "protocol: own; 95 % intervals: 200 resamples of videos, seed 0\n"  # SMALL: 200
+    assert _stdout(evaluated) == (
+        "protocol: own; 95 % intervals: 200 resamples of videos, seed 0\n"  # SMALL: 200
+        "video models ['ftcn_lite'] on demo_clips_faces.csv: 2 clips of 4 consecutive frames\n"
+    )
     (metrics,) = _tables(evaluated)
     assert list(metrics.columns) == METRIC_COLUMNS
-    runs = ["mesonet4", "mesonet4_lstm", "efficientnet_b0"]
-    assert list(dict.fromkeys(metrics["run"])) == runs
-    assert metrics[metrics["level"] == "file"]["run"].tolist() == runs  # a file-level row per run
+    runs, video_runs = ["mesonet4", "mesonet4_lstm", "efficientnet_b0"], ["ftcn_lite"]
+    assert list(dict.fromkeys(metrics["run"])) == runs + video_runs
+    videos = metrics[metrics["level"] == "video"]
+    assert videos["run"].tolist() == runs + video_runs  # a video-level row per run...
+    assert videos["n"].nunique() == 1  # ...each over the same test videos
+    levels = metrics.groupby("run", sort=False)["level"].agg(list).to_dict()
+    assert levels == {
+        "mesonet4": ["frame", "video"],
+        "mesonet4_lstm": ["window", "video"],
+        "efficientnet_b0": ["frame", "video"],
+        "ftcn_lite": ["clip", "video"],
+    }
+    assert (metrics["protocol"] == "own").all()
+    frames = metrics.groupby("run", sort=False)["frames"].agg(set).to_dict()
+    assert frames.pop("ftcn_lite") == {"2 clips of 4 consecutive frames"}
+    (sampled,) = set.union(*frames.values())  # the frame runs: all on the same sampled frames
+    assert re.fullmatch(r"8 frames spread over each video \(step \d+\)", sampled)
     for column in ("auc", "auc_lo", "auc_hi", "ap", "eer", "threshold"):
         assert _in_unit_interval(metrics[column]), column
     assert ((metrics["auc_lo"] <= metrics["auc"]) & (metrics["auc"] <= metrics["auc_hi"])).all()
-    written = pd.read_csv(out / "metrics.csv")
-    assert metrics["auc"].tolist() == pytest.approx(written["auc"].round(3).tolist(), abs=1e-9)
+    # The table's figures are those of the files each evaluation wrote (frame runs: evaluation/, video: video/).
+    for csv, shown_as, chosen in ((out, SHOWN_LEVEL, runs), (out / "video", SHOWN_LEVEL_ON_CLIPS, video_runs)):
+        written = pd.read_csv(csv / "metrics.csv")
+        assert written["run"].unique().tolist() == chosen
+        shown = metrics[metrics["run"].isin(chosen)]
+        assert shown["level"].tolist() == written["level"].map(shown_as).tolist()
+        for column in ("n", "auc", "eer", "ap", "threshold"):
+            assert shown[column].tolist() == pytest.approx(written[column].round(3).tolist(), abs=1e-9), column
 
     (paired,) = _tables(_cell(nb, "result.paired"))
     assert set(paired["run_a"]) | set(paired["run_b"]) <= set(runs) and (paired["n_boot"] == 200).all()
@@ -229,14 +272,15 @@ def _check_evaluation(nb: nbformat.NotebookNode, work: Path) -> None:
 
     (by_rule,) = _tables(_cell(nb, "metrics_by_aggregation(table)"))
     assert list(by_rule.columns) == ["auc", "ap", "accuracy", "balanced_accuracy"] and _in_unit_interval(by_rule["auc"])
-    file_auc = metrics[metrics["level"] == "file"].set_index("run")["auc"]
-    for run in runs:  # the mean rule is the one evaluated: its file-level AUC is the metrics table's
+    file_auc = metrics[metrics["level"] == "video"].set_index("run")["auc"]
+    for run in runs + video_runs:  # the mean rule is the one evaluated: its video-level AUC is the metrics table's
         assert by_rule.loc[[(run, "mean")], "auc"].item() == pytest.approx(file_auc[run], abs=1e-9)
 
-    shown = _cell(nb, "for name, path in result.plots.items():")
+    shown = _cell(nb, "for name, path in plots.items():")
     names, pngs = _stdout(shown).split(), _pngs(shown)
     assert len(pngs) == len(names)  # one figure per plot
-    assert {"roc_file", "score_distributions", "training_curves", "metrics_bars", "auc_ci", "robustness"} <= set(names)
+    expected = {"roc_file", "score_distributions", "training_curves", "metrics_bars", "auc_ci", "robustness"}
+    assert expected | {f"video/{name}" for name in expected} <= set(names)  # the video models' own figures too
     for name, png in zip(names, pngs, strict=True):
         assert png == (out / f"{name}.png").read_bytes(), name
 

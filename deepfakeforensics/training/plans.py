@@ -1,5 +1,6 @@
 """The model comparisons the demo and notebook 02 train: `ModelPlan` (one model, its run name and settings),
-`DEFAULT_PLANS` (the demo's), `COMPARISON_PLANS` (notebook 02's) and `train_plan`, which trains one plan.
+`DEFAULT_PLANS` (the demo's), `COMPARISON_PLANS` (notebook 02's), `VIDEO_PLANS` (video models, on clips of
+consecutive frames where there are some: `plan_faces`) and `train_plan`, which trains one plan.
 
 They live here, beside `train_model`, so that changing notebook 02's comparison does not mean editing the demo.
 """
@@ -38,6 +39,10 @@ class ModelPlan:
     model_kwargs: dict[str, Any] = field(
         default_factory=dict, metadata={"help": "model parameters and options, e.g. {'frequency': 'fft'}"}
     )
+    clips: bool = field(
+        default=False,
+        metadata={"help": "a video model: train on clips of consecutive frames where `train_plan` is given some"},
+    )
 
 
 #: The models the demo compares: a frame model, a temporal model started from it, and a slower ImageNet-style model.
@@ -55,9 +60,9 @@ COMPARISON_PLANS = (
 )
 
 
-#: A video model for the comparison, not in the default demo (its time there is not measured yet): add it with
-#: ``DemoRunConfig(plans=DEFAULT_PLANS + VIDEO_PLANS)`` or ``plans=COMPARISON_PLANS + VIDEO_PLANS`` in notebook 02.
-VIDEO_PLANS = (ModelPlan("ftcn_lite", "ftcn_lite", epochs=3),)
+#: A video model for the comparison: notebook 02 trains it (``VIDEO_MODELS``) on the clips of consecutive frames that
+#: notebook 01 extracts; ``dff demo --video-model`` adds it to the demo's plans (on the demo's sampled frames).
+VIDEO_PLANS = (ModelPlan("ftcn_lite", "ftcn_lite", epochs=3, clips=True),)
 
 
 def select_plans(
@@ -91,11 +96,19 @@ def subsample_frames(faces: pd.DataFrame, per_track: int | None) -> pd.DataFrame
     return out
 
 
+def plan_faces(plan: ModelPlan, faces: pd.DataFrame, clip_faces: pd.DataFrame | None = None) -> pd.DataFrame:
+    """The manifest `plan` trains on: `clip_faces` (clips of consecutive frames) for a video plan (``plan.clips``)
+    when there is one, else `faces` (for a video plan: windows of its sampled frames, which need not be consecutive).
+    """
+    return clip_faces if plan.clips and clip_faces is not None else faces
+
+
 def train_plan(
     plan: ModelPlan,
     faces: pd.DataFrame,
     checkpoints: str | os.PathLike,
     *,
+    clip_faces: pd.DataFrame | None = None,
     window: int = 8,
     batch_size: int = 32,
     num_workers: int = 2,
@@ -110,8 +123,10 @@ def train_plan(
     Args:
         plan: the model, run name, epochs, learning rate and crops per track.
         faces: the faces manifest (``load_table`` of ``labels/NAME_faces.csv``).
+        clip_faces: a manifest of clips of consecutive frames (extracted with the clips sampling strategy), which a
+            video plan (``plan.clips``) trains on instead of `faces` (`plan_faces`).
         checkpoints: parent folder of the runs.
-        window: temporal models: crops per window (windows do not overlap).
+        window: temporal models: crops per window (windows do not overlap; on clips, never across two clips).
         batch_size, num_workers, seed: as `TrainConfig`'s.
         callbacks: training callbacks (default: console and progress bar).
     """
@@ -128,7 +143,7 @@ def train_plan(
         init=str(checkpoints / plan.init_from / "best.pt") if plan.init_from else None,
         resume=(checkpoints / plan.run / "last.pt").is_file(),
     )
-    frames = subsample_frames(faces, plan.frames_per_video)
+    frames = subsample_frames(plan_faces(plan, faces, clip_faces), plan.frames_per_video)
     data = DataConfig(window=WindowConfig(window=window, stride=window), augment=AugmentConfig())
     _, history = train_model(
         plan.model, data, config, faces=frames, model_kwargs=dict(plan.model_kwargs), callbacks=callbacks
