@@ -109,11 +109,21 @@ def test_reduced_builds_are_torchvisions_classes_and_default_to_kinetics_layout(
         ("mvit_v2_s", {"frames": 5}, "even number"),
         ("mvit_v2_s", {"frames": 4, "img_size": 48}, "multiple of 32"),
         ("mvit_v2_s", {"embed_dim": 0}, "positive integer"),
+        ("s3d", {"bn_momentum": 0}, r"bn_momentum must be in \(0, 1\]"),
     ],
 )
-def test_reduced_build_arguments_are_checked(arch, kwargs, message):
+def test_build_arguments_are_checked(arch, kwargs, message):
     with torch.device("meta"), pytest.raises(ValueError, match=message):
         create_model(arch, **kwargs)
+
+
+def test_bn_momentum_replaces_s3ds_slow_one():
+    """s3d's BatchNorm momentum is 0.001: its running statistics barely move in a short run from scratch."""
+    with torch.device("meta"):
+        momenta = {m.momentum for m in create_model("s3d").modules() if isinstance(m, torch.nn.BatchNorm3d)}
+        assert momenta == {0.001}
+        model = create_model("s3d", bn_momentum=0.1)
+        assert {m.momentum for m in model.modules() if isinstance(m, torch.nn.BatchNorm3d)} == {0.1}
 
 
 def test_a_reduced_build_takes_no_kinetics_weights(tmp_path):

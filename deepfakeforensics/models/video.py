@@ -94,6 +94,9 @@ class VideoCNN(Detector):
             each stage; heads as torchvision's: 1, 2, 4, 8 for MViT, 3, 6, 12, 24 for Swin, so a multiple of 3).
         depths: ``mvit_v2_s`` / ``swin3d_t`` only: blocks in each of the 4 stages (default (1, 2, 11, 2) and
             (2, 2, 6, 2)).
+        bn_momentum: momentum of every BatchNorm (default: torchvision's, 0.1; ``s3d``'s is 0.001, TensorFlow's decay
+            0.999, so its running statistics need thousands of steps from a random init: a short run from scratch
+            evaluates badly without e.g. 0.1). Not saved in weights files: Kinetics weights load either way.
 
     ``frames``, ``embed_dim``, ``depths`` (and ``img_size`` for ``mvit_v2_s``) make a reduced build: the same
     torchvision class (``MViT``, ``SwinTransformer3d``) with fewer or narrower blocks (`video_builds`), for tests and
@@ -118,6 +121,7 @@ class VideoCNN(Detector):
         frames: int | None = None,
         embed_dim: int | None = None,
         depths: Sequence[int] | None = None,
+        bn_momentum: float | None = None,
     ) -> None:
         super().__init__()
         if arch not in ARCHS:
@@ -133,6 +137,12 @@ class VideoCNN(Detector):
         if size < spec.min_size and not reducing:
             raise ValueError(f"{arch} needs frames of at least {spec.min_size} x {spec.min_size}, not img_size={size}")
         self.net, self.reduced = build_video_net(arch, size, frames, embed_dim, depths)
+        if bn_momentum is not None:
+            if not isinstance(bn_momentum, (int, float)) or not 0 < bn_momentum <= 1:
+                raise ValueError(f"{arch}: bn_momentum must be in (0, 1], not {bn_momentum!r}")
+            for m in self.net.modules():
+                if isinstance(m, nn.modules.batchnorm._BatchNorm):
+                    m.momentum = float(bn_momentum)
         if arch == "mvit_v2_s":  # exactly the (frames, side) its relative positions are sized for
             t = frames or spec.fixed[0]
             spec = replace(spec, fixed=(t, size), min_frames=t, min_size=size)
@@ -232,7 +242,7 @@ def build_video_cnn(arch: str, pretrained: bool | str | os.PathLike = False, **k
     if pretrained is True and model.reduced:
         raise ValueError(
             f"{arch}: torchvision's Kinetics-400 weights fit only its default build, not a reduced one "
-            f"({', '.join(f'{k}={v!r}' for k, v in kwargs.items() if k != 'drop_rate')})"
+            f"({', '.join(f'{k}={v!r}' for k, v in kwargs.items() if k in ('img_size', 'frames', 'embed_dim', 'depths'))})"
         )
     if pretrained:
         model.load_pretrained_file(kinetics_file(arch) if pretrained is True else Path(pretrained))
@@ -253,7 +263,7 @@ def _register(arch: str) -> None:
     factory.__name__ = factory.__qualname__ = arch
     factory.__doc__ = (
         f"torchvision {arch} (Kinetics-400 input {spec.size} x {spec.size}; {limits}), one fake logit per window; "
-        "keyword arguments: img_size, drop_rate"
+        "keyword arguments: img_size, drop_rate, bn_momentum"
         + {
             "mvit_v2_s": "; a reduced build: frames, embed_dim, depths.",
             "swin3d_t": "; a reduced build: embed_dim, depths.",
