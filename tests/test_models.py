@@ -126,7 +126,7 @@ def test_registry_lists_every_frame_model_and_its_temporal_variants():
     expected = frame + [f"{n}_{head}" for n in frame for head in ("lstm", "transformer")]
     expected += [*video.MODEL_NAMES, "ftcn_lite", "tall"]  # video models (tests/test_video_models.py)
     assert [n for n in library if n not in released] == sorted(expected)
-    assert set(released) <= set(library) and len(released) == 12
+    assert set(released) <= set(library) and len(released) == 13
     assert list_models("meso*4") == ["mesoinception4", "mesonet4"]
 
 

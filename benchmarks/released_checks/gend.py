@@ -30,7 +30,7 @@ from _common import N_INPUTS, run_main, save_fixture  # noqa: E402
 from effort import clip_inputs, clip_l14_model, spread_head  # noqa: E402
 
 REPO = "yermandy/GenD"
-NAMES = ("gend_clip_vit_l14", "gend_pe_vit_l14")
+NAMES = ("gend_clip_vit_l14", "gend_pe_vit_l14", "gend_dinov3_vit_l16")  # the DINOv3 release: gend_dinov3.py
 BACKBONES = {"gend_clip_vit_l14": "openai/clip-vit-large-patch14", "gend_pe_vit_l14": "vit_pe_core_large_patch14_336"}
 
 
@@ -122,6 +122,11 @@ def check(repo_dir: Path, names=None) -> list[dict]:
     rows = []
     for k, name in enumerate(NAMES):
         if names and name not in names:
+            continue
+        if name == "gend_dinov3_vit_l16":
+            from gend_dinov3 import check as check_dinov3  # imports this module: not at the top
+
+            rows.append(check_dinov3(Path(repo_dir)))
             continue
         with tempfile.TemporaryDirectory() as tmp:
             results = [_check_head(module, name, head, 400 + 10 * k + i, Path(tmp)) for i, head in enumerate(HEADS)]

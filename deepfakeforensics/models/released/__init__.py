@@ -4,7 +4,7 @@ Registered names (``dff models --released``): see `released_specs`. Each module 
 """
 
 # Importing the detector modules registers their models and specs.
-from deepfakeforensics.models.released import deepfakebench, effort, gend, polimi, sbi, selim  # noqa: F401
+from deepfakeforensics.models.released import deepfakebench, effort, gend, gend_dinov3, polimi, sbi, selim  # noqa: F401
 from deepfakeforensics.models.released._catalog import (
     LayoutMatch,
     Published,
