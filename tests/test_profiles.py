@@ -41,9 +41,17 @@ def coordinate_frame(height: int = 200, width: int = 256) -> np.ndarray:
 
 
 def test_registry_names_sizes_and_errors():
-    assert PROFILES == ("default", "sbi", "deepfakebench", "selim", "polimi", "gend")
+    assert PROFILES == ("default", "sbi", "deepfakebench", "selim", "polimi", "gend", "gend_dinov3")
     sizes = {name: get_profile(name).crop_size for name in PROFILES}
-    assert sizes == {"default": 256, "sbi": 380, "deepfakebench": 256, "selim": 380, "polimi": 224, "gend": 224}
+    assert sizes == {
+        "default": 256,
+        "sbi": 380,
+        "deepfakebench": 256,
+        "selim": 380,
+        "polimi": 224,
+        "gend": 224,
+        "gend_dinov3": 224,
+    }
     for name in PROFILES:
         profile = get_profile(name)
         assert profile.title and profile.source and profile.detector_here and profile.authors_detector

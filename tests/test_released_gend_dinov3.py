@@ -13,14 +13,18 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+import cv2
+import numpy as np
 import pytest
 import torch
 import torch.nn.functional as F
 from released_helpers import meta_state, read_fixture
 from safetensors.torch import save_file
+from torchvision.transforms.v2 import functional as tvF
 from transformers import DINOv3ViTConfig, DINOv3ViTModel
 
 from deepfakeforensics.evaluation.gradcam import can_explain
+from deepfakeforensics.faces.profiles import gend_geometry, get_profile
 from deepfakeforensics.models import WeightsError, create_model
 from deepfakeforensics.models.released import describe_released, identify_released, load_released
 
@@ -110,8 +114,27 @@ def test_full_size_layout_from_the_fixture_is_recognised_and_only_as_dinov3():
     assert "vit_pe_core_large_patch14_336" in others["gend_pe_vit_l14"]  # same prefix as PE's: refused by backbone
 
 
-def test_listed_with_imagenet_input_gend_profile_and_no_heatmaps():
+def test_listed_with_imagenet_input_gend_dinov3_profile_and_no_heatmaps():
     row = {r["name"]: r for r in describe_released()}[NAME]
     assert row["input"] == "224x224, mean (0.485, 0.456, 0.406), std (0.229, 0.224, 0.225)"
-    assert row["profile"] == "gend" and row["code_licence"] == "MIT" and row["video_rule"] == "mean"
+    assert row["profile"] == "gend_dinov3" and row["code_licence"] == "MIT" and row["video_rule"] == "mean"
     assert not can_explain(create_model(NAME, **TINY))  # rollout would miss its rotary embedding
+
+
+def test_the_profile_cuts_gend_geometry_and_resizes_as_their_image_processor():
+    """Same alignment as the gend profile; the resize is DINOv3ViTImageProcessor's (rescale to [0, 1], then
+    torchvision's bilinear antialiased resize), rounded to uint8: within half a grey level of their float pixels."""
+    rng = np.random.default_rng(0)
+    frame = cv2.GaussianBlur(rng.integers(0, 256, (360, 400, 3), dtype=np.uint8), (0, 0), 1)
+    points = np.array([[170, 150], [230, 150], [200, 185], [175, 215], [225, 215]], np.float32)
+    box = (140, 110, 260, 230)
+    crop, moved, aligned = get_profile("gend_dinov3").cut(frame, box, points)
+    ref_crop, ref_moved, _ = get_profile("gend").cut(frame, box, points)
+    assert aligned and crop.shape == (224, 224, 3) and np.allclose(moved, ref_moved)
+    matrix, side = gend_geometry(points)
+    warped = torch.from_numpy(cv2.warpAffine(frame, matrix, (side, side), flags=cv2.INTER_LINEAR)).permute(2, 0, 1)
+    theirs = tvF.resize(warped.float() / 255, [224, 224], tvF.InterpolationMode.BILINEAR, antialias=True)
+    ours = torch.from_numpy(crop).permute(2, 0, 1).float() / 255
+    assert (ours - theirs).abs().max() <= 0.5 / 255 + 1e-6
+    clip_resize = torch.from_numpy(ref_crop.copy()).permute(2, 0, 1).float() / 255
+    assert (clip_resize - theirs).abs().max() > 2 / 255  # the gend (CLIP) profile's bicubic is not theirs

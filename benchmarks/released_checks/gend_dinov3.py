@@ -12,7 +12,8 @@ has ``feature_extractor.backbone.layer.N``: the check writes that layout (the fo
 P(fake) (their ``softmax[:, 1]``, our ``sigmoid``) compared on the same normalised 224 px tensor.
 
 It also prints the crop gap: their processor on an aligned face of 320 px (pixels to floats, bilinear antialiased
-resize) against this toolkit's gend profile resize (PIL bicubic to uint8), in pixels and in P(fake) of the model.
+resize) against this toolkit's gend_dinov3 profile resize (the same on floats, rounded to uint8 crops), in pixels and
+in P(fake) of the model.
 
 ``--reduced``: a small model of the same layout (hidden 256, 4 layers, 4 heads) instead of ViT-L (ViT-L takes some
 minutes on two cores); the fixture is written only by a full-size run.
@@ -33,6 +34,8 @@ from pathlib import Path
 import numpy as np
 import torch
 from PIL import Image
+
+from deepfakeforensics.faces.profiles import float_bilinear_resize
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from _common import N_INPUTS, normalise, save_fixture, smooth_crops  # noqa: E402
@@ -155,17 +158,15 @@ def _check_head(module, head: str, seed: int, tmp: Path, overrides: dict) -> tup
 
 
 def crop_gap(model, seed: int) -> str:
-    """Their processor vs the gend profile's resize on `N_INPUTS` aligned faces of `FACE_PX`: pixels and P(fake)."""
+    """Their processor vs the gend_dinov3 profile's resize on `N_INPUTS` aligned faces of `FACE_PX`: pixels and P(fake)."""
     faces = (smooth_crops(seed, FACE_PX, 24) * 255).round().byte().permute(0, 2, 3, 1).numpy()
     theirs = torch.stack([model.feature_extractor.preprocess(Image.fromarray(f)) for f in faces])
-    ours = np.stack([np.asarray(Image.fromarray(f).resize((224, 224), Image.Resampling.BICUBIC)) for f in faces])
+    ours = np.stack([float_bilinear_resize(f, (224, 224)) for f in faces])  # the gend_dinov3 profile's resize
     ours = normalise(torch.from_numpy(ours).permute(0, 3, 1, 2).float() / 255, IMAGENET_MEAN, IMAGENET_STD)
     levels = float(((theirs - ours) * torch.tensor(IMAGENET_STD).view(1, 3, 1, 1)).abs().max() * 255)
     with torch.no_grad():
         dp = float((model(theirs).softmax(1)[:, 1] - model(ours).softmax(1)[:, 1]).abs().max())
-    return (
-        f"crop gap (their processor vs gend profile, {FACE_PX} px faces): max {levels:.1f}/255 levels, max|dP| {dp:.2e}"
-    )
+    return f"crop gap (their processor vs gend_dinov3 profile, {FACE_PX} px faces): max {levels:.1f}/255 levels, max|dP| {dp:.2e}"
 
 
 def check(repo_dir: Path, reduced: bool = False) -> dict:

@@ -30,12 +30,14 @@ from typing import Literal, get_args
 
 import cv2
 import numpy as np
+import torch
+import torch.nn.functional as F
 from PIL import Image
 
 from deepfakeforensics.faces.crop import crop_face, landmarks_in_crop, similarity_transform, template_in_crop
 from deepfakeforensics.faces.dense import DenseLandmarker, face_box_from_points
 
-ProfileName = Literal["default", "sbi", "deepfakebench", "selim", "polimi", "gend"]
+ProfileName = Literal["default", "sbi", "deepfakebench", "selim", "polimi", "gend", "gend_dinov3"]
 PROFILES: tuple[str, ...] = get_args(ProfileName)
 
 #: DeepfakeBench's five points among dlib's 68 (0-based, as dlib's ``shape.part(i)``): the upper lid of the
@@ -269,16 +271,31 @@ def gend_geometry(points: np.ndarray, scale: float = GEND_SCALE) -> tuple[np.nda
     return matrix, side
 
 
-def _cut_gend(profile: CropProfile, frame, box, points, dense68):
-    """GenD: the five points onto `GEND_TEMPLATE` (`gend_geometry`, bilinear warp at the face's own size), then
-    CLIP's preprocessing: shortest side to the output with PIL's bicubic filter (a square: the centre crop keeps
-    all). No usable points: this toolkit's plain crop at margin 1.3, not aligned."""
+def _pil_bicubic(image: np.ndarray, size: tuple[int, int]) -> np.ndarray:
+    """CLIP's (and PE's) resize: PIL's bicubic filter on the uint8 image, to (W, H) `size`."""
+    return np.asarray(Image.fromarray(image).resize(size, Image.Resampling.BICUBIC))
+
+
+def float_bilinear_resize(image: np.ndarray, size: tuple[int, int]) -> np.ndarray:
+    """DINOv3's image processor: pixels rescaled to [0, 1] first, then resized bilinearly with antialiasing (torch's
+    ``interpolate(mode="bilinear", antialias=True)``, which torchvision's resize runs), here rounded back to uint8:
+    within half a grey level of the float pixels their model sees."""
+    x = torch.from_numpy(np.ascontiguousarray(image)).permute(2, 0, 1)[None].float() / 255.0
+    y = F.interpolate(x, size=(size[1], size[0]), mode="bilinear", align_corners=False, antialias=True)
+    return (y[0].permute(1, 2, 0).clamp(0, 1) * 255.0).round().to(torch.uint8).numpy()
+
+
+def _cut_gend(profile: CropProfile, frame, box, points, dense68, resize=_pil_bicubic):
+    """GenD: the five points onto `GEND_TEMPLATE` (`gend_geometry`, bilinear warp at the face's own size), then the
+    backbone's preprocessing, `resize` to the output: CLIP's shortest side with PIL's bicubic filter (a square: the
+    centre crop keeps all), or DINOv3's float bilinear (`float_bilinear_resize`). No usable points: this toolkit's plain
+    crop at margin 1.3, not aligned."""
     out_h, out_w = profile.shape
     matrix, side = gend_geometry(points) if np.isfinite(points).all() else (None, 0)
     if matrix is None or side < 2:
         return crop_face(frame, box, GEND_SCALE, out_h), landmarks_in_crop(points, box, GEND_SCALE, out_h), False
     warped = cv2.warpAffine(frame, matrix, (side, side), flags=cv2.INTER_LINEAR)
-    crop = np.asarray(Image.fromarray(warped).resize((out_w, out_h), Image.Resampling.BICUBIC))
+    crop = resize(warped, (out_w, out_h))
     moved = points @ matrix[:, :2].T + matrix[:, 2]
     return crop, _map_points(moved, (0, 0), (out_w / side, out_h / side)), True
 
@@ -343,6 +360,16 @@ _PROFILES = {
             "RetinaFace (five points; detector.py, --target_size none)",
             "yermandy/GenD detector.py align_face; src/hf/modeling_gend.py CLIPEncoder.preprocess (CLIPProcessor)",
             _cut_gend,
+        ),
+        CropProfile(
+            "gend_dinov3",
+            "GenD DINOv3: GenD's alignment; rescaled to [0, 1], then bilinear with antialiasing to 224 x 224",
+            224,
+            "MTCNN",
+            "RetinaFace (five points; detector.py, --target_size none)",
+            "yermandy/GenD detector.py align_face; src/encoders/dino_encoder.py (AutoImageProcessor: transformers' "
+            "DINOv3ViTImageProcessor, rescale then resize, bilinear, antialias)",
+            functools.partial(_cut_gend, resize=float_bilinear_resize),
         ),
     )
 }

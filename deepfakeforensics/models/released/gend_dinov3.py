@@ -165,7 +165,7 @@ register_released(
         code_licence="MIT",
         weights_licence="not stated in the repository (check the Hugging Face model card; DINOv3's own: the DINOv3 "
         "License)",
-        profile="gend",
+        profile="gend_dinov3",
         output="softmax(linear(class token of last_hidden_state, L2-normalised if config head is LinearNorm))[:, 1], "
         "folded to one logit",
         convert=convert_gend_dinov3,
@@ -174,10 +174,10 @@ register_released(
         notes=(
             "Test time (src/hf/modeling_gend.py DINOEncoder.preprocess): AutoImageProcessor of "
             "facebook/dinov3-vitl16-pretrain-lvd1689m (DINOv3ViTImageProcessorFast: pixels to [0, 1] floats, resized "
-            "to 224 x 224 bilinear with antialiasing, ImageNet mean and std) on the aligned face of the gend profile. "
-            "This toolkit's gend profile resizes the aligned face to 224 with PIL's bicubic filter to uint8 (CLIP's "
-            "and PE's resize): the crop differs slightly from theirs (bilinear, float). Video score: the mean of "
-            "frame probabilities. No figures recorded."
+            "to 224 x 224 bilinear with antialiasing, ImageNet mean and std) on GenD's aligned face. The gend_dinov3 "
+            "profile cuts GenD's aligned face and resizes it the same way (torch's antialiased bilinear on [0, 1] "
+            "floats), rounded to uint8 crops: within half a grey level of their float pixels. Video score: the mean "
+            "of frame probabilities. No figures recorded."
         ),
     )
 )
