@@ -79,10 +79,12 @@ class RunSpec:
 
 def checkpoint_path(weights: str | os.PathLike) -> Path:
     """A run folder's ``best.pt``, a package folder's ``model.safetensors`` (``hf://owner/name[@revision]``:
-    downloaded, or from the local cache offline), or the file itself.
+    downloaded, or from the local cache offline), a released model's Hugging Face folder's ``model.safetensors``
+    (GenD's releases: ``config.json`` beside it is theirs), or the file itself.
 
     Raises:
-        FileNotFoundError: neither a folder with best.pt, a package nor a file (the message names the path).
+        FileNotFoundError: neither a folder with best.pt or model.safetensors, a package nor a file (the message
+            names the path).
         PackageError: an ``hf://`` package that can neither be downloaded nor found in the cache (saying what to fetch).
     """
     if is_hub_uri(weights):
@@ -92,9 +94,14 @@ def checkpoint_path(weights: str | os.PathLike) -> Path:
     if path.is_dir() and is_package_dir(path):
         return path / WEIGHTS_FILE
     if path.is_dir():
-        if not (path / "best.pt").is_file():
-            raise FileNotFoundError(f"{weights}: run folder without best.pt")
-        return path / "best.pt"
+        if (path / "best.pt").is_file():
+            return path / "best.pt"
+        if (path / WEIGHTS_FILE).is_file():  # a Hugging Face model folder (e.g. a GenD release): its weights file
+            return path / WEIGHTS_FILE
+        raise FileNotFoundError(
+            f"{weights}: a folder without best.pt (a run), a package's config.json or {WEIGHTS_FILE} (a released "
+            "model's folder)"
+        )
     if not path.is_file():
         raise FileNotFoundError(f"{weights}: no such run folder or weights file")
     return path

@@ -8,6 +8,7 @@ import numpy as np
 import pandas as pd
 import pytest
 import torch
+from safetensors.torch import save_file
 
 from deepfakeforensics.cli import build_parser, main
 from deepfakeforensics.commands.predict import extraction_from_args, load_run
@@ -15,7 +16,7 @@ from deepfakeforensics.data.windows import WindowConfig
 from deepfakeforensics.models import create_model, save_checkpoint
 from deepfakeforensics.models._weights import WeightsError
 from deepfakeforensics.models.ensemble import EnsembleDetector
-from deepfakeforensics.runs import NO_THRESHOLD, RunInfo, resolve_threshold
+from deepfakeforensics.runs import NO_THRESHOLD, RunInfo, checkpoint_path, resolve_threshold
 from deepfakeforensics.scoring.thresholds import validation_thresholds, write_thresholds
 from deepfakeforensics.serve import Engine, ServeConfig
 from deepfakeforensics.training.config import RunConfigError
@@ -97,8 +98,15 @@ def test_files_that_are_no_detector_are_named(tmp_path, capsys):
     with pytest.raises(FileNotFoundError, match="nowhere.pt: no such run folder"):
         RunInfo.load(tmp_path / "nowhere.pt")
     (tmp_path / "empty_run").mkdir()
-    with pytest.raises(FileNotFoundError, match="empty_run: run folder without best.pt"):
+    with pytest.raises(FileNotFoundError, match="empty_run: a folder without best.pt"):
         RunInfo.load(tmp_path / "empty_run")
+    hf = tmp_path / "GenD_like"  # a released model's Hugging Face folder: its model.safetensors, read by layout
+    hf.mkdir()
+    save_file({"something": torch.zeros(3)}, hf / "model.safetensors")
+    (hf / "config.json").write_text('{"backbone": "x", "head": "linear"}')
+    assert checkpoint_path(hf) == hf / "model.safetensors"
+    with pytest.raises(WeightsError, match="model.safetensors: not a released detector this toolkit knows"):
+        RunInfo.load(hf)
     junk = tmp_path / "junk.pth"
     torch.save({"something": torch.zeros(3)}, junk)
     with pytest.raises(WeightsError, match="junk.pth: not a released detector this toolkit knows; nearest layout"):
