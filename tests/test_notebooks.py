@@ -197,7 +197,7 @@ def _check_training(nb: nbformat.NotebookNode, work: Path) -> None:
     planned = [line.split()[0] for line in lines]  # the runs to train, one line each
     assert planned[-1] == "ftcn_lite"  # VIDEO_MODELS: the video model after the comparison's frame models
     assert lines[-1].endswith("; on 2 clips of 4 consecutive frames")  # 01's clips (SMALL: of 4)
-    assert all(re.search(r"; on \d+ frames spread over each video \(step \d+\)$", x) for x in lines[:-1])
+    assert all(re.search(r"; on \d+ frames spread over each video \(step [\d.]+\)$", x) for x in lines[:-1])
     recorded = json.loads((work / "checkpoints" / "ftcn_lite" / "config.json").read_text())["train_data"]
     assert recorded["class"] == "ClipDataset" and Path(recorded["faces"]).name == "demo_clips_faces.csv"
     shown = _cell(nb, "for name, history in histories.items():")

@@ -97,10 +97,12 @@ def subsample_frames(faces: pd.DataFrame, per_track: int | None) -> pd.DataFrame
 
 
 def plan_faces(plan: ModelPlan, faces: pd.DataFrame, clip_faces: pd.DataFrame | None = None) -> pd.DataFrame:
-    """The manifest `plan` trains on: `clip_faces` (clips of consecutive frames) for a video plan (``plan.clips``)
-    when there is one, else `faces` (for a video plan: windows of its sampled frames, which need not be consecutive).
+    """The crops `plan` trains on: those of `clip_faces` (clips of consecutive frames) for a video plan
+    (``plan.clips``) when there is one, else of `faces` (for a video plan: windows of its sampled frames, which need
+    not be consecutive); at most ``plan.frames_per_video`` of them per track (`subsample_frames`).
     """
-    return clip_faces if plan.clips and clip_faces is not None else faces
+    chosen = clip_faces if plan.clips and clip_faces is not None else faces
+    return subsample_frames(chosen, plan.frames_per_video)
 
 
 def train_plan(
@@ -143,7 +145,7 @@ def train_plan(
         init=str(checkpoints / plan.init_from / "best.pt") if plan.init_from else None,
         resume=(checkpoints / plan.run / "last.pt").is_file(),
     )
-    frames = subsample_frames(plan_faces(plan, faces, clip_faces), plan.frames_per_video)
+    frames = plan_faces(plan, faces, clip_faces)
     data = DataConfig(window=WindowConfig(window=window, stride=window), augment=AugmentConfig())
     _, history = train_model(
         plan.model, data, config, faces=frames, model_kwargs=dict(plan.model_kwargs), callbacks=callbacks
