@@ -5,7 +5,7 @@ from __future__ import annotations
 import pandas as pd
 
 from deepfakeforensics.models import create_model
-from deepfakeforensics.training.plans import COMPARISON_PLANS, VIDEO_PLANS, plan_faces
+from deepfakeforensics.training import COMPARISON_PLANS, VIDEO_PLANS, plan_faces
 
 
 def test_video_plans_train_on_clips_where_given_and_frame_plans_never_do() -> None:

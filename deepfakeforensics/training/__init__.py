@@ -7,13 +7,22 @@ from deepfakeforensics.training.distributed import DistInfo, setup_distributed
 from deepfakeforensics.training.epoch import binary_metrics, pass_epoch
 from deepfakeforensics.training.loop import HISTORY_COLUMNS, train
 from deepfakeforensics.training.optim import make_scheduler
-from deepfakeforensics.training.plans import COMPARISON_PLANS, DEFAULT_PLANS, ModelPlan, select_plans, train_plan
+from deepfakeforensics.training.plans import (
+    COMPARISON_PLANS,
+    DEFAULT_PLANS,
+    VIDEO_PLANS,
+    ModelPlan,
+    plan_faces,
+    select_plans,
+    train_plan,
+)
 from deepfakeforensics.training.run import train_model
 from deepfakeforensics.training.state import TrainState
 
 __all__ = [
     "COMPARISON_PLANS",
     "DEFAULT_PLANS",
+    "VIDEO_PLANS",
     "HISTORY_COLUMNS",
     "ModelPlan",
     "Callback",
@@ -28,6 +37,7 @@ __all__ = [
     "default_callbacks",
     "make_scheduler",
     "pass_epoch",
+    "plan_faces",
     "read_run_config",
     "select_plans",
     "setup_distributed",
