@@ -110,6 +110,7 @@ def test_reduced_builds_are_torchvisions_classes_and_default_to_kinetics_layout(
         ("mvit_v2_s", {"frames": 4, "img_size": 48}, "multiple of 32"),
         ("mvit_v2_s", {"embed_dim": 0}, "positive integer"),
         ("s3d", {"bn_momentum": 0}, r"bn_momentum must be in \(0, 1\]"),
+        ("swin3d_t", {"img_size": 8, "embed_dim": 24}, "at least 16 x 16"),
     ],
 )
 def test_build_arguments_are_checked(arch, kwargs, message):

@@ -134,7 +134,7 @@ class VideoCNN(Detector):
                 f"{arch} is built for {spec.fixed[1]} x {spec.fixed[1]} frames; img_size={size} is not "
                 "(a reduced build takes frames=, embed_dim=, depths= too)"
             )
-        if size < spec.min_size and not reducing:
+        if size < spec.min_size and not (reducing and spec.fixed is not None):  # a reduced MViT: checked there
             raise ValueError(f"{arch} needs frames of at least {spec.min_size} x {spec.min_size}, not img_size={size}")
         self.net, self.reduced = build_video_net(arch, size, frames, embed_dim, depths)
         if bn_momentum is not None:
