@@ -125,6 +125,11 @@ def test_bn_momentum_replaces_s3ds_slow_one():
         assert momenta == {0.001}
         model = create_model("s3d", bn_momentum=0.1)
         assert {m.momentum for m in model.modules() if isinstance(m, torch.nn.BatchNorm3d)} == {0.1}
+        slow = create_model("s3d")
+    # training says so (train_model logs it) from scratch only, and only for s3d's slow default
+    assert "bn_momentum=0.1" in slow.training_advice(from_scratch=True)
+    assert slow.training_advice(from_scratch=False) is None and model.training_advice(from_scratch=True) is None
+    assert create_model("r3d_18", img_size=32).training_advice(from_scratch=True) is None
 
 
 def test_a_reduced_build_takes_no_kinetics_weights(tmp_path):

@@ -143,6 +143,7 @@ class VideoCNN(Detector):
             for m in self.net.modules():
                 if isinstance(m, nn.modules.batchnorm._BatchNorm):
                     m.momentum = float(bn_momentum)
+        self.bn_momentum = bn_momentum
         if arch == "mvit_v2_s":  # exactly the (frames, side) its relative positions are sized for
             t = frames or spec.fixed[0]
             spec = replace(spec, fixed=(t, size), min_frames=t, min_size=size)
@@ -183,6 +184,16 @@ class VideoCNN(Detector):
     def forward_head(self, features: torch.Tensor, pre_logits: bool = False) -> torch.Tensor:
         pooled = features.mean(dim=(2, 3, 4)) if features.ndim == 5 else features[:, 0]
         return pooled if pre_logits else self.head(self.drop(pooled))
+
+    def training_advice(self, from_scratch: bool) -> str | None:
+        """What to change before training (said by `train_model`): s3d's BatchNorm momentum 0.001 (torchvision's)
+        leaves its running statistics near their initial values in a short run from scratch."""
+        if self.arch == "s3d" and from_scratch and self.bn_momentum is None:
+            return (
+                "s3d keeps torchvision's BatchNorm momentum 0.001: from scratch, a short run evaluates with running "
+                "statistics near their initial values (a constant score); pass --model-arg bn_momentum=0.1"
+            )
+        return None
 
     def gradcam_layer(self) -> nn.Module:
         """The last (B, C, t, h, w) feature map (an identity after the last stage)."""

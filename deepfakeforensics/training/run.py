@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import os
 from collections.abc import Sequence
 from dataclasses import replace
@@ -20,6 +21,8 @@ from deepfakeforensics.training.callbacks import Callback
 from deepfakeforensics.training.config import DataConfig, TrainConfig
 from deepfakeforensics.training.loop import train
 from deepfakeforensics.training.objectives import method_classes
+
+log = logging.getLogger(__name__)
 
 
 def build_datasets(
@@ -75,6 +78,14 @@ def train_methods(faces: str | os.PathLike | pd.DataFrame, split: str, column: s
     return method_classes(table[table["split"] == split], column)
 
 
+def _say_training_advice(model: Detector, name: str, from_scratch: bool) -> None:
+    """Log what the model says to change before training (``training_advice``, e.g. s3d from scratch)."""
+    advice = getattr(model, "training_advice", None)
+    said = advice(from_scratch) if advice is not None else None
+    if said:
+        log.warning("%s: %s", name, said)
+
+
 def train_model(
     model_name: str,
     data: DataConfig,
@@ -125,6 +136,7 @@ def train_model(
         model_kwargs["boundary"] = True
     torch.manual_seed(config.seed)  # the model's initial weights
     model = create_model(model_name, weights=weights, pretrained=pretrained, **model_kwargs)
+    _say_training_advice(model, model_name, from_scratch=not (pretrained or weights or config.init))
     data = replace(data, window=(data.window or WindowConfig()) if model.default_cfg.temporal else None)
     grid = BOUNDARY_GRID if config.boundary_weight > 0 else 0
     train_ds, val_ds = build_datasets(source, model, data, config.seed, bool(config.method_column), grid)
