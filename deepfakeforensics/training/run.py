@@ -78,6 +78,18 @@ def train_methods(faces: str | os.PathLike | pd.DataFrame, split: str, column: s
     return method_classes(table[table["split"] == split], column)
 
 
+def _head_kwargs(
+    kwargs: dict[str, Any], source: str | os.PathLike | pd.DataFrame, data: DataConfig, config: TrainConfig
+) -> dict[str, Any]:
+    """`kwargs` with the heads `config` asks for: a method head over the training split's methods
+    (``config.method_column``), a boundary head (``config.boundary_weight > 0``), unless given."""
+    if config.method_column and "methods" not in kwargs:
+        kwargs["methods"] = train_methods(source, data.train_split, config.method_column)
+    if config.boundary_weight > 0 and "boundary" not in kwargs:
+        kwargs["boundary"] = True
+    return kwargs
+
+
 def _say_training_advice(model: Detector, name: str, from_scratch: bool) -> None:
     """Log what the model says to change before training (``training_advice``, e.g. s3d from scratch)."""
     advice = getattr(model, "training_advice", None)
@@ -129,11 +141,7 @@ def train_model(
     source = faces if faces is not None else data.faces
     if source is None:
         raise ValueError("no faces manifest: set DataConfig(faces=...) or pass faces=DataFrame")
-    model_kwargs = dict(model_kwargs or {})
-    if config.method_column and "methods" not in model_kwargs:  # a method head over the training set's methods
-        model_kwargs["methods"] = train_methods(source, data.train_split, config.method_column)
-    if config.boundary_weight > 0 and "boundary" not in model_kwargs:
-        model_kwargs["boundary"] = True
+    model_kwargs = _head_kwargs(dict(model_kwargs or {}), source, data, config)
     torch.manual_seed(config.seed)  # the model's initial weights
     model = create_model(model_name, weights=weights, pretrained=pretrained, **model_kwargs)
     _say_training_advice(model, model_name, from_scratch=not (pretrained or weights or config.init))
